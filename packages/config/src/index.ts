@@ -1,1 +1,14 @@
-export {};
+export { checkPostgres, checkRedis } from './checks.js';
+export {
+  type ApiConfig,
+  DEFAULT_REDIS_URL,
+  type Env,
+  LOG_LEVELS,
+  type LogLevel,
+  loadApiConfig,
+  loadWorkerConfig,
+  type WorkerConfig,
+} from './config.js';
+export { ConfigError, StartupError, UnreachableError } from './errors.js';
+export { createLogger, type Logger, redactUrl } from './logger.js';
+export { runMain } from './main.js';

@@ -1,0 +1,137 @@
+// Environment variables of the two processes, validated at start-up. Problems are collected so the
+// user fixes them all in one go.
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { ConfigError } from './errors.js';
+import { redactUrl } from './logger.js';
+
+export type Env = Record<string, string | undefined>;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface ApiConfig {
+  databaseUrl: string;
+  redisUrl: string;
+  /** Absolute path of the artifact store (datasets, checkpoints, exports). */
+  artifactDir: string;
+  port: number;
+  host: string;
+  /** Bootstrap admin key; when unset, admin endpoints accept only admin keys stored in the database. */
+  adminKey: string | undefined;
+  logLevel: LogLevel;
+}
+
+/** Workers get Redis and the artifact store only, never database credentials. */
+export interface WorkerConfig {
+  redisUrl: string;
+  artifactDir: string;
+  /** `cpu`, `cuda` or `cuda:N`. */
+  device: string;
+  workerId: string;
+  logLevel: LogLevel;
+}
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+const MIN_ADMIN_KEY_LENGTH = 24;
+
+export function loadApiConfig(env: Env = process.env): ApiConfig {
+  const read = new EnvReader(env);
+  const config: ApiConfig = {
+    databaseUrl: read.url('DATABASE_URL', ['postgresql:', 'postgres:'], undefined),
+    redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:'], DEFAULT_REDIS_URL),
+    artifactDir: resolve(read.string('ARTIFACT_DIR', '.artifacts')),
+    port: read.port('PORT', 3000),
+    host: read.string('HOST', '127.0.0.1'),
+    adminKey: read.secret('ADMIN_KEY', MIN_ADMIN_KEY_LENGTH),
+    logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+  };
+  read.finish();
+  return config;
+}
+
+export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
+  const read = new EnvReader(env);
+  const config: WorkerConfig = {
+    redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:'], DEFAULT_REDIS_URL),
+    artifactDir: resolve(read.string('ARTIFACT_DIR', '.artifacts')),
+    device: read.matching('DEVICE', /^(cpu|cuda(:\d+)?)$/, 'cpu, cuda or cuda:N', 'cpu'),
+    workerId: read.string('WORKER_ID', `${hostname()}-${process.pid}`),
+    logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+  };
+  read.finish();
+  return config;
+}
+
+// Reads variables, records one problem per bad variable and returns a placeholder so reading goes on.
+class EnvReader {
+  private readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  private raw(name: string): string | undefined {
+    const value = this.env[name]?.trim();
+    return value === '' ? undefined : value;
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  url(name: string, protocols: string[], fallback: string | undefined): string {
+    const value = this.raw(name) ?? fallback;
+    const example = `${protocols[0]}//host:port`;
+    if (value === undefined) return this.problem(`${name}: required, e.g. ${example}`, '');
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return this.problem(`${name}: not a URL (expected ${example})`, '');
+    }
+    if (!protocols.includes(url.protocol) || url.hostname === '') {
+      return this.problem(`${name}: expected ${example}, got ${redactUrl(value)}`, '');
+    }
+    return value;
+  }
+
+  port(name: string, fallback: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const port = Number(value);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      return this.problem(`${name}: expected a port number 0-65535, got "${value}"`, fallback);
+    }
+    return port;
+  }
+
+  oneOf<T extends string>(name: string, choices: readonly T[], fallback: T): T {
+    const value = this.raw(name) ?? fallback;
+    const choice = choices.find((candidate) => candidate === value);
+    if (choice === undefined) {
+      return this.problem(`${name}: expected one of ${choices.join(', ')}, got "${value}"`, fallback);
+    }
+    return choice;
+  }
+
+  matching(name: string, pattern: RegExp, expected: string, fallback: string): string {
+    const value = this.raw(name) ?? fallback;
+    if (!pattern.test(value)) return this.problem(`${name}: expected ${expected}, got "${value}"`, fallback);
+    return value;
+  }
+
+  secret(name: string, minLength: number): string | undefined {
+    const value = this.raw(name);
+    if (value !== undefined && value.length < minLength) {
+      return this.problem(`${name}: must be at least ${minLength} characters long`, undefined);
+    }
+    return value;
+  }
+
+  private problem<T>(message: string, placeholder: T): T {
+    this.problems.push(message);
+    return placeholder;
+  }
+
+  finish(): void {
+    if (this.problems.length > 0) throw new ConfigError(this.problems);
+  }
+}

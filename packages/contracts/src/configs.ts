@@ -1,0 +1,217 @@
+import Type, { type Static, type TSchema } from 'typebox';
+import Value from 'typebox/value';
+import { ContractError, type FieldError, schemaErrors } from './errors.js';
+
+// Stage hyperparameters. Each `XConfig` schema is the fully resolved config (every field present,
+// recorded with the run); `XConfigInput` is what a user sends (any subset); `resolveXConfig` fills
+// the defaults and validates. Names follow TRL (camelCase), e.g. `lr` = learning_rate.
+
+export const StageKind = Type.Enum(['sft', 'reward_model', 'ppo']);
+export type StageKind = Static<typeof StageKind>;
+/** The order stages run in within one run. */
+export const STAGE_ORDER: readonly StageKind[] = ['sft', 'reward_model', 'ppo'];
+
+const closed = { additionalProperties: false } as const;
+
+/**
+ * A copy of a schema without `default` keywords (each default is appended to its description instead).
+ * Ajv's `useDefaults` (Fastify's default) refuses defaults inside anyOf branches, so schemas embedded
+ * in unions (run specs, jobs) and user inputs carry none; only the XConfig schemas, which
+ * resolveXConfig applies, do.
+ */
+export function withoutDefaults<T extends TSchema>(schema: T): T {
+  const copy = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(copy);
+    if (typeof node !== 'object' || node === null) return node;
+    // Keep TypeBox's non-enumerable markers ('~kind', '~optional') along with the keywords.
+    const out = Object.defineProperties({}, Object.getOwnPropertyDescriptors(node)) as Record<string, unknown>;
+    for (const key of Object.keys(out)) out[key] = copy(out[key]);
+    if ('default' in out) {
+      const note = `default: ${JSON.stringify(out.default)}`;
+      out.description = typeof out.description === 'string' ? `${out.description} (${note})` : note;
+      delete out.default;
+    }
+    return out;
+  };
+  return copy(schema) as T;
+}
+const int = (minimum: number, maximum: number, fallback: number, description: string) =>
+  Type.Integer({ minimum, maximum, default: fallback, description });
+const positive = (maximum: number, fallback: number, description: string) =>
+  Type.Number({ exclusiveMinimum: 0, maximum, default: fallback, description });
+const unit = (fallback: number, description: string) =>
+  Type.Number({ minimum: 0, maximum: 1, default: fallback, description });
+
+const optimizerFields = {
+  weightDecay: unit(0, 'AdamW decoupled weight decay (weight_decay)'),
+  adamBeta1: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.9, description: 'AdamW β1' }),
+  adamBeta2: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.999, description: 'AdamW β2' }),
+  adamEpsilon: positive(1, 1e-8, 'AdamW ε'),
+  maxGradNorm: Type.Number({
+    minimum: 0,
+    default: 1,
+    description: 'clip the global gradient norm to this (max_grad_norm); 0 = no clipping',
+  }),
+};
+
+/** Fields shared by the supervised stages (SFT and reward model). */
+const supervisedFields = (lr: number) => ({
+  epochs: int(1, 1000, 1, 'passes over the training split (num_train_epochs); ignored when maxSteps is set'),
+  maxSteps: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
+    default: null,
+    description: 'optimizer steps to run (max_steps); null = run `epochs` epochs',
+  }),
+  batchSize: int(1, 4096, 16, 'examples per optimizer step'),
+  lr: positive(1, lr, 'peak learning rate (learning_rate)'),
+  warmupSteps: int(0, 1_000_000, 0, 'linear warm-up steps from 0 to lr (warmup_steps)'),
+  schedule: Type.Enum(['cosine', 'linear', 'constant'], {
+    default: 'linear',
+    description: 'lr after warm-up: decays to 0 at the last step (cosine, linear) or stays (lr_scheduler_type)',
+  }),
+  ...optimizerFields,
+  maxSeqLen: int(2, 65_536, 256, 'tokens per example, prompt + response (max_length); longer ones are cut'),
+  validationFraction: Type.Number({
+    minimum: 0,
+    maximum: 0.5,
+    default: 0.05,
+    description: 'share of the dataset held out for evaluation (seeded split)',
+  }),
+  evalEvery: int(1, 1_000_000, 100, 'evaluate on the held-out split every N optimizer steps (eval_steps)'),
+  checkpointEvery: int(1, 1_000_000, 200, 'save a resumable checkpoint every N optimizer steps (save_steps)'),
+  seed: int(0, 2 ** 32 - 1, 42, 'seed for initialisation, shuffling and the validation split'),
+  stepsPerCall: int(1, 1024, 8, 'optimizer steps fused into one ONNX Loop (one session.run)'),
+});
+
+export const SftConfig = Type.Object(
+  {
+    ...supervisedFields(3e-4),
+    completionOnlyLoss: Type.Boolean({
+      default: true,
+      description: 'loss on response tokens only; prompt tokens are context (completion_only_loss)',
+    }),
+  },
+  closed,
+);
+export type SftConfig = Static<typeof SftConfig>;
+export const SftConfigInput = withoutDefaults(Type.Partial(SftConfig, closed));
+export type SftConfigInput = Static<typeof SftConfigInput>;
+
+export const RewardModelConfig = Type.Object(
+  {
+    ...supervisedFields(1e-4),
+    margin: Type.Number({
+      minimum: 0,
+      default: 0,
+      description: 'loss −log σ(r_chosen − r_rejected − margin) (Touvron et al. 2023 §3.2.2); 0 = plain Bradley–Terry',
+    }),
+    init: Type.Enum(['sft', 'fresh'], {
+      default: 'sft',
+      description: 'start from the SFT policy weights (InstructGPT) or from a freshly initialised model preset',
+    }),
+  },
+  { ...closed, description: 'batchSize counts prompts: a ranked prompt brings all its C(K,2) pairs' },
+);
+export type RewardModelConfig = Static<typeof RewardModelConfig>;
+export const RewardModelConfigInput = withoutDefaults(Type.Partial(RewardModelConfig, closed));
+export type RewardModelConfigInput = Static<typeof RewardModelConfigInput>;
+
+/** KL penalty coefficient β: fixed, or adapted towards a target KL (Ziegler et al. 2019 §2.2). */
+export const KlConfig = Type.Object(
+  {
+    type: Type.Enum(['fixed', 'adaptive'], { default: 'fixed', description: 'fixed β, or adaptive (kl_ctl)' }),
+    coef: Type.Number({ minimum: 0, maximum: 100, default: 0.05, description: 'initial β (init_kl_coef)' }),
+    target: positive(1e6, 6, 'adaptive: KL (nats per response) to steer towards (target)'),
+    horizon: positive(1e12, 10_000, 'adaptive: responses over which β moves by at most ±20 % per unit error'),
+  },
+  { ...closed, default: {} },
+);
+export type KlConfig = Static<typeof KlConfig>;
+
+const ppoFields = {
+  iterations: int(1, 1_000_000, 100, 'rollout + optimisation rounds'),
+  rolloutBatchSize: int(1, 4096, 64, 'prompts sampled and answered per iteration (batch_size)'),
+  minibatches: int(1, 4096, 1, 'minibatches per PPO epoch; must divide rolloutBatchSize (num_mini_batches)'),
+  ppoEpochs: int(1, 100, 4, 'passes over each rollout batch (num_ppo_epochs)'),
+  maxPromptLen: int(1, 65_536, 128, 'prompt tokens kept; longer prompts keep their end'),
+  maxNewTokens: int(1, 4096, 32, 'response tokens generated at most; a response that hits it has no EOS'),
+  temperature: positive(10, 1, 'sampling temperature (also divides the logits when training, as TRL does)'),
+  topK: int(0, 1_000_000, 0, 'sample among the k most likely tokens; 0 = off'),
+  topP: positive(1, 1, 'nucleus sampling mass; 1 = off'),
+  lr: positive(1, 3e-5, 'learning rate of policy and value head (learning_rate)'),
+  ...optimizerFields,
+  gamma: unit(1, 'discount γ of GAE'),
+  lam: unit(0.95, 'λ of GAE (Schulman et al. 2016)'),
+  clipRange: positive(1, 0.2, 'ε of the clipped surrogate objective (cliprange)'),
+  clipRangeValue: positive(1e6, 0.2, 'value clipping around the old values (cliprange_value)'),
+  vfCoef: Type.Number({ minimum: 0, maximum: 100, default: 0.1, description: 'value loss weight (vf_coef)' }),
+  entCoef: Type.Number({ minimum: 0, maximum: 100, default: 0, description: 'entropy bonus weight' }),
+  missingEosPenalty: Type.Union([Type.Number({ minimum: 0, maximum: 1e6 }), Type.Null()], {
+    default: null,
+    description: 'subtracted from the score of a response that ended without EOS (missing_eos_penalty); null = none',
+  }),
+  whitenRewards: Type.Boolean({ default: false, description: 'whiten the scores over the batch (whiten_rewards)' }),
+  checkpointEvery: int(1, 1_000_000, 10, 'save a resumable checkpoint every N iterations'),
+  sampleEvery: int(1, 1_000_000, 10, 'log a table of sample rollouts every N iterations'),
+  sampleCount: int(1, 256, 4, 'rollouts in each sample table'),
+  seed: int(0, 2 ** 32 - 1, 42, 'seed for prompt order, sampling and initialisation'),
+};
+
+export const PpoConfig = Type.Object({ ...ppoFields, kl: KlConfig }, closed);
+export type PpoConfig = Static<typeof PpoConfig>;
+export const PpoConfigInput = withoutDefaults(
+  Type.Partial(Type.Object({ ...ppoFields, kl: Type.Partial(KlConfig, closed) }, closed), closed),
+);
+export type PpoConfigInput = Static<typeof PpoConfigInput>;
+
+/** The resolved config of each stage kind. */
+export interface StageConfigs {
+  sft: SftConfig;
+  reward_model: RewardModelConfig;
+  ppo: PpoConfig;
+}
+/** What a user may send for each stage kind. */
+export interface StageConfigInputs {
+  sft: SftConfigInput;
+  reward_model: RewardModelConfigInput;
+  ppo: PpoConfigInput;
+}
+
+export const StageConfigSchemas = {
+  sft: { resolved: SftConfig, input: SftConfigInput },
+  reward_model: { resolved: RewardModelConfig, input: RewardModelConfigInput },
+  ppo: { resolved: PpoConfig, input: PpoConfigInput },
+} as const satisfies Record<StageKind, { resolved: TSchema; input: TSchema }>;
+
+/** Checks and completes a stage config; errors carry paths under `base` (e.g. '/stages/2/config'). */
+export function checkStageConfig<K extends StageKind>(
+  kind: K,
+  input: unknown,
+  base = '',
+): { config: StageConfigs[K]; errors: [] } | { config: undefined; errors: FieldError[] } {
+  const schemas = StageConfigSchemas[kind];
+  const given = input === undefined ? {} : input;
+  let errors = schemaErrors(schemas.input, given, base);
+  if (errors.length > 0) return { config: undefined, errors };
+  const config = Value.Default(schemas.resolved, structuredClone(given)) as StageConfigs[K];
+  errors = [...schemaErrors(schemas.resolved, config, base), ...crossFieldErrors(kind, config, base)];
+  return errors.length > 0 ? { config: undefined, errors } : { config, errors: [] };
+}
+
+function crossFieldErrors(kind: StageKind, config: StageConfigs[StageKind], base: string): FieldError[] {
+  if (kind !== 'ppo') return [];
+  const ppo = config as PpoConfig;
+  if (ppo.rolloutBatchSize % ppo.minibatches === 0) return [];
+  return [{ path: `${base}/minibatches`, message: `must divide rolloutBatchSize (${ppo.rolloutBatchSize})` }];
+}
+
+/** A full config for `kind`: defaults filled in, every value checked. Throws ContractError naming the bad fields. */
+export function resolveStageConfig<K extends StageKind>(kind: K, input?: StageConfigInputs[K]): StageConfigs[K] {
+  const result = checkStageConfig(kind, input);
+  if (result.errors.length > 0) throw new ContractError(result.errors);
+  return result.config as StageConfigs[K];
+}
+
+export const resolveSftConfig = (input?: SftConfigInput): SftConfig => resolveStageConfig('sft', input);
+export const resolveRewardModelConfig = (input?: RewardModelConfigInput): RewardModelConfig =>
+  resolveStageConfig('reward_model', input);
+export const resolvePpoConfig = (input?: PpoConfigInput): PpoConfig => resolveStageConfig('ppo', input);

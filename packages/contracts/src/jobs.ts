@@ -1,0 +1,78 @@
+import Type, { type Static } from 'typebox';
+import { PpoConfig, RewardModelConfig, SftConfig, StageKind, withoutDefaults } from './configs.js';
+import { DatasetKind } from './datasets.js';
+import { Id, ModelPreset } from './run-spec.js';
+
+// What the API puts on the BullMQ stage queue and what a worker hands back. Workers read only Redis
+// and the artifact store, so a job carries every fact a stage needs; `config` is the resolved config.
+
+const Key = Type.String({ minLength: 1, maxLength: 512, description: 'artifact store key' });
+const closed = { additionalProperties: false } as const;
+
+const common = {
+  runId: Id,
+  stageId: Id,
+  teamId: Id,
+  /** Architecture of the policy (for fromRun runs: the preset of the run it started from). */
+  modelPreset: ModelPreset,
+};
+const dataset = <K extends DatasetKind[]>(kinds: [...K]) =>
+  Type.Object({ id: Id, key: Key, kind: Type.Enum(kinds) }, closed);
+
+/** SFT: `inputs.policy` is the checkpoint to fine-tune (fromRun), absent = fresh preset weights. */
+export const SftJobData = Type.Object(
+  {
+    ...common,
+    kind: Type.Literal('sft'),
+    config: withoutDefaults(SftConfig),
+    dataset: dataset(['sft']),
+    inputs: Type.Object({ policy: Type.Optional(Key) }, closed),
+  },
+  closed,
+);
+
+/** Reward model: `inputs.policy` initialises it when config.init is 'sft'. */
+export const RewardModelJobData = Type.Object(
+  {
+    ...common,
+    kind: Type.Literal('reward_model'),
+    config: withoutDefaults(RewardModelConfig),
+    dataset: dataset(['preference', 'ranked']),
+    inputs: Type.Object({ policy: Type.Optional(Key) }, closed),
+  },
+  closed,
+);
+
+/**
+ * PPO: `inputs.policy` is both the starting policy and the frozen reference π_ref; `inputs.rewardModel`
+ * scores responses. Keys of stages in the same run are known only after they finish: the API may leave
+ * them out and the worker reads them from the children's results (StageJobResult).
+ */
+export const PpoJobData = Type.Object(
+  {
+    ...common,
+    kind: Type.Literal('ppo'),
+    config: withoutDefaults(PpoConfig),
+    dataset: dataset(['prompt']),
+    inputs: Type.Object({ policy: Type.Optional(Key), rewardModel: Type.Optional(Key) }, closed),
+  },
+  closed,
+);
+
+export const StageJobData = Type.Union([SftJobData, RewardModelJobData, PpoJobData]);
+export type StageJobData = Static<typeof StageJobData>;
+export type SftJobData = Static<typeof SftJobData>;
+export type RewardModelJobData = Static<typeof RewardModelJobData>;
+export type PpoJobData = Static<typeof PpoJobData>;
+
+/** A finished stage's return value: where its final model is (the next stage's input). */
+export const StageJobResult = Type.Object(
+  {
+    stageId: Id,
+    kind: StageKind,
+    modelKey: Key,
+    step: Type.Integer({ minimum: 0, description: 'optimizer steps (PPO: iterations) done' }),
+  },
+  closed,
+);
+export type StageJobResult = Static<typeof StageJobResult>;

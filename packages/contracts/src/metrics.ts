@@ -1,0 +1,61 @@
+// Metric names, as TRL and its users spell them. Stages report `{ name: value }` per step.
+
+/** Per PPO iteration (DESIGN.md, RLHF conventions). */
+export const PpoMetrics = {
+  /** mean over responses of Σ_t (log π − log π_ref) */
+  kl: 'objective/kl',
+  entropy: 'objective/entropy',
+  /** mean over responses of −β Σ_t (log π − log π_ref) */
+  nonScoreReward: 'objective/non_score_reward',
+  /** scores + non-score reward */
+  rlhfReward: 'objective/rlhf_reward',
+  scores: 'objective/scores',
+  approxKl: 'policy/approxkl',
+  clipFrac: 'policy/clipfrac',
+  policyEntropy: 'policy/entropy',
+  policyLoss: 'loss/policy_avg',
+  valueLoss: 'loss/value_avg',
+  valLoss: 'val/loss',
+  valClipFrac: 'val/clipfrac',
+  explainedVar: 'val/explained_var',
+  responseLenMean: 'rollout/response_len_mean',
+  eosRate: 'rollout/eos_rate',
+  /** mean |sampler log-prob − training-graph log-prob|: ~0 when both graphs agree */
+  samplerLogprobDiff: 'rollout/sampler_logprob_diff',
+  klCoef: 'kl_ctl/value',
+  timeGenerate: 'timing/generate',
+  timeScore: 'timing/score',
+  timeTrain: 'timing/train',
+  timeStep: 'timing/step',
+  tokensPerSec: 'perf/tokens_per_sec',
+} as const;
+
+/** Per SFT log step; `eval/loss` is the held-out loss. */
+export const SftMetrics = {
+  loss: 'train/loss',
+  lr: 'train/lr',
+  gradNorm: 'train/grad_norm',
+  evalLoss: 'eval/loss',
+  timeStep: 'timing/step',
+  tokensPerSec: 'perf/tokens_per_sec',
+} as const;
+
+/** Per reward-model log step; accuracy = share of pairs with r_chosen > r_rejected. */
+export const RewardModelMetrics = {
+  loss: 'train/loss',
+  accuracy: 'train/accuracy',
+  lr: 'train/lr',
+  gradNorm: 'train/grad_norm',
+  evalLoss: 'eval/loss',
+  evalAccuracy: 'eval/accuracy',
+  /** mean r_chosen − r_rejected on held-out pairs */
+  evalMargin: 'eval/margin',
+  timeStep: 'timing/step',
+  tokensPerSec: 'perf/tokens_per_sec',
+} as const;
+
+type Values<T> = T[keyof T];
+export type PpoMetricName = Values<typeof PpoMetrics>;
+export type SftMetricName = Values<typeof SftMetrics>;
+export type RewardModelMetricName = Values<typeof RewardModelMetrics>;
+export type MetricName = PpoMetricName | SftMetricName | RewardModelMetricName;

@@ -1,0 +1,206 @@
+import Type, { type Static } from 'typebox';
+import {
+  checkStageConfig,
+  PpoConfig,
+  PpoConfigInput,
+  RewardModelConfig,
+  RewardModelConfigInput,
+  SftConfig,
+  SftConfigInput,
+  STAGE_ORDER,
+  StageKind,
+  withoutDefaults,
+} from './configs.js';
+import type { DatasetKind } from './datasets.js';
+import { type FieldError, pointer, schemaErrors } from './errors.js';
+
+/** Database ids and names: short, printable, no path tricks. */
+export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
+
+export const ModelPreset = Type.Enum(['tiny', 'small', 'gpt2'], {
+  description: 'packages/model presets: tiny (2 layers, d=64), small (6 layers, d=384), gpt2 (HF GPT-2 small)',
+});
+export type ModelPreset = Static<typeof ModelPreset>;
+
+/** Start from a freshly initialised model preset. */
+export const PresetModel = Type.Object({ preset: ModelPreset }, { additionalProperties: false });
+
+/**
+ * Start from an earlier run of the same team: its `stage` policy ('sft' by default) seeds this run's
+ * policy, and its reward model serves a PPO stage that this run does not train one for.
+ */
+export const FromRunModel = Type.Object(
+  {
+    fromRun: Id,
+    stage: Type.Optional(Type.Enum(['sft', 'ppo'], { description: 'which policy of that run to start from' })),
+  },
+  { additionalProperties: false },
+);
+
+export const ModelSource = Type.Union([PresetModel, FromRunModel]);
+export type ModelSource = Static<typeof ModelSource>;
+
+/** The dataset kinds each stage trains on. */
+export const STAGE_DATASET_KINDS: Readonly<Record<StageKind, readonly DatasetKind[]>> = {
+  sft: ['sft'],
+  reward_model: ['preference', 'ranked'],
+  ppo: ['prompt'],
+};
+
+const stage = <K extends string, C extends typeof SftConfig | typeof RewardModelConfig | typeof PpoConfig>(
+  kind: K,
+  config: C,
+) => Type.Object({ kind: Type.Literal(kind), datasetId: Id, config }, { additionalProperties: false });
+const stageInput = <
+  K extends string,
+  C extends typeof SftConfigInput | typeof RewardModelConfigInput | typeof PpoConfigInput,
+>(
+  kind: K,
+  config: C,
+) => Type.Object({ kind: Type.Literal(kind), datasetId: Id, config: Type.Optional(config) }, { additionalProperties: false });
+
+export const StageSpecInput = Type.Union([
+  stageInput('sft', SftConfigInput),
+  stageInput('reward_model', RewardModelConfigInput),
+  stageInput('ppo', PpoConfigInput),
+]);
+export type StageSpecInput = Static<typeof StageSpecInput>;
+
+export const StageSpec = Type.Union([
+  stage('sft', withoutDefaults(SftConfig)),
+  stage('reward_model', withoutDefaults(RewardModelConfig)),
+  stage('ppo', withoutDefaults(PpoConfig)),
+]);
+export type StageSpec = Static<typeof StageSpec>;
+
+const runFields = {
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  model: ModelSource,
+};
+
+/** What `POST /v1/runs` accepts: stages run in the order sft → reward_model → ppo. */
+export const RunSpecInput = Type.Object(
+  { ...runFields, stages: Type.Array(StageSpecInput, { minItems: 1, maxItems: STAGE_ORDER.length }) },
+  { additionalProperties: false },
+);
+export type RunSpecInput = Static<typeof RunSpecInput>;
+
+/** A validated run spec with every stage config resolved: what is stored and recorded with the run. */
+export const RunSpec = Type.Object(
+  { ...runFields, stages: Type.Array(StageSpec, { minItems: 1, maxItems: STAGE_ORDER.length }) },
+  { additionalProperties: false },
+);
+export type RunSpec = Static<typeof RunSpec>;
+
+// A stage's fields apart from its config, which checkStageConfig checks for the stage's kind.
+const StageShape = Type.Object(
+  { kind: StageKind, datasetId: Id, config: Type.Optional(Type.Unknown()) },
+  { additionalProperties: false },
+);
+
+/** Facts the API knows and the spec refers to; rules that need a missing fact are not checked. */
+export interface RunSpecContext {
+  /** The kind of each dataset the team may use, by id. */
+  datasets?: Readonly<Record<string, DatasetKind>>;
+  /** Stages of the `model.fromRun` run that finished (their checkpoints exist). */
+  fromRunStages?: readonly StageKind[];
+}
+
+export type RunSpecResult = { ok: true; spec: RunSpec; errors: [] } | { ok: false; errors: FieldError[] };
+
+/** Checks a run spec (shape, every config value, stage rules) and resolves its configs. */
+export function validateRunSpec(input: unknown, context: RunSpecContext = {}): RunSpecResult {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return { ok: false, errors: [{ path: '', message: 'must be an object' }] };
+  }
+  const raw = input as Record<string, unknown>;
+  const errors: FieldError[] = [];
+  for (const key of Object.keys(raw)) {
+    if (!['name', 'model', 'stages'].includes(key)) errors.push({ path: pointer('', key), message: 'unknown field' });
+  }
+  if (raw.name !== undefined) errors.push(...schemaErrors(runFields.name, raw.name, '/name'));
+  const model = raw.model;
+  const fromRun = typeof model === 'object' && model !== null && 'fromRun' in model;
+  errors.push(...schemaErrors(fromRun ? FromRunModel : PresetModel, model, '/model'));
+
+  const stages: StageSpec[] = [];
+  if (!Array.isArray(raw.stages)) {
+    errors.push({ path: '/stages', message: raw.stages === undefined ? 'required' : 'must be an array' });
+  } else if (raw.stages.length === 0) {
+    errors.push({ path: '/stages', message: 'must have at least 1 stage' });
+  } else {
+    raw.stages.forEach((item: unknown, i) => {
+      const at = pointer('/stages', i);
+      const kind = (item as { kind?: unknown } | null)?.kind;
+      if (!STAGE_ORDER.includes(kind as StageKind)) {
+        errors.push({ path: `${at}/kind`, message: `must be one of ${STAGE_ORDER.map((k) => `"${k}"`).join(', ')}` });
+        return;
+      }
+      const shape = schemaErrors(StageShape, item, at);
+      const { datasetId, config } = item as { datasetId: string; config?: unknown };
+      const checked = checkStageConfig(kind as StageKind, config, `${at}/config`);
+      errors.push(...shape, ...checked.errors);
+      if (shape.length === 0 && checked.config) stages.push({ kind, datasetId, config: checked.config } as StageSpec);
+    });
+    errors.push(...stageRuleErrors(raw.stages, fromRun ? (model as Static<typeof FromRunModel>) : null, context));
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  const spec = { ...(raw.name === undefined ? {} : { name: raw.name }), model, stages } as RunSpec;
+  return { ok: true, spec, errors: [] };
+}
+
+// The pipeline rules: order, uniqueness, dataset kinds, and that PPO has a policy and a reward model.
+function stageRuleErrors(
+  items: unknown[],
+  fromRun: Static<typeof FromRunModel> | null,
+  context: RunSpecContext,
+): FieldError[] {
+  const errors: FieldError[] = [];
+  const kinds = items.map((s) => (s as { kind?: unknown } | null)?.kind as StageKind);
+  const has = (kind: StageKind) => kinds.includes(kind);
+  const earlier = (kind: StageKind) => fromRun !== null && (context.fromRunStages?.includes(kind) ?? true);
+
+  if (fromRun && context.fromRunStages && !context.fromRunStages.includes(fromRun.stage ?? 'sft')) {
+    errors.push({ path: '/model/fromRun', message: `run ${fromRun.fromRun} has no finished ${fromRun.stage ?? 'sft'} stage` });
+  }
+  kinds.forEach((kind, i) => {
+    const at = pointer('/stages', i);
+    if (!STAGE_ORDER.includes(kind)) return;
+    if (kinds.indexOf(kind) !== i) {
+      errors.push({ path: `${at}/kind`, message: `"${kind}" appears more than once` });
+    } else if (kinds.slice(0, i).some((k) => STAGE_ORDER.indexOf(k) > STAGE_ORDER.indexOf(kind))) {
+      errors.push({ path: `${at}/kind`, message: `stages must be in the order ${STAGE_ORDER.join(' -> ')}` });
+    }
+    const datasetId = (items[i] as { datasetId?: unknown }).datasetId;
+    if (context.datasets && typeof datasetId === 'string') {
+      const datasetKind = context.datasets[datasetId];
+      const accepted = STAGE_DATASET_KINDS[kind];
+      if (datasetKind === undefined) {
+        errors.push({ path: `${at}/datasetId`, message: `unknown dataset ${datasetId}` });
+      } else if (!accepted.includes(datasetKind)) {
+        errors.push({
+          path: `${at}/datasetId`,
+          message: `dataset ${datasetId} is of kind "${datasetKind}"; a ${kind} stage needs ${accepted.map((k) => `"${k}"`).join(' or ')}`,
+        });
+      }
+    }
+    const policy = has('sft') || earlier('sft') || (fromRun?.stage === 'ppo' && earlier('ppo'));
+    if (kind === 'ppo' && !policy) {
+      errors.push({ path: at, message: 'a ppo stage needs an SFT policy: add an sft stage or set model.fromRun' });
+    }
+    if (kind === 'ppo' && !has('reward_model') && !earlier('reward_model')) {
+      errors.push({
+        path: at,
+        message: 'a ppo stage needs a reward model: add a reward_model stage or set model.fromRun to a run with one',
+      });
+    }
+    const init = (items[i] as { config?: { init?: unknown } }).config?.init ?? 'sft';
+    if (kind === 'reward_model' && init === 'sft' && !policy) {
+      errors.push({
+        path: `${at}/config/init`,
+        message: 'init "sft" needs an sft stage before it or model.fromRun; use init "fresh" to start from the preset',
+      });
+    }
+  });
+  return errors;
+}

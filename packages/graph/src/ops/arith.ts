@@ -1,0 +1,241 @@
+// Elementwise arithmetic and math: Add Sub Mul Div Pow Max Min, Neg Abs Sqrt Exp Log Tanh Sigmoid Relu
+// Reciprocal Softplus Sign, Clip, Cast, Identity/StopGradient.
+import { defineOp, type GradContext, type OpContext, type OutputInfo, Tensor } from '../graph.js';
+import { broadcastShapes } from '../shape.js';
+import { type DType, type Dim, formatShape, isFloat, isNumeric } from '../types.js';
+import { and, greater, greaterOrEqual, less, lessOrEqual, where } from './logic.js';
+import { lift, type Operand, unbroadcast } from './util.js';
+
+/** Shape rule of broadcasting binary ops: same dtype, NumPy broadcast. */
+export function inferBroadcast(
+  ctx: OpContext,
+  accepts: (dtype: DType) => boolean,
+  outDtype?: DType,
+  fold?: (a: number, b: number) => number,
+): OutputInfo[] {
+  const a = ctx.input(0);
+  const b = ctx.input(1);
+  if (a.dtype !== b.dtype) ctx.fail(`dtypes differ: ${a.dtype} and ${b.dtype}`);
+  if (!accepts(a.dtype)) ctx.fail(`dtype ${a.dtype} is not supported`);
+  const shape = broadcastShapes([a.shape, b.shape]);
+  if (!shape) ctx.fail(`shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} do not broadcast`);
+  return [{ dtype: outDtype ?? a.dtype, shape, value: fold && foldValues(a.value, b.value, fold) }];
+}
+
+// Integer arithmetic on known shape values (e.g. seqLen * 2), so shapes stay known at build time.
+function foldValues(a: readonly Dim[] | undefined, b: readonly Dim[] | undefined, fold: (a: number, b: number) => number) {
+  if (!a || !b || (a.length !== b.length && a.length !== 1 && b.length !== 1)) return undefined;
+  const n = Math.max(a.length, b.length);
+  const out: Dim[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length === 1 ? 0 : i];
+    const y = b[b.length === 1 ? 0 : i];
+    if (typeof x === 'number' && typeof y === 'number') out.push(fold(x, y));
+    else if (fold(2, 1) === 2 && y === 1) out.push(x); // x*1, x/1
+    else if (fold(2, 0) === 2 && y === 0) out.push(x); // x+0, x-0
+    else return undefined;
+  }
+  return out;
+}
+
+const Add = defineOp({
+  type: 'Add',
+  infer: (ctx) => inferBroadcast(ctx, isNumeric, undefined, (a, b) => a + b),
+  grad: ({ inputs: [a, b], grads: [dy] }) => [unbroadcast(dy!, a!), unbroadcast(dy!, b!)],
+});
+
+const Sub = defineOp({
+  type: 'Sub',
+  infer: (ctx) => inferBroadcast(ctx, isNumeric, undefined, (a, b) => a - b),
+  grad: ({ inputs: [a, b], grads: [dy] }) => [unbroadcast(dy!, a!), unbroadcast(neg(dy!), b!)],
+});
+
+const Mul = defineOp({
+  type: 'Mul',
+  infer: (ctx) => inferBroadcast(ctx, isNumeric, undefined, (a, b) => a * b),
+  grad: (ctx) => {
+    const [a, b] = ctx.inputs as Tensor[];
+    const dy = ctx.grads[0]!;
+    return [ctx.wants(0) ? unbroadcast(mul(dy, b), a) : null, ctx.wants(1) ? unbroadcast(mul(dy, a), b) : null];
+  },
+});
+
+const Div = defineOp({
+  type: 'Div',
+  infer: (ctx) => inferBroadcast(ctx, isNumeric, undefined, (a, b) => Math.trunc(a / b)),
+  // d(a/b)/da = 1/b, d(a/b)/db = -(a/b)/b
+  grad: (ctx) => {
+    const [a, b] = ctx.inputs as Tensor[];
+    const dy = ctx.grads[0]!;
+    return [
+      ctx.wants(0) ? unbroadcast(div(dy, b), a) : null,
+      ctx.wants(1) ? unbroadcast(neg(div(mul(dy, ctx.outputs[0]), b)), b) : null,
+    ];
+  },
+});
+
+const Pow = defineOp({
+  type: 'Pow',
+  infer: (ctx) => inferBroadcast(ctx, isFloat),
+  // d(a^b)/da = b a^(b-1), d(a^b)/db = a^b ln a
+  grad: (ctx) => {
+    const [a, b] = ctx.inputs as Tensor[];
+    const dy = ctx.grads[0]!;
+    return [
+      ctx.wants(0) ? unbroadcast(mul(dy, mul(b, pow(a, sub(b, 1)))), a) : null,
+      ctx.wants(1) ? unbroadcast(mul(dy, mul(ctx.outputs[0], log(a))), b) : null,
+    ];
+  },
+});
+
+// The gradient of max/min goes to the selected operand (ties go to the first).
+const Max = defineOp({
+  type: 'Max',
+  infer: (ctx) => inferBroadcast(ctx, isNumeric),
+  grad: ({ inputs: [a, b], grads: [dy] }) => {
+    const first = greaterOrEqual(a!, b!);
+    return [unbroadcast(where(first, dy!, 0), a!), unbroadcast(where(first, 0, dy!), b!)];
+  },
+});
+
+const Min = defineOp({
+  type: 'Min',
+  infer: (ctx) => inferBroadcast(ctx, isNumeric),
+  grad: ({ inputs: [a, b], grads: [dy] }) => {
+    const first = lessOrEqual(a!, b!);
+    return [unbroadcast(where(first, dy!, 0), a!), unbroadcast(where(first, 0, dy!), b!)];
+  },
+});
+
+export const add = (a: Operand, b: Operand): Tensor => Add.one(lift(a, b));
+export const sub = (a: Operand, b: Operand): Tensor => Sub.one(lift(a, b));
+export const mul = (a: Operand, b: Operand): Tensor => Mul.one(lift(a, b));
+export const div = (a: Operand, b: Operand): Tensor => Div.one(lift(a, b));
+export const pow = (a: Operand, b: Operand): Tensor => Pow.one(lift(a, b));
+/** Elementwise maximum of two tensors (ONNX Max). */
+export const max = (a: Operand, b: Operand): Tensor => Max.one(lift(a, b));
+/** Elementwise minimum of two tensors (ONNX Min). */
+export const min = (a: Operand, b: Operand): Tensor => Min.one(lift(a, b));
+
+/** Shape rule of elementwise unary ops. */
+function inferUnary(ctx: OpContext, accepts: (dtype: DType) => boolean): OutputInfo[] {
+  const x = ctx.input(0);
+  if (!accepts(x.dtype)) ctx.fail(`dtype ${x.dtype} is not supported`);
+  return [{ dtype: x.dtype, shape: x.shape }];
+}
+
+function unary(type: string, accepts: (dtype: DType) => boolean, grad?: (ctx: GradContext) => Tensor) {
+  const op = defineOp({
+    type,
+    infer: (ctx) => inferUnary(ctx, accepts),
+    grad: grad && ((ctx) => [grad(ctx)]),
+  });
+  return (x: Tensor): Tensor => op.one([x]);
+}
+
+const dy = (ctx: GradContext) => ctx.grads[0]!;
+const x0 = (ctx: GradContext) => ctx.inputs[0]!;
+const y0 = (ctx: GradContext) => ctx.outputs[0];
+
+export const neg = unary('Neg', isNumeric, (c) => neg(dy(c)));
+export const abs = unary('Abs', isNumeric, (c) => mul(dy(c), sign(x0(c))));
+/** -1, 0 or 1 (no gradient). */
+export const sign = unary('Sign', isNumeric);
+export const sqrt = unary('Sqrt', isFloat, (c) => div(mul(dy(c), 0.5), y0(c)));
+export const exp = unary('Exp', isFloat, (c) => mul(dy(c), y0(c)));
+export const log = unary('Log', isFloat, (c) => div(dy(c), x0(c)));
+export const tanh = unary('Tanh', isFloat, (c) => mul(dy(c), sub(1, mul(y0(c), y0(c)))));
+export const sigmoid = unary('Sigmoid', isFloat, (c) => mul(dy(c), mul(y0(c), sub(1, y0(c)))));
+export const relu = unary('Relu', isFloat, (c) => where(greater(x0(c), 0), dy(c), 0));
+export const reciprocal = unary('Reciprocal', isFloat, (c) => neg(mul(dy(c), mul(y0(c), y0(c)))));
+/** log(1 + e^x); its derivative is sigmoid(x). */
+export const softplus = unary('Softplus', isFloat, (c) => mul(dy(c), sigmoid(x0(c))));
+/** Rounds down (no gradient). */
+export const floor = unary('Floor', isFloat);
+
+const Clip = defineOp({
+  type: 'Clip',
+  infer: (ctx) => {
+    const x = ctx.input(0);
+    for (const i of [1, 2]) {
+      const bound = ctx.inputs[i];
+      if (bound && (bound.rank !== 0 || bound.dtype !== x.dtype)) ctx.fail(`bound ${i} must be a ${x.dtype} scalar`);
+    }
+    return inferUnary(ctx, isNumeric);
+  },
+  // Gradient passes where lo <= x <= hi; below/above it flows to the bound.
+  grad: (ctx) => {
+    const [x, lo, hi] = ctx.inputs;
+    const g = dy(ctx);
+    let inside: Tensor | null = null;
+    if (lo) inside = greaterOrEqual(x!, lo);
+    if (hi) inside = inside ? and(inside, lessOrEqual(x!, hi)) : lessOrEqual(x!, hi);
+    return [
+      inside ? where(inside, g, 0) : g,
+      lo && ctx.wants(1) ? unbroadcast(where(less(x!, lo), g, 0), lo) : null,
+      hi && ctx.wants(2) ? unbroadcast(where(less(hi, x!), g, 0), hi) : null,
+    ];
+  },
+});
+
+/** Clamps x to [lo, hi] (either may be omitted with null). */
+export function clip(x: Tensor, lo: Operand | null, hi: Operand | null): Tensor {
+  const bound = (v: Operand | null) => (v === null ? null : v instanceof Tensor ? v : lift(v, x)[0]);
+  return Clip.one([x, bound(lo), bound(hi)]);
+}
+
+const Cast = defineOp({
+  type: 'Cast',
+  attrs: { to: 'int', saturate: 'int' },
+  infer: (ctx) => {
+    const x = ctx.input(0);
+    const to = dtypeFromCode(ctx.int('to'));
+    return [{ dtype: to, shape: x.shape, value: to === 'int64' || to === 'int32' ? x.value : undefined }];
+  },
+  // Float-to-float casts pass the gradient back in the input's precision; integer sources have none.
+  grad: (ctx) => [isFloat(x0(ctx).dtype) ? cast(dy(ctx), x0(ctx).dtype) : null],
+});
+
+export function cast(x: Tensor, to: DType): Tensor {
+  return x.dtype === to ? x : Cast.one([x], { to: dtypeCode(to) });
+}
+
+const Identity = defineOp({
+  type: 'Identity',
+  infer: (ctx) => [{ dtype: ctx.input(0).dtype, shape: ctx.input(0).shape, value: ctx.input(0).value }],
+  grad: (ctx) => [dy(ctx)],
+});
+
+/** A copy of x under a new node (graph outputs, loop outputs). */
+export const identity = (x: Tensor): Tensor => Identity.one([x]);
+
+const StopGradient = defineOp({
+  type: 'Identity',
+  name: 'StopGradient',
+  nonDiff: [0],
+  infer: (ctx) => [{ dtype: ctx.input(0).dtype, shape: ctx.input(0).shape, value: ctx.input(0).value }],
+  grad: () => [null],
+});
+
+/** x, treated as a constant by autodiff (the gradient does not flow through it). */
+export const stopGradient = (x: Tensor): Tensor => StopGradient.one([x]);
+
+const dtypeCodes: Record<DType, number> = {
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+  float64: 11,
+};
+
+/** ONNX TensorProto.DataType code of a dtype. */
+export const dtypeCode = (dtype: DType): number => dtypeCodes[dtype];
+
+export function dtypeFromCode(code: number): DType {
+  const entry = Object.entries(dtypeCodes).find(([, c]) => c === code);
+  if (!entry) throw new Error(`unsupported ONNX data type ${code}`);
+  return entry[0] as DType;
+}

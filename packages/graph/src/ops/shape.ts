@@ -1,0 +1,423 @@
+// Shape ops: Shape Reshape Transpose Unsqueeze Squeeze Concat Slice Split Expand ConstantOfShape Range Trilu.
+import { type ConstTensor, defineOp, GraphError, type OpContext, Tensor } from '../graph.js';
+import { broadcastShapes, dimsCompatible, quotientDim } from '../shape.js';
+import { type DType, type Dim, formatShape, isNumeric, sizeOf, toTypedArray } from '../types.js';
+import { scatterElements } from './indexing.js';
+import { unbroadcast, zerosLike } from './util.js';
+
+/** The elements of a 1-D int64 shape input: known values, or unknowns of its known length. */
+function shapeSpec(ctx: OpContext, i: number): readonly Dim[] {
+  const t = ctx.input(i);
+  if (t.dtype !== 'int64' || t.rank !== 1) ctx.fail(`input ${i} must be a 1-D int64 shape, got ${t}`);
+  if (t.value) return t.value;
+  const n = t.shape[0];
+  if (typeof n !== 'number') ctx.fail(`shape input ${i} must have a known length`);
+  return Array<Dim>(n).fill(null);
+}
+
+/** An int64 1-D tensor from numbers (a constant) or from pieces (scalars and 1-D tensors, concatenated). */
+export function int64s(values: readonly (number | Tensor)[], like: Tensor): Tensor {
+  if (values.every((v) => typeof v === 'number')) return like.graph.root.constant(values as number[], 'int64');
+  const pieces = values.map((v) =>
+    typeof v === 'number' ? like.graph.root.constant([v], 'int64') : v.rank === 0 ? unsqueeze(v, [0]) : v,
+  );
+  return concat(pieces, 0);
+}
+
+const Shape = defineOp({
+  type: 'Shape',
+  attrs: { start: 'int', end: 'int' },
+  nonDiff: [0],
+  infer: (ctx) => {
+    const x = ctx.input(0);
+    const clampAxis = (a: number) => Math.min(Math.max(a < 0 ? a + x.rank : a, 0), x.rank);
+    const dims = x.shape.slice(clampAxis(ctx.int('start', 0)), clampAxis(ctx.int('end', x.rank)));
+    return [{ dtype: 'int64', shape: [dims.length], value: dims }];
+  },
+});
+
+/** The shape of x as a 1-D int64 tensor (dims start..end). */
+export function shapeOf(x: Tensor, start?: number, end?: number): Tensor {
+  return Shape.one([x], { start, end });
+}
+
+/** The size of an axis as a number when known at build time, else as an int64 scalar computed at run time. */
+export function knownDim(x: Tensor, axis: number): number | Tensor {
+  const d = x.shape[axis < 0 ? axis + x.rank : axis];
+  return typeof d === 'number' ? d : dimOf(x, axis);
+}
+
+/** The size of one axis of x as an int64 scalar. */
+export function dimOf(x: Tensor, axis: number): Tensor {
+  const a = axis < 0 ? axis + x.rank : axis;
+  return squeeze(shapeOf(x, a, a + 1), [0]);
+}
+
+const Reshape = defineOp({
+  type: 'Reshape',
+  attrs: { allowzero: 'int' },
+  nonDiff: [1],
+  infer: (ctx) => {
+    const x = ctx.input(0);
+    const spec = shapeSpec(ctx, 1);
+    if (spec.filter((d) => d === -1).length > 1) ctx.fail('at most one -1 is allowed');
+    const out: Dim[] = spec.map((d, i) => {
+      if (d === 0) {
+        if (i >= x.rank) ctx.fail(`0 at position ${i} copies a dim the input does not have`);
+        return x.shape[i];
+      }
+      if (typeof d === 'number' && d < -1) ctx.fail(`invalid target dim ${d}`);
+      return d;
+    });
+    const free = out.indexOf(-1);
+    if (free >= 0) {
+      const q = quotientDim(
+        x.shape,
+        out.filter((_, i) => i !== free),
+      );
+      if (typeof q === 'number' && !Number.isInteger(q))
+        ctx.fail(`cannot reshape ${formatShape(x.shape)} to ${formatShape(spec)}`);
+      out[free] = q;
+    }
+    const from = sizeOf(x.shape);
+    const to = sizeOf(out);
+    if (from !== null && to !== null && from !== to)
+      ctx.fail(`cannot reshape ${formatShape(x.shape)} (${from} elements) to ${formatShape(spec)}`);
+    return [{ dtype: x.dtype, shape: out, value: out.length <= 1 ? x.value : undefined }];
+  },
+  grad: ({ inputs: [x], grads: [dy] }) => [reshape(dy!, shapeLike(x!)), null],
+});
+
+/** The shape of x, as constant numbers where known (for reshaping gradients back). */
+const shapeLike = (x: Tensor): Tensor => (sizeOf(x.shape) !== null ? int64s(x.shape as number[], x) : shapeOf(x));
+
+/**
+ * Reshape (ONNX semantics: 0 copies the input dim, -1 is inferred). The target is a list of numbers and
+ * int64 tensors (scalars or 1-D pieces), or one 1-D int64 tensor.
+ */
+export function reshape(x: Tensor, shape: Tensor | readonly (number | Tensor)[]): Tensor {
+  return Reshape.one([x, shape instanceof Tensor ? shape : int64s(shape, x)]);
+}
+
+const Transpose = defineOp({
+  type: 'Transpose',
+  attrs: { perm: 'ints' },
+  infer: (ctx) => {
+    const x = ctx.input(0);
+    const perm = ctx.ints('perm', [...x.shape.keys()].reverse());
+    const sorted = [...perm].sort((a, b) => a - b);
+    if (perm.length !== x.rank || sorted.some((p, i) => p !== i))
+      ctx.fail(`perm [${perm}] is not a permutation of ${x.rank} axes`);
+    return [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]) }];
+  },
+  grad: (ctx) => {
+    const perm = ctx.ints('perm', [...ctx.input(0).shape.keys()].reverse());
+    const inverse = perm.map((_, i) => perm.indexOf(i));
+    return [transpose(ctx.grads[0]!, inverse)];
+  },
+});
+
+/** Permutes axes (default: reverses them). */
+export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
+  return Transpose.one([x], { perm });
+}
+
+/** Swaps the last two axes (matrix transpose of a batch). */
+export function transposeLast2(x: Tensor): Tensor {
+  const perm = [...x.shape.keys()];
+  [perm[x.rank - 2], perm[x.rank - 1]] = [perm[x.rank - 1], perm[x.rank - 2]];
+  return transpose(x, perm);
+}
+
+const Unsqueeze = defineOp({
+  type: 'Unsqueeze',
+  nonDiff: [1],
+  infer: (ctx) => {
+    const x = ctx.input(0);
+    const rank = x.rank + ctx.ints64(1, 'axes').length;
+    const axes = ctx.ints64(1, 'axes').map((a) => ctx.axis(a, rank));
+    if (new Set(axes).size !== axes.length) ctx.fail(`repeated axes [${axes}]`);
+    const rest = [...x.shape];
+    const out = Array.from({ length: rank }, (_, i) => (axes.includes(i) ? 1 : rest.shift()!));
+    return [{ dtype: x.dtype, shape: out, value: rank <= 1 ? x.value : undefined }];
+  },
+  grad: (ctx) => [squeeze(ctx.grads[0]!, ctx.ints64(1, 'axes')), null],
+});
+
+/** Inserts size-1 axes at the given positions (of the output). */
+export function unsqueeze(x: Tensor, axes: readonly number[]): Tensor {
+  return Unsqueeze.one([x, x.graph.root.constant(axes, 'int64')]);
+}
+
+const Squeeze = defineOp({
+  type: 'Squeeze',
+  nonDiff: [1],
+  infer: (ctx) => {
+    const x = ctx.input(0);
+    const axes = squeezeAxes(ctx);
+    for (const a of axes)
+      if (!dimsCompatible(x.shape[a], 1)) ctx.fail(`axis ${a} has size ${x.shape[a]}, not 1`);
+    const out = x.shape.filter((_, i) => !axes.includes(i));
+    return [{ dtype: x.dtype, shape: out, value: out.length <= 1 ? x.value : undefined }];
+  },
+  grad: (ctx) => [unsqueeze(ctx.grads[0]!, squeezeAxes(ctx)), null],
+});
+
+function squeezeAxes(ctx: OpContext): number[] {
+  const x = ctx.input(0);
+  if (!ctx.inputs[1]) {
+    if (x.shape.some((d) => typeof d !== 'number')) ctx.fail('squeeze without axes needs known dims');
+    return [...x.shape.keys()].filter((i) => x.shape[i] === 1);
+  }
+  return ctx.ints64(1, 'axes').map((a) => ctx.axis(a, x.rank));
+}
+
+/** Removes size-1 axes (the given ones, or all). */
+export function squeeze(x: Tensor, axes?: readonly number[]): Tensor {
+  return Squeeze.one([x, axes ? x.graph.root.constant(axes, 'int64') : null]);
+}
+
+const Concat = defineOp({
+  type: 'Concat',
+  attrs: { axis: 'int' },
+  infer: (ctx) => {
+    const xs = ctx.inputs.map((_, i) => ctx.input(i));
+    if (xs.length === 0) ctx.fail('needs at least one input');
+    const rank = xs[0].rank;
+    const axis = ctx.axis(ctx.int('axis'), rank);
+    const out = [...xs[0].shape];
+    for (const x of xs) {
+      if (x.dtype !== xs[0].dtype) ctx.fail(`dtypes differ: ${xs[0].dtype} and ${x.dtype}`);
+      if (x.rank !== rank) ctx.fail(`ranks differ: ${rank} and ${x.rank}`);
+      x.shape.forEach((d, i) => {
+        if (i === axis) return;
+        if (!dimsCompatible(out[i], d)) ctx.fail(`dim ${i} differs: ${out[i]} and ${d}`);
+        if (typeof out[i] !== 'number' && d !== null) out[i] = d;
+      });
+    }
+    const along = xs.map((x) => x.shape[axis]);
+    out[axis] = along.every((d) => typeof d === 'number')
+      ? (along as number[]).reduce((a, b) => a + b, 0)
+      : along.filter((d) => d !== 0).length === 1
+        ? along.find((d) => d !== 0)!
+        : null;
+    const value = rank === 1 && xs.every((x) => x.value) ? xs.flatMap((x) => x.value!) : undefined;
+    return [{ dtype: xs[0].dtype, shape: out, value }];
+  },
+  grad: (ctx) => {
+    const xs = ctx.inputs as Tensor[];
+    const axis = ctx.axis(ctx.int('axis'), xs[0].rank);
+    const sizes = xs.map((x) => knownDim(x, axis));
+    return split(ctx.grads[0]!, sizes, axis);
+  },
+});
+
+/** Joins tensors along an axis. */
+export function concat(xs: readonly Tensor[], axis: number): Tensor {
+  return Concat.one(xs, { axis });
+}
+
+/** Output length of Slice on one axis (ONNX clamping rules), or null. */
+function sliceLength(dim: Dim, start: number, end: number, step: number): Dim {
+  if (typeof dim !== 'number') return start === 0 && step === 1 && end >= INT32_MAX ? dim : null;
+  const [s, e] = sliceBounds(dim, start, end, step);
+  return Math.max(0, Math.ceil((e - s) / step));
+}
+
+// Ends at or past this are treated as "to the end" for symbolic dims.
+const INT32_MAX = 2 ** 31 - 1;
+
+function sliceBounds(dim: number, start: number, end: number, step: number): [number, number] {
+  const norm = (v: number) => (v < 0 ? v + dim : v);
+  const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+  return step > 0
+    ? [clamp(norm(start), 0, dim), clamp(norm(end), 0, dim)]
+    : [clamp(norm(start), 0, dim - 1), clamp(norm(end), -1, dim - 1)];
+}
+
+const Slice = defineOp({
+  type: 'Slice',
+  nonDiff: [1, 2, 3, 4],
+  infer: (ctx) => {
+    const x = ctx.input(0);
+    const known = (i: number) => {
+      const t = ctx.inputs[i];
+      return t && t.value?.every((d) => typeof d === 'number') ? (t.value as number[]) : undefined;
+    };
+    const starts = known(1);
+    const ends = known(2);
+    const axes = ctx.inputs[3] ? known(3) : starts?.map((_, i) => i);
+    const steps = ctx.inputs[4] ? known(4) : starts?.map(() => 1);
+    if (!starts || !ends || !axes || !steps) return [{ dtype: x.dtype, shape: x.shape.map(() => null) }];
+    if ([ends, axes, steps].some((v) => v.length !== starts.length))
+      ctx.fail('starts, ends, axes and steps must have the same length');
+    const out = [...x.shape];
+    axes.forEach((a, i) => {
+      if (steps[i] === 0) ctx.fail('step 0');
+      const axis = ctx.axis(a, x.rank);
+      out[axis] = sliceLength(x.shape[axis], starts[i], ends[i], steps[i]);
+    });
+    let value: Dim[] | undefined;
+    if (x.rank === 1 && x.value && steps[0] === 1) {
+      const [s, e] = sliceBounds(x.value.length, starts[0], ends[0], 1);
+      value = x.value.slice(s, e);
+    }
+    return [{ dtype: x.dtype, shape: out, value }];
+  },
+  // Scatters the gradient back into zeros, one sliced axis at a time: the positions an axis selected are
+  // Slice(Range(0, dim)) with the same parameters, so negative starts, clamping and steps all agree.
+  grad: (ctx) => {
+    const [x, starts, ends, axesT, stepsT] = ctx.inputs;
+    const n = starts!.shape[0];
+    if (typeof n !== 'number') ctx.fail('gradient needs a known number of sliced axes');
+    const axes = axesT ? ctx.ints64(3, 'axes for the gradient') : [...Array(n).keys()];
+    let g = ctx.grads[0]!;
+    axes.forEach((a, i) => {
+      const axis = ctx.axis(a, x!.rank);
+      const pick = (t: Tensor) => slice(t, [i], [i + 1]);
+      const full = knownDim(x!, axis);
+      const positions = Slice.one([
+        range(x!.graph.root.constant(0, 'int64'), full, 1),
+        pick(starts!),
+        pick(ends!),
+        null,
+        stepsT ? pick(stepsT) : null,
+      ]);
+      const target = [...g.shape.keys()].map((j) => (j === axis ? knownDim(x!, j) : knownDim(g, j)));
+      const along = Array<number>(g.rank).fill(1);
+      along[axis] = -1;
+      const index = expand(reshape(positions, along), shapeOf(g));
+      g = scatterElements(constantOfShape(int64s(target, x!), g.dtype, 0), index, g, axis);
+    });
+    return [reshape(g, shapeLike(x!)), null, null, null, null];
+  },
+});
+
+/** x[starts:ends:steps] on the given axes (ONNX Slice; negative indices count from the end). */
+export function slice(
+  x: Tensor,
+  starts: readonly number[] | Tensor,
+  ends: readonly number[] | Tensor,
+  axes?: readonly number[],
+  steps?: readonly number[],
+): Tensor {
+  const c = (v: readonly number[] | Tensor) => (v instanceof Tensor ? v : x.graph.root.constant(v, 'int64'));
+  return Slice.one([x, c(starts), c(ends), axes ? c(axes) : null, steps ? c(steps) : null]);
+}
+
+const Split = defineOp({
+  type: 'Split',
+  attrs: { axis: 'int', num_outputs: 'int' },
+  nonDiff: [1],
+  infer: (ctx) => {
+    const x = ctx.input(0);
+    const axis = ctx.axis(ctx.int('axis', 0), x.rank);
+    const dim = x.shape[axis];
+    let sizes: Dim[];
+    if (ctx.inputs[1]) {
+      sizes = [...shapeSpec(ctx, 1)];
+      if (sizes.every((s) => typeof s === 'number') && typeof dim === 'number') {
+        const total = (sizes as number[]).reduce((a, b) => a + b, 0);
+        if (total !== dim) ctx.fail(`split sizes [${sizes}] do not add up to ${dim}`);
+      }
+    } else {
+      const n = ctx.int('num_outputs');
+      const chunk = typeof dim === 'number' ? Math.ceil(dim / n) : null;
+      sizes = Array.from({ length: n }, (_, i) =>
+        chunk === null || typeof dim !== 'number' ? null : Math.min(chunk, dim - i * chunk),
+      );
+    }
+    return sizes.map((s) => ({ dtype: x.dtype, shape: x.shape.map((d, i) => (i === axis ? s : d)) }));
+  },
+  grad: (ctx) => {
+    const axis = ctx.int('axis', 0);
+    const parts = ctx.outputs.map((y, i) => ctx.grads[i] ?? zerosLike(y));
+    return [concat(parts, axis), null];
+  },
+});
+
+/** Splits x along an axis into pieces of the given sizes (numbers or int64 scalars). */
+export function split(x: Tensor, sizes: readonly (number | Tensor)[], axis: number): Tensor[] {
+  return Split.apply([x, int64s(sizes, x)], { axis });
+}
+
+const Expand = defineOp({
+  type: 'Expand',
+  nonDiff: [1],
+  infer: (ctx) => {
+    const x = ctx.input(0);
+    const spec = shapeSpec(ctx, 1);
+    const shape = broadcastShapes([x.shape, spec]);
+    if (!shape) ctx.fail(`cannot expand ${formatShape(x.shape)} to ${formatShape(spec)}`);
+    return [{ dtype: x.dtype, shape }];
+  },
+  grad: ({ inputs: [x], grads: [dy] }) => [unbroadcast(dy!, x!), null],
+});
+
+/** Broadcasts x to a shape (numbers and int64 pieces, or a 1-D int64 tensor). */
+export function expand(x: Tensor, shape: Tensor | readonly (number | Tensor)[]): Tensor {
+  return Expand.one([x, shape instanceof Tensor ? shape : int64s(shape, x)]);
+}
+
+const ConstantOfShape = defineOp({
+  type: 'ConstantOfShape',
+  attrs: { value: 'tensor' },
+  nonDiff: [0],
+  infer: (ctx) => [{ dtype: ctx.tensorAttr('value')?.dtype ?? 'float32', shape: shapeSpec(ctx, 0) }],
+});
+
+/** A tensor of the given shape filled with `value`. */
+export function constantOfShape(shape: Tensor | readonly (number | Tensor)[], dtype: DType, value: number): Tensor {
+  const fill: ConstTensor = { dtype, dims: [1], data: toTypedArray(dtype, [value]) };
+  if (shape instanceof Tensor) return ConstantOfShape.one([shape], { value: fill });
+  const first = shape.find((d): d is Tensor => d instanceof Tensor);
+  if (!first) throw new GraphError('constantOfShape: a shape of plain numbers needs Graph.constant');
+  return ConstantOfShape.one([int64s(shape, first)], { value: fill });
+}
+
+const Range = defineOp({
+  type: 'Range',
+  nonDiff: [0, 1, 2],
+  infer: (ctx) => {
+    const [start, limit, delta] = [ctx.input(0), ctx.input(1), ctx.input(2)];
+    for (const t of [start, limit, delta]) {
+      if (t.rank !== 0) ctx.fail('start, limit and delta must be scalars');
+      if (t.dtype !== start.dtype || !isNumeric(t.dtype)) ctx.fail('start, limit and delta must share a numeric dtype');
+    }
+    const [s, l, d] = [start.value?.[0], limit.value?.[0], delta.value?.[0]];
+    let n: Dim = null;
+    if (typeof s === 'number' && typeof l === 'number' && typeof d === 'number')
+      n = Math.max(0, Math.ceil((l - s) / d));
+    else if (s === 0 && d === 1 && l !== undefined) n = l;
+    const value =
+      typeof n === 'number' && n <= 64 && typeof s === 'number' && typeof d === 'number'
+        ? Array.from({ length: n }, (_, i) => s + i * d)
+        : undefined;
+    return [{ dtype: start.dtype, shape: [n], value }];
+  },
+});
+
+/** [start, start + delta, ...) below limit; numbers take the dtype of the tensor argument (int64 default). */
+export function range(start: number | Tensor, limit: number | Tensor, delta: number | Tensor = 1): Tensor {
+  const like = [start, limit, delta].find((v): v is Tensor => v instanceof Tensor);
+  if (!like) throw new GraphError('range: give at least one tensor argument (or use Graph.constant)');
+  const c = (v: number | Tensor) => (v instanceof Tensor ? v : like.graph.root.constant(v, like.dtype));
+  return Range.one([c(start), c(limit), c(delta)]);
+}
+
+const Trilu = defineOp({
+  type: 'Trilu',
+  attrs: { upper: 'int' },
+  nonDiff: [1],
+  infer: (ctx) => {
+    const x = ctx.input(0);
+    if (x.rank < 2) ctx.fail('needs rank >= 2');
+    return [{ dtype: x.dtype, shape: x.shape }];
+  },
+  grad: (ctx) => [Trilu.one([ctx.grads[0]!, ctx.inputs[1]], ctx.attrs), null],
+});
+
+/** Keeps the lower (or upper) triangle of the last two axes, shifted by diagonal k; zeros elsewhere. */
+export function triangle(x: Tensor, upper: boolean, k = 0): Tensor {
+  return Trilu.one([x, k === 0 ? null : x.graph.root.constant(k, 'int64')], { upper: upper ? 1 : 0 });
+}

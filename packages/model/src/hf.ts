@@ -1,0 +1,275 @@
+// Checkpoints in the Hugging Face GPT-2 layout: config.json + model.safetensors (+ tokenizer.json).
+// Our own checkpoints use the same layout, so HF GPT-2 weights load here and our exports load in HF.
+
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type GptConfig, paramShapes, shapeSize, validateConfig } from './config.js';
+import {
+  CheckpointError,
+  readSafetensors,
+  type SafeTensor,
+  tensorToFloat32,
+  writeSafetensors,
+} from './safetensors.js';
+import { ByteTokenizer, loadHfTokenizer, type Tokenizer } from './tokenizer.js';
+
+export interface LoadedCheckpoint {
+  config: GptConfig;
+  /** Parameters named and shaped as `paramShapes(config)`. */
+  params: Map<string, Float32Array>;
+  tokenizer: Tokenizer;
+  /** The safetensors `__metadata__` (string -> string). */
+  metadata: Record<string, string>;
+}
+
+export interface CheckpointExtra {
+  /** Stored in the safetensors `__metadata__`, e.g. run id, stage, step. */
+  metadata?: Record<string, string>;
+  /** Copy `tokenizer.json` (and `tokenizer_config.json` if present) from this directory. */
+  tokenizerDir?: string;
+}
+
+const TANH_GELUS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast']; // all are GELU's tanh approximation
+
+/** Reads an HF GPT-2 `config.json` object; rejects variants this GPT does not implement. */
+export function gptConfigFromHf(json: unknown, source = 'config.json'): GptConfig {
+  if (!json || typeof json !== 'object') throw new CheckpointError(`${source}: expected a JSON object`);
+  const hf = json as Record<string, unknown>;
+  const int = (field: string, value: unknown = hf[field]): number => {
+    if (!Number.isSafeInteger(value)) {
+      throw new CheckpointError(`${source}: ${field} must be an integer, got ${JSON.stringify(value)}`);
+    }
+    return value as number;
+  };
+  if (hf.model_type !== undefined && hf.model_type !== 'gpt2') {
+    throw new CheckpointError(`${source}: model_type "${hf.model_type}" is not gpt2`);
+  }
+  if (hf.activation_function !== undefined && !TANH_GELUS.includes(hf.activation_function as string)) {
+    throw new CheckpointError(
+      `${source}: activation_function "${hf.activation_function}" is not supported (tanh GELU only)`,
+    );
+  }
+  const nEmbd = int('n_embd');
+  if (hf.n_inner != null && hf.n_inner !== 4 * nEmbd) {
+    throw new CheckpointError(`${source}: n_inner ${hf.n_inner} is not supported (only 4·n_embd)`);
+  }
+  if (hf.scale_attn_by_inverse_layer_idx === true || hf.scale_attn_weights === false) {
+    throw new CheckpointError(`${source}: only attention scaled by 1/sqrt(head_dim) is supported`);
+  }
+  const eps = hf.layer_norm_epsilon ?? 1e-5;
+  if (typeof eps !== 'number') throw new CheckpointError(`${source}: layer_norm_epsilon must be a number`);
+  const config: GptConfig = {
+    vocabSize: int('vocab_size'),
+    maxPositions: int('n_positions', hf.n_positions ?? hf.n_ctx),
+    nEmbd,
+    nLayer: int('n_layer'),
+    nHead: int('n_head'),
+    layerNormEps: eps,
+  };
+  try {
+    return validateConfig(config);
+  } catch (error) {
+    throw new CheckpointError(`${source}: ${(error as Error).message}`);
+  }
+}
+
+/** The HF `config.json` for a config (GPT2LMHeadModel, or GPT2ForSequenceClassification with a scalar head). */
+export function gptConfigToHf(config: GptConfig): Record<string, unknown> {
+  validateConfig(config);
+  return {
+    model_type: 'gpt2',
+    architectures: [config.scalarHead ? 'GPT2ForSequenceClassification' : 'GPT2LMHeadModel'],
+    vocab_size: config.vocabSize,
+    n_positions: config.maxPositions,
+    n_ctx: config.maxPositions,
+    n_embd: config.nEmbd,
+    n_layer: config.nLayer,
+    n_head: config.nHead,
+    n_inner: null,
+    activation_function: 'gelu_new',
+    layer_norm_epsilon: config.layerNormEps,
+    initializer_range: 0.02,
+    resid_pdrop: 0,
+    embd_pdrop: 0,
+    attn_pdrop: 0,
+    tie_word_embeddings: true,
+    ...(config.scalarHead ? { num_labels: 1 } : {}),
+  };
+}
+
+const ATTENTION_BUFFER = /^h\.\d+\.attn\.(bias|masked_bias)$/; // causal-mask buffers, not parameters
+
+/**
+ * Maps HF tensor names to ours and checks them against the config: strips `transformer.`, drops
+ * attention buffers and a tied `lm_head.weight`, accepts HF's `score.weight` [1, d] (and a missing
+ * `score.bias`, which HF's GPT2ForSequenceClassification has not).
+ */
+function paramsFromTensors(tensors: Map<string, SafeTensor>, config: GptConfig): Map<string, Float32Array> {
+  const found = new Map<string, { tensor: SafeTensor; fileName: string }>();
+  let lmHead: SafeTensor | undefined;
+  for (const [fileName, tensor] of tensors) {
+    const name = fileName.startsWith('transformer.') ? fileName.slice('transformer.'.length) : fileName;
+    if (ATTENTION_BUFFER.test(name)) continue;
+    if (name === 'lm_head.weight') {
+      lmHead = tensor;
+      continue;
+    }
+    if (found.has(name))
+      throw new CheckpointError(`tensor "${name}" appears twice (with and without "transformer.")`, name);
+    found.set(name, { tensor, fileName });
+  }
+
+  const params = new Map<string, Float32Array>();
+  for (const { name, shape } of paramShapes(config)) {
+    const entry = found.get(name);
+    found.delete(name);
+    if (!entry) {
+      if (name === 'score.bias') {
+        params.set(name, new Float32Array(1));
+        continue;
+      }
+      throw new CheckpointError(`missing tensor "${name}" (expected shape [${shape}])`, name);
+    }
+    const fileShape = entry.tensor.shape;
+    const sameShape = fileShape.length === shape.length && fileShape.every((d, i) => d === shape[i]);
+    const hfScore =
+      name === 'score.weight' && fileShape.length === 2 && fileShape[0] === 1 && fileShape[1] === shape[0];
+    if (!sameShape && !hfScore) {
+      throw new CheckpointError(
+        `tensor "${entry.fileName}" has shape [${fileShape}] but the config expects [${shape}]`,
+        name,
+      );
+    }
+    params.set(name, tensorToFloat32(entry.tensor, entry.fileName));
+  }
+  const extra = [...found.values()][0];
+  if (extra) throw new CheckpointError(`unexpected tensor "${extra.fileName}"`, extra.fileName);
+
+  if (lmHead) {
+    const wte = params.get('wte.weight')!;
+    const head = tensorToFloat32(lmHead, 'lm_head.weight');
+    if (head.length !== wte.length || head.some((v, i) => v !== wte[i])) {
+      throw new CheckpointError(
+        'lm_head.weight differs from wte.weight: untied LM heads are not supported',
+        'lm_head.weight',
+      );
+    }
+  }
+  for (const [name, data] of params) checkFinite(name, data);
+  return params;
+}
+
+function checkFinite(name: string, data: Float32Array): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]))
+      throw new CheckpointError(`tensor "${name}" has a non-finite value at ${i}`, name);
+  }
+}
+
+function checkDirExists(dir: string): void {
+  if (!existsSync(dir)) throw new CheckpointError(`checkpoint directory ${dir} does not exist`);
+}
+
+async function readJson(path: string): Promise<unknown> {
+  if (!existsSync(path)) throw new CheckpointError(`missing ${path}`);
+  try {
+    return JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new CheckpointError(`${path}: invalid JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Loads a checkpoint directory in the HF GPT-2 layout: config.json, model.safetensors, and
+ * tokenizer.json if present (else the ByteTokenizer). A `score.weight` tensor makes it a
+ * scalar-head model.
+ */
+export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
+  checkDirExists(dir);
+  const configPath = join(dir, 'config.json');
+  const weightsPath = join(dir, 'model.safetensors');
+  const base = gptConfigFromHf(await readJson(configPath), configPath);
+  if (!existsSync(weightsPath)) throw new CheckpointError(`missing ${weightsPath}`);
+  let file: ReturnType<typeof readSafetensors>;
+  try {
+    file = readSafetensors(await readFile(weightsPath));
+  } catch (error) {
+    if (!(error instanceof CheckpointError)) throw error;
+    throw new CheckpointError(`${weightsPath}: ${error.message}`, error.tensor);
+  }
+  const hasScore = file.tensors.has('score.weight') || file.tensors.has('transformer.score.weight');
+  const config: GptConfig = hasScore ? { ...base, scalarHead: true } : base;
+  const params = paramsFromTensors(file.tensors, config);
+
+  const tokenizer = existsSync(join(dir, 'tokenizer.json'))
+    ? await loadHfTokenizer(dir)
+    : new ByteTokenizer();
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new CheckpointError(
+      `${dir}: tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${config.vocabSize}`,
+    );
+  }
+  return { config, params, tokenizer, metadata: file.metadata };
+}
+
+/** Loads an HF GPT-2 directory (config.json + model.safetensors + tokenizer.json). */
+export async function loadHfGpt2(dir: string): Promise<LoadedCheckpoint> {
+  checkDirExists(dir);
+  if (!existsSync(join(dir, 'tokenizer.json')))
+    throw new CheckpointError(`missing ${join(dir, 'tokenizer.json')}`);
+  return loadCheckpoint(dir);
+}
+
+async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, data);
+  await rename(tmp, path); // a crash mid-write never leaves a truncated checkpoint file
+}
+
+/**
+ * Writes config.json + model.safetensors in the layout HF `save_pretrained` produces
+ * (`transformer.` prefix, tied LM head not stored, `score.weight` as [1, d]), so
+ * GPT2LMHeadModel / GPT2ForSequenceClassification load it; our `score.bias` is extra to HF.
+ */
+export async function saveCheckpoint(
+  dir: string,
+  config: GptConfig,
+  params: Map<string, Float32Array>,
+  extra: CheckpointExtra = {},
+): Promise<void> {
+  const tensors = new Map<string, SafeTensor>();
+  const expected = paramShapes(config);
+  for (const { name, shape } of expected) {
+    const data = params.get(name);
+    if (!data) throw new CheckpointError(`missing parameter "${name}" (expected shape [${shape}])`, name);
+    if (data.length !== shapeSize(shape)) {
+      throw new CheckpointError(
+        `parameter "${name}" has ${data.length} elements, expected shape [${shape}]`,
+        name,
+      );
+    }
+    checkFinite(name, data);
+    const isScore = name.startsWith('score.');
+    tensors.set(isScore ? name : `transformer.${name}`, {
+      dtype: 'F32',
+      shape: name === 'score.weight' ? [1, config.nEmbd] : shape,
+      data,
+    });
+  }
+  const unknown = [...params.keys()].find((name) => !expected.some((p) => p.name === name));
+  if (unknown) throw new CheckpointError(`unexpected parameter "${unknown}" for this config`, unknown);
+
+  await mkdir(dir, { recursive: true });
+  // HF transformers refuses safetensors whose metadata lacks format "pt".
+  const metadata = { ...extra.metadata, format: 'pt' };
+  await writeFileAtomic(join(dir, 'model.safetensors'), writeSafetensors(tensors, metadata));
+  await writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(gptConfigToHf(config), null, 2)}\n`);
+  if (extra.tokenizerDir) {
+    for (const file of ['tokenizer.json', 'tokenizer_config.json']) {
+      const from = join(extra.tokenizerDir, file);
+      if (existsSync(from)) await copyFile(from, join(dir, file));
+      else if (file === 'tokenizer.json') throw new CheckpointError(`missing ${from}`);
+    }
+  }
+}

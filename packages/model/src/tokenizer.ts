@@ -1,0 +1,123 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+
+export interface DecodeOptions {
+  /** Leave special tokens (bos/eos/pad, HF added specials) out of the text. Default false: they are rendered. */
+  skipSpecialTokens?: boolean;
+}
+
+/**
+ * Text <-> token ids. `encode` never inserts bos/eos: callers add them explicitly, so prompt and
+ * response boundaries stay under the trainer's control.
+ */
+export interface Tokenizer {
+  readonly vocabSize: number;
+  readonly bosId: number;
+  readonly eosId: number;
+  readonly padId: number;
+  encode(text: string): number[];
+  decode(ids: readonly number[], options?: DecodeOptions): string;
+}
+
+/**
+ * UTF-8 bytes as tokens 0..255 plus `<|bos|>`=256, `<|eos|>`=257, `<|pad|>`=258.
+ * Exact round trip for any string; text that looks like a special token stays plain bytes.
+ */
+export class ByteTokenizer implements Tokenizer {
+  readonly vocabSize = 259;
+  readonly bosId = 256;
+  readonly eosId = 257;
+  readonly padId = 258;
+  private static readonly specialNames = ['<|bos|>', '<|eos|>', '<|pad|>'];
+
+  encode(text: string): number[] {
+    return Array.from(new TextEncoder().encode(text));
+  }
+
+  /** Bytes that are not valid UTF-8 (e.g. a cut-off generation) decode to U+FFFD. */
+  decode(ids: readonly number[], options: DecodeOptions = {}): string {
+    let text = '';
+    let bytes: number[] = [];
+    const flush = () => {
+      text += new TextDecoder().decode(new Uint8Array(bytes));
+      bytes = [];
+    };
+    for (const id of ids) {
+      checkId(id, this.vocabSize);
+      if (id < 256) {
+        bytes.push(id);
+        continue;
+      }
+      flush();
+      if (!options.skipSpecialTokens) text += ByteTokenizer.specialNames[id - 256];
+    }
+    flush();
+    return text;
+  }
+}
+
+function checkId(id: number, vocabSize: number): void {
+  if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+    throw new RangeError(`token id ${id} is outside the vocabulary [0, ${vocabSize})`);
+  }
+}
+
+/** tokenizer_config.json stores special tokens as a string or as a serialized AddedToken. */
+function specialTokenContent(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && typeof (value as { content?: unknown }).content === 'string') {
+    return (value as { content: string }).content;
+  }
+  return undefined;
+}
+
+/**
+ * Loads a Hugging Face tokenizer from `dir/tokenizer.json` (+ optional `tokenizer_config.json`)
+ * offline. eos = `eos_token` from the config, else `<|endoftext|>` (GPT-2); bos and pad default to eos.
+ * Decoding never applies HF's `clean_up_tokenization_spaces`, so decode(encode(text)) === text.
+ */
+export async function loadHfTokenizer(dir: string): Promise<Tokenizer> {
+  const tokenizerPath = join(dir, 'tokenizer.json');
+  const configPath = join(dir, 'tokenizer_config.json');
+  const tokenizerJson: unknown = JSON.parse(await readFile(tokenizerPath, 'utf8'));
+  const config: Record<string, unknown> = existsSync(configPath)
+    ? JSON.parse(await readFile(configPath, 'utf8'))
+    : {};
+  const hf = new HfTokenizer(tokenizerJson as object, config);
+
+  const idOf = (field: string, fallback: number | undefined): number | undefined => {
+    const content = specialTokenContent(config[field]);
+    if (content === undefined) return fallback;
+    const id = hf.token_to_id(content);
+    if (id === undefined) throw new Error(`${configPath}: ${field} "${content}" is not in the vocabulary`);
+    return id;
+  };
+  const eosId = idOf('eos_token', hf.token_to_id('<|endoftext|>'));
+  if (eosId === undefined) {
+    throw new Error(`${dir}: no eos token (set eos_token in tokenizer_config.json or add <|endoftext|>)`);
+  }
+  const bosId = idOf('bos_token', eosId) ?? eosId;
+  const padId = idOf('pad_token', eosId) ?? eosId;
+  const vocabSize = Math.max(...hf.get_vocab(true).values()) + 1;
+
+  return {
+    vocabSize,
+    bosId,
+    eosId,
+    padId,
+    encode: (text) => hf.encode(text, { add_special_tokens: false }).ids,
+    decode: (ids, options = {}) => {
+      for (const id of ids) {
+        checkId(id, vocabSize);
+        if (hf.id_to_token(id) === undefined) throw new RangeError(`token id ${id} has no token`);
+      }
+      if (ids.length === 0) return ''; // tokenizers.js rejects empty arrays
+      return hf.decode([...ids], {
+        skip_special_tokens: options.skipSpecialTokens ?? false,
+        clean_up_tokenization_spaces: false,
+      });
+    },
+  };
+}
