@@ -10,13 +10,17 @@ import { migrate, migrationsDir } from '@rlhf/db';
 
 async function main(): Promise<void> {
   const databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) throw new ConfigError(['DATABASE_URL: required, e.g. postgresql://postgres@127.0.0.1:5432/rlhf']);
+  if (!databaseUrl)
+    throw new ConfigError(['DATABASE_URL: required, e.g. postgresql://postgres@127.0.0.1:5432/rlhf']);
   await checkPostgres(databaseUrl);
   const [command, name] = process.argv.slice(2);
   if (command === undefined) return apply(databaseUrl);
-  if (command === 'create' && name !== undefined && /^[a-z0-9_]+$/.test(name)) return create(databaseUrl, name);
+  if (command === 'create' && name !== undefined && /^[a-z0-9_]+$/.test(name))
+    return create(databaseUrl, name);
   if (command === 'check') return check(databaseUrl);
-  throw new ConfigError([`usage: db:migrate [create <snake_case_name> | check], got "${process.argv.slice(2).join(' ')}"`]);
+  throw new ConfigError([
+    `usage: db:migrate [create <snake_case_name> | check], got "${process.argv.slice(2).join(' ')}"`,
+  ]);
 }
 
 async function apply(databaseUrl: string): Promise<void> {
@@ -48,7 +52,9 @@ async function check(databaseUrl: string): Promise<void> {
   const sql = await pendingSql(databaseUrl);
   if (sql !== '') {
     console.log(sql);
-    throw new ConfigError(['prisma/schema.prisma has changes without a migration: run npm run db:migrate -- create <name>']);
+    throw new ConfigError([
+      'prisma/schema.prisma has changes without a migration: run npm run db:migrate -- create <name>',
+    ]);
   }
   console.log('prisma/schema.prisma matches the migrations');
 }

@@ -52,7 +52,11 @@ export async function checkPostgres(
     await client.connect();
     await client.query('SELECT 1');
   } catch (error) {
-    throw new UnreachableError(variable, host, `${variable}: cannot reach PostgreSQL at ${host} (${reason(error)})`);
+    throw new UnreachableError(
+      variable,
+      host,
+      `${variable}: cannot reach PostgreSQL at ${host} (${reason(error)})`,
+    );
   } finally {
     await client.end().catch(() => {});
   }

@@ -6,7 +6,8 @@ import { StartupError } from './errors.js';
  */
 export function runMain(main: () => Promise<void>): void {
   main().catch((error: unknown) => {
-    const text = error instanceof StartupError ? error.message : error instanceof Error ? error.stack : String(error);
+    const text =
+      error instanceof StartupError ? error.message : error instanceof Error ? error.stack : String(error);
     process.stderr.write(`${text}\n`);
     process.exit(1);
   });

@@ -123,6 +123,6 @@ describe('withoutDefaults', () => {
   test('request and job schemas carry no defaults, and note them in descriptions', () => {
     for (const schema of [RunSpecInput, RunSpec, StageJobData, Run, PpoConfigInput]) expect(defaultsIn(schema)).toEqual([]);
     expect(defaultsIn(PpoConfig)).toContain('/properties/lam');
-    expect(PpoConfigInput.properties.lam.description).toBe('λ of GAE (Schulman et al. 2016) (default: 0.95)');
+    expect((PpoConfigInput.properties.lam as { description?: string }).description).toBe('λ of GAE (Schulman et al. 2016) (default: 0.95)');
   });
 });

@@ -15,7 +15,14 @@ afterAll(() => prisma.$disconnect());
 async function seed() {
   const team = await prisma.team.create({ data: { name: unique('team') } });
   const dataset = await prisma.dataset.create({
-    data: { teamId: team.id, name: 'prompts', kind: DatasetKind.prompt, sha256: sha(), rows: 3, bytes: 5_000_000_000n },
+    data: {
+      teamId: team.id,
+      name: 'prompts',
+      kind: DatasetKind.prompt,
+      sha256: sha(),
+      rows: 3,
+      bytes: 5_000_000_000n,
+    },
   });
   const run = await prisma.run.create({
     data: {
@@ -49,7 +56,9 @@ describe('prisma client over @prisma/adapter-pg', () => {
     expect(key?.team?.requestsPerMinute).toBe(600);
     expect(key?.isAdmin).toBe(false);
     expect(key?.revokedAt).toBeNull();
-    const admin = await prisma.apiKey.create({ data: { name: 'root', prefix: unique('admin'), sha256: sha(), isAdmin: true } });
+    const admin = await prisma.apiKey.create({
+      data: { name: 'root', prefix: unique('admin'), sha256: sha(), isAdmin: true },
+    });
     expect(admin.teamId).toBeNull();
   });
 
@@ -70,16 +79,36 @@ describe('prisma client over @prisma/adapter-pg', () => {
   test('enforces one idempotency key per team and one dataset per content hash per team', async () => {
     const { team, run, dataset } = await seed();
     const duplicateRun = prisma.run.create({
-      data: { teamId: team.id, name: 'again', spec: {}, hyperparameters: {}, idempotencyKey: run.idempotencyKey },
+      data: {
+        teamId: team.id,
+        name: 'again',
+        spec: {},
+        hyperparameters: {},
+        idempotencyKey: run.idempotencyKey,
+      },
     });
     await expect(duplicateRun).rejects.toMatchObject({ code: 'P2002' });
     const duplicateDataset = prisma.dataset.create({
-      data: { teamId: team.id, name: 'same', kind: DatasetKind.prompt, sha256: dataset.sha256, rows: 1, bytes: 1n },
+      data: {
+        teamId: team.id,
+        name: 'same',
+        kind: DatasetKind.prompt,
+        sha256: dataset.sha256,
+        rows: 1,
+        bytes: 1n,
+      },
     });
     await expect(duplicateDataset).rejects.toBeInstanceOf(Prisma.PrismaClientKnownRequestError);
     const other = await prisma.team.create({ data: { name: unique('team') } });
     const sameContentOtherTeam = await prisma.dataset.create({
-      data: { teamId: other.id, name: 'same', kind: DatasetKind.prompt, sha256: dataset.sha256, rows: 1, bytes: 1n },
+      data: {
+        teamId: other.id,
+        name: 'same',
+        kind: DatasetKind.prompt,
+        sha256: dataset.sha256,
+        rows: 1,
+        bytes: 1n,
+      },
     });
     expect(sameContentOtherTeam.sha256).toBe(dataset.sha256);
   });
@@ -87,19 +116,30 @@ describe('prisma client over @prisma/adapter-pg', () => {
   test('records artifacts, samples and a worker on a stage', async () => {
     const { ppo } = await seed();
     await prisma.artifact.create({
-      data: { stageId: ppo.id, kind: ArtifactKind.checkpoint, path: `runs/${ppo.id}/step-2.ckpt`, bytes: 10n, sha256: sha(), step: 2 },
+      data: {
+        stageId: ppo.id,
+        kind: ArtifactKind.checkpoint,
+        path: `runs/${ppo.id}/step-2.ckpt`,
+        bytes: 10n,
+        sha256: sha(),
+        step: 2,
+      },
     });
     await prisma.sample.create({
       data: { stageId: ppo.id, step: 2, prompt: '2+2=', response: '4', score: 1.5, kl: 0.01 },
     });
     const workerId = unique('gpu');
-    await prisma.worker.create({ data: { id: workerId, device: 'cuda:0', hostname: 'node-1', currentStageId: ppo.id } });
+    await prisma.worker.create({
+      data: { id: workerId, device: 'cuda:0', hostname: 'node-1', currentStageId: ppo.id },
+    });
     const stage = await prisma.stage.findUniqueOrThrow({
       where: { id: ppo.id },
       include: { artifacts: true, samples: true, workers: true },
     });
     expect(stage.artifacts.map((artifact) => [artifact.kind, artifact.step])).toEqual([['checkpoint', 2]]);
-    expect(stage.samples.map((sample) => [sample.response, sample.score, sample.truncated])).toEqual([['4', 1.5, false]]);
+    expect(stage.samples.map((sample) => [sample.response, sample.score, sample.truncated])).toEqual([
+      ['4', 1.5, false],
+    ]);
     expect(stage.workers.map((worker) => worker.id)).toEqual([workerId]);
   });
 
@@ -122,19 +162,30 @@ describe('prisma client over @prisma/adapter-pg', () => {
     ]);
   });
 
-  test('a dataset used by a stage cannot be deleted, but deleting its team removes everything', async () => {
+  test('deleting a dataset keeps the stages that used it', async () => {
+    const { dataset, ppo } = await seed();
+    await prisma.dataset.delete({ where: { id: dataset.id } });
+    const stage = await prisma.stage.findUniqueOrThrow({ where: { id: ppo.id } });
+    expect(stage.datasetId).toBeNull();
+  });
+
+  test('deleting a team removes its keys, datasets, runs and their output', async () => {
     const { team, dataset, run, ppo } = await seed();
+    await prisma.apiKey.create({
+      data: { teamId: team.id, name: 'ci', prefix: unique('rlhf'), sha256: sha() },
+    });
     await prisma.metricPoint.create({ data: { stageId: ppo.id, name: 'objective/kl', step: 1, value: 0.1 } });
     const workerId = unique('gpu');
-    await prisma.worker.create({ data: { id: workerId, device: 'cpu', hostname: 'node-2', currentStageId: ppo.id } });
-    await expect(prisma.dataset.delete({ where: { id: dataset.id } })).rejects.toBeInstanceOf(
-      Prisma.PrismaClientKnownRequestError,
-    );
+    await prisma.worker.create({
+      data: { id: workerId, device: 'cpu', hostname: 'node-2', currentStageId: ppo.id },
+    });
     await prisma.team.delete({ where: { id: team.id } });
+    expect(await prisma.apiKey.count({ where: { teamId: team.id } })).toBe(0);
+    expect(await prisma.dataset.findUnique({ where: { id: dataset.id } })).toBeNull();
     expect(await prisma.run.findUnique({ where: { id: run.id } })).toBeNull();
     expect(await prisma.stage.count({ where: { runId: run.id } })).toBe(0);
     expect(await prisma.metricPoint.count({ where: { stageId: ppo.id } })).toBe(0);
-    expect(await prisma.dataset.findUnique({ where: { id: dataset.id } })).toBeNull();
+    // Workers outlive stages: the worker row stays, idle.
     const worker = await prisma.worker.findUniqueOrThrow({ where: { id: workerId } });
     expect(worker.currentStageId).toBeNull();
   });

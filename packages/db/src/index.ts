@@ -2,7 +2,14 @@
 // the offline migration runner and per-test-run databases.
 export * from './generated/client.js';
 export { createPrisma } from './client.js';
-export { checksum, type Migration, type MigrateResult, migrate, migrationsDir, readMigrations } from './migrate.js';
+export {
+  checksum,
+  type Migration,
+  type MigrateResult,
+  migrate,
+  migrationsDir,
+  readMigrations,
+} from './migrate.js';
 export {
   createTestDatabase,
   DEFAULT_DATABASE_URL,

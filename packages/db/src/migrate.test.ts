@@ -128,7 +128,10 @@ describe('migrate', () => {
     await cp(join(dir, (await readMigrations(dir))[0].name), join(dir, '29991231000000_add_note'), {
       recursive: true,
     });
-    await writeFile(join(dir, '29991231000000_add_note', 'migration.sql'), 'ALTER TABLE "Team" ADD COLUMN "note" TEXT;');
+    await writeFile(
+      join(dir, '29991231000000_add_note', 'migration.sql'),
+      'ALTER TABLE "Team" ADD COLUMN "note" TEXT;',
+    );
     expect((await migrate(url, dir)).applied).toEqual(['29991231000000_add_note']);
     const columns = await query<{ column_name: string }>(
       url,
@@ -141,7 +144,9 @@ describe('migrate', () => {
     const url = await emptyDatabase();
     const dir = await migrationsCopy();
     await migrate(url, dir);
-    await cp(join(dir, (await readMigrations(dir))[0].name), join(dir, '29991231000000_broken'), { recursive: true });
+    await cp(join(dir, (await readMigrations(dir))[0].name), join(dir, '29991231000000_broken'), {
+      recursive: true,
+    });
     await writeFile(
       join(dir, '29991231000000_broken', 'migration.sql'),
       'CREATE TABLE "Half" ("id" TEXT);\nALTER TABLE "Missing" ADD COLUMN "x" TEXT;',
@@ -149,7 +154,9 @@ describe('migrate', () => {
     await expect(migrate(url, dir)).rejects.toThrow(
       /migration 29991231000000_broken failed and was rolled back: relation "Missing" does not exist/,
     );
-    expect(await query(url, `SELECT 1 FROM information_schema.tables WHERE table_name = 'Half'`)).toHaveLength(0);
+    expect(
+      await query(url, `SELECT 1 FROM information_schema.tables WHERE table_name = 'Half'`),
+    ).toHaveLength(0);
     expect(
       await query(url, `SELECT 1 FROM "_prisma_migrations" WHERE migration_name = '29991231000000_broken'`),
     ).toHaveLength(0);
@@ -161,7 +168,9 @@ describe('migrate', () => {
     await migrate(url, dir);
     const [first] = await readMigrations(dir);
     await writeFile(join(dir, first.name, 'migration.sql'), `${first.sql}\n-- edited\n`);
-    await expect(migrate(url, dir)).rejects.toThrow(`migration ${first.name} was edited after it was applied`);
+    await expect(migrate(url, dir)).rejects.toThrow(
+      `migration ${first.name} was edited after it was applied`,
+    );
   });
 });
 

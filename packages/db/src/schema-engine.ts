@@ -26,7 +26,10 @@ const NO_FILTER = { externalTables: [], externalEnums: [] };
 
 // Node's global, absent from the ES and @types/node 20 typings we compile against.
 declare const WebAssembly: {
-  instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: Record<string, unknown> } }>;
+  instantiate(
+    bytes: Uint8Array,
+    imports: object,
+  ): Promise<{ instance: { exports: Record<string, unknown> } }>;
 };
 
 let instantiated: Promise<void> | undefined;
@@ -95,7 +98,10 @@ export interface SchemaEngine {
  * Opens the schema engine on `databaseUrl` (shadow databases for `pendingSql` are created and dropped
  * on the same server).
  */
-export async function openSchemaEngine(databaseUrl: string, dir: string = migrationsDir): Promise<SchemaEngine> {
+export async function openSchemaEngine(
+  databaseUrl: string,
+  dir: string = migrationsDir,
+): Promise<SchemaEngine> {
   await instantiate();
   const schema = { path: schemaPath, content: await readFile(schemaPath, 'utf8') };
   // Parsed fields, not a connectionString: shadow pools override `database`, which a
@@ -103,10 +109,17 @@ export async function openSchemaEngine(databaseUrl: string, dir: string = migrat
   const config = { ...parseIntoClientConfig(databaseUrl), Client: CharAsTextClient };
   const pool = new pg.Pool(config);
   const adapter = bindMigrationAwareSqlAdapterFactory(connections(config, pool));
-  const engine = await wasmBindings.SchemaEngine.new({ datamodels: [[schema.path, schema.content]] }, () => {}, adapter);
+  const engine = await wasmBindings.SchemaEngine.new(
+    { datamodels: [[schema.path, schema.content]] },
+    () => {},
+    adapter,
+  );
   const migrationsList = async (): Promise<wasmBindings.MigrationList> => ({
     baseDir: dir,
-    lockfile: { path: 'migration_lock.toml', content: await readFile(join(dir, 'migration_lock.toml'), 'utf8') },
+    lockfile: {
+      path: 'migration_lock.toml',
+      content: await readFile(join(dir, 'migration_lock.toml'), 'utf8'),
+    },
     shadowDbInitScript: '',
     migrationDirectories: (await readMigrations(dir)).map((migration) => ({
       path: migration.name,
@@ -115,7 +128,13 @@ export async function openSchemaEngine(databaseUrl: string, dir: string = migrat
   });
   const toSchema = { tag: 'schemaDatamodel' as const, files: [schema] };
   const script = async (from: wasmBindings.DiffTarget): Promise<string> => {
-    const result = await engine.diff({ from, to: toSchema, script: true, exitCode: null, filters: NO_FILTER });
+    const result = await engine.diff({
+      from,
+      to: toSchema,
+      script: true,
+      exitCode: null,
+      filters: NO_FILTER,
+    });
     return emptyScript(result.stdout ?? '');
   };
   return {

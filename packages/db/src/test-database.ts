@@ -51,7 +51,8 @@ export async function createTestDatabase(options: TestDatabaseOptions = {}): Pro
 /** The database test/global-setup.ts created for this test run (shared by all test files). */
 export function testDatabaseUrl(): string {
   const url = process.env.TEST_DATABASE_URL;
-  if (!url) throw new Error('TEST_DATABASE_URL is unset: run the tests with vitest (test/global-setup.ts sets it)');
+  if (!url)
+    throw new Error('TEST_DATABASE_URL is unset: run the tests with vitest (test/global-setup.ts sets it)');
   return url;
 }
 
@@ -62,7 +63,8 @@ async function dropStale(client: pg.Client, now: number): Promise<void> {
   );
   for (const { datname } of rows) {
     const created = Number(datname.slice(PREFIX.length).split('_')[0]);
-    if (now - created > STALE_SECONDS) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+    if (now - created > STALE_SECONDS)
+      await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
   }
 }
 

@@ -1,4 +1,7 @@
-import { type DType, type Dim, formatShape, type Shape, type TensorData, toTypedArray } from './types.js';
+import { toTypedArray } from '@rlhf/onnx';
+import type { ModelProto } from '@rlhf/onnx';
+import { type ModelOptions, saveModel, toBytes, toModel } from './serialize.js';
+import { type DType, type Dim, formatShape, type Shape, type TensorData } from './types.js';
 
 /** A build-time mistake in a graph (bad shapes, dtypes, axes, unknown ops, non-differentiable paths). */
 export class GraphError extends Error {
@@ -241,6 +244,13 @@ export class Node {
   get subgraphs(): Graph[] {
     return Object.values(this.attrs).filter((v): v is Graph => v instanceof Graph);
   }
+
+  /** Everything this node reads: its inputs and the outer-scope tensors its subgraphs read. */
+  get reads(): Tensor[] {
+    const reads = this.inputs.filter((t): t is Tensor => t !== null);
+    for (const g of this.subgraphs) reads.push(...g.outerReads());
+    return reads;
+  }
 }
 
 /** A value in a graph: a graph input, a constant, or an op output. Knows its graph, dtype and shape. */
@@ -292,7 +302,8 @@ export function currentGraph(): Graph | null {
   return contexts.at(-1) ?? null;
 }
 
-function targetGraph(type: string, inputs: readonly (Tensor | null)[]): Graph {
+/** The graph a node with these inputs belongs to: the one being built, else the innermost input graph. */
+export function targetGraph(type: string, inputs: readonly (Tensor | null)[]): Graph {
   const context = currentGraph();
   let graph = context;
   for (const t of inputs) if (t && (!graph || t.graph.depth > graph.depth)) graph = t.graph;
@@ -353,6 +364,22 @@ export class Graph {
     return name;
   }
 
+  /** Tensors of enclosing graphs that nodes of this graph (or of its subgraphs) read. */
+  outerReads(): Set<Tensor> {
+    const reads = new Set<Tensor>();
+    for (const node of this.nodes)
+      for (const t of node.reads) if (t.graph !== this && this.sees(t.graph)) reads.add(t);
+    return reads;
+  }
+
+  /** @internal `base`, or `base_N` when taken. */
+  uniqueName(base: string): string {
+    const names = this.root.names;
+    let name = base;
+    for (let n = 1; names.has(name); n++) name = `${base}_${n}`;
+    return name;
+  }
+
   /** Declares a graph input. Dims may be numbers, symbolic names ('batch') or null (unknown). */
   input(name: string, dtype: DType, shape: Shape): Tensor {
     const t = new Tensor(this, this.claim(name), dtype, [...shape], null);
@@ -363,7 +390,7 @@ export class Graph {
   /** A named initializer (weights baked into the model). */
   initializer(name: string, dtype: DType, dims: readonly number[], data: ArrayLike<number> | TensorData): Tensor {
     const root = this.root;
-    const typed = ArrayBuffer.isView(data) ? (data as TensorData) : toTypedArray(dtype, data);
+    const typed: TensorData = toTypedArray(dtype, data);
     const size = dims.reduce((a, b) => a * b, 1);
     if (typed.length !== size)
       throw new GraphError(`initializer '${name}': ${typed.length} values for shape ${formatShape(dims)}`);
@@ -400,6 +427,21 @@ export class Graph {
     if (name !== undefined) out.name = this.claim(name);
     this.outputs.push(out);
     return out;
+  }
+
+  /** The ONNX model (opset 20) of this root graph; nodes no output depends on are left out. */
+  toModel(opts?: ModelOptions): ModelProto {
+    return toModel(this, opts);
+  }
+
+  /** Encoded model bytes, ready for runtime.createSession. */
+  toBytes(opts?: ModelOptions): Uint8Array {
+    return toBytes(this, opts);
+  }
+
+  /** Writes a .onnx file with intermediate shapes (open it in Netron). */
+  save(path: string): void {
+    saveModel(this, path);
   }
 }
 

@@ -1,1 +1,36 @@
-export {};
+// @rlhf/graph: build ONNX graphs in TypeScript, differentiate them, and fuse training steps into Loops.
+export {
+  type AttrType,
+  type Attrs,
+  type AttrValue,
+  type ConstTensor,
+  currentGraph,
+  defineOp,
+  GradContext,
+  Graph,
+  GraphError,
+  inGraph,
+  Node,
+  node,
+  Op,
+  OpContext,
+  type OpDef,
+  opByType,
+  type OutputInfo,
+  scope,
+  Tensor,
+} from './graph.js';
+export { grad } from './autodiff.js';
+export { type ModelOptions, OPSET, saveModel, toBytes, toModel } from './serialize.js';
+export { broadcastShapes } from './shape.js';
+export { type DType, type Dim, formatShape, isFloat, type Shape, type TensorData } from './types.js';
+export * from './ops/arith.js';
+export * from './ops/indexing.js';
+export * from './ops/logic.js';
+export * from './ops/loop.js';
+export * from './ops/matmul.js';
+export * from './ops/nn.js';
+export * from './ops/random.js';
+export * from './ops/reduce.js';
+export * from './ops/shape.js';
+export { lift, type Operand, scalarLike, unbroadcast, zerosLike } from './ops/util.js';

@@ -76,7 +76,10 @@ export function isTensorDataType(value: unknown): value is TensorDataType {
 }
 
 /** Whether data is the typed array that holds `dataType` values (see TypedArrayFor). */
-export function isTypedArrayFor<T extends TensorDataType>(dataType: T, data: unknown): data is TypedArrayFor<T> {
+export function isTypedArrayFor<T extends TensorDataType>(
+  dataType: T,
+  data: unknown,
+): data is TypedArrayFor<T> {
   return data instanceof ARRAY_TYPE[dataType];
 }
 

@@ -6,7 +6,10 @@ import { dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 
-export const CUDA_PROVIDER_LIBRARIES = ['libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_shared.so'];
+export const CUDA_PROVIDER_LIBRARIES = [
+  'libonnxruntime_providers_cuda.so',
+  'libonnxruntime_providers_shared.so',
+];
 
 /** node_modules/onnxruntime-node/bin/napi-v6/<platform>/<arch>: the folder holding onnxruntime_binding.node. */
 export function ortBindingDir() {

@@ -13,7 +13,8 @@ afterAll(async () => {
   await Promise.all(runtimes.map((r) => r.close()));
 });
 
-const maxAbsSum = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v + b[i])), 0);
+const maxAbsSum = (a: Float32Array, b: Float32Array) =>
+  a.reduce((m, v, i) => Math.max(m, Math.abs(v + b[i])), 0);
 // Uniform in [-1, 1) from a seeded mulberry32 generator (deterministic, full rank).
 function random(n: number, seed: number): number[] {
   let state = seed >>> 0;
@@ -73,7 +74,11 @@ describe('createRuntime on cpu', () => {
     const a = [2n ** 60n, -3n, 7n];
     const b = [1n, -4n, -(2n ** 40n)];
     const out = await session.run({ a: int64([3], a), b: int64([3], b) });
-    expect(out.sum).toEqual({ type: 'int64', dims: [3], data: BigInt64Array.from(a.map((v, i) => v + b[i])) });
+    expect(out.sum).toEqual({
+      type: 'int64',
+      dims: [3],
+      data: BigInt64Array.from(a.map((v, i) => v + b[i])),
+    });
     expect(out.prod.data).toEqual(BigInt64Array.from(a.map((v, i) => v * b[i])));
     expect(out.cumsum.data).toEqual(BigInt64Array.from([a[0], a[0] + a[1], a[0] + a[1] + a[2]]));
   });
@@ -97,20 +102,26 @@ describe('createRuntime on cpu', () => {
     const run = session.run({ a: float32([2], [1, 2]), b: float32([3], [1, 2, 3]), trip: int64([], [1]) });
     await expect(run).rejects.toThrow(/^ORT session 'adder' run: .*invalid dimensions for input: a/i);
     // The session still works afterwards.
-    const ok = await session.run({ a: float32([3], [0, 0, 0]), b: float32([3], [1, 1, 1]), trip: int64([], [2]) });
+    const ok = await session.run({
+      a: float32([3], [0, 0, 0]),
+      b: float32([3], [1, 1, 1]),
+      trip: int64([], [2]),
+    });
     expect(ok.acc.data).toEqual(new Float32Array([2, 2, 2]));
   });
 
   test('a malformed feed or model is rejected with a clear message', async () => {
     const r = await runtime();
     const session = await r.createSession(addLoopModel(), { name: 'adder' });
-    const wrongLength = { type: 'float32', dims: [3], data: new Float32Array(2) } as const;
+    const wrongLength = { type: 'float32' as const, dims: [3], data: new Float32Array(2) };
     await expect(session.run({ a: wrongLength })).rejects.toThrow(
       "ORT session 'adder' run: feed 'a': 2 float32 values do not fill dims [3] (3 elements)",
     );
     const wrongArray = { type: 'float32', dims: [2], data: new Float64Array(2) };
     // @ts-expect-error: a Float64Array is not float32 data
-    await expect(session.run({ a: wrongArray })).rejects.toThrow('float32 data must be a Float32Array, got Float64Array');
+    await expect(session.run({ a: wrongArray })).rejects.toThrow(
+      'float32 data must be a Float32Array, got Float64Array',
+    );
     await expect(r.createSession(new Uint8Array([1, 2, 3]), { name: 'junk' })).rejects.toThrow(
       /^creating ORT session 'junk': /,
     );
@@ -130,7 +141,9 @@ describe('device fallback', () => {
     const r = await runtime({ device: 'cuda:0', logger: { warn: (m) => warnings.push(m) } });
     expect([r.requestedDevice, r.device, r.provider]).toEqual(['cuda:0', 'cpu', 'cpu']);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/cuda:0 requested but .*libonnxruntime_providers_cuda\.so.*setup:cuda.*falling back to CPU/);
+    expect(warnings[0]).toMatch(
+      /cuda:0 requested but .*libonnxruntime_providers_cuda\.so.*setup:cuda.*falling back to CPU/,
+    );
     const session = await r.createSession(matmulModel('float32'));
     expect((await session.run({ x: float32([1, 1], [2]), w: float32([1, 1], [3]) })).y.data).toEqual(
       new Float32Array([6]),
@@ -175,9 +188,18 @@ describe('worker thread', () => {
   });
 
   test('two runtimes run in parallel and each returns its own correct result', async () => {
-    const [r1, r2] = await Promise.all([runtime({ intraOpNumThreads: 1 }), runtime({ intraOpNumThreads: 1 })]);
-    const [s1, s2] = await Promise.all([r1.createSession(tanhMatmulLoopModel()), r2.createSession(tanhMatmulLoopModel())]);
-    const x2 = float32([m, n], Float32Array.from(x.data, (v) => -v));
+    const [r1, r2] = await Promise.all([
+      runtime({ intraOpNumThreads: 1 }),
+      runtime({ intraOpNumThreads: 1 }),
+    ]);
+    const [s1, s2] = await Promise.all([
+      r1.createSession(tanhMatmulLoopModel()),
+      r2.createSession(tanhMatmulLoopModel()),
+    ]);
+    const x2 = float32(
+      [m, n],
+      Float32Array.from(x.data, (v) => -v),
+    );
     const [y1, y2] = await Promise.all([
       s1.run({ trip: int64([], [1]), x, w }),
       s2.run({ trip: int64([], [1]), x: x2, w }),

@@ -50,7 +50,10 @@ export interface Runtime {
   readonly device: Device;
   readonly provider: ExecutionProvider;
   createSession(model: Uint8Array, options?: CreateSessionOptions): Promise<Session>;
-  /** Terminates the worker thread; pending and later calls reject. */
+  /**
+   * Rejects pending calls at once, then ends the worker thread once a run in progress finishes (an ORT run
+   * cannot be interrupted: terminating its thread mid-run aborts the whole process). Later calls reject.
+   */
   close(): Promise<void>;
 }
 
@@ -77,6 +80,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     logSeverityLevel: options.logSeverityLevel,
   };
   const worker = new Worker(workerUrl, { workerData: { device: requestedDevice, probeModel: probeModel() } });
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
 
   const pending = new Map<number, Pending>();
   let nextId = 1;
@@ -104,7 +108,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       fail(crash);
     });
     worker.on('exit', (code) => {
-      const gone = new Error(closing ? 'runtime is closed' : `ORT worker thread exited unexpectedly (code ${code})`);
+      const gone = new Error(
+        closing ? 'runtime is closed' : `ORT worker thread exited unexpectedly (code ${code})`,
+      );
       reject(gone);
       fail(gone);
     });
@@ -122,7 +128,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   };
 
   let sessionCount = 0;
-  const createSession = async (model: Uint8Array, sessionOptions: CreateSessionOptions = {}): Promise<Session> => {
+  const createSession = async (
+    model: Uint8Array,
+    sessionOptions: CreateSessionOptions = {},
+  ): Promise<Session> => {
     const name = sessionOptions.name ?? `session${++sessionCount}`;
     const { name: _name, ...overrides } = sessionOptions;
     const copy = model.slice(); // the caller keeps its bytes; the copy is moved to the worker
@@ -151,7 +160,11 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
         } catch (error) {
           return Promise.reject(error);
         }
-        return request(context, { kind: 'run', sessionId: created.sessionId, feeds: copies, fetches }, transfer);
+        return request(
+          context,
+          { kind: 'run', sessionId: created.sessionId, feeds: copies, fetches },
+          transfer,
+        );
       },
       async release() {
         if (released) return;
@@ -167,10 +180,12 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     provider,
     createSession,
     async close() {
-      if (failure) return;
-      closing = true;
-      fail(new Error('runtime is closed')); // reject pending runs now, not when a blocking run lets the thread stop
-      await worker.terminate();
+      if (!closing && !failure) {
+        closing = true;
+        fail(new Error('runtime is closed'));
+        worker.postMessage({ kind: 'close' }); // never worker.terminate(): it aborts the process during a run
+      }
+      await exited;
     },
   };
 }

@@ -19,7 +19,9 @@ describe('host tensors', () => {
   });
 
   test('data must fill the dims exactly', () => {
-    expect(() => float32([2, 2], [1, 2, 3])).toThrow('tensor: 3 float32 values do not fill dims [2, 2] (4 elements)');
+    expect(() => float32([2, 2], [1, 2, 3])).toThrow(
+      'tensor: 3 float32 values do not fill dims [2, 2] (4 elements)',
+    );
     expect(() => float32([-1], [])).toThrow('tensor: dims must be non-negative integers, got [-1]');
     expect(() => int64([1], [0.5])).toThrow();
   });

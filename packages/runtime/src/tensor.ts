@@ -38,11 +38,18 @@ export const float16 = (dims: readonly number[], data: ArrayLike<number> | Uint1
   hostTensor('float16', dims, data);
 export const int64 = (dims: readonly number[], data: ArrayLike<bigint> | ArrayLike<number> | BigInt64Array) =>
   hostTensor('int64', dims, data);
-export const int32 = (dims: readonly number[], data: ArrayLike<number> | Int32Array) => hostTensor('int32', dims, data);
-export const int8 = (dims: readonly number[], data: ArrayLike<number> | Int8Array) => hostTensor('int8', dims, data);
-export const uint8 = (dims: readonly number[], data: ArrayLike<number> | Uint8Array) => hostTensor('uint8', dims, data);
-export const bool = (dims: readonly number[], data: ArrayLike<boolean> | ArrayLike<number> | Uint8Array) =>
-  hostTensor('bool', dims, data instanceof Uint8Array ? data : Array.from(data as ArrayLike<boolean | number>, Number));
+export const int32 = (dims: readonly number[], data: ArrayLike<number> | Int32Array) =>
+  hostTensor('int32', dims, data);
+export const int8 = (dims: readonly number[], data: ArrayLike<number> | Int8Array) =>
+  hostTensor('int8', dims, data);
+export const uint8 = (dims: readonly number[], data: ArrayLike<number> | Uint8Array) =>
+  hostTensor('uint8', dims, data);
+export const bool = (dims: readonly number[], data: ArrayLike<boolean | number> | Uint8Array) =>
+  hostTensor(
+    'bool',
+    dims,
+    data instanceof Uint8Array ? data : Array.from(data as ArrayLike<boolean | number>, Number),
+  );
 
 /** Throws a clear error unless t is a well-formed host tensor; `what` names it in the message. */
 export function checkHostTensor(t: { type: unknown; dims: unknown; data: unknown }, what: string): void {

@@ -1,8 +1,13 @@
 // Small ONNX models the runtime tests run, built with @rlhf/onnx.
-import { encodeModel, type GraphProto, type ModelProto, tensorProto } from '@rlhf/onnx';
+import { encodeModel, type GraphProto, tensorProto } from '@rlhf/onnx';
 
 const model = (graph: GraphProto): Uint8Array =>
-  encodeModel({ irVersion: 10, opsetImports: [{ domain: '', version: 21 }], producerName: 'runtime-test', graph });
+  encodeModel({
+    irVersion: 10,
+    opsetImports: [{ domain: '', version: 21 }],
+    producerName: 'runtime-test',
+    graph,
+  });
 
 /** y = (a + b) * w with w = [1, 2, 3] an initializer; p = softmax(y, axis -1); acc = a + trip * b (a Loop). */
 export function addLoopModel(): Uint8Array {
@@ -28,8 +33,18 @@ export function addLoopModel(): Uint8Array {
     nodes: [
       { opType: 'Add', inputs: ['a', 'b'], outputs: ['s'] },
       { opType: 'Mul', inputs: ['s', 'w'], outputs: ['y'] },
-      { opType: 'Softmax', inputs: ['y'], outputs: ['p'], attributes: [{ name: 'axis', type: 'int', i: -1 }] },
-      { opType: 'Loop', inputs: ['trip', '', 'a'], outputs: ['acc'], attributes: [{ name: 'body', type: 'graph', g: body }] },
+      {
+        opType: 'Softmax',
+        inputs: ['y'],
+        outputs: ['p'],
+        attributes: [{ name: 'axis', type: 'int', i: -1 }],
+      },
+      {
+        opType: 'Loop',
+        inputs: ['trip', '', 'a'],
+        outputs: ['acc'],
+        attributes: [{ name: 'body', type: 'graph', g: body }],
+      },
     ],
     inputs: [
       { name: 'a', elemType: 'float32', shape: [3] },
@@ -104,7 +119,12 @@ export function tanhMatmulLoopModel(): Uint8Array {
   return model({
     name: 'tanh_matmul_loop',
     nodes: [
-      { opType: 'Loop', inputs: ['trip', '', 'x'], outputs: ['y'], attributes: [{ name: 'body', type: 'graph', g: body }] },
+      {
+        opType: 'Loop',
+        inputs: ['trip', '', 'x'],
+        outputs: ['y'],
+        attributes: [{ name: 'body', type: 'graph', g: body }],
+      },
     ],
     inputs: [
       { name: 'trip', elemType: 'int64', shape: [] },

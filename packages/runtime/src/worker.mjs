@@ -5,6 +5,7 @@
 // Requests (main -> worker):  { id, kind: 'create', model: Uint8Array, options }
 //                             { id, kind: 'run', sessionId, feeds: { [name]: { type, dims, data } }, fetches? }
 //                             { id, kind: 'release', sessionId }
+//                             { kind: 'close' }   release every session and end the thread
 // Messages (worker -> main):  { kind: 'ready', provider: 'cpu' | 'cuda', warning? }   once, after start-up
 //                             { kind: 'reply', id, ok: true, result } | { kind: 'reply', id, ok: false, error }
 import { parentPort, workerData } from 'node:worker_threads';
@@ -18,6 +19,7 @@ let nextSessionId = 1;
 const { device, probeModel } = workerData;
 const { provider, executionProviders, warning } = await chooseProvider();
 parentPort.on('message', (request) => {
+  if (request.kind === 'close') return close();
   handle(request).then(
     ({ result, transfer }) => reply({ kind: 'reply', id: request.id, ok: true, result }, transfer),
     (error) => reply({ kind: 'reply', id: request.id, ok: false, error: messageOf(error) }),
@@ -42,14 +44,17 @@ async function chooseProvider() {
     await probe.release();
     return { provider: 'cuda', executionProviders, warning: undefined };
   } catch (error) {
-    return cpu(`${device} requested but the CUDA execution provider failed: ${messageOf(error)}; falling back to CPU`);
+    return cpu(
+      `${device} requested but the CUDA execution provider failed: ${messageOf(error)}; falling back to CPU`,
+    );
   }
 }
 
 async function handle(request) {
   switch (request.kind) {
     case 'create': {
-      const { graphOptimizationLevel, intraOpNumThreads, interOpNumThreads, logSeverityLevel } = request.options;
+      const { graphOptimizationLevel, intraOpNumThreads, interOpNumThreads, logSeverityLevel } =
+        request.options;
       const session = await ort.InferenceSession.create(request.model, {
         executionProviders,
         graphOptimizationLevel,
@@ -59,17 +64,21 @@ async function handle(request) {
       });
       const sessionId = nextSessionId++;
       sessions.set(sessionId, session);
-      return { result: { sessionId, inputNames: [...session.inputNames], outputNames: [...session.outputNames] } };
+      return {
+        result: { sessionId, inputNames: [...session.inputNames], outputNames: [...session.outputNames] },
+      };
     }
     case 'run': {
       const session = sessionFor(request.sessionId);
       const feeds = {};
-      for (const [name, t] of Object.entries(request.feeds)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
+      for (const [name, t] of Object.entries(request.feeds))
+        feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
       const results = request.fetches ? await session.run(feeds, request.fetches) : await session.run(feeds);
       const outputs = {};
       const buffers = new Set();
       for (const [name, t] of Object.entries(results)) {
-        if (!OUTPUT_TYPES.has(t.type)) throw new Error(`output '${name}' has type ${t.type}, which runtime does not support`);
+        if (!OUTPUT_TYPES.has(t.type))
+          throw new Error(`output '${name}' has type ${t.type}, which runtime does not support`);
         outputs[name] = { type: t.type, dims: [...t.dims], data: t.data };
         buffers.add(t.data.buffer);
       }
@@ -83,6 +92,13 @@ async function handle(request) {
     default:
       throw new Error(`unknown request kind ${request.kind}`);
   }
+}
+
+// Runs after any run in progress (this thread handles one message at a time), so exiting is safe.
+async function close() {
+  await Promise.allSettled([...sessions.values()].map((session) => session.release()));
+  sessions.clear();
+  process.exit(0);
 }
 
 function sessionFor(sessionId) {

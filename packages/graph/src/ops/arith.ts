@@ -1,5 +1,6 @@
 // Elementwise arithmetic and math: Add Sub Mul Div Pow Max Min, Neg Abs Sqrt Exp Log Tanh Sigmoid Relu
-// Reciprocal Softplus Sign, Clip, Cast, Identity/StopGradient.
+// Reciprocal Softplus Sign Floor, Clip, Cast, Identity/StopGradient.
+import { dataTypeFromCode, ONNX_DATA_TYPE } from '@rlhf/onnx';
 import { defineOp, type GradContext, type OpContext, type OutputInfo, Tensor } from '../graph.js';
 import { broadcastShapes } from '../shape.js';
 import { type DType, type Dim, formatShape, isFloat, isNumeric } from '../types.js';
@@ -18,7 +19,7 @@ export function inferBroadcast(
   if (a.dtype !== b.dtype) ctx.fail(`dtypes differ: ${a.dtype} and ${b.dtype}`);
   if (!accepts(a.dtype)) ctx.fail(`dtype ${a.dtype} is not supported`);
   const shape = broadcastShapes([a.shape, b.shape]);
-  if (!shape) ctx.fail(`shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} do not broadcast`);
+  if (!shape) return ctx.fail(`shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} do not broadcast`);
   return [{ dtype: outDtype ?? a.dtype, shape, value: fold && foldValues(a.value, b.value, fold) }];
 }
 
@@ -150,6 +151,8 @@ export const relu = unary('Relu', isFloat, (c) => where(greater(x0(c), 0), dy(c)
 export const reciprocal = unary('Reciprocal', isFloat, (c) => neg(mul(dy(c), mul(y0(c), y0(c)))));
 /** log(1 + e^x); its derivative is sigmoid(x). */
 export const softplus = unary('Softplus', isFloat, (c) => mul(dy(c), sigmoid(x0(c))));
+export const sin = unary('Sin', isFloat, (c) => mul(dy(c), cos(x0(c))));
+export const cos = unary('Cos', isFloat, (c) => neg(mul(dy(c), sin(x0(c)))));
 /** Rounds down (no gradient). */
 export const floor = unary('Floor', isFloat);
 
@@ -189,7 +192,7 @@ const Cast = defineOp({
   attrs: { to: 'int', saturate: 'int' },
   infer: (ctx) => {
     const x = ctx.input(0);
-    const to = dtypeFromCode(ctx.int('to'));
+    const to = dataTypeFromCode(ctx.int('to'));
     return [{ dtype: to, shape: x.shape, value: to === 'int64' || to === 'int32' ? x.value : undefined }];
   },
   // Float-to-float casts pass the gradient back in the input's precision; integer sources have none.
@@ -197,7 +200,7 @@ const Cast = defineOp({
 });
 
 export function cast(x: Tensor, to: DType): Tensor {
-  return x.dtype === to ? x : Cast.one([x], { to: dtypeCode(to) });
+  return x.dtype === to ? x : Cast.one([x], { to: ONNX_DATA_TYPE[to] });
 }
 
 const Identity = defineOp({
@@ -219,23 +222,3 @@ const StopGradient = defineOp({
 
 /** x, treated as a constant by autodiff (the gradient does not flow through it). */
 export const stopGradient = (x: Tensor): Tensor => StopGradient.one([x]);
-
-const dtypeCodes: Record<DType, number> = {
-  float32: 1,
-  uint8: 2,
-  int8: 3,
-  int32: 6,
-  int64: 7,
-  bool: 9,
-  float16: 10,
-  float64: 11,
-};
-
-/** ONNX TensorProto.DataType code of a dtype. */
-export const dtypeCode = (dtype: DType): number => dtypeCodes[dtype];
-
-export function dtypeFromCode(code: number): DType {
-  const entry = Object.entries(dtypeCodes).find(([, c]) => c === code);
-  if (!entry) throw new Error(`unsupported ONNX data type ${code}`);
-  return entry[0] as DType;
-}

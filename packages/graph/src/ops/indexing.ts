@@ -101,7 +101,7 @@ const GatherND = defineOp({
     const idx = indicesOf(ctx, 1);
     if (ctx.int('batch_dims', 0) !== 0) ctx.fail('only batch_dims = 0 is supported');
     const k = idx.shape[idx.rank - 1];
-    if (typeof k !== 'number' || k > x.rank) ctx.fail('the last indices dim must be known and <= data rank');
+    if (typeof k !== 'number' || k > x.rank) return ctx.fail('the last indices dim must be known and <= data rank');
     return [{ dtype: x.dtype, shape: [...idx.shape.slice(0, -1), ...x.shape.slice(k)] }];
   },
   grad: (ctx) => {

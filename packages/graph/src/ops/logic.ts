@@ -47,7 +47,7 @@ const Where = defineOp({
     if (a.dtype !== b.dtype) ctx.fail(`dtypes differ: ${a.dtype} and ${b.dtype}`);
     const shape = broadcastShapes([cond.shape, a.shape, b.shape]);
     if (!shape)
-      ctx.fail(`shapes ${[cond, a, b].map((t) => formatShape(t.shape)).join(', ')} do not broadcast`);
+      return ctx.fail(`shapes ${[cond, a, b].map((t) => formatShape(t.shape)).join(', ')} do not broadcast`);
     return [{ dtype: a.dtype, shape }];
   },
   grad: (ctx) => {

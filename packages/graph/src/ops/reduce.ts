@@ -63,7 +63,7 @@ const ReduceMean = defineOp({
   grad: (ctx) => {
     const x = ctx.input(0);
     const axes = reducedAxes(ctx);
-    if (axes === null) ctx.fail('gradient needs constant axes');
+    if (axes === null) return ctx.fail('gradient needs constant axes');
     const dims = axes.map((a) => x.shape[a]);
     const known = productDim(dims);
     const count =

@@ -1,7 +1,8 @@
 // Shape ops: Shape Reshape Transpose Unsqueeze Squeeze Concat Slice Split Expand ConstantOfShape Range Trilu.
 import { type ConstTensor, defineOp, GraphError, type OpContext, Tensor } from '../graph.js';
 import { broadcastShapes, dimsCompatible, quotientDim } from '../shape.js';
-import { type DType, type Dim, formatShape, isNumeric, sizeOf, toTypedArray } from '../types.js';
+import { toTypedArray } from '@rlhf/onnx';
+import { type DType, type Dim, formatShape, isNumeric, sizeOf } from '../types.js';
 import { scatterElements } from './indexing.js';
 import { unbroadcast, zerosLike } from './util.js';
 
@@ -348,7 +349,7 @@ const Expand = defineOp({
     const x = ctx.input(0);
     const spec = shapeSpec(ctx, 1);
     const shape = broadcastShapes([x.shape, spec]);
-    if (!shape) ctx.fail(`cannot expand ${formatShape(x.shape)} to ${formatShape(spec)}`);
+    if (!shape) return ctx.fail(`cannot expand ${formatShape(x.shape)} to ${formatShape(spec)}`);
     return [{ dtype: x.dtype, shape }];
   },
   grad: ({ inputs: [x], grads: [dy] }) => [unbroadcast(dy!, x!), null],
