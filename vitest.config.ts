@@ -22,6 +22,7 @@ export default defineConfig({
         extends: true as const,
         test: { name: dir.split('/')[1], include: [`${dir}/src/**/*.test.ts`] },
       })),
+      { extends: true as const, test: { name: 'examples', include: ['examples/**/*.test.ts'] } },
       { extends: true as const, test: { name: 'integration', include: ['test/**/*.test.ts'] } },
     ],
   },

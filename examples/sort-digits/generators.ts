@@ -67,7 +67,9 @@ function shuffled<T>(items: readonly T[], rng: Rng): T[] {
 
 function randomDigits(rng: Rng, { minDigits = 3, maxDigits = 5 }: DigitsOptions): number[] {
   if (!(Number.isInteger(minDigits) && minDigits >= 2 && maxDigits >= minDigits && maxDigits <= 20)) {
-    throw new RangeError(`digits per prompt: need 2 <= minDigits <= maxDigits <= 20, got ${minDigits}..${maxDigits}`);
+    throw new RangeError(
+      `digits per prompt: need 2 <= minDigits <= maxDigits <= 20, got ${minDigits}..${maxDigits}`,
+    );
   }
   const n = minDigits + rng.int(maxDigits - minDigits + 1);
   return Array.from({ length: n }, () => rng.int(10));
@@ -75,7 +77,11 @@ function randomDigits(rng: Rng, { minDigits = 3, maxDigits = 5 }: DigitsOptions)
 
 /** One answer of the given kind to a fresh random prompt's digits. */
 function answer(kind: AnswerKind, digits: number[], rng: Rng): string {
-  return answers[kind]([...digits].sort((a, b) => a - b), digits, rng);
+  return answers[kind](
+    [...digits].sort((a, b) => a - b),
+    digits,
+    rng,
+  );
 }
 
 /** Demonstrations: mostly ideal answers, a `noise` share (default 0.3) of near misses, so PPO has room. */

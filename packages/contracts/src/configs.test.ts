@@ -52,7 +52,12 @@ describe('resolve*Config', () => {
     expect([ppo.gamma, ppo.lam, ppo.clipRange, ppo.clipRangeValue, ppo.vfCoef, ppo.entCoef]).toEqual([
       1, 0.95, 0.2, 0.2, 0.1, 0,
     ]);
-    expect([ppo.whitenRewards, ppo.missingEosPenalty, ppo.ppoEpochs, ppo.minibatches]).toEqual([false, null, 4, 1]);
+    expect([ppo.whitenRewards, ppo.missingEosPenalty, ppo.ppoEpochs, ppo.minibatches]).toEqual([
+      false,
+      null,
+      4,
+      1,
+    ]);
   });
 
   test('keeps given values and never shares default objects between configs', () => {
@@ -73,7 +78,13 @@ describe('resolve*Config', () => {
     ]);
     expect(
       errorsOf(() =>
-        resolvePpoConfig({ lr: -1, gamma: 1.5, lam: Number.POSITIVE_INFINITY, temperature: 0, kl: { coef: -0.1 } }),
+        resolvePpoConfig({
+          lr: -1,
+          gamma: 1.5,
+          lam: Number.POSITIVE_INFINITY,
+          temperature: 0,
+          kl: { coef: -0.1 },
+        }),
       ),
     ).toEqual([
       // in the schema's field order
@@ -83,18 +94,21 @@ describe('resolve*Config', () => {
       '/lam: must be a finite number',
       '/kl/coef: must be >= 0',
     ]);
-    expect(errorsOf(() => resolveSftConfig({ maxSteps: 0, schedule: 'step' } as unknown as SftConfigInput))).toEqual([
+    expect(
+      errorsOf(() => resolveSftConfig({ maxSteps: 0, schedule: 'step' } as unknown as SftConfigInput)),
+    ).toEqual([
       '/maxSteps: must be >= 1 or null',
       '/schedule: must be one of "cosine", "linear", "constant"',
     ]);
-    expect(errorsOf(() => resolvePpoConfig({ missingEosPenalty: -1 }))).toEqual(['/missingEosPenalty: must be >= 0 or null']);
+    expect(errorsOf(() => resolvePpoConfig({ missingEosPenalty: -1 }))).toEqual([
+      '/missingEosPenalty: must be >= 0 or null',
+    ]);
   });
 
   test('refuses unknown fields, at any depth', () => {
-    expect(errorsOf(() => resolvePpoConfig({ learning_rate: 1, kl: { beta: 1 } } as unknown as PpoConfigInput))).toEqual([
-      '/learning_rate: unknown field',
-      '/kl/beta: unknown field',
-    ]);
+    expect(
+      errorsOf(() => resolvePpoConfig({ learning_rate: 1, kl: { beta: 1 } } as unknown as PpoConfigInput)),
+    ).toEqual(['/learning_rate: unknown field', '/kl/beta: unknown field']);
   });
 
   test('checks fields that depend on each other', () => {
@@ -108,7 +122,9 @@ describe('resolve*Config', () => {
     expect(checkStageConfig('reward_model', { init: 'random' }, '/stages/1/config').errors).toEqual([
       { path: '/stages/1/config/init', message: 'must be one of "sft", "fresh"' },
     ]);
-    expect(checkStageConfig('sft', 'fast', '/c').errors).toEqual([{ path: '/c', message: 'must be an object' }]);
+    expect(checkStageConfig('sft', 'fast', '/c').errors).toEqual([
+      { path: '/c', message: 'must be an object' },
+    ]);
   });
 });
 
@@ -121,8 +137,11 @@ describe('withoutDefaults', () => {
       : Object.entries(node).flatMap(([k, v]) => (k === 'default' ? [path] : defaultsIn(v, `${path}/${k}`)));
 
   test('request and job schemas carry no defaults, and note them in descriptions', () => {
-    for (const schema of [RunSpecInput, RunSpec, StageJobData, Run, PpoConfigInput]) expect(defaultsIn(schema)).toEqual([]);
+    for (const schema of [RunSpecInput, RunSpec, StageJobData, Run, PpoConfigInput])
+      expect(defaultsIn(schema)).toEqual([]);
     expect(defaultsIn(PpoConfig)).toContain('/properties/lam');
-    expect((PpoConfigInput.properties.lam as { description?: string }).description).toBe('λ of GAE (Schulman et al. 2016) (default: 0.95)');
+    expect((PpoConfigInput.properties.lam as { description?: string }).description).toBe(
+      'λ of GAE (Schulman et al. 2016) (default: 0.95)',
+    );
   });
 });

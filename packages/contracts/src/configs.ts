@@ -24,7 +24,10 @@ export function withoutDefaults<T extends TSchema>(schema: T): T {
     if (Array.isArray(node)) return node.map(copy);
     if (typeof node !== 'object' || node === null) return node;
     // Keep TypeBox's non-enumerable markers ('~kind', '~optional') along with the keywords.
-    const out = Object.defineProperties({}, Object.getOwnPropertyDescriptors(node)) as Record<string, unknown>;
+    const out = Object.defineProperties({}, Object.getOwnPropertyDescriptors(node)) as Record<
+      string,
+      unknown
+    >;
     for (const key of Object.keys(out)) out[key] = copy(out[key]);
     if ('default' in out) {
       const note = `default: ${JSON.stringify(out.default)}`;
@@ -66,10 +69,16 @@ const supervisedFields = (lr: number) => ({
   warmupSteps: int(0, 1_000_000, 0, 'linear warm-up steps from 0 to lr (warmup_steps)'),
   schedule: Type.Enum(['cosine', 'linear', 'constant'], {
     default: 'linear',
-    description: 'lr after warm-up: decays to 0 at the last step (cosine, linear) or stays (lr_scheduler_type)',
+    description:
+      'lr after warm-up: decays to 0 at the last step (cosine, linear) or stays (lr_scheduler_type)',
   }),
   ...optimizerFields,
-  maxSeqLen: int(2, 65_536, 256, 'tokens per example, prompt + response (max_length); longer ones are cut'),
+  maxSeqLen: int(
+    2,
+    65_536,
+    256,
+    'tokens per example, prompt + response (max_length), capped at the model context; longer ones are cut',
+  ),
   validationFraction: Type.Number({
     minimum: 0,
     maximum: 0.5,
@@ -102,11 +111,13 @@ export const RewardModelConfig = Type.Object(
     margin: Type.Number({
       minimum: 0,
       default: 0,
-      description: 'loss −log σ(r_chosen − r_rejected − margin) (Touvron et al. 2023 §3.2.2); 0 = plain Bradley–Terry',
+      description:
+        'loss −log σ(r_chosen − r_rejected − margin) (Touvron et al. 2023 §3.2.2); 0 = plain Bradley–Terry',
     }),
     init: Type.Enum(['sft', 'fresh'], {
       default: 'sft',
-      description: 'start from the SFT policy weights (InstructGPT) or from a freshly initialised model preset',
+      description:
+        'start from the SFT policy weights (InstructGPT) or from a freshly initialised model preset',
     }),
   },
   { ...closed, description: 'batchSize counts prompts: a ranked prompt brings all its C(K,2) pairs' },
@@ -118,10 +129,13 @@ export type RewardModelConfigInput = Static<typeof RewardModelConfigInput>;
 /** KL penalty coefficient β: fixed, or adapted towards a target KL (Ziegler et al. 2019 §2.2). */
 export const KlConfig = Type.Object(
   {
-    type: Type.Enum(['fixed', 'adaptive'], { default: 'fixed', description: 'fixed β, or adaptive (kl_ctl)' }),
+    type: Type.Enum(['fixed', 'adaptive'], {
+      default: 'fixed',
+      description: 'fixed β, or adaptive (kl_ctl)',
+    }),
     coef: Type.Number({ minimum: 0, maximum: 100, default: 0.05, description: 'initial β (init_kl_coef)' }),
     target: positive(1e6, 6, 'adaptive: KL (nats per response) to steer towards (target)'),
-    horizon: positive(1e12, 10_000, 'adaptive: responses over which β moves by at most ±20 % per unit error'),
+    horizon: positive(1e12, 10_000, 'adaptive: responses over which β can change by up to ±20 % (horizon)'),
   },
   { ...closed, default: {} },
 );
@@ -132,7 +146,12 @@ const ppoFields = {
   rolloutBatchSize: int(1, 4096, 64, 'prompts sampled and answered per iteration (batch_size)'),
   minibatches: int(1, 4096, 1, 'minibatches per PPO epoch; must divide rolloutBatchSize (num_mini_batches)'),
   ppoEpochs: int(1, 100, 4, 'passes over each rollout batch (num_ppo_epochs)'),
-  maxPromptLen: int(1, 65_536, 128, 'prompt tokens kept; longer prompts keep their end'),
+  maxPromptLen: int(
+    1,
+    65_536,
+    128,
+    'prompt tokens kept (their end), also capped at model context − maxNewTokens',
+  ),
   maxNewTokens: int(1, 4096, 32, 'response tokens generated at most; a response that hits it has no EOS'),
   temperature: positive(10, 1, 'sampling temperature (also divides the logits when training, as TRL does)'),
   topK: int(0, 1_000_000, 0, 'sample among the k most likely tokens; 0 = off'),
@@ -147,9 +166,13 @@ const ppoFields = {
   entCoef: Type.Number({ minimum: 0, maximum: 100, default: 0, description: 'entropy bonus weight' }),
   missingEosPenalty: Type.Union([Type.Number({ minimum: 0, maximum: 1e6 }), Type.Null()], {
     default: null,
-    description: 'subtracted from the score of a response that ended without EOS (missing_eos_penalty); null = none',
+    description:
+      'subtracted from the score of a response that ended without EOS (missing_eos_penalty); null = none',
   }),
-  whitenRewards: Type.Boolean({ default: false, description: 'whiten the scores over the batch (whiten_rewards)' }),
+  whitenRewards: Type.Boolean({
+    default: false,
+    description: 'whiten the per-token rewards over the batch, keeping their mean (whiten_rewards)',
+  }),
   checkpointEvery: int(1, 1_000_000, 10, 'save a resumable checkpoint every N iterations'),
   sampleEvery: int(1, 1_000_000, 10, 'log a table of sample rollouts every N iterations'),
   sampleCount: int(1, 256, 4, 'rollouts in each sample table'),
@@ -205,7 +228,10 @@ function crossFieldErrors(kind: StageKind, config: StageConfigs[StageKind], base
 }
 
 /** A full config for `kind`: defaults filled in, every value checked. Throws ContractError naming the bad fields. */
-export function resolveStageConfig<K extends StageKind>(kind: K, input?: StageConfigInputs[K]): StageConfigs[K] {
+export function resolveStageConfig<K extends StageKind>(
+  kind: K,
+  input?: StageConfigInputs[K],
+): StageConfigs[K] {
   const result = checkStageConfig(kind, input);
   if (result.errors.length > 0) throw new ContractError(result.errors);
   return result.config as StageConfigs[K];

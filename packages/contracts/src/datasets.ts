@@ -9,7 +9,8 @@ export const MAX_RANKED_RESPONSES = 16;
 const Text = (description: string) => Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS, description });
 
 export const DatasetKind = Type.Enum(['sft', 'preference', 'ranked', 'prompt'], {
-  description: 'sft: demonstrations; preference: chosen/rejected pairs; ranked: K responses best→worst; prompt: prompts for PPO',
+  description:
+    'sft: demonstrations; preference: chosen/rejected pairs; ranked: K responses best→worst; prompt: prompts for PPO',
 });
 export type DatasetKind = Static<typeof DatasetKind>;
 
@@ -109,7 +110,10 @@ function sftRowErrors(row: unknown): FieldError[] {
   const messages = (row as Static<typeof SftChatRow>).messages;
   messages.forEach((m, i) => {
     if (m.role === 'system' && i !== 0) {
-      errors.push({ path: pointer(pointer('/messages', i), 'role'), message: 'a system message may only come first' });
+      errors.push({
+        path: pointer(pointer('/messages', i), 'role'),
+        message: 'a system message may only come first',
+      });
     }
   });
   if (messages[messages.length - 1].role !== 'assistant') {

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { PpoConfig, RewardModelConfig, SftConfig, StageKind, withoutDefaults } from './configs.js';
-import { DatasetKind } from './datasets.js';
+import type { DatasetKind } from './datasets.js';
 import { Id, ModelPreset } from './run-spec.js';
 
 // What the API puts on the BullMQ stage queue and what a worker hands back. Workers read only Redis

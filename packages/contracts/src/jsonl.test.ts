@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { createJsonlValidator, formatJsonlError, validateJsonl } from './jsonl.js';
 
-const lines = (...rows: unknown[]) => rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n');
+const lines = (...rows: unknown[]) =>
+  rows.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n');
 const messages = async (...args: Parameters<typeof validateJsonl>) =>
   (await validateJsonl(...args)).errors.map(formatJsonlError);
 
@@ -11,16 +12,31 @@ describe('validateJsonl', () => {
       'sft',
       lines(
         { prompt: 'sort 3 1:', response: ' 1 3' },
-        { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] },
+        {
+          messages: [
+            { role: 'system', content: 'Be brief.' },
+            { role: 'user', content: 'hi' },
+            { role: 'assistant', content: 'hello' },
+          ],
+        },
       ),
     );
     expect(sft).toMatchObject({ ok: true, count: 2, errors: [] });
     expect(sft.rows[1]).toEqual({
-      messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }],
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'hello' },
+      ],
     });
-    expect((await validateJsonl('preference', lines({ prompt: 'p', chosen: 'a', rejected: 'b' }))).ok).toBe(true);
+    expect((await validateJsonl('preference', lines({ prompt: 'p', chosen: 'a', rejected: 'b' }))).ok).toBe(
+      true,
+    );
     expect((await validateJsonl('ranked', lines({ prompt: 'p', responses: ['a', 'b', 'c'] }))).count).toBe(1);
-    expect((await validateJsonl('prompt', lines({ prompt: 'p' }, { prompt: 'q' }))).rows).toEqual([{ prompt: 'p' }, { prompt: 'q' }]);
+    expect((await validateJsonl('prompt', lines({ prompt: 'p' }, { prompt: 'q' }))).rows).toEqual([
+      { prompt: 'p' },
+      { prompt: 'q' },
+    ]);
   });
 
   test('names the 1-based line and the field of each error', async () => {
@@ -47,15 +63,28 @@ describe('validateJsonl', () => {
     expect(await messages('preference', lines({ prompt: 'p', chosen: 'same', rejected: 'same' }))).toEqual([
       'line 1: /rejected: same text as chosen (ties are not allowed)',
     ]);
-    expect(await messages('sft', lines({ prompt: 'p' }, { messages: [] }, { prompt: 'p', response: 'r', messages: [] }))).toEqual([
+    expect(
+      await messages(
+        'sft',
+        lines({ prompt: 'p' }, { messages: [] }, { prompt: 'p', response: 'r', messages: [] }),
+      ),
+    ).toEqual([
       'line 1: /response: required',
       'line 2: /messages: must have at least 1 item',
       'line 3: /prompt: unknown field',
       'line 3: /response: unknown field',
       'line 3: /messages: must have at least 1 item',
     ]);
-    const chat = { messages: [{ role: 'user', content: 'a' }, { role: 'system', content: 'b' }, { role: 'robot', content: 'c' }] };
-    expect(await messages('sft', lines(chat))).toEqual(['line 1: /messages/2/role: must be one of "system", "user", "assistant"']);
+    const chat = {
+      messages: [
+        { role: 'user', content: 'a' },
+        { role: 'system', content: 'b' },
+        { role: 'robot', content: 'c' },
+      ],
+    };
+    expect(await messages('sft', lines(chat))).toEqual([
+      'line 1: /messages/2/role: must be one of "system", "user", "assistant"',
+    ]);
     chat.messages[2].role = 'user';
     expect(await messages('sft', lines(chat))).toEqual([
       'line 1: /messages/1/role: a system message may only come first',
@@ -67,7 +96,10 @@ describe('validateJsonl', () => {
   });
 
   test('skips blank lines, accepts CRLF and a BOM, refuses an empty file', async () => {
-    const result = await validateJsonl('prompt', '\uFEFF{"prompt":"a"}\r\n\r\n  \n{"prompt":"b"}\r\n{"prompt":""}\n');
+    const result = await validateJsonl(
+      'prompt',
+      '\uFEFF{"prompt":"a"}\r\n\r\n  \n{"prompt":"b"}\r\n{"prompt":""}\n',
+    );
     expect(result.count).toBe(3);
     expect(result.errors.map(formatJsonlError)).toEqual(['line 5: /prompt: must not be empty']);
     expect(await messages('prompt', '\n\n')).toEqual(['file: no rows']);
@@ -84,7 +116,10 @@ describe('validateJsonl', () => {
 });
 
 describe('createJsonlValidator', () => {
-  const text = lines({ prompt: 'héllo ✓', chosen: 'ünïcode', rejected: 'b' }, { prompt: 'p', chosen: 'c', rejected: 'r' });
+  const text = lines(
+    { prompt: 'héllo ✓', chosen: 'ünïcode', rejected: 'b' },
+    { prompt: 'p', chosen: 'c', rejected: 'r' },
+  );
 
   test('gives the same verdict whatever the chunk boundaries, even inside a UTF-8 character', () => {
     const bytes = new TextEncoder().encode(text);

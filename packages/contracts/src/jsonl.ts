@@ -73,15 +73,22 @@ export function createJsonlValidator<K extends DatasetKind>(
     if (text.endsWith('\r')) text = text.slice(0, -1);
     if (text.trim() === '') return;
     count++;
-    if (text.length > maxLineLength) {
-      return fail({ line: lineNumber, path: '', message: `line longer than ${maxLineLength} characters` });
+    const tooBig =
+      text.length > maxLineLength
+        ? `line longer than ${maxLineLength} characters`
+        : count > maxRows
+          ? `more than ${maxRows} rows`
+          : undefined;
+    if (tooBig) {
+      fail({ line: lineNumber, path: '', message: tooBig });
+      return;
     }
-    if (count > maxRows) return fail({ line: lineNumber, path: '', message: `more than ${maxRows} rows` });
     let row: unknown;
     try {
       row = JSON.parse(text);
     } catch {
-      return fail({ line: lineNumber, path: '', message: 'invalid JSON' });
+      fail({ line: lineNumber, path: '', message: 'invalid JSON' });
+      return;
     }
     const rowErrors = datasetRowErrors(kind, row);
     for (const e of rowErrors) fail({ line: lineNumber, ...e });

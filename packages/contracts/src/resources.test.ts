@@ -47,11 +47,23 @@ describe('API response schemas', () => {
   });
 
   test('error bodies, metric points, samples and pages', () => {
-    expect(schemaErrors(ErrorBody, { error: { code: 'invalid_spec', message: 'bad', field: '/stages/0' } })).toEqual([]);
-    expect(schemaErrors(ErrorBody, { error: { message: 'bad' } })).toEqual([{ path: '/error/code', message: 'required' }]);
+    expect(
+      schemaErrors(ErrorBody, { error: { code: 'invalid_spec', message: 'bad', field: '/stages/0' } }),
+    ).toEqual([]);
+    expect(schemaErrors(ErrorBody, { error: { message: 'bad' } })).toEqual([
+      { path: '/error/code', message: 'required' },
+    ]);
     const point = { stageId: 's', step: 3, name: PpoMetrics.kl, value: 0.5, time: now };
     expect(schemaErrors(Page(MetricPoint), { items: [point], nextCursor: null })).toEqual([]);
-    const sample = { stageId: 's', step: 3, prompt: 'sort 2 1:', response: ' 1 2', score: 0.9, kl: 0.1, eos: true };
+    const sample = {
+      stageId: 's',
+      step: 3,
+      prompt: 'sort 2 1:',
+      response: ' 1 2',
+      score: 0.9,
+      kl: 0.1,
+      eos: true,
+    };
     expect(schemaErrors(Sample, sample)).toEqual([]);
   });
 });
@@ -70,9 +82,18 @@ describe('stage jobs', () => {
     };
     expect(schemaErrors(StageJobData, job)).toEqual([]);
     // A PPO job cannot train on preference data, nor carry an SFT config.
-    expect(schemaErrors(StageJobData, { ...job, dataset: { ...job.dataset, kind: 'preference' } })).not.toEqual([]);
+    expect(
+      schemaErrors(StageJobData, { ...job, dataset: { ...job.dataset, kind: 'preference' } }),
+    ).not.toEqual([]);
     expect(schemaErrors(StageJobData, { ...job, config: resolveSftConfig() })).not.toEqual([]);
-    expect(schemaErrors(StageJobResult, { stageId: 'st3', kind: 'ppo', modelKey: 'runs/run1/st3/model', step: 100 })).toEqual([]);
+    expect(
+      schemaErrors(StageJobResult, {
+        stageId: 'st3',
+        kind: 'ppo',
+        modelKey: 'runs/run1/st3/model',
+        step: 100,
+      }),
+    ).toEqual([]);
   });
 
   test('metric names are the ones TRL users know', () => {

@@ -110,7 +110,8 @@ export const Artifact = Type.Object(
 );
 export type Artifact = Static<typeof Artifact>;
 
-export const Worker = Type.Object(
+/** A worker process (one per GPU), as the API last heard from it. */
+export const WorkerInfo = Type.Object(
   {
     id: Type.String({ minLength: 1, maxLength: 256 }),
     hostname: Type.String(),
@@ -121,7 +122,7 @@ export const Worker = Type.Object(
   },
   closed,
 );
-export type Worker = Static<typeof Worker>;
+export type WorkerInfo = Static<typeof WorkerInfo>;
 
 /** Every error response: `field` is a JSON Pointer into the request body when one field is at fault. */
 export const ErrorBody = Type.Object(

@@ -5,7 +5,12 @@ import { type RunSpecContext, validateRunSpec } from './run-spec.js';
 const sft = { kind: 'sft', datasetId: 'demos' };
 const rm = { kind: 'reward_model', datasetId: 'pairs' };
 const ppo = { kind: 'ppo', datasetId: 'prompts' };
-const datasets: RunSpecContext['datasets'] = { demos: 'sft', pairs: 'preference', lists: 'ranked', prompts: 'prompt' };
+const datasets: RunSpecContext['datasets'] = {
+  demos: 'sft',
+  pairs: 'preference',
+  lists: 'ranked',
+  prompts: 'prompt',
+};
 const errorsOf = (spec: unknown, context: RunSpecContext = { datasets }) => {
   const result = validateRunSpec(spec, context);
   return result.ok ? [] : result.errors.map((e) => `${e.path}: ${e.message}`);
@@ -17,7 +22,11 @@ describe('validateRunSpec', () => {
       {
         name: 'sort digits',
         model: { preset: 'tiny' },
-        stages: [{ ...sft, config: { lr: 1e-3 } }, { ...rm, datasetId: 'lists' }, { ...ppo, config: { iterations: 5 } }],
+        stages: [
+          { ...sft, config: { lr: 1e-3 } },
+          { ...rm, datasetId: 'lists' },
+          { ...ppo, config: { iterations: 5 } },
+        ],
       },
       { datasets },
     );
@@ -40,29 +49,49 @@ describe('validateRunSpec', () => {
       '/model/preset: must be one of "tiny", "small", "gpt2"',
       '/stages: must have at least 1 stage',
     ]);
-    expect(errorsOf({ model: { preset: 'tiny' }, stages: [{ kind: 'dpo', datasetId: 'demos' }, { ...sft, extra: 1 }] })).toEqual([
+    expect(
+      errorsOf({
+        model: { preset: 'tiny' },
+        stages: [
+          { kind: 'dpo', datasetId: 'demos' },
+          { ...sft, extra: 1 },
+        ],
+      }),
+    ).toEqual([
       '/stages/0/kind: must be one of "sft", "reward_model", "ppo"',
       '/stages/1/extra: unknown field',
     ]);
-    expect(errorsOf({ model: { preset: 'tiny' }, stages: [{ ...sft, config: { lr: Number.NaN } }] })).toEqual([
-      '/stages/0/config/lr: must be a finite number',
-    ]);
+    expect(errorsOf({ model: { preset: 'tiny' }, stages: [{ ...sft, config: { lr: Number.NaN } }] })).toEqual(
+      ['/stages/0/config/lr: must be a finite number'],
+    );
   });
 
   test('enforces the order sft -> reward_model -> ppo, each kind at most once', () => {
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [rm, sft] })).toEqual([
       '/stages/1/kind: stages must be in the order sft -> reward_model -> ppo',
     ]);
-    expect(errorsOf({ model: { preset: 'tiny' }, stages: [sft, sft] })).toEqual(['/stages/1/kind: "sft" appears more than once']);
+    expect(errorsOf({ model: { preset: 'tiny' }, stages: [sft, sft] })).toEqual([
+      '/stages/1/kind: "sft" appears more than once',
+    ]);
   });
 
   test('checks the dataset kind each stage trains on', () => {
-    expect(errorsOf({ model: { preset: 'tiny' }, stages: [{ ...sft, datasetId: 'prompts' }, { ...rm, datasetId: 'nope' }] })).toEqual([
+    expect(
+      errorsOf({
+        model: { preset: 'tiny' },
+        stages: [
+          { ...sft, datasetId: 'prompts' },
+          { ...rm, datasetId: 'nope' },
+        ],
+      }),
+    ).toEqual([
       '/stages/0/datasetId: dataset prompts is of kind "prompt"; a sft stage needs "sft"',
       '/stages/1/datasetId: unknown dataset nope',
     ]);
     // Without the API's dataset table the kinds cannot be checked, and are not.
-    expect(errorsOf({ model: { preset: 'tiny' }, stages: [{ ...sft, datasetId: 'prompts' }] }, {})).toEqual([]);
+    expect(errorsOf({ model: { preset: 'tiny' }, stages: [{ ...sft, datasetId: 'prompts' }] }, {})).toEqual(
+      [],
+    );
   });
 
   test('a ppo stage needs an SFT policy and a reward model, from this run or an earlier one', () => {
@@ -73,21 +102,35 @@ describe('validateRunSpec', () => {
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [sft, ppo] })).toEqual([
       '/stages/1: a ppo stage needs a reward model: add a reward_model stage or set model.fromRun to a run with one',
     ]);
-    expect(errorsOf({ model: { fromRun: 'run1' }, stages: [ppo] }, { datasets, fromRunStages: ['sft', 'reward_model'] })).toEqual([]);
-    expect(errorsOf({ model: { fromRun: 'run1' }, stages: [ppo] }, { datasets, fromRunStages: ['sft'] })).toEqual([
+    expect(
+      errorsOf(
+        { model: { fromRun: 'run1' }, stages: [ppo] },
+        { datasets, fromRunStages: ['sft', 'reward_model'] },
+      ),
+    ).toEqual([]);
+    expect(
+      errorsOf({ model: { fromRun: 'run1' }, stages: [ppo] }, { datasets, fromRunStages: ['sft'] }),
+    ).toEqual([
       '/stages/0: a ppo stage needs a reward model: add a reward_model stage or set model.fromRun to a run with one',
     ]);
-    expect(errorsOf({ model: { fromRun: 'run1', stage: 'ppo' }, stages: [ppo] }, { datasets, fromRunStages: ['sft', 'reward_model'] })).toEqual([
-      '/model/fromRun: run run1 has no finished ppo stage',
-    ]);
-    expect(errorsOf({ model: { fromRun: 'run1' }, stages: [rm, ppo] }, { datasets, fromRunStages: ['sft'] })).toEqual([]);
+    expect(
+      errorsOf(
+        { model: { fromRun: 'run1', stage: 'ppo' }, stages: [ppo] },
+        { datasets, fromRunStages: ['sft', 'reward_model'] },
+      ),
+    ).toEqual(['/model/fromRun: run run1 has no finished ppo stage']);
+    expect(
+      errorsOf({ model: { fromRun: 'run1' }, stages: [rm, ppo] }, { datasets, fromRunStages: ['sft'] }),
+    ).toEqual([]);
   });
 
   test('a reward model initialised from SFT needs an SFT policy', () => {
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [rm] })).toEqual([
       '/stages/0/config/init: init "sft" needs an sft stage before it or model.fromRun; use init "fresh" to start from the preset',
     ]);
-    expect(errorsOf({ model: { preset: 'tiny' }, stages: [{ ...rm, config: { init: 'fresh' } }] })).toEqual([]);
+    expect(errorsOf({ model: { preset: 'tiny' }, stages: [{ ...rm, config: { init: 'fresh' } }] })).toEqual(
+      [],
+    );
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [sft, rm] })).toEqual([]);
   });
 });

@@ -18,7 +18,8 @@ import { type FieldError, pointer, schemaErrors } from './errors.js';
 export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 
 export const ModelPreset = Type.Enum(['tiny', 'small', 'gpt2'], {
-  description: 'packages/model presets: tiny (2 layers, d=64), small (6 layers, d=384), gpt2 (HF GPT-2 small)',
+  description:
+    'packages/model presets: tiny (2 layers, d=64), small (6 layers, d=384), gpt2 (HF GPT-2 small)',
 });
 export type ModelPreset = Static<typeof ModelPreset>;
 
@@ -32,7 +33,9 @@ export const PresetModel = Type.Object({ preset: ModelPreset }, { additionalProp
 export const FromRunModel = Type.Object(
   {
     fromRun: Id,
-    stage: Type.Optional(Type.Enum(['sft', 'ppo'], { description: 'which policy of that run to start from' })),
+    stage: Type.Optional(
+      Type.Enum(['sft', 'ppo'], { description: 'which policy of that run to start from' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -57,7 +60,11 @@ const stageInput = <
 >(
   kind: K,
   config: C,
-) => Type.Object({ kind: Type.Literal(kind), datasetId: Id, config: Type.Optional(config) }, { additionalProperties: false });
+) =>
+  Type.Object(
+    { kind: Type.Literal(kind), datasetId: Id, config: Type.Optional(config) },
+    { additionalProperties: false },
+  );
 
 export const StageSpecInput = Type.Union([
   stageInput('sft', SftConfigInput),
@@ -116,7 +123,8 @@ export function validateRunSpec(input: unknown, context: RunSpecContext = {}): R
   const raw = input as Record<string, unknown>;
   const errors: FieldError[] = [];
   for (const key of Object.keys(raw)) {
-    if (!['name', 'model', 'stages'].includes(key)) errors.push({ path: pointer('', key), message: 'unknown field' });
+    if (!['name', 'model', 'stages'].includes(key))
+      errors.push({ path: pointer('', key), message: 'unknown field' });
   }
   if (raw.name !== undefined) errors.push(...schemaErrors(runFields.name, raw.name, '/name'));
   const model = raw.model;
@@ -133,16 +141,22 @@ export function validateRunSpec(input: unknown, context: RunSpecContext = {}): R
       const at = pointer('/stages', i);
       const kind = (item as { kind?: unknown } | null)?.kind;
       if (!STAGE_ORDER.includes(kind as StageKind)) {
-        errors.push({ path: `${at}/kind`, message: `must be one of ${STAGE_ORDER.map((k) => `"${k}"`).join(', ')}` });
+        errors.push({
+          path: `${at}/kind`,
+          message: `must be one of ${STAGE_ORDER.map((k) => `"${k}"`).join(', ')}`,
+        });
         return;
       }
       const shape = schemaErrors(StageShape, item, at);
       const { datasetId, config } = item as { datasetId: string; config?: unknown };
       const checked = checkStageConfig(kind as StageKind, config, `${at}/config`);
       errors.push(...shape, ...checked.errors);
-      if (shape.length === 0 && checked.config) stages.push({ kind, datasetId, config: checked.config } as StageSpec);
+      if (shape.length === 0 && checked.config)
+        stages.push({ kind, datasetId, config: checked.config } as StageSpec);
     });
-    errors.push(...stageRuleErrors(raw.stages, fromRun ? (model as Static<typeof FromRunModel>) : null, context));
+    errors.push(
+      ...stageRuleErrors(raw.stages, fromRun ? (model as Static<typeof FromRunModel>) : null, context),
+    );
   }
   if (errors.length > 0) return { ok: false, errors };
   const spec = { ...(raw.name === undefined ? {} : { name: raw.name }), model, stages } as RunSpec;
@@ -161,7 +175,10 @@ function stageRuleErrors(
   const earlier = (kind: StageKind) => fromRun !== null && (context.fromRunStages?.includes(kind) ?? true);
 
   if (fromRun && context.fromRunStages && !context.fromRunStages.includes(fromRun.stage ?? 'sft')) {
-    errors.push({ path: '/model/fromRun', message: `run ${fromRun.fromRun} has no finished ${fromRun.stage ?? 'sft'} stage` });
+    errors.push({
+      path: '/model/fromRun',
+      message: `run ${fromRun.fromRun} has no finished ${fromRun.stage ?? 'sft'} stage`,
+    });
   }
   kinds.forEach((kind, i) => {
     const at = pointer('/stages', i);
@@ -186,19 +203,24 @@ function stageRuleErrors(
     }
     const policy = has('sft') || earlier('sft') || (fromRun?.stage === 'ppo' && earlier('ppo'));
     if (kind === 'ppo' && !policy) {
-      errors.push({ path: at, message: 'a ppo stage needs an SFT policy: add an sft stage or set model.fromRun' });
+      errors.push({
+        path: at,
+        message: 'a ppo stage needs an SFT policy: add an sft stage or set model.fromRun',
+      });
     }
     if (kind === 'ppo' && !has('reward_model') && !earlier('reward_model')) {
       errors.push({
         path: at,
-        message: 'a ppo stage needs a reward model: add a reward_model stage or set model.fromRun to a run with one',
+        message:
+          'a ppo stage needs a reward model: add a reward_model stage or set model.fromRun to a run with one',
       });
     }
     const init = (items[i] as { config?: { init?: unknown } }).config?.init ?? 'sft';
     if (kind === 'reward_model' && init === 'sft' && !policy) {
       errors.push({
         path: `${at}/config/init`,
-        message: 'init "sft" needs an sft stage before it or model.fromRun; use init "fresh" to start from the preset',
+        message:
+          'init "sft" needs an sft stage before it or model.fromRun; use init "fresh" to start from the preset',
       });
     }
   });

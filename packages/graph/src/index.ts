@@ -34,3 +34,21 @@ export * from './ops/random.js';
 export * from './ops/reduce.js';
 export * from './ops/shape.js';
 export { lift, type Operand, scalarLike, unbroadcast, zerosLike } from './ops/util.js';
+export { checkGradients, type GradCheckInput, type GradCheckOptions, type GradCheckResult } from './check.js';
+export { type LrSchedule, lrSchedule, lrsFor, rng } from './host.js';
+export { crossEntropy, maskedMean, tokenLogProbs } from './losses.js';
+export { type AdamWOptions, type AdamWResult, adamw, clipByGlobalNorm, globalNorm } from './optim.js';
+export {
+  buildTrainStep,
+  createTrainer,
+  type InputSpec,
+  type LossResult,
+  type OptimizerConfig,
+  type ParamSpec,
+  type StepReport,
+  type Trainer,
+  type TrainerState,
+  type TrainStep,
+  type TrainStepNames,
+  type TrainStepSpec,
+} from './train.js';

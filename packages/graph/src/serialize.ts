@@ -77,8 +77,7 @@ function liveNodes(graph: Graph): Set<Node> {
 }
 
 function nodeProto(node: Node, used: Set<Tensor>, opts: ModelOptions): NodeProto {
-  const inputs = node.inputs.map((t) => t?.name ?? '');
-  while (inputs.at(-1) === '') inputs.pop();
+  const inputs = node.inputs.map((t) => t?.name ?? ''); // '' = omitted optional input
   const attributes = Object.entries(node.attrs)
     .filter((entry): entry is [string, AttrValue] => entry[1] !== undefined)
     .map(([name, value]) => attribute(node, name, value, used, opts));

@@ -3,7 +3,7 @@ import { gae, maskedMean, maskedVar, whiten } from './advantages.js';
 
 const close = (actual: ArrayLike<number>, expected: number[]) => {
   expect(actual.length).toBe(expected.length);
-  expected.forEach((x, i) => expect(actual[i]).toBeCloseTo(x, 6));
+  for (const [i, x] of expected.entries()) expect(actual[i]).toBeCloseTo(x, 6);
 };
 
 describe('gae', () => {
@@ -42,7 +42,9 @@ describe('gae', () => {
 
   test('refuses inconsistent shapes', () => {
     const x = new Float32Array(4);
-    expect(() => gae({ rewards: x, values: x, mask: new Uint8Array(3), shape: [2, 2], gamma: 1, lam: 1 })).toThrow(RangeError);
+    expect(() =>
+      gae({ rewards: x, values: x, mask: new Uint8Array(3), shape: [2, 2], gamma: 1, lam: 1 }),
+    ).toThrow(RangeError);
   });
 });
 

@@ -71,7 +71,8 @@ export function maskedVar(x: Floats, mask?: Mask, unbiased = true): number {
     squares += (x[i] - mean) ** 2;
     count++;
   }
-  if (unbiased && count < 2) throw new RangeError('maskedVar: an unbiased variance needs at least 2 positions');
+  if (unbiased && count < 2)
+    throw new RangeError('maskedVar: an unbiased variance needs at least 2 positions');
   return squares / (unbiased ? count - 1 : count);
 }
 

@@ -6,4 +6,10 @@ export {
   type KlController,
   type KlControllerState,
 } from './kl-controller.js';
-export { type Floats, type KlPenaltyInput, type KlPenaltyRewards, klPenaltyRewards, type Mask } from './rewards.js';
+export {
+  type Floats,
+  type KlPenaltyInput,
+  type KlPenaltyRewards,
+  klPenaltyRewards,
+  type Mask,
+} from './rewards.js';

@@ -41,6 +41,8 @@ describe('FixedKlController and createKlController', () => {
     const resumed = createKlController(config, saved);
     expect(resumed.value).toBe(ctl.value);
     expect(createKlController(resolvePpoConfig().kl)).toBeInstanceOf(FixedKlController);
-    expect(() => createKlController(resolvePpoConfig().kl, saved)).toThrow("the checkpoint holds a 'adaptive' controller");
+    expect(() => createKlController(resolvePpoConfig().kl, saved)).toThrow(
+      "the checkpoint holds a 'adaptive' controller",
+    );
   });
 });

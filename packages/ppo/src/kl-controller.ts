@@ -34,7 +34,8 @@ export class AdaptiveKlController implements KlController {
     readonly target: number,
     readonly horizon: number,
   ) {
-    if (!(target > 0) || !(horizon > 0)) throw new RangeError('AdaptiveKlController: target and horizon must be > 0');
+    if (!(target > 0) || !(horizon > 0))
+      throw new RangeError('AdaptiveKlController: target and horizon must be > 0');
   }
   update(currentKl: number, nSteps: number): void {
     checkUpdate(currentKl, nSteps);
@@ -49,13 +50,16 @@ export class AdaptiveKlController implements KlController {
 // A NaN KL would silently poison β for the rest of the run: fail loudly at the iteration that made it.
 function checkUpdate(currentKl: number, nSteps: number): void {
   if (!Number.isFinite(currentKl)) throw new RangeError(`KL controller: KL is ${currentKl}`);
-  if (!Number.isInteger(nSteps) || nSteps < 1) throw new RangeError(`KL controller: nSteps must be >= 1, got ${nSteps}`);
+  if (!Number.isInteger(nSteps) || nSteps < 1)
+    throw new RangeError(`KL controller: nSteps must be >= 1, got ${nSteps}`);
 }
 
 /** The controller a PPO config asks for; pass the checkpointed state to resume β where it was. */
 export function createKlController(config: KlConfig, state?: KlControllerState): KlController {
   if (state && state.type !== config.type) {
-    throw new Error(`KL controller: the checkpoint holds a '${state.type}' controller, the config asks for '${config.type}'`);
+    throw new Error(
+      `KL controller: the checkpoint holds a '${state.type}' controller, the config asks for '${config.type}'`,
+    );
   }
   const value = state?.value ?? config.coef;
   return config.type === 'adaptive'

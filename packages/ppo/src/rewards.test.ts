@@ -3,7 +3,7 @@ import { klPenaltyRewards } from './rewards.js';
 
 const close = (actual: ArrayLike<number>, expected: number[]) => {
   expect(actual.length).toBe(expected.length);
-  expected.forEach((x, i) => expect(actual[i]).toBeCloseTo(x, 6));
+  for (const [i, x] of expected.entries()) expect(actual[i]).toBeCloseTo(x, 6);
 };
 
 describe('klPenaltyRewards', () => {

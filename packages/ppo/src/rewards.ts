@@ -44,7 +44,11 @@ export function klPenaltyRewards(input: KlPenaltyInput): KlPenaltyRewards {
   const { scores, logprobs, refLogprobs, mask, beta, truncated } = input;
   const batch = scores.length;
   const seqLen = logprobs.length / batch;
-  if (!Number.isInteger(seqLen) || refLogprobs.length !== logprobs.length || mask.length !== logprobs.length) {
+  if (
+    !Number.isInteger(seqLen) ||
+    refLogprobs.length !== logprobs.length ||
+    mask.length !== logprobs.length
+  ) {
     throw new RangeError(
       `klPenaltyRewards: expected [${batch}, T] logprobs, refLogprobs and mask, got lengths ${logprobs.length}, ${refLogprobs.length}, ${mask.length}`,
     );

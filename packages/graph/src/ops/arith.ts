@@ -1,5 +1,5 @@
 // Elementwise arithmetic and math: Add Sub Mul Div Pow Max Min, Neg Abs Sqrt Exp Log Tanh Sigmoid Relu
-// Reciprocal Softplus Sign Floor, Clip, Cast, Identity/StopGradient.
+// Reciprocal Sign Floor Sin Cos, Clip, Cast, Identity/StopGradient; softplus and logSigmoid composites.
 import { dataTypeFromCode, ONNX_DATA_TYPE } from '@rlhf/onnx';
 import { defineOp, type GradContext, type OpContext, type OutputInfo, Tensor } from '../graph.js';
 import { broadcastShapes } from '../shape.js';
@@ -149,8 +149,12 @@ export const tanh = unary('Tanh', isFloat, (c) => mul(dy(c), sub(1, mul(y0(c), y
 export const sigmoid = unary('Sigmoid', isFloat, (c) => mul(dy(c), mul(y0(c), sub(1, y0(c)))));
 export const relu = unary('Relu', isFloat, (c) => where(greater(x0(c), 0), dy(c), 0));
 export const reciprocal = unary('Reciprocal', isFloat, (c) => neg(mul(dy(c), mul(y0(c), y0(c)))));
-/** log(1 + e^x); its derivative is sigmoid(x). */
-export const softplus = unary('Softplus', isFloat, (c) => mul(dy(c), sigmoid(x0(c))));
+
+/** log(1 + e^x), computed stably as relu(x) + log(1 + e^-|x|) (ORT has no float64 Softplus). */
+export const softplus = (x: Tensor): Tensor => add(relu(x), log(add(exp(neg(abs(x))), 1)));
+
+/** log(sigmoid(x)) = -softplus(-x), stable for large |x| (Bradley-Terry losses). */
+export const logSigmoid = (x: Tensor): Tensor => neg(softplus(neg(x)));
 export const sin = unary('Sin', isFloat, (c) => mul(dy(c), cos(x0(c))));
 export const cos = unary('Cos', isFloat, (c) => neg(mul(dy(c), sin(x0(c)))));
 /** Rounds down (no gradient). */

@@ -40,6 +40,8 @@ export interface LoopOptions {
   carried: readonly Tensor[];
   /** Body-side shapes of carried tensors that change between iterations (e.g. a growing KV cache). */
   carriedShapes?: readonly (Shape | undefined)[];
+  /** The graph to add the Loop to when no tensor argument says (only a numeric trip count, nothing carried). */
+  graph?: Graph;
   /** Names the body graph and scopes its values. */
   name?: string;
   /** Builds one iteration from the iteration number (int64 scalar), the carried values and the condition. */
@@ -57,7 +59,8 @@ export interface LoopResult {
 export function loop(opts: LoopOptions): LoopResult {
   const { carried } = opts;
   const like = [opts.trips, opts.cond, ...carried].find((t): t is Tensor => typeof t === 'object');
-  const parent = targetGraph('Loop', like ? [like, ...carried, ...(opts.cond ? [opts.cond] : [])] : []);
+  const parent =
+    like || !opts.graph ? targetGraph('Loop', [...(like ? [like] : []), ...carried]) : opts.graph;
   const trips =
     opts.trips === undefined ? null : typeof opts.trips === 'number' ? parent.root.constant(opts.trips, 'int64') : opts.trips;
   if (!trips && !opts.cond) throw new GraphError('Loop: give a trip count or a condition');

@@ -1,0 +1,159 @@
+import { createRuntime, float32, type HostTensor, type Runtime } from '@rlhf/runtime';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Tensor } from './graph.js';
+import { lrSchedule, lrsFor, rng } from './host.js';
+import {
+  add,
+  cast,
+  equal,
+  greater,
+  logSigmoid,
+  matmul,
+  mul,
+  neg,
+  reduceMean,
+  sub,
+  tanh,
+} from './index.js';
+import { buildTrainStep, createTrainer, type TrainStepSpec } from './train.js';
+
+let runtime: Runtime;
+beforeAll(async () => {
+  runtime = await createRuntime({ device: 'cpu' });
+});
+afterAll(() => runtime.close());
+
+const HIDDEN = 8;
+const mlpParams = [
+  { name: 'w1', shape: [2, HIDDEN] },
+  { name: 'b1', shape: [HIDDEN] },
+  { name: 'w2', shape: [HIDDEN, 1] },
+  { name: 'b2', shape: [1] },
+];
+
+// A 2-layer tanh MLP classifier with a logistic loss: -mean(y log s(z) + (1 - y) log s(-z)).
+function mlpLoss(p: Record<string, Tensor>, batch: Record<string, Tensor>) {
+  const h = tanh(add(matmul(batch.x, p.w1), p.b1));
+  const z = add(matmul(h, p.w2), p.b2);
+  const y = batch.y;
+  const loss = neg(reduceMean(add(mul(y, logSigmoid(z)), mul(sub(1, y), logSigmoid(neg(z))))));
+  const accuracy = reduceMean(cast(equal(cast(greater(z, 0), 'float32'), y), 'float32'));
+  return { loss, metrics: { accuracy } };
+}
+
+function mlpSpec(overrides: Partial<TrainStepSpec>, rows = 4): TrainStepSpec {
+  return {
+    name: 'mlp',
+    params: mlpParams,
+    batch: [
+      { name: 'x', dtype: 'float32', shape: [rows, 2] },
+      { name: 'y', dtype: 'float32', shape: [rows, 1] },
+    ],
+    loss: mlpLoss,
+    optimizer: { weightDecay: 0.01 },
+    ...overrides,
+  };
+}
+
+function initParams(seed: number): Record<string, HostTensor> {
+  const random = rng(seed);
+  return Object.fromEntries(
+    mlpParams.map((p) => {
+      const n = p.shape.reduce((a, b) => a * b, 1);
+      return [p.name, float32(p.shape, Array.from({ length: n }, () => (random() * 2 - 1) * 0.8))];
+    }),
+  );
+}
+
+/** The same [rows] samples repeated into [K, M, rows, ...] stacks. */
+function stack(K: number, M: number, rows: number[][], width: number): HostTensor {
+  const flat = rows.flat();
+  return float32([K, M, rows.length, width], Array.from({ length: K * M }, () => flat).flat());
+}
+
+const XOR_X = [
+  [0, 0],
+  [0, 1],
+  [1, 0],
+  [1, 1],
+];
+const XOR_Y = [[0], [1], [1], [0]];
+
+test('a small MLP learns XOR to 100% accuracy with in-graph training steps', async () => {
+  const K = 50;
+  const step = buildTrainStep(mlpSpec({ steps: K }));
+  const trainer = await createTrainer(runtime, step, { params: initParams(7) });
+  const schedule = lrSchedule({ kind: 'cosine', lr: 0.05, warmupSteps: 10, totalSteps: 600 });
+  const batch = { x: stack(K, 1, XOR_X, 2), y: stack(K, 1, XOR_Y, 1) };
+  let report = await trainer.run(batch, lrsFor(schedule, 0, K));
+  const firstLoss = report.loss[0];
+  for (let call = 1; call < 12; call++) report = await trainer.run(batch, lrsFor(schedule, call * K, K));
+  expect(trainer.state.step).toBe(12 * K);
+  expect(report.loss).toHaveLength(K);
+  expect(report.loss[K - 1]).toBeLessThan(firstLoss / 10);
+  expect(report.metrics.accuracy[K - 1]).toBe(1);
+  expect(report.gradNorm.every((n) => Number.isFinite(n) && n >= 0)).toBe(true);
+  await trainer.release();
+});
+
+describe('fusion', () => {
+  const maxRelDiff = (a: Record<string, HostTensor>, b: Record<string, HostTensor>) =>
+    Math.max(
+      ...Object.keys(a).flatMap((k) =>
+        Array.from(a[k].data as Float32Array, (v, i) => {
+          const w = (b[k].data as Float32Array)[i];
+          return Math.abs(v - w) / Math.max(Math.abs(v), Math.abs(w), 1e-12);
+        }),
+      ),
+    );
+
+  test('one Loop of K steps gives the parameters of K single-step runs', async () => {
+    const K = 6;
+    const random = rng(11);
+    // Different data and learning rate at every step.
+    const xs = Array.from({ length: K }, () => XOR_X.map((r) => r.map((v) => v + random() * 0.2)));
+    const lrs = Array.from({ length: K }, (_, i) => 0.01 * (i + 1));
+    const fused = await createTrainer(runtime, buildTrainStep(mlpSpec({ steps: K, optimizer: { maxGradNorm: 1 } })), {
+      params: initParams(3),
+    });
+    const single = await createTrainer(runtime, buildTrainStep(mlpSpec({ steps: 1, optimizer: { maxGradNorm: 1 } })), {
+      params: initParams(3),
+    });
+    const fusedReport = await fused.run(
+      { x: float32([K, 1, 4, 2], xs.flat(2)), y: stack(K, 1, XOR_Y, 1) },
+      lrs,
+    );
+    const losses: number[] = [];
+    for (let k = 0; k < K; k++) {
+      const r = await single.run({ x: float32([1, 1, 4, 2], xs[k].flat()), y: stack(1, 1, XOR_Y, 1) }, [lrs[k]]);
+      losses.push(r.loss[0]);
+    }
+    expect(single.state.step).toBe(K);
+    expect(maxRelDiff(fused.state.params, single.state.params)).toBeLessThanOrEqual(1e-6);
+    expect(maxRelDiff(fused.state.m, single.state.m)).toBeLessThanOrEqual(1e-6);
+    expect(maxRelDiff(fused.state.v, single.state.v)).toBeLessThanOrEqual(1e-6);
+    fusedReport.loss.forEach((l, k) => expect(l).toBeCloseTo(losses[k], 6));
+    expect(maxRelDiff(fused.state.params, initParams(3))).toBeGreaterThan(1e-3);
+    await fused.release();
+    await single.release();
+  });
+
+  test('accumulating M micro-batches equals one step on their union', async () => {
+    // Two micro-batches of 2 rows averaged == one batch of 4 rows (the loss is a mean over rows).
+    const K = 3;
+    const accumulated = await createTrainer(runtime, buildTrainStep(mlpSpec({ steps: K, accumulate: 2 }, 2)), {
+      params: initParams(5),
+    });
+    const whole = await createTrainer(runtime, buildTrainStep(mlpSpec({ steps: K }, 4)), { params: initParams(5) });
+    const a = await accumulated.run(
+      { x: float32([K, 2, 2, 2], Array(K).fill(XOR_X.flat()).flat()), y: float32([K, 2, 2, 1], Array(K).fill([0, 1, 1, 0]).flat()) },
+      0.05,
+    );
+    const w = await whole.run({ x: stack(K, 1, XOR_X, 2), y: stack(K, 1, XOR_Y, 1) }, 0.05);
+    a.loss.forEach((l, k) => expect(l).toBeCloseTo(w.loss[k], 6));
+    a.metrics.accuracy.forEach((acc, k) => expect(acc).toBeCloseTo(w.metrics.accuracy[k], 6));
+    expect(maxRelDiff(accumulated.state.params, whole.state.params)).toBeLessThanOrEqual(1e-5);
+    await accumulated.release();
+    await whole.release();
+  });
+});

@@ -1,0 +1,344 @@
+// Fused training: K optimizer steps (each averaging gradients over M micro-batches) in one ONNX Loop, so
+// parameters and optimizer state stay on the device for the whole call (DESIGN.md: put loops in the graph).
+import type { HostTensor, Runtime, Session } from '@rlhf/runtime';
+import { toTypedArray } from '@rlhf/onnx';
+import { grad } from './autodiff.js';
+import { Graph, GraphError, scope, type Tensor } from './graph.js';
+import { add, cast, div } from './ops/arith.js';
+import { gather } from './ops/indexing.js';
+import { loop } from './ops/loop.js';
+import { reduceMean } from './ops/reduce.js';
+import { zerosLike } from './ops/util.js';
+import { adamw, clipByGlobalNorm, globalNorm } from './optim.js';
+import { type DType, isFloat, type Shape } from './types.js';
+
+export interface ParamSpec {
+  name: string;
+  shape: readonly number[];
+  /** Apply weight decay (default: matrices yes, vectors such as biases and norms no). */
+  decay?: boolean;
+}
+
+export interface InputSpec {
+  name: string;
+  dtype: DType;
+  /** Shape of one micro-batch (for batch inputs) or of the whole value (for shared inputs). */
+  shape: Shape;
+}
+
+export interface OptimizerConfig {
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** Clip gradients to this global norm (default: no clipping). */
+  maxGradNorm?: number;
+}
+
+export interface LossResult {
+  /** Scalar loss of one micro-batch. */
+  loss: Tensor;
+  /** Scalar float metrics of one micro-batch, averaged like the loss. */
+  metrics?: Record<string, Tensor>;
+}
+
+export interface TrainStepSpec {
+  name?: string;
+  /** dtype of parameters and optimizer state (default float32). */
+  dtype?: 'float32' | 'float64';
+  params: readonly ParamSpec[];
+  /** Per-micro-batch inputs; fed stacked as [K, M, ...shape]. */
+  batch: readonly InputSpec[];
+  /** Inputs shared by every step of a call (frozen weights, coefficients); fed as is. */
+  shared?: readonly InputSpec[];
+  loss: (params: Record<string, Tensor>, batch: Record<string, Tensor>, shared: Record<string, Tensor>) => LossResult;
+  optimizer?: OptimizerConfig;
+  /** K: optimizer steps per session run (default 1). */
+  steps?: number;
+  /** M: micro-batches averaged per optimizer step (default 1). */
+  accumulate?: number;
+}
+
+/** Input/output names of a train-step graph. */
+export interface TrainStepNames {
+  params: Record<string, string>;
+  m: Record<string, string>;
+  v: Record<string, string>;
+  batch: Record<string, string>;
+  shared: Record<string, string>;
+  /** int64 scalar: optimizer steps completed before this call. */
+  step: string;
+  /** float32 [K]: learning rate of each step. */
+  lr: string;
+}
+
+export interface TrainStep {
+  spec: TrainStepSpec;
+  steps: number;
+  accumulate: number;
+  dtype: 'float32' | 'float64';
+  graph: Graph;
+  bytes: Uint8Array;
+  inputs: TrainStepNames;
+  outputs: {
+    params: Record<string, string>;
+    m: Record<string, string>;
+    v: Record<string, string>;
+    /** float32 [K]: mean loss of each step. */
+    loss: string;
+    /** float32 [K]: global gradient norm of each step (before clipping). */
+    gradNorm: string;
+    /** float32 [K] each. */
+    metrics: Record<string, string>;
+  };
+}
+
+const record = <T>(names: readonly string[], value: (name: string) => T): Record<string, T> =>
+  Object.fromEntries(names.map((n) => [n, value(n)]));
+
+/**
+ * Builds the training graph: inputs params + AdamW state + step + lr[K] + batches [K, M, ...]; one Loop of K
+ * optimizer steps, each running forward + backward on M micro-batches (an inner Loop when M > 1), averaging
+ * gradients, optionally clipping them, and applying AdamW; outputs the new params and state plus per-step
+ * loss, grad norm and metrics.
+ */
+export function buildTrainStep(spec: TrainStepSpec): TrainStep {
+  const K = spec.steps ?? 1;
+  const M = spec.accumulate ?? 1;
+  const dtype = spec.dtype ?? 'float32';
+  if (!Number.isInteger(K) || K < 1 || !Number.isInteger(M) || M < 1)
+    throw new GraphError(`buildTrainStep: steps (${K}) and accumulate (${M}) must be positive integers`);
+  const paramNames = spec.params.map((p) => p.name);
+  const names: TrainStepNames = {
+    params: record(paramNames, (n) => n),
+    m: record(paramNames, (n) => `adam.m.${n}`),
+    v: record(paramNames, (n) => `adam.v.${n}`),
+    batch: record(
+      spec.batch.map((b) => b.name),
+      (n) => n,
+    ),
+    shared: record(
+      (spec.shared ?? []).map((s) => s.name),
+      (n) => n,
+    ),
+    step: 'step',
+    lr: 'lr',
+  };
+  const g = new Graph(spec.name ?? 'train_step');
+  const params = spec.params.map((p) => g.input(names.params[p.name], dtype, p.shape));
+  const ms = spec.params.map((p) => g.input(names.m[p.name], dtype, p.shape));
+  const vs = spec.params.map((p) => g.input(names.v[p.name], dtype, p.shape));
+  const step = g.input(names.step, 'int64', []);
+  const lrs = g.input(names.lr, 'float32', [K]);
+  const batches = spec.batch.map((b) => g.input(names.batch[b.name], b.dtype, [K, M, ...b.shape]));
+  const shared = record(
+    (spec.shared ?? []).map((s) => s.name),
+    (n) => {
+      const s = spec.shared!.find((x) => x.name === n)!;
+      return g.input(names.shared[n], s.dtype, s.shape);
+    },
+  );
+  const n = params.length;
+  let metricNames: string[] = [];
+
+  // Forward + backward of one micro-batch: loss, metrics, gradients.
+  const microStep = (ps: Tensor[], micro: Tensor[]) => {
+    const result = scope('forward', () =>
+      spec.loss(
+        record(paramNames, (name) => ps[paramNames.indexOf(name)]),
+        record(
+          spec.batch.map((b) => b.name),
+          (name) => micro[spec.batch.findIndex((b) => b.name === name)],
+        ),
+        shared,
+      ),
+    );
+    const { loss } = result;
+    const metrics = result.metrics ?? {};
+    if (loss.rank !== 0 || !isFloat(loss.dtype)) throw new GraphError(`train step: loss must be a float scalar, got ${loss}`);
+    for (const [name, t] of Object.entries(metrics))
+      if (t.rank !== 0 || !isFloat(t.dtype)) throw new GraphError(`train step: metric '${name}' must be a float scalar`);
+    metricNames = Object.keys(metrics);
+    const grads = grad(loss, ps);
+    return { loss: cast(loss, 'float32'), metrics: metricNames.map((k) => cast(metrics[k], 'float32')), grads };
+  };
+
+  const outer = loop({
+    name: 'steps',
+    trips: K,
+    carried: [...params, ...ms, ...vs],
+    body: (k, carried) => {
+      const ps = carried.slice(0, n);
+      const stepBatch = batches.map((b) => gather(b, k, 0));
+      let lossMean: Tensor;
+      let metricMeans: Tensor[];
+      let grads: Tensor[];
+      if (M === 1) {
+        const r = microStep(
+          ps,
+          stepBatch.map((b) => gather(b, g.constant(0, 'int64'), 0)),
+        );
+        [lossMean, metricMeans, grads] = [r.loss, r.metrics, r.grads];
+      } else {
+        // Gradients are summed in carried accumulators; losses and metrics come out as [M] scans.
+        const inner = loop({
+          name: 'microbatches',
+          trips: M,
+          carried: ps.map((p) => zerosLike(p)),
+          body: (j, acc) => {
+            const r = microStep(
+              ps,
+              stepBatch.map((b) => gather(b, j, 0)),
+            );
+            return { carried: r.grads.map((gr, i) => add(acc[i], gr)), scans: [r.loss, ...r.metrics] };
+          },
+        });
+        grads = inner.carried.map((sum) => div(sum, M));
+        [lossMean, ...metricMeans] = inner.scans.map((s) => reduceMean(s));
+      }
+      const cfg = spec.optimizer ?? {};
+      let gradNorm: Tensor;
+      if (cfg.maxGradNorm !== undefined) {
+        const clipped = clipByGlobalNorm(grads, cfg.maxGradNorm);
+        grads = clipped.grads;
+        gradNorm = clipped.norm;
+      } else gradNorm = globalNorm(grads);
+      const updated = scope('adamw', () =>
+        adamw(
+          ps,
+          grads,
+          { m: carried.slice(n, 2 * n), v: carried.slice(2 * n) },
+          {
+            lr: gather(lrs, k, 0),
+            step: add(step, add(k, 1)),
+            beta1: cfg.beta1,
+            beta2: cfg.beta2,
+            eps: cfg.eps,
+            weightDecay: cfg.weightDecay,
+            decay: spec.params.map((p) => p.decay ?? p.shape.length >= 2),
+          },
+        ),
+      );
+      return {
+        carried: [...updated.params, ...updated.m, ...updated.v],
+        scans: [lossMean, cast(gradNorm, 'float32'), ...metricMeans],
+      };
+    },
+  });
+
+  const outputs: TrainStep['outputs'] = {
+    params: record(paramNames, (p) => `${p}.next`),
+    m: record(paramNames, (p) => `${names.m[p]}.next`),
+    v: record(paramNames, (p) => `${names.v[p]}.next`),
+    loss: 'loss',
+    gradNorm: 'grad_norm',
+    metrics: record(metricNames, (m) => `metric.${m}`),
+  };
+  paramNames.forEach((p, i) => {
+    g.output(outer.carried[i], outputs.params[p]);
+    g.output(outer.carried[n + i], outputs.m[p]);
+    g.output(outer.carried[2 * n + i], outputs.v[p]);
+  });
+  g.output(outer.scans[0], outputs.loss);
+  g.output(outer.scans[1], outputs.gradNorm);
+  metricNames.forEach((m, i) => g.output(outer.scans[2 + i], outputs.metrics[m]));
+  return { spec, steps: K, accumulate: M, dtype, graph: g, bytes: g.toBytes(), inputs: names, outputs };
+}
+
+export interface TrainerState {
+  params: Record<string, HostTensor>;
+  m: Record<string, HostTensor>;
+  v: Record<string, HostTensor>;
+  /** Optimizer steps completed. */
+  step: number;
+}
+
+export interface StepReport {
+  /** Mean loss of each of the K steps. */
+  loss: number[];
+  gradNorm: number[];
+  metrics: Record<string, number[]>;
+}
+
+export interface Trainer {
+  /** Current parameters and optimizer state (host copies; save them to checkpoint). */
+  readonly state: TrainerState;
+  /** Runs K optimizer steps. batch: [K, M, ...] per batch input; lrs: K learning rates (or one for all). */
+  run(
+    batch: Record<string, HostTensor>,
+    lrs: number | ArrayLike<number>,
+    shared?: Record<string, HostTensor>,
+  ): Promise<StepReport>;
+  release(): Promise<void>;
+}
+
+/**
+ * Host side of a train step: holds parameters and AdamW state as host tensors and feeds them through the
+ * session on each call (train graphs take params + state in and return the updated ones).
+ */
+export async function createTrainer(
+  runtime: Runtime,
+  trainStep: TrainStep,
+  init: { params: Record<string, HostTensor>; m?: Record<string, HostTensor>; v?: Record<string, HostTensor>; step?: number },
+): Promise<Trainer> {
+  const { inputs, outputs, steps: K, dtype } = trainStep;
+  const paramNames = trainStep.spec.params.map((p) => p.name);
+  const zeros = () =>
+    Object.fromEntries(
+      trainStep.spec.params.map((p) => [
+        p.name,
+        { type: dtype, dims: [...p.shape], data: toTypedArray(dtype, new Array(size(p.shape)).fill(0)) } as HostTensor,
+      ]),
+    );
+  for (const p of trainStep.spec.params) {
+    const t = init.params[p.name];
+    if (!t) throw new Error(`createTrainer: missing parameter '${p.name}'`);
+    if (t.type !== dtype || t.dims.join() !== p.shape.join())
+      throw new Error(`createTrainer: parameter '${p.name}' must be ${dtype}[${p.shape}], got ${t.type}[${t.dims}]`);
+  }
+  let state: TrainerState = {
+    params: { ...init.params },
+    m: init.m ?? zeros(),
+    v: init.v ?? zeros(),
+    step: init.step ?? 0,
+  };
+  const session: Session = await runtime.createSession(trainStep.bytes, { name: trainStep.graph.name });
+  return {
+    get state() {
+      return state;
+    },
+    async run(batch, lrs, shared = {}) {
+      const lr = typeof lrs === 'number' ? new Array(K).fill(lrs) : Array.from(lrs);
+      if (lr.length !== K) throw new Error(`trainer: ${lr.length} learning rates for ${K} steps`);
+      const feeds: Record<string, HostTensor> = {
+        [inputs.step]: { type: 'int64', dims: [], data: BigInt64Array.of(BigInt(state.step)) },
+        [inputs.lr]: { type: 'float32', dims: [K], data: Float32Array.from(lr) },
+      };
+      for (const name of paramNames) {
+        feeds[inputs.params[name]] = state.params[name];
+        feeds[inputs.m[name]] = state.m[name];
+        feeds[inputs.v[name]] = state.v[name];
+      }
+      for (const [name, input] of Object.entries(inputs.batch)) {
+        if (!batch[name]) throw new Error(`trainer: missing batch input '${name}'`);
+        feeds[input] = batch[name];
+      }
+      for (const [name, input] of Object.entries(inputs.shared)) {
+        if (!shared[name]) throw new Error(`trainer: missing shared input '${name}'`);
+        feeds[input] = shared[name];
+      }
+      const out = await session.run(feeds);
+      const pick = (names: Record<string, string>) => record(Object.keys(names), (n) => out[names[n]]);
+      state = { params: pick(outputs.params), m: pick(outputs.m), v: pick(outputs.v), step: state.step + K };
+      const list = (name: string) => Array.from(out[name].data as Float32Array);
+      return {
+        loss: list(outputs.loss),
+        gradNorm: list(outputs.gradNorm),
+        metrics: record(Object.keys(outputs.metrics), (m) => list(outputs.metrics[m])),
+      };
+    },
+    release: () => session.release(),
+  };
+}
+
+const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
