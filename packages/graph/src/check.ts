@@ -90,6 +90,7 @@ export async function checkGradients(
     let maxRelError = 0;
     let worst: GradCheckResult['worst'] = null;
     let checked = 0;
+    let largest = 0;
     for (const [j, i] of wrt.entries()) {
       const x = feeds[`x${i}`].data as Float64Array;
       const a = analytic[`grad${j}`].data as Float64Array;
@@ -109,8 +110,10 @@ export async function checkGradients(
           worst = { input: i, index, analytic: a[index], numeric };
         }
         checked++;
+        largest = Math.max(largest, Math.abs(a[index]));
       }
     }
+    if (largest === 0) throw new Error('checkGradients: every gradient is zero, so the check would prove nothing');
     return { maxRelError, worst, checked };
   } finally {
     await session.release();
@@ -136,10 +139,10 @@ function checkInferredShapes(tensors: readonly Tensor[], dimsOf: (t: Tensor) => 
 
 const isShapeList = (s: readonly number[] | GradCheckInput): s is readonly number[] => Array.isArray(s);
 
-/** sum(t * w) with fixed weights w_i = sin(0.37 i^2 + 1.3 i + k) over the flattened tensor. */
+/** sum(t * w) with fixed weights w_i = sin(0.37 i^2 + 1.3 i + k + 1) over the flattened tensor. */
 function weightedSum(t: Tensor, k: number): Tensor {
   const flat = reshape(t, [-1]);
   const i = cast(range(0, dimOf(flat, 0), 1), t.dtype);
-  const w = sin(add(mul(mul(i, i), 0.37), add(mul(i, 1.3), k)));
+  const w = sin(add(mul(mul(i, i), 0.37), add(mul(i, 1.3), k + 1)));
   return reduceSum(mul(flat, w));
 }

@@ -40,7 +40,8 @@ function inferReduce(ctx: OpContext, fold?: (values: readonly Dim[]) => Dim): Ou
 /** The output gradient with the reduced axes put back as size-1 dims. */
 function keptGrad(ctx: GradContext, t: Tensor): Tensor {
   const axes = reducedAxes(ctx);
-  if (ctx.int('keepdims', 1) === 1 || axes === null || axes.length === 0) return t;
+  // A scalar broadcasts as is (and unsqueezing a constant seed only makes ORT warn).
+  if (ctx.int('keepdims', 1) === 1 || axes === null || axes.length === 0 || t.rank === 0) return t;
   return unsqueeze(t, axes);
 }
 
