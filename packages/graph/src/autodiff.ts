@@ -19,7 +19,8 @@ export function grad(loss: Tensor, wrt: readonly Tensor[], seed?: Tensor): Tenso
   const nodes = ancestors(loss);
   // Active: depends on some wrt through differentiable input slots.
   const active = new Set<Tensor>(wrt);
-  for (const node of nodes) if (diffReads(node).some((t) => active.has(t))) for (const o of node.outputs) active.add(o);
+  for (const node of nodes)
+    if (diffReads(node).some((t) => active.has(t))) for (const o of node.outputs) active.add(o);
   // Needed: the loss depends on it through differentiable input slots.
   const needed = new Set<Tensor>([loss]);
   for (const node of [...nodes].reverse())
@@ -36,7 +37,8 @@ export function grad(loss: Tensor, wrt: readonly Tensor[], seed?: Tensor): Tenso
       node.inputs.map((t, i) => !!t && !node.op.nonDiff.includes(i) && active.has(t) && isFloat(t.dtype)),
     );
     const broken = onPath.find((o) => !isFloat(o.dtype));
-    if (broken) throw ctx.error(`is not differentiable: the loss depends on its ${broken.dtype} output ${broken.name}`);
+    if (broken)
+      throw ctx.error(`is not differentiable: the loss depends on its ${broken.dtype} output ${broken.name}`);
     if (!node.op.grad || node.subgraphs.length > 0) throw ctx.error('has no gradient rule');
     if (ctx.grads.every((g) => g === null)) continue;
     let local: readonly (Tensor | null | undefined)[];

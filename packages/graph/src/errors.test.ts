@@ -25,7 +25,9 @@ describe('shape and dtype rules', () => {
     const g = graph();
     const a = g.input('a', 'float32', [3]);
     const b = g.input('b', 'float64', [3]);
-    expect(() => G.mul(a, b)).toThrow(/Mul .*dtypes differ: float32 and float64.*inputs: float32\[3\], float64\[3\]/);
+    expect(() => G.mul(a, b)).toThrow(
+      /Mul .*dtypes differ: float32 and float64.*inputs: float32\[3\], float64\[3\]/,
+    );
   });
 
   test('bad axis', () => {
@@ -78,7 +80,9 @@ describe('autodiff', () => {
     const g = graph();
     const x = g.input('x', 'float32', [2, 5]);
     const loss = G.reduceSum(G.cast(G.argmax(x, -1), 'float32'));
-    expect(() => grad(loss, [x])).toThrow(/ArgMax 'ArgMax_\d+': is not differentiable: the loss depends on its int64 output/);
+    expect(() => grad(loss, [x])).toThrow(
+      /ArgMax 'ArgMax_\d+': is not differentiable: the loss depends on its int64 output/,
+    );
   });
 
   test('gradient through a comparison fails; the same comparison under Where is fine', () => {

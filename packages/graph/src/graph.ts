@@ -97,7 +97,14 @@ export class Op {
     const node = new Node(id, this.def, name, graph, inputs, attrs);
     node.outputs = infos.map(
       (info, i) =>
-        new Tensor(graph, infos.length === 1 ? name : `${name}:${i}`, info.dtype, info.shape, node, info.value),
+        new Tensor(
+          graph,
+          infos.length === 1 ? name : `${name}:${i}`,
+          info.dtype,
+          info.shape,
+          node,
+          info.value,
+        ),
     );
     graph.nodes.push(node);
     return node.outputs;
@@ -198,7 +205,8 @@ export class OpContext {
 
   /** Normalizes a possibly negative axis for a tensor of this rank, or fails. */
   axis(axis: number, rank: number): number {
-    if (!Number.isInteger(axis) || axis < -rank || axis >= rank) this.fail(`axis ${axis} is out of range for rank ${rank}`);
+    if (!Number.isInteger(axis) || axis < -rank || axis >= rank)
+      this.fail(`axis ${axis} is out of range for rank ${rank}`);
     return axis < 0 ? axis + rank : axis;
   }
 }
@@ -309,8 +317,11 @@ export function targetGraph(type: string, inputs: readonly (Tensor | null)[]): G
   for (const t of inputs) if (t && (!graph || t.graph.depth > graph.depth)) graph = t.graph;
   if (!graph) throw new GraphError(`${type}: no graph (give it a tensor input or build inside a graph)`);
   if (context && graph !== context)
-    throw new GraphError(`${type}: an input belongs to an inner graph ('${graph.name}') and cannot be used here`);
-  if (graph.sealed) throw new GraphError(`${type}: graph '${graph.name}' is finished (a Loop body used outside)`);
+    throw new GraphError(
+      `${type}: an input belongs to an inner graph ('${graph.name}') and cannot be used here`,
+    );
+  if (graph.sealed)
+    throw new GraphError(`${type}: graph '${graph.name}' is finished (a Loop body used outside)`);
   for (const t of inputs) {
     if (t && !graph.sees(t.graph))
       throw new GraphError(`${type}: input ${t.name} belongs to graph '${t.graph.name}', not visible here`);
@@ -388,7 +399,12 @@ export class Graph {
   }
 
   /** A named initializer (weights baked into the model). */
-  initializer(name: string, dtype: DType, dims: readonly number[], data: ArrayLike<number> | TensorData): Tensor {
+  initializer(
+    name: string,
+    dtype: DType,
+    dims: readonly number[],
+    data: ArrayLike<number> | TensorData,
+  ): Tensor {
     const root = this.root;
     const typed: TensorData = toTypedArray(dtype, data);
     const size = dims.reduce((a, b) => a * b, 1);
@@ -410,7 +426,9 @@ export class Graph {
         if (!Number.isInteger(v)) throw new GraphError(`constant ${v} is not a valid ${dtype}`);
     }
     const small = list.length <= 64;
-    const key = small ? `${dtype}${formatShape(shape)}${Array.from(list as ArrayLike<number>).join(',')}` : '';
+    const key = small
+      ? `${dtype}${formatShape(shape)}${Array.from(list as ArrayLike<number>).join(',')}`
+      : '';
     const cached = small ? root.constants.get(key) : undefined;
     if (cached) return cached;
     const t = root.initializer(`const_${root.nextId()}`, dtype, shape, list as ArrayLike<number>);
@@ -423,7 +441,8 @@ export class Graph {
     let out = t;
     const renamable = t.graph === this && t.producer !== null && !this.outputs.includes(t);
     if (!renamable) out = inGraph(this, () => identityOp().one([t]));
-    if (out.graph !== this) throw new GraphError(`output ${name ?? t.name}: tensor belongs to graph '${t.graph.name}'`);
+    if (out.graph !== this)
+      throw new GraphError(`output ${name ?? t.name}: tensor belongs to graph '${t.graph.name}'`);
     if (name !== undefined) out.name = this.claim(name);
     this.outputs.push(out);
     return out;

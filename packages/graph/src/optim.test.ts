@@ -51,8 +51,12 @@ test('AdamW matches a plain TypeScript reference over several steps (decay maske
     { m: [state[0], state[1]], v: [state[2], state[3]] },
     { ...o, lr, step, decay: [true, false] },
   );
-  next.params.forEach((t, i) => g.output(t, `p${i}`));
-  [...next.m, ...next.v].forEach((t, i) => g.output(t, `s${i}`));
+  next.params.forEach((t, i) => {
+    g.output(t, `p${i}`);
+  });
+  [...next.m, ...next.v].forEach((t, i) => {
+    g.output(t, `s${i}`);
+  });
   const session = await runtime.createSession(g.toBytes());
 
   const random = rng(3);
@@ -61,7 +65,12 @@ test('AdamW matches a plain TypeScript reference over several steps (decay maske
   let pw = Array.from({ length: 4 }, () => random());
   let pb = [0.3, -0.2];
   const ref = { mw: [0, 0, 0, 0], vw: [0, 0, 0, 0], mb: [0, 0], vb: [0, 0] };
-  let feedsState = [[0, 0, 0, 0], [0, 0], [0, 0, 0, 0], [0, 0]];
+  let feedsState = [
+    [0, 0, 0, 0],
+    [0, 0],
+    [0, 0, 0, 0],
+    [0, 0],
+  ];
   let graphW = pw;
   let graphB = pb;
   for (let t = 1; t <= 5; t++) {
@@ -85,8 +94,12 @@ test('AdamW matches a plain TypeScript reference over several steps (decay maske
     pw = adamwReference(pw, gW, ref.mw, ref.vw, t, o);
     pb = adamwReference(pb, gB, ref.mb, ref.vb, t, { ...o, weightDecay: 0 });
   }
-  graphW.forEach((v, i) => expect(v).toBeCloseTo(pw[i], 12));
-  graphB.forEach((v, i) => expect(v).toBeCloseTo(pb[i], 12));
+  graphW.forEach((v, i) => {
+    expect(v).toBeCloseTo(pw[i], 12);
+  });
+  graphB.forEach((v, i) => {
+    expect(v).toBeCloseTo(pb[i], 12);
+  });
   expect(graphB[0]).not.toBeCloseTo(0.3, 3); // parameters moved
   await session.release();
 });

@@ -57,7 +57,10 @@ export function globalNorm(grads: readonly Tensor[]): Tensor {
 }
 
 /** Scales gradients so their global norm is at most maxNorm (PyTorch clip_grad_norm_); returns the norm before. */
-export function clipByGlobalNorm(grads: readonly Tensor[], maxNorm: number): { grads: Tensor[]; norm: Tensor } {
+export function clipByGlobalNorm(
+  grads: readonly Tensor[],
+  maxNorm: number,
+): { grads: Tensor[]; norm: Tensor } {
   const norm = globalNorm(grads);
   const scale = min(div(maxNorm, add(norm, 1e-6)), 1);
   return { grads: grads.map((g) => mul(g, cast(scale, g.dtype))), norm };

@@ -91,7 +91,13 @@ function nodeProto(node: Node, used: Set<Tensor>, opts: ModelOptions): NodeProto
   };
 }
 
-function attribute(node: Node, name: string, value: AttrValue, used: Set<Tensor>, opts: ModelOptions): AttributeProto {
+function attribute(
+  node: Node,
+  name: string,
+  value: AttrValue,
+  used: Set<Tensor>,
+  opts: ModelOptions,
+): AttributeProto {
   const type = node.op.attrs[name];
   switch (type) {
     case 'int':

@@ -2,19 +2,7 @@ import { createRuntime, float32, type HostTensor, type Runtime } from '@rlhf/run
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Tensor } from './graph.js';
 import { lrSchedule, lrsFor, rng } from './host.js';
-import {
-  add,
-  cast,
-  equal,
-  greater,
-  logSigmoid,
-  matmul,
-  mul,
-  neg,
-  reduceMean,
-  sub,
-  tanh,
-} from './index.js';
+import { add, cast, equal, greater, logSigmoid, matmul, mul, neg, reduceMean, sub, tanh } from './index.js';
 import { buildTrainStep, createTrainer, type TrainStepSpec } from './train.js';
 
 let runtime: Runtime;
@@ -60,7 +48,13 @@ function initParams(seed: number): Record<string, HostTensor> {
   return Object.fromEntries(
     mlpParams.map((p) => {
       const n = p.shape.reduce((a, b) => a * b, 1);
-      return [p.name, float32(p.shape, Array.from({ length: n }, () => (random() * 2 - 1) * 0.8))];
+      return [
+        p.name,
+        float32(
+          p.shape,
+          Array.from({ length: n }, () => (random() * 2 - 1) * 0.8),
+        ),
+      ];
     }),
   );
 }
@@ -113,26 +107,38 @@ describe('fusion', () => {
     // Different data and learning rate at every step.
     const xs = Array.from({ length: K }, () => XOR_X.map((r) => r.map((v) => v + random() * 0.2)));
     const lrs = Array.from({ length: K }, (_, i) => 0.01 * (i + 1));
-    const fused = await createTrainer(runtime, buildTrainStep(mlpSpec({ steps: K, optimizer: { maxGradNorm: 1 } })), {
-      params: initParams(3),
-    });
-    const single = await createTrainer(runtime, buildTrainStep(mlpSpec({ steps: 1, optimizer: { maxGradNorm: 1 } })), {
-      params: initParams(3),
-    });
+    const fused = await createTrainer(
+      runtime,
+      buildTrainStep(mlpSpec({ steps: K, optimizer: { maxGradNorm: 1 } })),
+      {
+        params: initParams(3),
+      },
+    );
+    const single = await createTrainer(
+      runtime,
+      buildTrainStep(mlpSpec({ steps: 1, optimizer: { maxGradNorm: 1 } })),
+      {
+        params: initParams(3),
+      },
+    );
     const fusedReport = await fused.run(
       { x: float32([K, 1, 4, 2], xs.flat(2)), y: stack(K, 1, XOR_Y, 1) },
       lrs,
     );
     const losses: number[] = [];
     for (let k = 0; k < K; k++) {
-      const r = await single.run({ x: float32([1, 1, 4, 2], xs[k].flat()), y: stack(1, 1, XOR_Y, 1) }, [lrs[k]]);
+      const r = await single.run({ x: float32([1, 1, 4, 2], xs[k].flat()), y: stack(1, 1, XOR_Y, 1) }, [
+        lrs[k],
+      ]);
       losses.push(r.loss[0]);
     }
     expect(single.state.step).toBe(K);
     expect(maxRelDiff(fused.state.params, single.state.params)).toBeLessThanOrEqual(1e-6);
     expect(maxRelDiff(fused.state.m, single.state.m)).toBeLessThanOrEqual(1e-6);
     expect(maxRelDiff(fused.state.v, single.state.v)).toBeLessThanOrEqual(1e-6);
-    fusedReport.loss.forEach((l, k) => expect(l).toBeCloseTo(losses[k], 6));
+    fusedReport.loss.forEach((l, k) => {
+      expect(l).toBeCloseTo(losses[k], 6);
+    });
     expect(maxRelDiff(fused.state.params, initParams(3))).toBeGreaterThan(1e-3);
     await fused.release();
     await single.release();
@@ -141,19 +147,55 @@ describe('fusion', () => {
   test('accumulating M micro-batches equals one step on their union', async () => {
     // Two micro-batches of 2 rows averaged == one batch of 4 rows (the loss is a mean over rows).
     const K = 3;
-    const accumulated = await createTrainer(runtime, buildTrainStep(mlpSpec({ steps: K, accumulate: 2 }, 2)), {
+    const accumulated = await createTrainer(
+      runtime,
+      buildTrainStep(mlpSpec({ steps: K, accumulate: 2 }, 2)),
+      {
+        params: initParams(5),
+      },
+    );
+    const whole = await createTrainer(runtime, buildTrainStep(mlpSpec({ steps: K }, 4)), {
       params: initParams(5),
     });
-    const whole = await createTrainer(runtime, buildTrainStep(mlpSpec({ steps: K }, 4)), { params: initParams(5) });
     const a = await accumulated.run(
-      { x: float32([K, 2, 2, 2], Array(K).fill(XOR_X.flat()).flat()), y: float32([K, 2, 2, 1], Array(K).fill([0, 1, 1, 0]).flat()) },
+      {
+        x: float32([K, 2, 2, 2], Array(K).fill(XOR_X.flat()).flat()),
+        y: float32([K, 2, 2, 1], Array(K).fill([0, 1, 1, 0]).flat()),
+      },
       0.05,
     );
     const w = await whole.run({ x: stack(K, 1, XOR_X, 2), y: stack(K, 1, XOR_Y, 1) }, 0.05);
-    a.loss.forEach((l, k) => expect(l).toBeCloseTo(w.loss[k], 6));
-    a.metrics.accuracy.forEach((acc, k) => expect(acc).toBeCloseTo(w.metrics.accuracy[k], 6));
+    a.loss.forEach((l, k) => {
+      expect(l).toBeCloseTo(w.loss[k], 6);
+    });
+    a.metrics.accuracy.forEach((acc, k) => {
+      expect(acc).toBeCloseTo(w.metrics.accuracy[k], 6);
+    });
     expect(maxRelDiff(accumulated.state.params, whole.state.params)).toBeLessThanOrEqual(1e-5);
     await accumulated.release();
     await whole.release();
   });
+});
+
+test('shared inputs reach the loss; with zero gradients AdamW only decays matrices', async () => {
+  const spec = mlpSpec({
+    steps: 2,
+    shared: [{ name: 'scale', dtype: 'float32', shape: [] }],
+    loss: (p, b, shared) => ({ loss: mul(mlpLoss(p, b).loss, shared.scale) }),
+    optimizer: { weightDecay: 0.5 },
+  });
+  const init = initParams(9);
+  const trainer = await createTrainer(runtime, buildTrainStep(spec), { params: init });
+  const lr = 0.1;
+  const report = await trainer.run({ x: stack(2, 1, XOR_X, 2), y: stack(2, 1, XOR_Y, 1) }, lr, {
+    scale: float32([], [0]),
+  });
+  expect(report.gradNorm).toEqual([0, 0]);
+  const after = trainer.state.params;
+  const w1 = after.w1.data as Float32Array;
+  (init.w1.data as Float32Array).forEach((v, i) => {
+    expect(w1[i]).toBeCloseTo(v * (1 - lr * 0.5) ** 2, 6);
+  });
+  expect(Array.from(after.b1.data as Float32Array)).toEqual(Array.from(init.b1.data as Float32Array));
+  await trainer.release();
 });

@@ -51,7 +51,11 @@ export interface TrainStepSpec {
   batch: readonly InputSpec[];
   /** Inputs shared by every step of a call (frozen weights, coefficients); fed as is. */
   shared?: readonly InputSpec[];
-  loss: (params: Record<string, Tensor>, batch: Record<string, Tensor>, shared: Record<string, Tensor>) => LossResult;
+  loss: (
+    params: Record<string, Tensor>,
+    batch: Record<string, Tensor>,
+    shared: Record<string, Tensor>,
+  ) => LossResult;
   optimizer?: OptimizerConfig;
   /** K: optimizer steps per session run (default 1). */
   steps?: number;
@@ -96,6 +100,11 @@ export interface TrainStep {
 const record = <T>(names: readonly string[], value: (name: string) => T): Record<string, T> =>
   Object.fromEntries(names.map((n) => [n, value(n)]));
 
+const byName = <S extends { name: string }, T>(
+  items: readonly S[],
+  value: (item: S) => T,
+): Record<string, T> => Object.fromEntries(items.map((item) => [item.name, value(item)]));
+
 /**
  * Builds the training graph: inputs params + AdamW state + step + lr[K] + batches [K, M, ...]; one Loop of K
  * optimizer steps, each running forward + backward on M micro-batches (an inner Loop when M > 1), averaging
@@ -109,18 +118,13 @@ export function buildTrainStep(spec: TrainStepSpec): TrainStep {
   if (!Number.isInteger(K) || K < 1 || !Number.isInteger(M) || M < 1)
     throw new GraphError(`buildTrainStep: steps (${K}) and accumulate (${M}) must be positive integers`);
   const paramNames = spec.params.map((p) => p.name);
+  const sharedSpecs = spec.shared ?? [];
   const names: TrainStepNames = {
     params: record(paramNames, (n) => n),
     m: record(paramNames, (n) => `adam.m.${n}`),
     v: record(paramNames, (n) => `adam.v.${n}`),
-    batch: record(
-      spec.batch.map((b) => b.name),
-      (n) => n,
-    ),
-    shared: record(
-      (spec.shared ?? []).map((s) => s.name),
-      (n) => n,
-    ),
+    batch: byName(spec.batch, (b) => b.name),
+    shared: byName(sharedSpecs, (s) => s.name),
     step: 'step',
     lr: 'lr',
   };
@@ -130,37 +134,34 @@ export function buildTrainStep(spec: TrainStepSpec): TrainStep {
   const vs = spec.params.map((p) => g.input(names.v[p.name], dtype, p.shape));
   const step = g.input(names.step, 'int64', []);
   const lrs = g.input(names.lr, 'float32', [K]);
-  const batches = spec.batch.map((b) => g.input(names.batch[b.name], b.dtype, [K, M, ...b.shape]));
-  const shared = record(
-    (spec.shared ?? []).map((s) => s.name),
-    (n) => {
-      const s = spec.shared!.find((x) => x.name === n)!;
-      return g.input(names.shared[n], s.dtype, s.shape);
-    },
-  );
+  const batches = byName(spec.batch, (b) => g.input(names.batch[b.name], b.dtype, [K, M, ...b.shape]));
+  const shared = byName(sharedSpecs, (s) => g.input(names.shared[s.name], s.dtype, s.shape));
   const n = params.length;
   let metricNames: string[] = [];
 
   // Forward + backward of one micro-batch: loss, metrics, gradients.
-  const microStep = (ps: Tensor[], micro: Tensor[]) => {
+  const microStep = (ps: Tensor[], micro: Record<string, Tensor>) => {
     const result = scope('forward', () =>
       spec.loss(
         record(paramNames, (name) => ps[paramNames.indexOf(name)]),
-        record(
-          spec.batch.map((b) => b.name),
-          (name) => micro[spec.batch.findIndex((b) => b.name === name)],
-        ),
+        micro,
         shared,
       ),
     );
     const { loss } = result;
     const metrics = result.metrics ?? {};
-    if (loss.rank !== 0 || !isFloat(loss.dtype)) throw new GraphError(`train step: loss must be a float scalar, got ${loss}`);
+    if (loss.rank !== 0 || !isFloat(loss.dtype))
+      throw new GraphError(`train step: loss must be a float scalar, got ${loss}`);
     for (const [name, t] of Object.entries(metrics))
-      if (t.rank !== 0 || !isFloat(t.dtype)) throw new GraphError(`train step: metric '${name}' must be a float scalar`);
+      if (t.rank !== 0 || !isFloat(t.dtype))
+        throw new GraphError(`train step: metric '${name}' must be a float scalar`);
     metricNames = Object.keys(metrics);
     const grads = grad(loss, ps);
-    return { loss: cast(loss, 'float32'), metrics: metricNames.map((k) => cast(metrics[k], 'float32')), grads };
+    return {
+      loss: cast(loss, 'float32'),
+      metrics: metricNames.map((k) => cast(metrics[k], 'float32')),
+      grads,
+    };
   };
 
   const outer = loop({
@@ -169,15 +170,13 @@ export function buildTrainStep(spec: TrainStepSpec): TrainStep {
     carried: [...params, ...ms, ...vs],
     body: (k, carried) => {
       const ps = carried.slice(0, n);
-      const stepBatch = batches.map((b) => gather(b, k, 0));
+      const stepBatch = record(Object.keys(batches), (b) => gather(batches[b], k, 0));
+      const micro = (j: Tensor) => record(Object.keys(stepBatch), (b) => gather(stepBatch[b], j, 0));
       let lossMean: Tensor;
       let metricMeans: Tensor[];
       let grads: Tensor[];
       if (M === 1) {
-        const r = microStep(
-          ps,
-          stepBatch.map((b) => gather(b, g.constant(0, 'int64'), 0)),
-        );
+        const r = microStep(ps, micro(g.constant(0, 'int64')));
         [lossMean, metricMeans, grads] = [r.loss, r.metrics, r.grads];
       } else {
         // Gradients are summed in carried accumulators; losses and metrics come out as [M] scans.
@@ -186,10 +185,7 @@ export function buildTrainStep(spec: TrainStepSpec): TrainStep {
           trips: M,
           carried: ps.map((p) => zerosLike(p)),
           body: (j, acc) => {
-            const r = microStep(
-              ps,
-              stepBatch.map((b) => gather(b, j, 0)),
-            );
+            const r = microStep(ps, micro(j));
             return { carried: r.grads.map((gr, i) => add(acc[i], gr)), scans: [r.loss, ...r.metrics] };
           },
         });
@@ -241,7 +237,9 @@ export function buildTrainStep(spec: TrainStepSpec): TrainStep {
   });
   g.output(outer.scans[0], outputs.loss);
   g.output(outer.scans[1], outputs.gradNorm);
-  metricNames.forEach((m, i) => g.output(outer.scans[2 + i], outputs.metrics[m]));
+  metricNames.forEach((m, i) => {
+    g.output(outer.scans[2 + i], outputs.metrics[m]);
+  });
   return { spec, steps: K, accumulate: M, dtype, graph: g, bytes: g.toBytes(), inputs: names, outputs };
 }
 
@@ -279,7 +277,12 @@ export interface Trainer {
 export async function createTrainer(
   runtime: Runtime,
   trainStep: TrainStep,
-  init: { params: Record<string, HostTensor>; m?: Record<string, HostTensor>; v?: Record<string, HostTensor>; step?: number },
+  init: {
+    params: Record<string, HostTensor>;
+    m?: Record<string, HostTensor>;
+    v?: Record<string, HostTensor>;
+    step?: number;
+  },
 ): Promise<Trainer> {
   const { inputs, outputs, steps: K, dtype } = trainStep;
   const paramNames = trainStep.spec.params.map((p) => p.name);
@@ -287,14 +290,20 @@ export async function createTrainer(
     Object.fromEntries(
       trainStep.spec.params.map((p) => [
         p.name,
-        { type: dtype, dims: [...p.shape], data: toTypedArray(dtype, new Array(size(p.shape)).fill(0)) } as HostTensor,
+        {
+          type: dtype,
+          dims: [...p.shape],
+          data: toTypedArray(dtype, new Array(size(p.shape)).fill(0)),
+        } as HostTensor,
       ]),
     );
   for (const p of trainStep.spec.params) {
     const t = init.params[p.name];
     if (!t) throw new Error(`createTrainer: missing parameter '${p.name}'`);
     if (t.type !== dtype || t.dims.join() !== p.shape.join())
-      throw new Error(`createTrainer: parameter '${p.name}' must be ${dtype}[${p.shape}], got ${t.type}[${t.dims}]`);
+      throw new Error(
+        `createTrainer: parameter '${p.name}' must be ${dtype}[${p.shape}], got ${t.type}[${t.dims}]`,
+      );
   }
   let state: TrainerState = {
     params: { ...init.params },

@@ -49,7 +49,8 @@ export function exportPolicyOnnx(config: GptConfig, params: HostParams): Uint8Ar
  */
 export function exportRewardOnnx(config: GptConfig, params: HostParams): Uint8Array {
   validateConfig(config);
-  if (!config.scalarHead) throw new Error('exportRewardOnnx: the config has no scalar head (scalarHead: true)');
+  if (!config.scalarHead)
+    throw new Error('exportRewardOnnx: the config has no scalar head (scalarHead: true)');
   const g = new Graph('gpt2_reward');
   const weights = paramInitializers(g, config, params);
   const ids = g.input('input_ids', 'int64', ['batch', 'sequence']);

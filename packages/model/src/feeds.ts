@@ -26,7 +26,10 @@ export function paramFeeds(
 }
 
 /** Rows of token ids left-padded to one length: ids and mask (1 = real token), int64 [B, P]. */
-export function leftPad(rows: readonly (readonly number[])[], padId: number): { ids: HostTensor; mask: HostTensor } {
+export function leftPad(
+  rows: readonly (readonly number[])[],
+  padId: number,
+): { ids: HostTensor; mask: HostTensor } {
   const width = Math.max(...rows.map((r) => r.length));
   const ids = new BigInt64Array(rows.length * width).fill(BigInt(padId));
   const mask = new BigInt64Array(rows.length * width);
@@ -37,7 +40,10 @@ export function leftPad(rows: readonly (readonly number[])[], padId: number): { 
       mask[start + j] = 1n;
     });
   });
-  return { ids: hostTensor('int64', [rows.length, width], ids), mask: hostTensor('int64', [rows.length, width], mask) };
+  return {
+    ids: hostTensor('int64', [rows.length, width], ids),
+    mask: hostTensor('int64', [rows.length, width], mask),
+  };
 }
 
 /** A [B, N] host tensor as rows of numbers. */

@@ -49,7 +49,15 @@ import {
 import { hostTensor, type Runtime, type Session } from '@rlhf/runtime';
 import { type GptConfig, validateConfig } from './config.js';
 import { type HostParams, leftPad, type ModelDtype, paramFeeds, toRows } from './feeds.js';
-import { type GptParams, gptHidden, gptParamInputs, type KvCache, kvShape, lmHead } from './gpt.js';
+import {
+  type GptParams,
+  gptHidden,
+  gptParamInputs,
+  type KvCache,
+  kvShape,
+  lmHead,
+  lmHeadWeight,
+} from './gpt.js';
 import { createRng } from './random.js';
 import { tokenLogprobs, withTemperature } from './score.js';
 
@@ -82,7 +90,9 @@ export function sampleTokens(logits: Tensor, uniform: Tensor, sampling: Sampling
   const rank = range(logits.graph.root.constant(0, 'int64'), vocab); // [V]
   const k = where(greater(sampling.topK, 0), sampling.topK, vocab);
   const inTopK = less(rank, k);
-  const massBefore = cumsum(softmax(where(inTopK, sorted, Number.NEGATIVE_INFINITY), 1), 1, { exclusive: true });
+  const massBefore = cumsum(softmax(where(inTopK, sorted, Number.NEGATIVE_INFINITY), 1), 1, {
+    exclusive: true,
+  });
   const inTopP = or(or(less(massBefore, sampling.topP), greaterOrEqual(sampling.topP, 1)), equal(rank, 0));
   const keep = and(inTopK, inTopP); // a prefix of the sorted vocabulary
   const cdf = cumsum(softmax(where(keep, sorted, Number.NEGATIVE_INFINITY), 1), 1);
@@ -118,7 +128,11 @@ export interface GenerationOutputs {
 }
 
 /** Prefill + decode in one Loop: iteration 0 feeds the prompt, later ones the previous token with the KV cache. */
-export function generateTokens(params: GptParams, config: GptConfig, inputs: GenerationInputs): GenerationOutputs {
+export function generateTokens(
+  params: GptParams,
+  config: GptConfig,
+  inputs: GenerationInputs,
+): GenerationOutputs {
   const { promptIds, promptMask, uniforms, eosId, padId } = inputs;
   const dtype = params.get('wte.weight')!.dtype;
   const batch = dimOf(promptIds, 0);
@@ -127,6 +141,7 @@ export function generateTokens(params: GptParams, config: GptConfig, inputs: Gen
   const emptyKv = constantOfShape([batch, config.nHead, 0, headDim], dtype, 0);
   const layers = Array.from({ length: config.nLayer }, () => [emptyKv, emptyKv]).flat();
   const root = promptIds.graph.root;
+  const headWeight = lmHeadWeight(params); // outside the Loop: transposed once, not per step
 
   const { carried, scans } = loop({
     name: 'decode',
@@ -145,7 +160,7 @@ export function generateTokens(params: GptParams, config: GptConfig, inputs: Gen
         value: kv[2 * i + 1],
       }));
       const { hidden, presentKv } = gptHidden(params, config, ids, { attentionMask: mask, pastKv });
-      const logits = lmHead(params, squeeze(slice(hidden, [-1], [2 ** 31 - 1], [1]), [1])); // [B, V]
+      const logits = lmHead(params, squeeze(slice(hidden, [-1], [2 ** 31 - 1], [1]), [1]), headWeight); // [B, V]
       const sampled = sampleTokens(logits, gather(uniforms, step), inputs);
       const logprob = tokenLogprobs(logits, sampled, effectiveTemperature(inputs.temperature));
       const token = where(done, padId, sampled);
@@ -169,7 +184,12 @@ export function generateTokens(params: GptParams, config: GptConfig, inputs: Gen
   const missing = sub(steps, dimOf(tokens, 1));
   const fill = (t: Tensor, value: Tensor | number) =>
     concat(
-      [t, typeof value === 'number' ? constantOfShape([batch, missing], t.dtype, value) : expand(value, [batch, missing])],
+      [
+        t,
+        typeof value === 'number'
+          ? constantOfShape([batch, missing], t.dtype, value)
+          : expand(value, [batch, missing]),
+      ],
       1,
     );
   return {
@@ -254,7 +274,9 @@ export async function createGenerator(
   options: GenerationGraphOptions = {},
 ): Promise<Generator> {
   const dtype = options.dtype ?? 'float32';
-  const session: Session = await runtime.createSession(buildGenerationGraph(config, options), { name: 'generate' });
+  const session: Session = await runtime.createSession(buildGenerationGraph(config, options), {
+    name: 'generate',
+  });
   return {
     async generate(request) {
       checkRequest(config, request);
@@ -305,6 +327,7 @@ function checkRequest(config: GptConfig, r: GenerateRequest): void {
   const { temperature = 1, topK = 0, topP = 1 } = r;
   if (!(temperature >= 0 && Number.isFinite(temperature)))
     throw new Error(`generate: temperature must be >= 0, got ${temperature}`);
-  if (!(Number.isInteger(topK) && topK >= 0)) throw new Error(`generate: topK must be an integer >= 0, got ${topK}`);
+  if (!(Number.isInteger(topK) && topK >= 0))
+    throw new Error(`generate: topK must be an integer >= 0, got ${topK}`);
   if (!(topP > 0 && topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${topP}`);
 }

@@ -13,11 +13,12 @@ import {
 } from '@rlhf/graph';
 import { createRuntime, type HostTensor, int64, type Runtime } from '@rlhf/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GptConfig, initParams, paramShapes, presetConfig } from './config.js';
+import { type GptConfig, paramShapes, presetConfig } from './config.js';
 import { type HostParams, leftPad, type ModelDtype, paramFeeds } from './feeds.js';
 import { gptForward, gptParamInputs } from './gpt.js';
 import { loadHfGpt2 } from './hf.js';
 import { referenceGptForward } from './testing/reference-gpt.js';
+import { sharpParams } from './testing/sharp-params.js';
 import { hfGpt2ConfigJson, hfGpt2Tensors, writeHfGpt2Dir } from './testing/tiny-hf.js';
 
 let runtime: Runtime;
@@ -25,21 +26,6 @@ beforeAll(async () => {
   runtime = await createRuntime({ device: 'cpu' });
 });
 afterAll(() => runtime.close());
-
-/** Params scaled up from the GPT-2 init so attention is far from uniform and errors cannot hide. */
-function sharpParams(config: GptConfig, seed: number, scale = 5): Map<string, Float32Array> {
-  const params = initParams(config, seed);
-  for (const [name, p] of params) {
-    if (/ln_(1|2|f)\.weight$/.test(name)) continue;
-    for (let i = 0; i < p.length; i++) p[i] *= scale;
-  }
-  // Non-zero biases and LayerNorm gains, so every parameter is exercised.
-  for (const [name, p] of params) {
-    if (name.endsWith('.bias') || /ln_(1|2|f)\.weight$/.test(name))
-      for (let i = 0; i < p.length; i++) p[i] += 0.1 * Math.sin(7 * i + name.length);
-  }
-  return params;
-}
 
 /** Runs gptForward on a [B, T] batch (optionally masked) and returns logits and values. */
 async function forward(
@@ -79,7 +65,10 @@ const tinyConfigs: [string, GptConfig][] = [
     '2 layers, 2 heads, scalar head',
     { vocabSize: 17, maxPositions: 12, nEmbd: 8, nLayer: 2, nHead: 2, layerNormEps: 1e-5, scalarHead: true },
   ],
-  ['3 layers, 4 heads', { vocabSize: 11, maxPositions: 16, nEmbd: 16, nLayer: 3, nHead: 4, layerNormEps: 1e-5 }],
+  [
+    '3 layers, 4 heads',
+    { vocabSize: 11, maxPositions: 16, nEmbd: 16, nLayer: 3, nHead: 4, layerNormEps: 1e-5 },
+  ],
 ];
 
 describe('gptForward', () => {
@@ -124,14 +113,14 @@ describe('gptForward', () => {
       for (const [b, row] of rows.entries()) {
         const ref = referenceGptForward(config, params, row);
         const start = (b * width + width - row.length) * V;
-        expect(maxAbsDiff(out.logits.subarray(start, start + row.length * V), ref.logits)).toBeLessThanOrEqual(
-          tolerance,
-        );
-        expect(out.logits.every(Number.isFinite)).toBe(true); // fully masked pad rows stay finite
+        expect(
+          maxAbsDiff(out.logits.subarray(start, start + row.length * V), ref.logits),
+        ).toBeLessThanOrEqual(tolerance);
+        expect(out.logits.every(Number.isFinite)).toBe(true); // padding positions stay finite
         const vStart = b * width + width - row.length;
-        expect(maxAbsDiff(out.values!.subarray(vStart, vStart + row.length), ref.values!)).toBeLessThanOrEqual(
-          tolerance,
-        );
+        expect(
+          maxAbsDiff(out.values!.subarray(vStart, vStart + row.length), ref.values!),
+        ).toBeLessThanOrEqual(tolerance);
       }
     }
   });

@@ -10,6 +10,7 @@ import {
   cumsum,
   type DType,
   dimOf,
+  equal,
   gather,
   type Graph,
   gelu,
@@ -18,6 +19,7 @@ import {
   lessOrEqual,
   matmul,
   mul,
+  or,
   range,
   reshape,
   type Shape,
@@ -70,7 +72,7 @@ export interface GptOutput extends GptHidden {
   values?: Tensor;
 }
 
-/** Masked attention scores: large and negative but finite, so a fully masked row gives a uniform softmax, not NaN. */
+/** Score of a masked key: large and negative but finite (no inf - inf = NaN anywhere, also in gradients). */
 const MASKED_SCORE = -1e9;
 
 /** Declares every parameter as a graph input named and shaped exactly like paramShapes. */
@@ -156,14 +158,17 @@ function block(
 }
 
 /**
- * Which keys each query may attend to, bool [B or 1, 1, T, S]: key j <= query's own column (causal, with
- * Tpast cached columns in front) and key j is a real token.
+ * Which keys each query may attend to, bool [B or 1, 1, T, S]: earlier-or-same columns (causal, with Tpast
+ * cached columns in front) that hold real tokens. A padding query still sees itself, so no row is empty and
+ * padding never looks ahead (chunked decoding then equals one full forward everywhere).
  */
 function attentionAllowed(tokens: Tensor, past: Tensor, mask: Tensor | undefined): Tensor {
   const queryPos = unsqueeze(add(range(0, tokens), past), [1]); // [T, 1]: columns Tpast .. Tpast+T-1
   const keyPos = unsqueeze(range(0, add(tokens, past)), [0]); // [1, S]
   const causal = lessOrEqual(keyPos, queryPos); // [T, S]
-  return mask ? and(causal, unsqueeze(greater(mask, 0), [1, 2])) : causal;
+  if (!mask) return causal;
+  const realKey = unsqueeze(greater(mask, 0), [1, 2]); // [B, 1, 1, S]
+  return and(causal, or(realKey, equal(keyPos, queryPos)));
 }
 
 /** Positions of the current tokens: count of real tokens before each one (left padding does not shift them). */
@@ -201,9 +206,14 @@ export function gptHidden(
   return { hidden, presentKv };
 }
 
+/** The tied LM head's weight wteᵀ [d, V]; a decode Loop computes it once, outside its body. */
+export function lmHeadWeight(params: GptParams): Tensor {
+  return transpose(param(params, 'wte.weight'), [1, 0]);
+}
+
 /** Tied LM head: logits = hidden @ wteᵀ, [..., V]. */
-export function lmHead(params: GptParams, hidden: Tensor): Tensor {
-  return matmul(hidden, transpose(param(params, 'wte.weight'), [1, 0]));
+export function lmHead(params: GptParams, hidden: Tensor, weight: Tensor = lmHeadWeight(params)): Tensor {
+  return matmul(hidden, weight);
 }
 
 /** Scalar head (reward / value): hidden @ score.weight + score.bias, [..., d] -> [...]. */

@@ -50,3 +50,60 @@ export {
   writeHfGpt2Dir,
 } from './testing/tiny-hf.js';
 export { ByteTokenizer, type DecodeOptions, loadHfTokenizer, type Tokenizer } from './tokenizer.js';
+export { exportPolicyOnnx, exportRewardOnnx } from './export.js';
+export { type HostParams, leftPad, type ModelDtype, paramFeeds, toRows } from './feeds.js';
+export {
+  buildGenerationGraph,
+  createGenerator,
+  effectiveTemperature,
+  type GenerateRequest,
+  type GenerateResult,
+  type GenerationGraphOptions,
+  type GenerationInputs,
+  type GenerationOutputs,
+  type Generator,
+  generateTokens,
+  type SamplingInputs,
+  sampleTokens,
+} from './generate.js';
+export {
+  type GptForwardOptions,
+  type GptHidden,
+  type GptOutput,
+  type GptParams,
+  gptForward,
+  gptHidden,
+  gptParamInputs,
+  type KvCache,
+  kvShape,
+  lmHead,
+  lmHeadWeight,
+  scalarHead,
+} from './gpt.js';
+export {
+  buildScoringGraph,
+  createScorer,
+  entropyOf,
+  lastTokenIndex,
+  logProbs,
+  pickLogprobs,
+  type ResponseBatch,
+  responseColumns,
+  responseEntropy,
+  responseLogprobs,
+  responseValues,
+  type ScoreOptions,
+  type ScoreOutputName,
+  type ScoreOutputs,
+  type Scorer,
+  type ScoreRequest,
+  type ScoreResult,
+  type ScoringGraphOptions,
+  scoreResponses,
+  sequenceOf,
+  sequenceScores,
+  tokenEntropy,
+  tokenLogprobs,
+  withTemperature,
+} from './score.js';
+export { logSoftmaxRow, sharpParams } from './testing/sharp-params.js';

@@ -31,7 +31,7 @@ import {
 import { type HostTensor, int64, type Runtime, type Session, hostTensor } from '@rlhf/runtime';
 import { type GptConfig, validateConfig } from './config.js';
 import { type HostParams, leftPad, type ModelDtype, paramFeeds } from './feeds.js';
-import { type GptParams, gptForward, gptParamInputs } from './gpt.js';
+import { type GptParams, gptHidden, gptParamInputs, lmHead, scalarHead } from './gpt.js';
 
 /** A prompt + response batch as graph tensors (int64 ids and 0/1 masks). */
 export interface ResponseBatch {
@@ -54,16 +54,29 @@ export function withTemperature(logits: Tensor, temperature?: number | Tensor): 
   return temperature === undefined || temperature === 1 ? logits : div(logits, temperature);
 }
 
-/** log π(token) under softmax(logits / temperature), for logits [..., V] and int64 tokens [...]. */
-export function tokenLogprobs(logits: Tensor, tokens: Tensor, temperature?: number | Tensor): Tensor {
-  const logp = logSoftmax(withTemperature(logits, temperature), -1);
+/** log softmax(logits / temperature) over the vocabulary (the last axis). */
+export function logProbs(logits: Tensor, temperature?: number | Tensor): Tensor {
+  return logSoftmax(withTemperature(logits, temperature), -1);
+}
+
+/** logp[..., token]: the log-probs [..., V] of int64 tokens [...]. */
+export function pickLogprobs(logp: Tensor, tokens: Tensor): Tensor {
   return squeeze(gatherElements(logp, unsqueeze(tokens, [tokens.rank]), tokens.rank), [tokens.rank]);
 }
 
-/** Entropy -Σ p log p of softmax(logits / temperature) over the last axis: [..., V] -> [...]. */
-export function tokenEntropy(logits: Tensor, temperature?: number | Tensor): Tensor {
-  const logp = logSoftmax(withTemperature(logits, temperature), -1);
+/** Entropy -Σ p log p from log-probs [..., V] -> [...]. */
+export function entropyOf(logp: Tensor): Tensor {
   return neg(reduceSum(mul(exp(logp), logp), -1));
+}
+
+/** log π(token) under softmax(logits / temperature), for logits [..., V] and int64 tokens [...]. */
+export function tokenLogprobs(logits: Tensor, tokens: Tensor, temperature?: number | Tensor): Tensor {
+  return pickLogprobs(logProbs(logits, temperature), tokens);
+}
+
+/** Entropy of softmax(logits / temperature) over the last axis: [..., V] -> [...]. */
+export function tokenEntropy(logits: Tensor, temperature?: number | Tensor): Tensor {
+  return entropyOf(logProbs(logits, temperature));
 }
 
 /** The columns of a [B, T, ...] tensor that predict the last n tokens: T - n - 1 .. T - 2. */
@@ -126,14 +139,15 @@ export function scoreResponses(
   options: ScoreOptions = {},
 ): ScoreOutputs {
   const { ids, mask } = sequenceOf(batch);
-  const out = gptForward(params, config, ids, { attentionMask: mask });
-  const result: ScoreOutputs = {
-    logprobs: responseLogprobs(out.logits, batch.responseIds, options.temperature),
-    entropy: responseEntropy(out.logits, batch.responseIds, options.temperature),
-  };
-  if (out.values) {
-    result.values = responseValues(out.values, batch.responseIds);
-    result.scores = sequenceScores(out.values, mask);
+  const { hidden } = gptHidden(params, config, ids, { attentionMask: mask });
+  // The LM head only at the columns that predict response tokens: the prompt columns' logits are never used.
+  const responseHidden = responseColumns(hidden, dimOf(batch.responseIds, 1));
+  const logp = logProbs(lmHead(params, responseHidden), options.temperature);
+  const result: ScoreOutputs = { logprobs: pickLogprobs(logp, batch.responseIds), entropy: entropyOf(logp) };
+  if (config.scalarHead) {
+    const values = scalarHead(params, hidden);
+    result.values = responseValues(values, batch.responseIds);
+    result.scores = sequenceScores(values, mask);
   }
   return result;
 }

@@ -24,7 +24,11 @@ export function inferBroadcast(
 }
 
 // Integer arithmetic on known shape values (e.g. seqLen * 2), so shapes stay known at build time.
-function foldValues(a: readonly Dim[] | undefined, b: readonly Dim[] | undefined, fold: (a: number, b: number) => number) {
+function foldValues(
+  a: readonly Dim[] | undefined,
+  b: readonly Dim[] | undefined,
+  fold: (a: number, b: number) => number,
+) {
   if (!a || !b || (a.length !== b.length && a.length !== 1 && b.length !== 1)) return undefined;
   const n = Math.max(a.length, b.length);
   const out: Dim[] = [];
@@ -32,8 +36,10 @@ function foldValues(a: readonly Dim[] | undefined, b: readonly Dim[] | undefined
     const x = a[a.length === 1 ? 0 : i];
     const y = b[b.length === 1 ? 0 : i];
     if (typeof x === 'number' && typeof y === 'number') out.push(fold(x, y));
-    else if (fold(2, 1) === 2 && y === 1) out.push(x); // x*1, x/1
-    else if (fold(2, 0) === 2 && y === 0) out.push(x); // x+0, x-0
+    else if (fold(2, 1) === 2 && y === 1)
+      out.push(x); // x*1, x/1
+    else if (fold(2, 0) === 2 && y === 0)
+      out.push(x); // x+0, x-0
     else return undefined;
   }
   return out;
@@ -57,7 +63,10 @@ const Mul = defineOp({
   grad: (ctx) => {
     const [a, b] = ctx.inputs as Tensor[];
     const dy = ctx.grads[0]!;
-    return [ctx.wants(0) ? unbroadcast(mul(dy, b), a) : null, ctx.wants(1) ? unbroadcast(mul(dy, a), b) : null];
+    return [
+      ctx.wants(0) ? unbroadcast(mul(dy, b), a) : null,
+      ctx.wants(1) ? unbroadcast(mul(dy, a), b) : null,
+    ];
   },
 });
 
@@ -166,7 +175,8 @@ const Clip = defineOp({
     const x = ctx.input(0);
     for (const i of [1, 2]) {
       const bound = ctx.inputs[i];
-      if (bound && (bound.rank !== 0 || bound.dtype !== x.dtype)) ctx.fail(`bound ${i} must be a ${x.dtype} scalar`);
+      if (bound && (bound.rank !== 0 || bound.dtype !== x.dtype))
+        ctx.fail(`bound ${i} must be a ${x.dtype} scalar`);
     }
     return inferUnary(ctx, isNumeric);
   },

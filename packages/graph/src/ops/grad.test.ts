@@ -24,13 +24,25 @@ async function expectGradients(build: (...xs: Tensor[]) => Tensor | Tensor[], in
 describe('elementwise binary ops with broadcasting', () => {
   test('add', () => expectGradients(G.add, [[2, 3], [3]]));
   test('add with a number', () => expectGradients((x) => G.add(x, 2), [[4]]));
-  test('sub', () => expectGradients(G.sub, [[2, 1, 3], [4, 1]]));
-  test('mul', () => expectGradients(G.mul, [[3, 1], [1, 4]]));
+  test('sub', () =>
+    expectGradients(G.sub, [
+      [2, 1, 3],
+      [4, 1],
+    ]));
+  test('mul', () =>
+    expectGradients(G.mul, [
+      [3, 1],
+      [1, 4],
+    ]));
   test('div', () => expectGradients(G.div, [[2, 3], positive([2, 1])]));
   test('div of a number', () => expectGradients((x) => G.div(1, x), [positive([5])]));
   test('pow', () => expectGradients(G.pow, [positive([2, 3]), [3]]));
   test('pow by a constant', () => expectGradients((x) => G.pow(x, 3), [[6]]));
-  test('max', () => expectGradients(G.max, [[2, 3], [2, 3]]));
+  test('max', () =>
+    expectGradients(G.max, [
+      [2, 3],
+      [2, 3],
+    ]));
   test('min', () => expectGradients(G.min, [[2, 3], [3]]));
   test('symbolic dims', () =>
     expectGradients(G.mul, [
@@ -74,12 +86,19 @@ describe('nn ops', () => {
   test('logSoftmax', () => expectGradients((x) => G.logSoftmax(x, -1), [[3, 4]]));
   test('layerNorm', () => expectGradients((x, s, b) => G.layerNorm(x, s, b), [[2, 3, 4], [4], [4]]));
   test('layerNorm without bias over two axes', () =>
-    expectGradients((x, s) => G.layerNorm(x, s, null, 1e-5, 1), [[2, 3, 4], [3, 4]]));
+    expectGradients(
+      (x, s) => G.layerNorm(x, s, null, 1e-5, 1),
+      [
+        [2, 3, 4],
+        [3, 4],
+      ],
+    ));
 });
 
 describe('reductions', () => {
   test('reduceSum over an axis', () => expectGradients((x) => G.reduceSum(x, 1), [[2, 3, 4]]));
-  test('reduceSum keepdims, two axes', () => expectGradients((x) => G.reduceSum(x, [0, 2], true), [[2, 3, 4]]));
+  test('reduceSum keepdims, two axes', () =>
+    expectGradients((x) => G.reduceSum(x, [0, 2], true), [[2, 3, 4]]));
   test('reduceSum over all axes', () => expectGradients((x) => G.reduceSum(x), [[2, 3]]));
   test('reduceMean', () => expectGradients((x) => G.reduceMean(x, -1), [[2, 3, 4]]));
   test('reduceMean with symbolic dims', () =>
@@ -89,10 +108,26 @@ describe('reductions', () => {
 });
 
 describe('matmul', () => {
-  test('2-D', () => expectGradients(G.matmul, [[2, 3], [3, 4]]));
-  test('batched', () => expectGradients(G.matmul, [[2, 3, 4], [2, 4, 5]]));
-  test('broadcast batch dims', () => expectGradients(G.matmul, [[2, 1, 3, 4], [5, 4, 2]]));
-  test('batched by a matrix', () => expectGradients(G.matmul, [[2, 3, 4], [4, 5]]));
+  test('2-D', () =>
+    expectGradients(G.matmul, [
+      [2, 3],
+      [3, 4],
+    ]));
+  test('batched', () =>
+    expectGradients(G.matmul, [
+      [2, 3, 4],
+      [2, 4, 5],
+    ]));
+  test('broadcast batch dims', () =>
+    expectGradients(G.matmul, [
+      [2, 1, 3, 4],
+      [5, 4, 2],
+    ]));
+  test('batched by a matrix', () =>
+    expectGradients(G.matmul, [
+      [2, 3, 4],
+      [4, 5],
+    ]));
   test('vector by matrix', () => expectGradients(G.matmul, [[4], [4, 5]]));
   test('matrix by vector', () => expectGradients(G.matmul, [[2, 3, 4], [4]]));
   test('vector by vector', () => expectGradients(G.matmul, [[4], [4]]));
@@ -102,10 +137,19 @@ describe('matmul', () => {
 
 describe('shape ops', () => {
   test('reshape', () => expectGradients((x) => G.reshape(x, [3, -1]), [[2, 3, 2]]));
-  test('reshape with 0', () => expectGradients((x) => G.reshape(x, [0, -1]), [{ shape: [2, 3, 2], declared: ['b', 3, 2] }]));
+  test('reshape with 0', () =>
+    expectGradients((x) => G.reshape(x, [0, -1]), [{ shape: [2, 3, 2], declared: ['b', 3, 2] }]));
   test('transpose', () => expectGradients((x) => G.transpose(x, [2, 0, 1]), [[2, 3, 4]]));
-  test('unsqueeze and squeeze', () => expectGradients((x) => G.squeeze(G.unsqueeze(x, [0, 2]), [0]), [[2, 3]]));
-  test('concat', () => expectGradients((a, b) => G.concat([a, b, a], 1), [[2, 3], [2, 1]]));
+  test('unsqueeze and squeeze', () =>
+    expectGradients((x) => G.squeeze(G.unsqueeze(x, [0, 2]), [0]), [[2, 3]]));
+  test('concat', () =>
+    expectGradients(
+      (a, b) => G.concat([a, b, a], 1),
+      [
+        [2, 3],
+        [2, 1],
+      ],
+    ));
   test('concat symbolic', () =>
     expectGradients((a, b) => G.concat([a, b], 1), [{ shape: [2, 3], declared: [2, 't'] }, [2, 2]]));
   test('slice', () => expectGradients((x) => G.slice(x, [1], [3], [1]), [[2, 4]]));
@@ -136,6 +180,25 @@ describe('indexing ops', () => {
   test('scatterElements', () =>
     expectGradients((d, i, u) => G.scatterElements(d, i, u, 1), [[2, 3], ints([2, 1], [2, 0]), [2, 1]]));
   test('cumsum', () => expectGradients((x) => G.cumsum(x, 1), [[2, 4]]));
-  test('cumsum exclusive reverse', () => expectGradients((x) => G.cumsum(x, 0, { exclusive: true, reverse: true }), [[4, 2]]));
+  test('cumsum exclusive reverse', () =>
+    expectGradients((x) => G.cumsum(x, 0, { exclusive: true, reverse: true }), [[4, 2]]));
   test('topk values', () => expectGradients((x) => G.topk(x, 2, -1).values, [[3, 5]]));
+});
+
+test('cast passes the gradient back in the input dtype', async () => {
+  // d/dx sum(cast(x, float64) * w) = cast(w, float32): checked exactly (float32 data cannot be differenced).
+  const { Graph, grad } = G;
+  const g = new Graph('cast');
+  const x = g.input('x', 'float32', [3]);
+  const w = g.input('w', 'float64', [3]);
+  const [dx] = grad(G.reduceSum(G.mul(G.cast(x, 'float64'), w)), [x]);
+  expect(dx.dtype).toBe('float32');
+  g.output(dx, 'dx');
+  const session = await runtime.createSession(g.toBytes());
+  const out = await session.run({
+    x: { type: 'float32', dims: [3], data: Float32Array.of(1, 2, 3) },
+    w: { type: 'float64', dims: [3], data: Float64Array.of(0.5, -2, 4) },
+  });
+  expect(Array.from(out.dx.data as Float32Array)).toEqual([0.5, -2, 4]);
+  await session.release();
 });

@@ -45,7 +45,15 @@ const Gather = defineOp({
     const zeros = constantZeros(x, frontX);
     const updates = axis === 0 ? dy : transpose(dy, frontDy);
     const dxFront = scatterND(zeros, unsqueeze(cast(idx, 'int64'), [q]), updates, 'add');
-    return [axis === 0 ? dxFront : transpose(dxFront, frontX.map((_, i) => frontX.indexOf(i))), null];
+    return [
+      axis === 0
+        ? dxFront
+        : transpose(
+            dxFront,
+            frontX.map((_, i) => frontX.indexOf(i)),
+          ),
+      null,
+    ];
   },
 });
 
@@ -101,7 +109,8 @@ const GatherND = defineOp({
     const idx = indicesOf(ctx, 1);
     if (ctx.int('batch_dims', 0) !== 0) ctx.fail('only batch_dims = 0 is supported');
     const k = idx.shape[idx.rank - 1];
-    if (typeof k !== 'number' || k > x.rank) return ctx.fail('the last indices dim must be known and <= data rank');
+    if (typeof k !== 'number' || k > x.rank)
+      return ctx.fail('the last indices dim must be known and <= data rank');
     return [{ dtype: x.dtype, shape: [...idx.shape.slice(0, -1), ...x.shape.slice(k)] }];
   },
   grad: (ctx) => {
@@ -124,7 +133,8 @@ const ScatterND = defineOp({
   infer: (ctx) => {
     const [data, idx, updates] = [ctx.input(0), indicesOf(ctx, 1), ctx.input(2)];
     if (idx.dtype !== 'int64') ctx.fail('indices must be int64');
-    if (updates.dtype !== data.dtype) ctx.fail(`updates dtype ${updates.dtype} differs from data ${data.dtype}`);
+    if (updates.dtype !== data.dtype)
+      ctx.fail(`updates dtype ${updates.dtype} differs from data ${data.dtype}`);
     const k = idx.shape[idx.rank - 1];
     if (typeof k === 'number') {
       const want = [...idx.shape.slice(0, -1), ...data.shape.slice(k)];
@@ -147,7 +157,12 @@ const ScatterND = defineOp({
 });
 
 /** data with updates written (or added, reduction 'add') at indices (ONNX ScatterND). */
-export function scatterND(data: Tensor, indices: Tensor, updates: Tensor, reduction: Reduction = 'none'): Tensor {
+export function scatterND(
+  data: Tensor,
+  indices: Tensor,
+  updates: Tensor,
+  reduction: Reduction = 'none',
+): Tensor {
   return ScatterND.one([data, indices, updates], { reduction });
 }
 
@@ -158,8 +173,10 @@ const ScatterElements = defineOp({
   infer: (ctx) => {
     const [data, idx, updates] = [ctx.input(0), indicesOf(ctx, 1), ctx.input(2)];
     ctx.axis(ctx.int('axis', 0), data.rank);
-    if (updates.dtype !== data.dtype) ctx.fail(`updates dtype ${updates.dtype} differs from data ${data.dtype}`);
-    if (idx.rank !== data.rank || updates.rank !== data.rank) ctx.fail('data, indices and updates need one rank');
+    if (updates.dtype !== data.dtype)
+      ctx.fail(`updates dtype ${updates.dtype} differs from data ${data.dtype}`);
+    if (idx.rank !== data.rank || updates.rank !== data.rank)
+      ctx.fail('data, indices and updates need one rank');
     if (idx.shape.some((d, i) => !dimsCompatible(d, updates.shape[i])))
       ctx.fail('indices and updates must have the same shape');
     return [{ dtype: data.dtype, shape: data.shape }];
@@ -209,7 +226,11 @@ const CumSum = defineOp({
 });
 
 /** Running sum along an axis (exclusive: shifted by one; reverse: from the end). */
-export function cumsum(x: Tensor, axis: number, opts: { exclusive?: boolean; reverse?: boolean } = {}): Tensor {
+export function cumsum(
+  x: Tensor,
+  axis: number,
+  opts: { exclusive?: boolean; reverse?: boolean } = {},
+): Tensor {
   return CumSum.one([x, x.graph.root.constant(axis, 'int64')], {
     exclusive: opts.exclusive ? 1 : 0,
     reverse: opts.reverse ? 1 : 0,
@@ -242,7 +263,12 @@ const TopK = defineOp({
 });
 
 /** The k largest (or smallest) values along an axis and their indices. */
-export function topk(x: Tensor, k: number | Tensor, axis = -1, largest = true): { values: Tensor; indices: Tensor } {
+export function topk(
+  x: Tensor,
+  k: number | Tensor,
+  axis = -1,
+  largest = true,
+): { values: Tensor; indices: Tensor } {
   const kT = typeof k === 'number' ? x.graph.root.constant([k], 'int64') : k;
   const [values, indices] = TopK.apply([x, kT], { axis, largest: largest ? 1 : 0, sorted: 1 });
   return { values, indices };

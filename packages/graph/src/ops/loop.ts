@@ -10,15 +10,18 @@ const Loop = defineOp({
   infer: (ctx) => {
     const body = ctx.graph('body');
     const [trips, cond] = ctx.inputs;
-    if (trips && (trips.dtype !== 'int64' || trips.rank !== 0)) ctx.fail('trip count must be an int64 scalar');
+    if (trips && (trips.dtype !== 'int64' || trips.rank !== 0))
+      ctx.fail('trip count must be an int64 scalar');
     if (cond && (cond.dtype !== 'bool' || cond.rank !== 0)) ctx.fail('condition must be a bool scalar');
     const carried = ctx.inputs.length - 2;
     const tripDim: Dim = cond ? null : (trips?.value?.[0] ?? null);
-    return body.outputs.slice(1).map((out, i) =>
-      i < carried
-        ? { dtype: body.inputs[i + 2].dtype, shape: body.inputs[i + 2].shape }
-        : { dtype: out.dtype, shape: [tripDim, ...out.shape] },
-    );
+    return body.outputs
+      .slice(1)
+      .map((out, i) =>
+        i < carried
+          ? { dtype: body.inputs[i + 2].dtype, shape: body.inputs[i + 2].shape }
+          : { dtype: out.dtype, shape: [tripDim, ...out.shape] },
+      );
   },
 });
 
@@ -62,7 +65,11 @@ export function loop(opts: LoopOptions): LoopResult {
   const parent =
     like || !opts.graph ? targetGraph('Loop', [...(like ? [like] : []), ...carried]) : opts.graph;
   const trips =
-    opts.trips === undefined ? null : typeof opts.trips === 'number' ? parent.root.constant(opts.trips, 'int64') : opts.trips;
+    opts.trips === undefined
+      ? null
+      : typeof opts.trips === 'number'
+        ? parent.root.constant(opts.trips, 'int64')
+        : opts.trips;
   if (!trips && !opts.cond) throw new GraphError('Loop: give a trip count or a condition');
   const name = opts.name ?? `Loop_${parent.nextId()}`;
   const body = new Graph(name, parent);
@@ -73,7 +80,9 @@ export function loop(opts: LoopOptions): LoopResult {
   );
   const result = inGraph(body, () => opts.body(iter, carriedIn, condIn));
   if (result.carried.length !== carried.length)
-    throw new GraphError(`Loop '${name}': body returned ${result.carried.length} carried values, expected ${carried.length}`);
+    throw new GraphError(
+      `Loop '${name}': body returned ${result.carried.length} carried values, expected ${carried.length}`,
+    );
   result.carried.forEach((t, i) => {
     const declared = carriedIn[i];
     const fits = t.rank === declared.rank && t.shape.every((d, j) => dimsCompatible(d, declared.shape[j]));

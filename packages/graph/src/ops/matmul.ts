@@ -19,7 +19,8 @@ const MatMul = defineOp({
     if (!dimsCompatible(k1, k2))
       ctx.fail(`inner dimensions differ: ${formatShape(a.shape)} @ ${formatShape(b.shape)} (${k1} vs ${k2})`);
     const batch = broadcastShapes([as.slice(0, -2), bs.slice(0, -2)]);
-    if (!batch) return ctx.fail(`batch dims of ${formatShape(a.shape)} and ${formatShape(b.shape)} do not broadcast`);
+    if (!batch)
+      return ctx.fail(`batch dims of ${formatShape(a.shape)} and ${formatShape(b.shape)} do not broadcast`);
     const shape = [...batch];
     if (a.rank > 1) shape.push(as[as.length - 2]);
     if (b.rank > 1) shape.push(bs[bs.length - 1]);
@@ -31,7 +32,7 @@ const MatMul = defineOp({
     let g = ctx.grads[0]!;
     const A = a.rank === 1 ? unsqueeze(a, [0]) : a;
     const B = b.rank === 1 ? unsqueeze(b, [1]) : b;
-    if (a.rank === 1) g = unsqueeze(g, [g.rank - 1 < 0 ? 0 : g.rank - 1]);
+    if (a.rank === 1) g = unsqueeze(g, [Math.max(g.rank - 1, 0)]);
     if (b.rank === 1) g = unsqueeze(g, [g.rank]);
     let da: Tensor | null = null;
     let db: Tensor | null = null;

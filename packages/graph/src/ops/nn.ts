@@ -75,8 +75,13 @@ const LayerNormalization = defineOp({
       const p = ctx.inputs[i];
       if (!p) continue;
       if (p.dtype !== x.dtype) ctx.fail(`input ${i} dtype ${p.dtype} differs from ${x.dtype}`);
-      if (p.rank > normalized.length || p.shape.some((d, j) => !dimsCompatible(d, normalized[normalized.length - p.rank + j])))
-        ctx.fail(`input ${i} ${formatShape(p.shape)} does not match normalized dims ${formatShape(normalized)}`);
+      if (
+        p.rank > normalized.length ||
+        p.shape.some((d, j) => !dimsCompatible(d, normalized[normalized.length - p.rank + j]))
+      )
+        ctx.fail(
+          `input ${i} ${formatShape(p.shape)} does not match normalized dims ${formatShape(normalized)}`,
+        );
     }
     return [{ dtype: x.dtype, shape: x.shape }];
   },
@@ -88,7 +93,10 @@ const LayerNormalization = defineOp({
     const axis = ctx.axis(ctx.int('axis', -1), x!.rank);
     const axes = Array.from({ length: x!.rank - axis }, (_, i) => axis + i);
     const centered = sub(x!, reduceMean(x!, axes, true));
-    const inv = div(1, sqrt(add(reduceMean(mul(centered, centered), axes, true), ctx.float('epsilon', 1e-5))));
+    const inv = div(
+      1,
+      sqrt(add(reduceMean(mul(centered, centered), axes, true), ctx.float('epsilon', 1e-5))),
+    );
     const xhat = mul(centered, inv);
     const dxhat = mul(dy, scale!);
     const dx = mul(
@@ -107,4 +115,3 @@ const LayerNormalization = defineOp({
 export function layerNorm(x: Tensor, scale: Tensor, bias: Tensor | null, epsilon = 1e-5, axis = -1): Tensor {
   return LayerNormalization.one([x, scale, bias], { axis, epsilon });
 }
-

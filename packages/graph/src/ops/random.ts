@@ -31,7 +31,10 @@ export interface RandomOptions {
 }
 
 /** Uniform samples in [low, high) with the shape of `like` (only its shape is used). */
-export function randomUniformLike(like: Tensor, opts: RandomOptions & { low?: number; high?: number } = {}): Tensor {
+export function randomUniformLike(
+  like: Tensor,
+  opts: RandomOptions & { low?: number; high?: number } = {},
+): Tensor {
   return RandomUniformLike.one([like], {
     dtype: opts.dtype && ONNX_DATA_TYPE[opts.dtype],
     low: opts.low,
@@ -41,7 +44,10 @@ export function randomUniformLike(like: Tensor, opts: RandomOptions & { low?: nu
 }
 
 /** Normal samples with the shape of `like`. */
-export function randomNormalLike(like: Tensor, opts: RandomOptions & { mean?: number; scale?: number } = {}): Tensor {
+export function randomNormalLike(
+  like: Tensor,
+  opts: RandomOptions & { mean?: number; scale?: number } = {},
+): Tensor {
   return RandomNormalLike.one([like], {
     dtype: opts.dtype && ONNX_DATA_TYPE[opts.dtype],
     mean: opts.mean,

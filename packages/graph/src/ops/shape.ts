@@ -18,7 +18,8 @@ function shapeSpec(ctx: OpContext, i: number): readonly Dim[] {
 
 /** An int64 1-D tensor from numbers (a constant) or from pieces (scalars and 1-D tensors, concatenated). */
 export function int64s(values: readonly (number | Tensor)[], like: Tensor): Tensor {
-  if (values.every((v) => typeof v === 'number')) return like.graph.root.constant(values as number[], 'int64');
+  if (values.every((v) => typeof v === 'number'))
+    return like.graph.root.constant(values as number[], 'int64');
   const pieces = values.map((v) =>
     typeof v === 'number' ? like.graph.root.constant([v], 'int64') : v.rank === 0 ? unsqueeze(v, [0]) : v,
   );
@@ -90,7 +91,8 @@ const Reshape = defineOp({
 });
 
 /** The shape of x, as constant numbers where known (for reshaping gradients back). */
-const shapeLike = (x: Tensor): Tensor => (sizeOf(x.shape) !== null ? int64s(x.shape as number[], x) : shapeOf(x));
+const shapeLike = (x: Tensor): Tensor =>
+  sizeOf(x.shape) !== null ? int64s(x.shape as number[], x) : shapeOf(x);
 
 /**
  * Reshape (ONNX semantics: 0 copies the input dim, -1 is inferred). The target is a list of numbers and
@@ -243,7 +245,7 @@ const Slice = defineOp({
     const x = ctx.input(0);
     const known = (i: number) => {
       const t = ctx.inputs[i];
-      return t && t.value?.every((d) => typeof d === 'number') ? (t.value as number[]) : undefined;
+      return t?.value?.every((d) => typeof d === 'number') ? (t.value as number[]) : undefined;
     };
     const starts = known(1);
     const ends = known(2);
@@ -368,7 +370,11 @@ const ConstantOfShape = defineOp({
 });
 
 /** A tensor of the given shape filled with `value`. */
-export function constantOfShape(shape: Tensor | readonly (number | Tensor)[], dtype: DType, value: number): Tensor {
+export function constantOfShape(
+  shape: Tensor | readonly (number | Tensor)[],
+  dtype: DType,
+  value: number,
+): Tensor {
   const fill: ConstTensor = { dtype, dims: [1], data: toTypedArray(dtype, [value]) };
   if (shape instanceof Tensor) return ConstantOfShape.one([shape], { value: fill });
   const first = shape.find((d): d is Tensor => d instanceof Tensor);
@@ -383,7 +389,8 @@ const Range = defineOp({
     const [start, limit, delta] = [ctx.input(0), ctx.input(1), ctx.input(2)];
     for (const t of [start, limit, delta]) {
       if (t.rank !== 0) ctx.fail('start, limit and delta must be scalars');
-      if (t.dtype !== start.dtype || !isNumeric(t.dtype)) ctx.fail('start, limit and delta must share a numeric dtype');
+      if (t.dtype !== start.dtype || !isNumeric(t.dtype))
+        ctx.fail('start, limit and delta must share a numeric dtype');
     }
     const [s, l, d] = [start.value?.[0], limit.value?.[0], delta.value?.[0]];
     let n: Dim = null;

@@ -17,7 +17,8 @@ export function lift(a: Operand, b: Operand): [Tensor, Tensor] {
 }
 
 /** A scalar constant with the dtype of `like`. */
-export const scalarLike = (value: number, like: Tensor): Tensor => like.graph.root.constant(value, like.dtype);
+export const scalarLike = (value: number, like: Tensor): Tensor =>
+  like.graph.root.constant(value, like.dtype);
 
 /** Zeros with the dtype and (runtime) shape of `like`. */
 export function zerosLike(like: Tensor): Tensor {
@@ -51,7 +52,11 @@ export function unbroadcast(grad: Tensor, like: Tensor): Tensor {
     else if (typeof want !== 'number') dynamic = true;
   }
   let out = axes.length > 0 ? reduceSum(grad, axes, true) : grad;
-  if (lead > 0) out = squeeze(out, Array.from({ length: lead }, (_, i) => i));
+  if (lead > 0)
+    out = squeeze(
+      out,
+      Array.from({ length: lead }, (_, i) => i),
+    );
   if (dynamic) {
     const ones = reshape(nonZero(equal(shapeOf(like), 1)), [-1]);
     out = reshape(reduceSum(out, ones, true, true), shapeOf(like));

@@ -1,0 +1,185 @@
+// Request and response schemas of the API, built from the resources of @rlhf/contracts (one source
+// of truth); this file adds only what the HTTP layer needs (params, queries, detail views).
+import {
+  Artifact,
+  Dataset,
+  DatasetKind,
+  ErrorBody,
+  Id,
+  MetricPoint,
+  Page,
+  Run,
+  RunStatus,
+  Sample,
+  Stage,
+  StageKind,
+  WorkerInfo,
+} from '@rlhf/contracts';
+import Type, { type Static, type TSchema } from 'typebox';
+
+const closed = { additionalProperties: false } as const;
+const Nullable = <T extends TSchema>(type: T) => Type.Union([type, Type.Null()]);
+const Time = Type.String({ format: 'date-time' });
+
+export const RunParams = Type.Object({ runId: Id }, closed);
+export const DatasetParams = Type.Object({ datasetId: Id }, closed);
+export const ArtifactParams = Type.Object({ runId: Id, artifactId: Id }, closed);
+export const TeamParams = Type.Object({ teamId: Id }, closed);
+export const KeyParams = Type.Object({ keyId: Id }, closed);
+
+const limit = (maximum: number, fallback: number) =>
+  Type.Optional(Type.Integer({ minimum: 1, maximum, description: `page size (default ${fallback})` }));
+const cursor = Type.Optional(
+  Type.String({ minLength: 1, maxLength: 512, description: 'nextCursor of the previous page' }),
+);
+
+/** Error responses every route may give. */
+export const Errors = { '4xx': ErrorBody, '5xx': ErrorBody } as const;
+
+// Datasets ---------------------------------------------------------------------------------------
+
+export const UploadQuery = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 128, description: 'a name for the dataset' }),
+    kind: DatasetKind,
+  },
+  closed,
+);
+export const DatasetListQuery = Type.Object(
+  { kind: Type.Optional(DatasetKind), limit: limit(200, 50), cursor },
+  closed,
+);
+export const DatasetPage = Page(Dataset);
+
+// Runs -------------------------------------------------------------------------------------------
+
+export const StageView = Type.Object(
+  {
+    ...Stage.properties,
+    progress: Type.Number({ minimum: 0, maximum: 1, description: 'step / totalSteps (1 when finished)' }),
+    latestMetrics: Type.Record(Type.String(), Type.Number(), {
+      description: 'the last value of every metric the stage reported',
+    }),
+    modelKey: Nullable(Type.String({ description: 'artifact key of the finished model' })),
+  },
+  closed,
+);
+export type StageView = Static<typeof StageView>;
+
+export const RunView = Type.Object(
+  {
+    ...Run.properties,
+    stages: Type.Array(StageView),
+    progress: Type.Number({ minimum: 0, maximum: 1, description: 'mean progress of the stages' }),
+    error: Nullable(Type.String()),
+    hyperparameters: Type.Record(Type.String(), Type.Unknown(), {
+      description:
+        'resolved settings: modelPreset, fromRun inputs and, per stage kind, the config (as the worker reported it once started)',
+    }),
+    admittedAt: Nullable(Time),
+    priority: Nullable(Type.Integer({ description: 'BullMQ priority of its jobs (lower = sooner)' })),
+  },
+  closed,
+);
+export type RunView = Static<typeof RunView>;
+
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: '^[\\x21-\\x7e]+$',
+      description: 'retries with the same key return the run created first',
+    }),
+  ),
+});
+
+export const RunListQuery = Type.Object({ status: Type.Optional(RunStatus), limit: limit(100, 20), cursor }, closed);
+export const RunPage = Page(RunView);
+
+export const MetricsQuery = Type.Object(
+  {
+    stageId: Type.Optional(Id),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    afterStep: Type.Optional(Type.Integer({ minimum: -1, description: 'only steps greater than this' })),
+    limit: limit(10_000, 1000),
+    cursor,
+  },
+  closed,
+);
+export const MetricPage = Page(MetricPoint);
+
+export const SamplesQuery = Type.Object({ stageId: Type.Optional(Id), limit: limit(500, 50), cursor }, closed);
+export const SamplePage = Page(Sample);
+
+export const ArtifactList = Type.Object({ items: Type.Array(Artifact) }, closed);
+
+export const GenerateBody = Type.Object(
+  {
+    prompts: Type.Array(Type.String({ minLength: 1, maxLength: 16_384 }), { minItems: 1, maxItems: 32 }),
+    stage: Type.Optional(Type.Enum(['sft', 'ppo'], { description: 'which policy (default: the last one)' })),
+    maxNewTokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
+    temperature: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10 })),
+    topK: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+    topP: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 32 - 1 })),
+  },
+  closed,
+);
+export type GenerateBody = Static<typeof GenerateBody>;
+export const GenerateResponse = Type.Object(
+  {
+    stageId: Id,
+    completions: Type.Array(
+      Type.Object({ prompt: Type.String(), response: Type.String(), eos: Type.Boolean() }, closed),
+    ),
+  },
+  closed,
+);
+
+// Workers ----------------------------------------------------------------------------------------
+
+export const WorkerList = Type.Object({ items: Type.Array(WorkerInfo) }, closed);
+
+// Admin ------------------------------------------------------------------------------------------
+
+const limits = {
+  maxActiveStages: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 10_000, description: 'runs admitted to the queue at once' }),
+  ),
+  maxUploadBytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 50, description: 'largest upload' })),
+  requestsPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+};
+export const TeamBody = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }), ...limits },
+  closed,
+);
+export const TeamLimitsBody = Type.Object(limits, closed);
+export const TeamView = Type.Object(
+  {
+    id: Id,
+    name: Type.String(),
+    maxActiveStages: Type.Integer(),
+    maxUploadBytes: Type.Integer(),
+    requestsPerMinute: Type.Integer(),
+    createdAt: Time,
+  },
+  closed,
+);
+export type TeamView = Static<typeof TeamView>;
+export const TeamList = Type.Object({ items: Type.Array(TeamView) }, closed);
+export const KeyBody = Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) }, closed);
+export const CreatedKeyView = Type.Object(
+  {
+    id: Id,
+    key: Type.String({ description: 'the secret: shown once, store it now' }),
+    prefix: Type.String(),
+    name: Type.String(),
+    teamId: Nullable(Id),
+    isAdmin: Type.Boolean(),
+    createdAt: Time,
+  },
+  closed,
+);
+
+export { Artifact, Dataset, ErrorBody, StageKind };

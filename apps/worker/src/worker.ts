@@ -1,0 +1,293 @@
+// One worker process = one device = one stage at a time. BullMQ hands out stage jobs; this file turns a job
+// into a runner call (inputs, resume checkpoint, runtime, reporting, cancellation) and a result or an event.
+import { hostname } from 'node:os';
+import { createArtifactStore } from '@rlhf/artifacts';
+import type { Logger } from '@rlhf/config';
+import type { StageJobData, StageJobResult } from '@rlhf/contracts';
+import {
+  createRedis,
+  createStageQueue,
+  DEFAULT_PREFIX,
+  HEARTBEAT_INTERVAL_MS,
+  isCancelRequested,
+  keys,
+  latestCheckpoint,
+  publishEvent,
+  pruneCheckpoints,
+  readCheckpointFile,
+  removeHeartbeat,
+  resolveInputs,
+  STAGE_QUEUE,
+  type StageContext,
+  type StageEvent,
+  type StageJob,
+  type StageRunners,
+  StageStoppedError,
+  saveCheckpoint,
+  stopReason,
+  subscribeCancel,
+  upstreamResults,
+  type WorkerHeartbeat,
+  writeHeartbeat,
+} from '@rlhf/queue';
+import { createRuntime, type Device } from '@rlhf/runtime';
+import { UnrecoverableError, WaitingError, Worker } from 'bullmq';
+
+export interface WorkerOptions {
+  redisUrl: string;
+  artifactDir: string;
+  /** 'cpu', 'cuda' or 'cuda:N'. */
+  device: string;
+  workerId: string;
+  runners: StageRunners;
+  logger: Logger;
+  /** Redis namespace (default 'rlhf'); tests use a unique one. */
+  prefix?: string;
+  /** BullMQ job lock: a job whose worker died is retried this long after the last renewal (default 30 s). */
+  lockDuration?: number;
+  /** How often this worker looks for stalled jobs of dead workers (default 30 s). */
+  stalledInterval?: number;
+  /** Times a job may be re-taken after its worker died before it fails (default 1). */
+  maxStalledCount?: number;
+  heartbeatIntervalMs?: number;
+  /** Least time between two progress reports of a stage (default 2 s). */
+  progressIntervalMs?: number;
+  /** Checkpoints kept per stage (default 2). */
+  keepCheckpoints?: number;
+}
+
+export interface RunningWorker {
+  workerId: string;
+  /** The device sessions run on. */
+  device: Device;
+  /**
+   * Graceful stop: takes no new job, asks the running stage to checkpoint and stop, puts its job back in the
+   * queue (resumed by another worker), closes the runtime and connections, removes the heartbeat.
+   */
+  close(): Promise<void>;
+}
+
+export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  const { workerId, runners, logger } = options;
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  const progressIntervalMs = options.progressIntervalMs ?? 2000;
+  const keepCheckpoints = options.keepCheckpoints ?? 2;
+  const artifacts = createArtifactStore(options.artifactDir);
+  const runtimeLogger = { warn: (message: string) => logger.warn(message) };
+
+  // Probe the device once: a GPU worker that silently fell back to the CPU would be worse than none.
+  const probe = await createRuntime({ device: options.device, logger: runtimeLogger });
+  const device = probe.device;
+  await probe.close();
+  if (probe.requestedDevice !== device) {
+    throw new Error(`worker ${workerId}: ${probe.requestedDevice} requested but unavailable (see warning above)`);
+  }
+
+  const redis = createRedis(options.redisUrl, { worker: true });
+  const subscriber = createRedis(options.redisUrl, { worker: true });
+  const queue = createStageQueue(redis, prefix);
+  const publish = (event: StageEvent) => publishEvent(redis, event, prefix);
+
+  // The job this process holds (concurrency 1), for cancellation and heartbeats.
+  let active: { jobId: string; runId: string; stageId: string } | null = null;
+
+  const startedAt = new Date().toISOString();
+  const heartbeat = (): WorkerHeartbeat => ({
+    workerId,
+    hostname: hostname(),
+    pid: process.pid,
+    device,
+    currentRunId: active?.runId ?? null,
+    currentStageId: active?.stageId ?? null,
+    startedAt,
+    lastHeartbeat: new Date().toISOString(),
+  });
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+  const beat = () =>
+    writeHeartbeat(redis, heartbeat(), { ttlMs: 3 * heartbeatIntervalMs, prefix }).catch((error: unknown) =>
+      logger.warn({ err: error }, 'heartbeat failed'),
+    );
+
+  async function processStage(job: StageJob, token: string | undefined, signal: AbortSignal) {
+    const data = job.data;
+    const stage = { runId: data.runId, stageId: data.stageId };
+    const log = logger.child({ runId: data.runId, stageId: data.stageId, kind: data.kind });
+    active = { jobId: job.id ?? data.stageId, ...stage };
+    void beat();
+    try {
+      // A cancel broadcast before `active` was set is caught by the flag.
+      if (await isCancelRequested(redis, data.runId, prefix)) throw new StageStoppedError('cancel');
+      const runner = runners[data.kind];
+      if (!runner) throw new UnrecoverableError(`worker ${workerId} has no runner for stage kind '${data.kind}'`);
+      const input = resolveInputs(data, await upstreamResults(queue, job));
+      const resume = await latestCheckpoint(artifacts, stage);
+      const attempt = job.attemptsMade + 1;
+      await publish({
+        type: 'stage.started',
+        ...stage,
+        workerId,
+        attempt,
+        resumedFromStep: resume?.step ?? null,
+        totalSteps: null,
+        hyperparameters: data.config as Record<string, unknown>,
+      });
+      log.info({ attempt, resumedFromStep: resume?.step ?? null }, 'stage started');
+
+      const progress = throttledProgress(job, stage, progressIntervalMs, publish);
+      const runtime = await createRuntime({ device, logger: runtimeLogger });
+      const ctx: StageContext = {
+        runtime,
+        artifacts,
+        signal,
+        resume,
+        attempt,
+        workerId,
+        logger: log,
+        report: {
+          progress: progress.report,
+          metrics: async (step, values) => {
+            await publish({ type: 'metrics', ...stage, step, values, time: new Date().toISOString() });
+          },
+          samples: async (step, rows) => {
+            await publish({ type: 'samples', ...stage, step, rows });
+          },
+          artifact: async (kind, info, step) => {
+            await publish({ type: 'artifact', ...stage, kind, key: info.key, bytes: info.bytes, ...optional(info.sha256, step) });
+          },
+        },
+        async saveCheckpoint(step, files, state) {
+          const checkpoint = await saveCheckpoint(artifacts, stage, step, files, state);
+          const bytes = Object.values(checkpoint.files).reduce((sum, f) => sum + f.bytes, 0);
+          await publish({ type: 'artifact', ...stage, kind: 'checkpoint', key: checkpoint.dir, bytes, step });
+          await pruneCheckpoints(artifacts, stage, keepCheckpoints);
+          return checkpoint;
+        },
+        readCheckpointFile: (checkpoint, name) => readCheckpointFile(artifacts, checkpoint, name),
+        async saveFinal(files) {
+          const dir = keys.finalDir(stage.runId, stage.stageId);
+          let bytes = 0;
+          for (const [name, content] of Object.entries(files)) bytes += (await artifacts.put(`${dir}/${name}`, content)).bytes;
+          await publish({ type: 'artifact', ...stage, kind: 'final', key: dir, bytes });
+          return dir;
+        },
+      };
+      let result: StageJobResult;
+      try {
+        if (signal.aborted) throw new StageStoppedError(stopReason(signal) ?? 'cancel');
+        result = await runner(input, ctx);
+      } finally {
+        await runtime.close(); // waits for an ORT run still in flight
+      }
+      await progress.flush();
+      await publish({ type: 'stage.completed', ...stage, result });
+      log.info({ step: result.step, modelKey: result.modelKey }, 'stage completed');
+      return result;
+    } catch (error) {
+      // Once the signal aborted, whatever the runner threw is the stop, not a failure.
+      const reason = error instanceof StageStoppedError ? error.reason : stopReason(signal);
+      if (reason === 'cancel') {
+        await publish({ type: 'stage.cancelled', ...stage });
+        log.info('stage cancelled');
+        throw new UnrecoverableError('cancelled');
+      }
+      if (reason === 'shutdown') {
+        // Back to the queue as if never taken: no attempt used, resumed from the checkpoint just written.
+        await job.moveToWait(token);
+        const latest = await latestCheckpoint(artifacts, stage);
+        await publish({ type: 'stage.requeued', ...stage, workerId, step: latest?.step ?? null });
+        log.info({ step: latest?.step ?? null }, 'stage requeued for shutdown');
+        throw new WaitingError();
+      }
+      const message = error instanceof Error ? error.message : String(error);
+      const attempts = job.opts.attempts ?? 1;
+      const willRetry = !(error instanceof UnrecoverableError) && job.attemptsMade + 1 < attempts;
+      await publish({ type: 'stage.failed', ...stage, error: message, willRetry });
+      log.error({ err: error, willRetry }, 'stage failed');
+      throw error;
+    } finally {
+      active = null;
+      void beat();
+    }
+  }
+
+  const worker = new Worker<StageJobData, StageJobResult>(
+    STAGE_QUEUE,
+    (job, token, signal) => processStage(job, token, signal ?? new AbortController().signal),
+    {
+      connection: redis,
+      prefix,
+      concurrency: 1,
+      name: workerId,
+      lockDuration: options.lockDuration ?? 30_000,
+      stalledInterval: options.stalledInterval ?? 30_000,
+      maxStalledCount: options.maxStalledCount ?? 1,
+      autorun: false,
+    },
+  );
+  worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
+
+  const unsubscribe = await subscribeCancel(
+    subscriber,
+    (runId) => {
+      if (active?.runId === runId) worker.cancelJob(active.jobId, 'cancel');
+    },
+    prefix,
+  );
+  await beat();
+  const timer = setInterval(beat, heartbeatIntervalMs);
+  void worker.run();
+  logger.info({ workerId, device, prefix }, 'worker started');
+
+  let closing: Promise<void> | undefined;
+  return {
+    workerId,
+    device,
+    close() {
+      closing ??= (async () => {
+        clearInterval(timer);
+        const closed = worker.close(); // takes no new job; resolves when the running one has returned
+        worker.cancelAllJobs('shutdown');
+        await closed;
+        await unsubscribe();
+        await removeHeartbeat(redis, workerId, prefix);
+        await queue.close();
+        subscriber.disconnect();
+        await redis.quit();
+        logger.info({ workerId }, 'worker stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+// Job progress and stage.progress events at most once per interval (BullMQ's events stream is trimmed at ~10k
+// entries); flush() sends the last step if it was held back.
+function throttledProgress(
+  job: StageJob,
+  stage: { runId: string; stageId: string },
+  intervalMs: number,
+  publish: (event: StageEvent) => Promise<string>,
+) {
+  let lastSent = 0;
+  let pending: { step: number; totalSteps: number | null } | null = null;
+  const send = async (step: number, totalSteps: number | null) => {
+    lastSent = Date.now();
+    pending = null;
+    await job.updateProgress({ step, totalSteps });
+    await publish({ type: 'stage.progress', ...stage, step, totalSteps });
+  };
+  return {
+    async report(step: number, totalSteps: number | null) {
+      if (Date.now() - lastSent >= intervalMs) await send(step, totalSteps);
+      else pending = { step, totalSteps };
+    },
+    async flush() {
+      if (pending) await send(pending.step, pending.totalSteps);
+    },
+  };
+}
+
+const optional = (sha256: string | undefined, step: number | undefined) => ({
+  ...(sha256 === undefined ? {} : { sha256 }),
+  ...(step === undefined ? {} : { step }),
+});

@@ -1,0 +1,190 @@
+// The two PPO graphs besides generation:
+// - rollout scoring: one forward pass of each model over the sampled prompt + response batch (old log-probs of the
+//   policy, log-probs of the frozen reference, values of the critic, score of the frozen reward model);
+// - the training step: ppoEpochs × minibatches AdamW steps over policy + critic in one fused ONNX Loop.
+// Both read the policy through model's scoreResponses, so the old log-probs of the ratio come from the same code
+// as the log-probs being trained (TRL recomputes them the same way).
+import type { PpoConfig } from '@rlhf/contracts';
+import {
+  buildTrainStep,
+  cast,
+  gather,
+  Graph,
+  type ParamSpec,
+  type Tensor,
+  type TrainStep,
+} from '@rlhf/graph';
+import {
+  type GptConfig,
+  type GptParams,
+  gptHidden,
+  paramShapes,
+  type ResponseBatch,
+  responseValues,
+  scalarHead,
+  scoreResponses,
+  sequenceOf,
+} from '@rlhf/model';
+import {
+  approxKlK3,
+  clippedValueLoss,
+  entropyBonus,
+  ppoLoss,
+  ppoPolicyLoss,
+} from './losses.js';
+
+/** Graph input names of the four models' parameters: `policy.h.0.ln_1.weight`, `critic.score.weight`, ... */
+export type ModelRole = 'policy' | 'ref' | 'critic' | 'rm';
+export const paramName = (role: ModelRole, name: string): string => `${role}.${name}`;
+
+/** The parameter inputs of one model, named `${role}.${name}`, as the GptParams map model's graphs take. */
+function roleParams(params: (name: string) => Tensor, config: GptConfig, role: ModelRole): GptParams {
+  return new Map(paramShapes(config).map(({ name }) => [name, params(paramName(role, name))]));
+}
+
+function declareParams(g: Graph, config: GptConfig, role: ModelRole): GptParams {
+  return new Map(paramShapes(config).map(({ name, shape }) => [name, g.input(paramName(role, name), 'float32', shape)]));
+}
+
+/** Values [B, N] of the states before each response token: the critic's scalar head over the sequence. */
+export function criticValues(params: GptParams, config: GptConfig, batch: ResponseBatch): Tensor {
+  const { ids, mask } = sequenceOf(batch);
+  const { hidden } = gptHidden(params, config, ids, { attentionMask: mask });
+  return responseValues(scalarHead(params, hidden), batch.responseIds);
+}
+
+export interface PpoModels {
+  /** Policy and frozen reference (same architecture). */
+  policy: GptConfig;
+  /** Critic: the reward model's architecture (it starts as a copy of the reward model). */
+  critic: GptConfig;
+  rewardModel: GptConfig;
+}
+
+/**
+ * Rollout scoring graph. Inputs: `policy.*`, `ref.*`, `critic.*`, `rm.*` parameters; `prompt_ids`,
+ * `prompt_mask` int64 [B, P] (left-padded), `response_ids`, `response_mask` int64 [B, N] (the generator's output).
+ * Outputs: `logprobs`, `ref_logprobs`, `values` [B, N] and `scores` [B] (reward model at the last real token).
+ * Log-probs use the sampling temperature, as generation and training do.
+ */
+export function buildRolloutScoringGraph(models: PpoModels, temperature: number): Uint8Array {
+  const g = new Graph('ppo_rollout_score');
+  const policy = declareParams(g, models.policy, 'policy');
+  const ref = declareParams(g, models.policy, 'ref');
+  const critic = declareParams(g, models.critic, 'critic');
+  const rm = declareParams(g, models.rewardModel, 'rm');
+  const batch: ResponseBatch = {
+    promptIds: g.input('prompt_ids', 'int64', ['batch', 'prompt']),
+    promptMask: g.input('prompt_mask', 'int64', ['batch', 'prompt']),
+    responseIds: g.input('response_ids', 'int64', ['batch', 'response']),
+    responseMask: g.input('response_mask', 'int64', ['batch', 'response']),
+  };
+  g.output(scoreResponses(policy, models.policy, batch, { temperature }).logprobs, 'logprobs');
+  g.output(scoreResponses(ref, models.policy, batch, { temperature }).logprobs, 'ref_logprobs');
+  g.output(criticValues(critic, models.critic, batch), 'values');
+  g.output(scoreResponses(rm, models.rewardModel, batch).scores!, 'scores');
+  return g.toBytes();
+}
+
+/** Per-token rollout tensors the training step reads (shared inputs, fed once per rollout batch). */
+export const ROLLOUT_INPUTS = {
+  promptIds: 'prompt_ids',
+  promptMask: 'prompt_mask',
+  responseIds: 'response_ids',
+  responseMask: 'response_mask',
+  oldLogprobs: 'old_logprobs',
+  oldValues: 'old_values',
+  advantages: 'advantages',
+  returns: 'returns',
+} as const;
+
+/** Per-step metrics of the training step (graph metric name -> PPO metric it feeds). */
+export const TRAIN_METRICS = {
+  policyLoss: 'policy_loss',
+  valueLoss: 'value_loss',
+  approxKl: 'approx_kl',
+  clipFrac: 'clip_frac',
+  entropy: 'entropy',
+  valueClipFrac: 'value_clip_frac',
+} as const;
+
+/** Trained parameters: the policy's and the critic's, in one optimizer (TRL's PolicyAndValueWrapper). */
+export function trainedParams(models: PpoModels): ParamSpec[] {
+  return (['policy', 'critic'] as const).flatMap((role) =>
+    paramShapes(role === 'policy' ? models.policy : models.critic).map(({ name, shape }) => ({
+      name: paramName(role, name),
+      shape,
+    })),
+  );
+}
+
+export interface PpoTrainStepOptions {
+  models: PpoModels;
+  config: PpoConfig;
+  /** Rows per minibatch: rolloutBatchSize / minibatches. */
+  miniBatchSize: number;
+}
+
+/**
+ * The PPO update of one rollout batch as one graph: K = ppoEpochs × minibatches AdamW steps (buildTrainStep). The
+ * rollout tensors are shared inputs [B, ...] fed once; each step's batch input is the int64 [miniBatchSize] row
+ * indices of its minibatch (the host shuffles them per epoch), gathered inside the graph.
+ */
+export function buildPpoTrainStep({ models, config, miniBatchSize }: PpoTrainStepOptions): TrainStep {
+  const R = ROLLOUT_INPUTS;
+  const perToken = (name: string) => ({ name, dtype: 'float32' as const, shape: ['batch', 'response'] });
+  const ids = (name: string, length: string) => ({ name, dtype: 'int64' as const, shape: ['batch', length] });
+  return buildTrainStep({
+    name: 'ppo_train',
+    params: trainedParams(models),
+    batch: [{ name: 'rows', dtype: 'int64', shape: [miniBatchSize] }],
+    shared: [
+      ids(R.promptIds, 'prompt'),
+      ids(R.promptMask, 'prompt'),
+      ids(R.responseIds, 'response'),
+      ids(R.responseMask, 'response'),
+      perToken(R.oldLogprobs),
+      perToken(R.oldValues),
+      perToken(R.advantages),
+      perToken(R.returns),
+    ],
+    steps: config.ppoEpochs * config.minibatches,
+    optimizer: {
+      beta1: config.adamBeta1,
+      beta2: config.adamBeta2,
+      eps: config.adamEpsilon,
+      weightDecay: config.weightDecay,
+      maxGradNorm: config.maxGradNorm > 0 ? config.maxGradNorm : undefined,
+    },
+    loss: (params, batch, shared) => {
+      const rows = (name: string) => gather(shared[name], batch.rows, 0);
+      const minibatch: ResponseBatch = {
+        promptIds: rows(R.promptIds),
+        promptMask: rows(R.promptMask),
+        responseIds: rows(R.responseIds),
+        responseMask: rows(R.responseMask),
+      };
+      const mask = cast(minibatch.responseMask, 'float32');
+      const param = (name: string) => params[name];
+      const policy = scoreResponses(roleParams(param, models.policy, 'policy'), models.policy, minibatch, {
+        temperature: config.temperature,
+      });
+      const values = criticValues(roleParams(param, models.critic, 'critic'), models.critic, minibatch);
+      const pg = ppoPolicyLoss(policy.logprobs, rows(R.oldLogprobs), rows(R.advantages), mask, config.clipRange);
+      const vf = clippedValueLoss(values, rows(R.oldValues), rows(R.returns), mask, config.clipRangeValue);
+      const entropy = entropyBonus(policy.entropy, mask);
+      const M = TRAIN_METRICS;
+      return {
+        loss: ppoLoss(pg.loss, vf.loss, entropy, config.vfCoef, config.entCoef),
+        metrics: {
+          [M.policyLoss]: pg.loss,
+          [M.valueLoss]: vf.loss,
+          [M.approxKl]: approxKlK3(policy.logprobs, rows(R.oldLogprobs), mask),
+          [M.clipFrac]: pg.clipFrac,
+          [M.entropy]: entropy,
+          [M.valueClipFrac]: vf.clipFrac,
+        },
+      };
+    },
+  });
+}

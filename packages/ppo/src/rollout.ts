@@ -1,0 +1,122 @@
+// Rollouts: sample responses with the generation graph (one session.run for all decode steps), then score them
+// in one run of the rollout scoring graph (policy, reference, critic and reward model side by side).
+import { type GptConfig, type Generator, createGenerator, type HostParams, leftPad, paramFeeds } from '@rlhf/model';
+import { type HostTensor, int64, type Runtime, type Session } from '@rlhf/runtime';
+import { buildRolloutScoringGraph, type ModelRole, type PpoModels, paramName } from './graphs.js';
+
+/** A sampled and scored batch; per-token arrays are row-major [B, N]. */
+export interface Rollout {
+  /** [B, N] */
+  shape: [number, number];
+  /** Prompt token ids per row (unpadded). */
+  prompts: number[][];
+  /** Response token ids per row, N each (padId after EOS). */
+  responses: number[][];
+  /** 1 for response tokens up to and including EOS. */
+  mask: Uint8Array;
+  /** Rows that generated EOS (the others hit maxNewTokens). */
+  finished: boolean[];
+  /** log π of the sampled tokens as the generation graph reported them. */
+  samplerLogprobs: Float32Array;
+  /** log π recomputed by the scoring graph (the same code as training): the PPO ratio's old log-probs. */
+  logprobs: Float32Array;
+  /** log π_ref of the sampled tokens under the frozen reference. */
+  refLogprobs: Float32Array;
+  /** Critic values V(s_t) before each response token. */
+  values: Float32Array;
+  /** [B] reward-model score at the last real token (before normalisation). */
+  scores: Float32Array;
+  /** Seconds spent in generation and in scoring. */
+  timing: { generate: number; score: number };
+}
+
+export interface RolloutOptions {
+  maxNewTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  eosId: number;
+  padId: number;
+}
+
+/** The four models' weights, by paramShapes name. */
+export type RolloutParams = Record<ModelRole, HostParams>;
+
+export interface RolloutEngine {
+  rollout(params: RolloutParams, prompts: number[][], seed: number): Promise<Rollout>;
+  release(): Promise<void>;
+}
+
+/** Creates the generation and scoring sessions once per stage (session creation is slow on CUDA). */
+export async function createRolloutEngine(
+  runtime: Runtime,
+  models: PpoModels,
+  options: RolloutOptions,
+): Promise<RolloutEngine> {
+  const generator: Generator = await createGenerator(runtime, models.policy);
+  const scoring: Session = await runtime.createSession(buildRolloutScoringGraph(models, options.temperature), {
+    name: 'ppo_rollout_score',
+  });
+  const configs: Record<ModelRole, GptConfig> = {
+    policy: models.policy,
+    ref: models.policy,
+    critic: models.critic,
+    rm: models.rewardModel,
+  };
+  return {
+    async rollout(params, prompts, seed) {
+      const started = performance.now();
+      const generated = await generator.generate({
+        params: params.policy,
+        prompts,
+        maxNewTokens: options.maxNewTokens,
+        temperature: options.temperature,
+        topK: options.topK,
+        topP: options.topP,
+        seed,
+        eosId: options.eosId,
+        padId: options.padId,
+      });
+      const generatedAt = performance.now();
+      const B = prompts.length;
+      const N = options.maxNewTokens;
+      const prompt = leftPad(prompts, options.padId);
+      const feeds: Record<string, HostTensor> = {
+        prompt_ids: prompt.ids,
+        prompt_mask: prompt.mask,
+        response_ids: int64([B, N], generated.tokens.flat()),
+        response_mask: int64([B, N], generated.mask.flat()),
+      };
+      for (const role of Object.keys(configs) as ModelRole[])
+        for (const [name, tensor] of Object.entries(paramFeeds(configs[role], params[role])))
+          feeds[paramName(role, name)] = tensor;
+      const out = await scoring.run(feeds);
+      const floats = (name: string) => Float32Array.from(out[name].data as Float32Array);
+      return {
+        shape: [B, N],
+        prompts,
+        responses: generated.tokens,
+        mask: Uint8Array.from(generated.mask.flat()),
+        finished: generated.finished,
+        samplerLogprobs: Float32Array.from(generated.logprobs.flat()),
+        logprobs: floats('logprobs'),
+        refLogprobs: floats('ref_logprobs'),
+        values: floats('values'),
+        scores: floats('scores'),
+        timing: { generate: (generatedAt - started) / 1000, score: (performance.now() - generatedAt) / 1000 },
+      };
+    },
+    async release() {
+      await generator.release();
+      await scoring.release();
+    },
+  };
+}
+
+/** max |sampler log-prob − scoring log-prob| over response tokens (rollout/sampler_logprob_diff). */
+export function samplerLogprobDiff(rollout: Rollout): number {
+  let worst = 0;
+  for (let i = 0; i < rollout.mask.length; i++)
+    if (rollout.mask[i]) worst = Math.max(worst, Math.abs(rollout.samplerLogprobs[i] - rollout.logprobs[i]));
+  return worst;
+}

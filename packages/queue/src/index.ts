@@ -1,0 +1,68 @@
+// @rlhf/queue: the protocol between apps/api and apps/worker (Redis only) and the stage runner contract.
+// See /work/notes/queue-protocol.md (mirrored in README.md).
+export { isCancelRequested, requestCancel, subscribeCancel } from './cancel.js';
+export {
+  CHECKPOINT_STATE_FILE,
+  type Checkpoint,
+  type CheckpointFiles,
+  latestCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  pruneCheckpoints,
+  readCheckpointFile,
+  saveCheckpoint,
+} from './checkpoints.js';
+export { createRedis } from './connection.js';
+export {
+  ackEvents,
+  createEventGroup,
+  EVENTS_MAXLEN,
+  publishEvent,
+  type ReadEventsOptions,
+  readEvents,
+  type SampleRow,
+  type StageEvent,
+  type StageEventType,
+  type StreamEvent,
+  tailEvents,
+} from './events.js';
+export {
+  addRunFlow,
+  createFlowProducer,
+  createStageQueue,
+  getStageStates,
+  type RunFlow,
+  removeRunJobs,
+  resolveInputs,
+  type StageJob,
+  type StageJobState,
+  type StageQueue,
+  upstreamResults,
+} from './flows.js';
+export {
+  HEARTBEAT_INTERVAL_MS,
+  HEARTBEAT_TTL_MS,
+  listWorkers,
+  removeHeartbeat,
+  type WorkerHeartbeat,
+  writeHeartbeat,
+} from './heartbeat.js';
+export {
+  CANCEL_CHANNEL,
+  DEFAULT_PREFIX,
+  deletePrefix,
+  EVENTS_STREAM,
+  keys,
+  redisKeys,
+  STAGE_QUEUE,
+} from './keys.js';
+export {
+  type StageContext,
+  type StageReporter,
+  type StageRunner,
+  type StageRunners,
+  StageStoppedError,
+  type StopReason,
+  stopReason,
+  throwIfStopped,
+} from './stage.js';

@@ -1,0 +1,51 @@
+import type { Redis } from 'ioredis';
+// Every name in Redis and in the artifact store, in one place. `prefix` namespaces a deployment (or a test):
+// it is BullMQ's key prefix and the prefix of our own keys.
+
+/** BullMQ queue holding every stage job (one job per stage, jobId = stage id). */
+export const STAGE_QUEUE = 'rlhf-stages';
+/** Default namespace of every Redis key below and of the BullMQ queue. */
+export const DEFAULT_PREFIX = 'rlhf';
+
+/** Our own Redis keys under a namespace. */
+export function redisKeys(prefix: string = DEFAULT_PREFIX) {
+  return {
+    /** Stream of StageEvents for all runs (consumer group in the API). */
+    events: `${prefix}:events`,
+    /** Pub/sub channel: message = runId to cancel. */
+    cancel: `${prefix}:cancel`,
+    /** Flag set when a run is cancelled, so a worker that takes one of its jobs later still sees it. */
+    cancelled: (runId: string) => `${prefix}:cancelled:${runId}`,
+    /** Set of worker ids that sent a heartbeat. */
+    workers: `${prefix}:workers`,
+    /** Hash per worker (expires unless refreshed). */
+    worker: (workerId: string) => `${prefix}:worker:${workerId}`,
+  };
+}
+
+export const EVENTS_STREAM = redisKeys().events;
+export const CANCEL_CHANNEL = redisKeys().cancel;
+
+/** Artifact store keys (one convention for api, worker and trainers). Ids are safe key segments. */
+export const keys = {
+  dataset: (teamId: string, sha256: string) => `datasets/${teamId}/${sha256}.jsonl`,
+  runDir: (runId: string) => `runs/${runId}`,
+  stageDir: (runId: string, stageId: string) => `runs/${runId}/${stageId}`,
+  /** Parent of every `step-{n}` checkpoint of a stage. */
+  checkpointsDir: (runId: string, stageId: string) => `runs/${runId}/${stageId}/checkpoints`,
+  checkpointDir: (runId: string, stageId: string, step: number) =>
+    `runs/${runId}/${stageId}/checkpoints/step-${step}`,
+  /** The stage's finished model: StageJobResult.modelKey points here. */
+  finalDir: (runId: string, stageId: string) => `runs/${runId}/${stageId}/final`,
+};
+
+/** Deletes every Redis key of a namespace (BullMQ's and ours): test clean-up, never production. */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  if (prefix === DEFAULT_PREFIX) throw new Error('refusing to delete the default namespace');
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    if (found.length > 0) await redis.del(...found);
+    cursor = next;
+  } while (cursor !== '0');
+}

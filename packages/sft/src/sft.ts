@@ -1,0 +1,241 @@
+// Supervised fine-tuning (InstructGPT §3.5 "SFT"): next-token cross-entropy on the demonstrations' response
+// tokens (prompt tokens are context only), fused K steps per session run by @rlhf/stage-kit's supervised loop.
+import { resolveSftConfig, type SftConfig, type SftConfigInput, SftMetrics, type SftRow } from '@rlhf/contracts';
+import { crossEntropy, Graph, reduceSum, type Tensor, tokenLogProbs } from '@rlhf/graph';
+import {
+  ByteTokenizer,
+  chatPromptResponse,
+  type GptConfig,
+  gptForward,
+  gptParamInputs,
+  paramFeeds,
+  type Tokenizer,
+} from '@rlhf/model';
+import { float32, type HostTensor, int64, type Runtime } from '@rlhf/runtime';
+import {
+  effectiveMaxSeqLen,
+  type ModelWeights,
+  padRight,
+  runSupervisedLoop,
+  type StageHooks,
+  type StageResult,
+  splitTrainValidation,
+  type TokenizedExample,
+  tokenizeExample,
+  totalStepsOf,
+} from '@rlhf/stage-kit';
+
+export interface SftInput {
+  /** A full config or any part of one (defaults from @rlhf/contracts fill the rest). */
+  config: SftConfig | SftConfigInput;
+  model: ModelWeights;
+  rows: readonly SftRow[];
+  runtime: Runtime;
+  hooks?: StageHooks;
+  /** Default: ByteTokenizer (bos 256, eos 257, pad 258). */
+  tokenizer?: Tokenizer;
+}
+
+/** The prompt and the response to learn of a row; `messages` rows go through packages/model's chat template. */
+export function sftPromptResponse(row: SftRow): { prompt: string; response: string } {
+  return 'messages' in row ? chatPromptResponse(row.messages) : { prompt: row.prompt, response: row.response };
+}
+
+/**
+ * One example as model inputs: ids[:-1] in, ids[1:] as targets, loss on targets that are response tokens
+ * (eos included), or on every target when completionOnly is false.
+ */
+export interface SftExample {
+  inputs: number[];
+  targets: number[];
+  lossMask: number[];
+}
+
+export function sftExample(tokens: TokenizedExample, completionOnly: boolean): SftExample {
+  const { ids, promptTokens } = tokens;
+  return {
+    inputs: ids.slice(0, -1),
+    targets: ids.slice(1),
+    lossMask: ids.slice(1).map((_, t) => (!completionOnly || t + 1 >= promptTokens ? 1 : 0)),
+  };
+}
+
+/** Batch inputs of the SFT graphs, each [B, T]: right-padded, so causal attention never sees the padding. */
+function sftTensors(examples: readonly SftExample[], rows: number, length: number, padId: number) {
+  return {
+    input_ids: int64(
+      [rows, length],
+      padRight(
+        examples.map((e) => e.inputs),
+        length,
+        padId,
+      ),
+    ),
+    targets: int64(
+      [rows, length],
+      padRight(
+        examples.map((e) => e.targets),
+        length,
+        0,
+      ),
+    ),
+    loss_mask: float32(
+      [rows, length],
+      padRight(
+        examples.map((e) => e.lossMask),
+        length,
+        0,
+      ),
+    ),
+  };
+}
+
+/** Stacks K batches of [B, T] tensors into [K, 1, B, T] (the fused train step's micro-batch layout). */
+function stack(batches: Record<string, HostTensor>[]): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = {};
+  for (const name of Object.keys(batches[0])) {
+    const parts = batches.map((b) => b[name]);
+    const dims = [parts.length, 1, ...parts[0].dims];
+    const size = parts[0].data.length;
+    if (parts[0].type === 'int64') {
+      const data = new BigInt64Array(parts.length * size);
+      parts.forEach((p, i) => {
+        data.set(p.data as BigInt64Array, i * size);
+      });
+      out[name] = int64(dims, data);
+    } else {
+      const data = new Float32Array(parts.length * size);
+      parts.forEach((p, i) => {
+        data.set(p.data as Float32Array, i * size);
+      });
+      out[name] = float32(dims, data);
+    }
+  }
+  return out;
+}
+
+const EVAL_BATCH = 64;
+
+/** Forward-only graph: summed response-token NLL and the token count of a batch (eval loss = Σ nll / Σ tokens). */
+function buildEvalGraph(config: GptConfig): Uint8Array {
+  const g = new Graph('sft_eval');
+  const params = gptParamInputs(g, config);
+  const ids = g.input('input_ids', 'int64', ['batch', 'seq']);
+  const targets = g.input('targets', 'int64', ['batch', 'seq']);
+  const mask = g.input('loss_mask', 'float32', ['batch', 'seq']);
+  const { logits } = gptForward(params, { ...config, scalarHead: false }, ids);
+  const nll = tokenLogProbs(logits, targets);
+  g.output(reduceSum(nll.mul(mask).neg()), 'nll_sum');
+  g.output(reduceSum(mask), 'tokens');
+  return g.toBytes();
+}
+
+/** Held-out loss (mean NLL per response token) of some weights on examples. */
+async function evalLoss(
+  runtime: Runtime,
+  graph: Uint8Array,
+  model: ModelWeights,
+  examples: readonly SftExample[],
+  padId: number,
+): Promise<number> {
+  if (examples.length === 0) return Number.NaN;
+  const session = await runtime.createSession(graph, { name: 'sft_eval' });
+  try {
+    const feeds = paramFeeds({ ...model.config, scalarHead: false }, model.params);
+    let nll = 0;
+    let tokens = 0;
+    for (let start = 0; start < examples.length; start += EVAL_BATCH) {
+      const batch = examples.slice(start, start + EVAL_BATCH);
+      const length = Math.max(...batch.map((e) => e.inputs.length));
+      const out = await session.run({ ...feeds, ...sftTensors(batch, batch.length, length, padId) });
+      nll += (out.nll_sum.data as Float32Array)[0];
+      tokens += (out.tokens.data as Float32Array)[0];
+    }
+    return nll / Math.max(tokens, 1);
+  } finally {
+    await session.release();
+  }
+}
+
+/** Supervised fine-tuning; resumes from hooks.checkpoints when it holds a checkpoint of this stage. */
+export async function trainSft(input: SftInput): Promise<StageResult> {
+  const config = resolveSftConfig(input.config);
+  const tokenizer = input.tokenizer ?? new ByteTokenizer();
+  const modelConfig: GptConfig = { ...input.model.config, scalarHead: false };
+  const model: ModelWeights = { ...input.model, config: modelConfig };
+  if (input.model.config.scalarHead) {
+    model.params = new Map(input.model.params);
+    model.params.delete('score.weight');
+    model.params.delete('score.bias');
+  }
+  const maxSeqLen = effectiveMaxSeqLen(config.maxSeqLen, modelConfig);
+
+  const tokenized = input.rows.map((row) => {
+    const { prompt, response } = sftPromptResponse(row);
+    return tokenizeExample(tokenizer, prompt, response, maxSeqLen);
+  });
+  const all = tokenized.map((t) => sftExample(t, config.completionOnlyLoss));
+  // A prompt that fills the whole context leaves no token to learn from.
+  const usable = all.filter((e) => e.lossMask.some((m) => m === 1));
+  if (usable.length === 0) throw new Error('sft: no example has a response token within maxSeqLen');
+  const { train, validation } = splitTrainValidation(usable, config.validationFraction, config.seed);
+  const B = config.batchSize;
+  const totalSteps = totalStepsOf(config, train.length);
+  const hyperparameters = {
+    stage: 'sft',
+    config,
+    model: modelConfig,
+    effective: {
+      maxSeqLen,
+      totalSteps,
+      trainExamples: train.length,
+      validationExamples: validation.length,
+      truncatedExamples: tokenized.filter((t) => t.truncated).length,
+      droppedExamples: all.length - usable.length,
+      tokenizer: { bos: tokenizer.bosId, eos: tokenizer.eosId, pad: tokenizer.padId, vocab: tokenizer.vocabSize },
+    },
+  };
+  input.hooks?.log?.(`sft: ${JSON.stringify(hyperparameters.effective)}`);
+
+  const evalGraph = buildEvalGraph(modelConfig);
+  const result = await runSupervisedLoop({
+    stage: 'sft',
+    config,
+    model,
+    runtime: input.runtime,
+    hooks: input.hooks,
+    trainSize: train.length,
+    graph: {
+      batch: [
+        { name: 'input_ids', dtype: 'int64', shape: [B, 'seq'] },
+        { name: 'targets', dtype: 'int64', shape: [B, 'seq'] },
+        { name: 'loss_mask', dtype: 'float32', shape: [B, 'seq'] },
+      ],
+      loss: (params: Record<string, Tensor>, batch: Record<string, Tensor>) => {
+        const { logits } = gptForward(new Map(Object.entries(params)), modelConfig, batch.input_ids);
+        // Mean over the batch's response tokens (TRL's completion-only loss).
+        return { loss: crossEntropy(logits, batch.targets, batch.loss_mask) };
+      },
+    },
+    feeds(batches) {
+      let tokens = 0;
+      const length = Math.max(...batches.flat().map((i) => train[i].inputs.length));
+      const tensors = batches.map((indices) => {
+        const examples = indices.map((i) => train[i]);
+        tokens += examples.reduce((n, e) => n + e.inputs.length, 0);
+        return sftTensors(examples, B, length, tokenizer.padId);
+      });
+      return { feeds: stack(tensors), tokens };
+    },
+    evaluate: async (weights) => ({
+      [SftMetrics.evalLoss]: await evalLoss(input.runtime, evalGraph, weights, validation, tokenizer.padId),
+    }),
+  });
+  const evalLossValue = result.eval[SftMetrics.evalLoss];
+  return {
+    step: result.step,
+    model: result.model,
+    summary: { ...result.eval, 'eval/perplexity': Math.exp(evalLossValue) },
+    hyperparameters: { ...hyperparameters, resumedFrom: result.resumedFrom },
+  };
+}

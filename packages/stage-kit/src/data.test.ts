@@ -1,0 +1,78 @@
+import { ByteTokenizer, presetConfig } from '@rlhf/model';
+import { describe, expect, test } from 'vitest';
+import {
+  batchOrder,
+  effectiveMaxSeqLen,
+  lrScheduleOf,
+  padRight,
+  permutation,
+  splitTrainValidation,
+  tokenizeExample,
+} from './data.js';
+
+describe('tokenizeExample', () => {
+  const tokenizer = new ByteTokenizer();
+  test('frames prompt and response with bos and eos', () => {
+    const ex = tokenizeExample(tokenizer, 'ab', 'c', 10);
+    expect(ex).toEqual({ ids: [256, 97, 98, 99, 257], promptTokens: 3, truncated: false });
+  });
+  test('keeps the start of sequences longer than the cap', () => {
+    expect(tokenizeExample(tokenizer, 'abc', 'de', 5)).toEqual({
+      ids: [256, 97, 98, 99, 100],
+      promptTokens: 4,
+      truncated: true,
+    });
+  });
+  test('the cap is the model context at most', () => {
+    expect(effectiveMaxSeqLen(256, presetConfig('tiny'))).toBe(64);
+    expect(effectiveMaxSeqLen(32, presetConfig('tiny'))).toBe(32);
+  });
+});
+
+describe('splits and batch order', () => {
+  test('permutation is a seeded permutation', () => {
+    const p = permutation(50, 1);
+    expect([...p].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(permutation(50, 1)).toEqual(p);
+    expect(permutation(50, 2)).not.toEqual(p);
+  });
+
+  test('split holds out round(n * fraction) rows, the same ones for the same seed', () => {
+    const rows = Array.from({ length: 100 }, (_, i) => i);
+    const a = splitTrainValidation(rows, 0.1, 5);
+    expect(a.validation).toHaveLength(10);
+    expect(a.train).toHaveLength(90);
+    expect([...a.train, ...a.validation].sort((x, y) => x - y)).toEqual(rows);
+    expect(splitTrainValidation(rows, 0.1, 5)).toEqual(a);
+    expect(splitTrainValidation(rows, 0.1, 6).validation).not.toEqual(a.validation);
+    expect(splitTrainValidation(rows, 0, 5).validation).toEqual([]);
+  });
+
+  test('every epoch visits each row once; a step always gets the same rows', () => {
+    const order = batchOrder(10, 4, 3);
+    const stream = [0, 1, 2, 3, 4].flatMap((s) => order(s)); // 20 positions = 2 epochs
+    expect([...stream.slice(0, 10)].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect([...stream.slice(10)].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(stream.slice(0, 10)).not.toEqual(stream.slice(10));
+    expect(batchOrder(10, 4, 3)(3)).toEqual(order(3)); // a fresh order (a resumed stage) agrees
+  });
+
+  test('padRight pads rows to one length', () => {
+    expect(padRight([[1, 2], [3]], 3, 9)).toEqual([1, 2, 9, 3, 9, 9]);
+    expect(() => padRight([[1, 2, 3, 4]], 3, 0)).toThrow(/more than 3/);
+  });
+
+  test('lr schedules come from the stage config', () => {
+    expect(lrScheduleOf({ lr: 1e-3, warmupSteps: 2, schedule: 'constant' }, 10)).toEqual({
+      kind: 'constant',
+      lr: 1e-3,
+      warmupSteps: 2,
+    });
+    expect(lrScheduleOf({ lr: 1e-3, warmupSteps: 0, schedule: 'cosine' }, 10)).toEqual({
+      kind: 'cosine',
+      lr: 1e-3,
+      warmupSteps: 0,
+      totalSteps: 10,
+    });
+  });
+});

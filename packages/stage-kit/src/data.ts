@@ -1,0 +1,121 @@
+// Dataset rows -> token sequences -> batches, all deterministic by seed: the same seed gives the same split and
+// the same batch at every step, so a resumed stage needs nothing but its step to find its place in the data.
+import type { LrSchedule } from '@rlhf/graph';
+import { createRng, type GptConfig, type Tokenizer } from '@rlhf/model';
+
+/** [bos] + prompt tokens + response tokens + [eos], cut to a maximum length. */
+export interface TokenizedExample {
+  ids: number[];
+  /** Tokens before the response (bos included): ids[promptTokens] is the first response token. */
+  promptTokens: number;
+  /** The sequence was longer than the cap and lost its end. */
+  truncated: boolean;
+}
+
+/** The sequence length a stage really uses: the requested one capped at the model's position count. */
+export function effectiveMaxSeqLen(requested: number, config: GptConfig): number {
+  return Math.min(requested, config.maxPositions);
+}
+
+/**
+ * Tokenises prompt and response separately (the response's tokens are what the policy would generate after the
+ * prompt) and frames them with bos/eos. Sequences longer than maxLen keep their start (TRL's `keep_start`).
+ */
+export function tokenizeExample(
+  tokenizer: Tokenizer,
+  prompt: string,
+  response: string,
+  maxLen: number,
+): TokenizedExample {
+  const promptIds = [tokenizer.bosId, ...tokenizer.encode(prompt)];
+  const ids = [...promptIds, ...tokenizer.encode(response), tokenizer.eosId];
+  return {
+    ids: ids.slice(0, maxLen),
+    promptTokens: Math.min(promptIds.length, maxLen),
+    truncated: ids.length > maxLen,
+  };
+}
+
+/** A permutation of 0..n-1 (Fisher–Yates) from (seed, stream). */
+export function permutation(n: number, seed: number, stream = ''): number[] {
+  const rng = createRng(seed, stream);
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng.uniform() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+/** Rows in a seeded random order. */
+export function shuffled<T>(rows: readonly T[], seed: number, stream = 'shuffle'): T[] {
+  return permutation(rows.length, seed, stream).map((i) => rows[i]);
+}
+
+/**
+ * Seeded train/validation split: round(n·fraction) rows held out (at least one when fraction > 0 and n > 1,
+ * never all). Both parts keep the rows' original order.
+ */
+export function splitTrainValidation<T>(
+  rows: readonly T[],
+  fraction: number,
+  seed: number,
+): { train: T[]; validation: T[] } {
+  if (!(fraction >= 0 && fraction < 1))
+    throw new RangeError(`validation fraction must be in [0, 1), got ${fraction}`);
+  const n = rows.length;
+  const held = fraction === 0 || n < 2 ? 0 : Math.min(n - 1, Math.max(1, Math.round(n * fraction)));
+  const heldOut = new Set(permutation(n, seed, 'validation-split').slice(0, held));
+  return {
+    train: rows.filter((_, i) => !heldOut.has(i)),
+    validation: rows.filter((_, i) => heldOut.has(i)),
+  };
+}
+
+/**
+ * Which training rows each optimizer step uses: the rows in a fresh seeded order every epoch, read batchSize at
+ * a time as one endless stream (a batch may span two epochs). Step s reads stream positions s·B .. s·B + B − 1.
+ */
+export function batchOrder(size: number, batchSize: number, seed: number): (step: number) => number[] {
+  if (size < 1) throw new RangeError('batchOrder: no training rows');
+  const epochs = new Map<number, number[]>();
+  const epochOrder = (epoch: number) => {
+    let order = epochs.get(epoch);
+    if (!order) {
+      if (epochs.size > 2) epochs.delete(epochs.keys().next().value!);
+      order = permutation(size, seed, `epoch-${epoch}`);
+      epochs.set(epoch, order);
+    }
+    return order;
+  };
+  return (step) =>
+    Array.from({ length: batchSize }, (_, j) => {
+      const position = step * batchSize + j;
+      return epochOrder(Math.floor(position / size))[position % size];
+    });
+}
+
+/** Rows padded on the right to `length` with `pad`, flattened row-major ([rows.length, length]). */
+export function padRight(rows: readonly (readonly number[])[], length: number, pad: number): number[] {
+  const out = new Array<number>(rows.length * length).fill(pad);
+  rows.forEach((row, r) => {
+    if (row.length > length) throw new RangeError(`row ${r} has ${row.length} values, more than ${length}`);
+    for (let i = 0; i < row.length; i++) out[r * length + i] = row[i];
+  });
+  return out;
+}
+
+/** The lr settings of a stage config. */
+export interface LrSettings {
+  lr: number;
+  warmupSteps: number;
+  schedule: 'cosine' | 'linear' | 'constant';
+}
+
+/** The packages/graph lrSchedule of a stage config: warm-up, then constant or decaying to 0 at totalSteps. */
+export function lrScheduleOf(settings: LrSettings, totalSteps: number): LrSchedule {
+  const { lr, warmupSteps } = settings;
+  return settings.schedule === 'constant'
+    ? { kind: 'constant', lr, warmupSteps }
+    : { kind: settings.schedule, lr, warmupSteps, totalSteps };
+}

@@ -1,0 +1,46 @@
+// @rlhf/stage-kit: what every stage trainer shares (contract: /work/notes/stage-contract.md).
+export {
+  type CheckpointFiles,
+  type CheckpointStore,
+  checkFileNames,
+  type DirectoryStoreOptions,
+  directoryCheckpointStore,
+} from './checkpoints.js';
+export {
+  batchOrder,
+  effectiveMaxSeqLen,
+  type LrSettings,
+  lrScheduleOf,
+  padRight,
+  permutation,
+  shuffled,
+  splitTrainValidation,
+  type TokenizedExample,
+  tokenizeExample,
+} from './data.js';
+export {
+  type FilesOptions,
+  type ModelWeights,
+  modelFiles,
+  modelFromFiles,
+  type OptimizerMoments,
+  trainerFiles,
+  trainerFromFiles,
+} from './files.js';
+export {
+  firstNonFinite,
+  NonFiniteError,
+  nonFiniteParam,
+  type SampleRow,
+  SHUTDOWN,
+  StageAbortedError,
+  type StageHooks,
+  type StageResult,
+} from './hooks.js';
+export {
+  runSupervisedLoop,
+  type SupervisedConfig,
+  type SupervisedLoop,
+  type SupervisedResult,
+  totalStepsOf,
+} from './loop.js';
