@@ -2,7 +2,7 @@
 // the database keeps the prefix and the sha256 of the whole key, never the key itself.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { PrismaClient, Team } from '@rlhf/db';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiError } from './errors.js';
 
@@ -51,9 +51,7 @@ export async function authenticate(
   const record = await prisma.apiKey.findUnique({ where: { prefix }, include: { team: true } });
   if (!record || record.revokedAt !== null || !sameSecret(hashKey(key), record.sha256)) return null;
   if (record.lastUsedAt === null || Date.now() - record.lastUsedAt.getTime() > LAST_USED_EVERY_MS) {
-    prisma.apiKey
-      .update({ where: { id: record.id }, data: { lastUsedAt: new Date() } })
-      .catch(() => {}); // a failed timestamp write must not fail the request
+    prisma.apiKey.update({ where: { id: record.id }, data: { lastUsedAt: new Date() } }).catch(() => {}); // a failed timestamp write must not fail the request
   }
   return { keyId: record.id, isAdmin: record.isAdmin, team: record.team };
 }
@@ -88,18 +86,20 @@ export interface AuthOptions {
 /** Rejects requests without a valid key (401) and sets `request.principal` for the scope it is registered in. */
 export const authentication = fp<AuthOptions>(async (app: FastifyInstance, options) => {
   if (!app.hasRequestDecorator('principal')) app.decorateRequest('principal', null);
+  // Replies are sent here rather than thrown: a scope below may have its own error handler (bull-board).
   app.addHook('onRequest', async (request, reply) => {
     const key = credentialOf(request.headers.authorization);
-    if (key === undefined) {
-      if (options.basicRealm) reply.header('www-authenticate', `Basic realm="${options.basicRealm}"`);
-      throw new ApiError(401, 'unauthorized', 'missing API key: send the header "Authorization: Bearer <key>"');
+    const principal = key === undefined ? null : await authenticate(options.prisma, options.adminKey, key);
+    if (principal) {
+      request.principal = principal;
+      return;
     }
-    const principal = await authenticate(options.prisma, options.adminKey, key);
-    if (!principal) {
-      if (options.basicRealm) reply.header('www-authenticate', `Basic realm="${options.basicRealm}"`);
-      throw new ApiError(401, 'unauthorized', 'invalid or revoked API key');
-    }
-    request.principal = principal;
+    if (options.basicRealm) reply.header('www-authenticate', `Basic realm="${options.basicRealm}"`);
+    const message =
+      key === undefined
+        ? 'missing API key: send the header "Authorization: Bearer <key>"'
+        : 'invalid or revoked API key';
+    return reply.status(401).send({ error: { code: 'unauthorized', message } });
   });
 });
 
@@ -111,6 +111,10 @@ export function teamOf(request: FastifyRequest): Team {
 }
 
 /** onRequest hook for admin-only scopes (after `authentication`). */
-export async function requireAdmin(request: FastifyRequest): Promise<void> {
-  if (!request.principal?.isAdmin) throw new ApiError(403, 'forbidden', 'this route needs an admin key');
+export async function requireAdmin(
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<FastifyReply | undefined> {
+  if (request.principal?.isAdmin) return;
+  return reply.status(403).send({ error: { code: 'forbidden', message: 'this route needs an admin key' } });
 }

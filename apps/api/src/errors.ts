@@ -18,7 +18,8 @@ export class ApiError extends Error {
 }
 
 /** 404 for ids that do not exist and for other teams' ids alike (no existence leak). */
-export const notFound = (what: string, id: string) => new ApiError(404, 'not_found', `${what} ${id} not found`);
+export const notFound = (what: string, id: string) =>
+  new ApiError(404, 'not_found', `${what} ${id} not found`);
 
 /** 400 naming every bad field; `field` points at the first. */
 export function invalidRequest(errors: FieldError[], code = 'invalid_request'): ApiError {
@@ -44,8 +45,13 @@ type Body = ErrorBody['error'];
 // Fastify's validation errors carry where (body, querystring, params, headers) and our FieldError paths.
 function validationBody(error: FastifyError): Body {
   const where = error.validationContext ?? 'body';
-  const errors = (error.validation ?? []).map((e) => ({ path: e.instancePath, message: e.message ?? 'invalid' }));
-  const message = errors.map((e) => (where === 'body' ? formatFieldError(e) : `${where} ${formatFieldError(e)}`));
+  const errors = (error.validation ?? []).map((e) => ({
+    path: e.instancePath,
+    message: e.message ?? 'invalid',
+  }));
+  const message = errors.map((e) =>
+    where === 'body' ? formatFieldError(e) : `${where} ${formatFieldError(e)}`,
+  );
   const field = where === 'body' && errors[0]?.path ? errors[0].path : undefined;
   return { code: 'invalid_request', message: message.join('; '), ...(field ? { field } : {}) };
 }
@@ -75,8 +81,8 @@ export const errorHandling = fp(async (app: FastifyInstance) => {
     return reply.status(status).send({ error: body });
   });
   app.setNotFoundHandler((request, reply) =>
-    reply
-      .status(404)
-      .send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
+    reply.status(404).send({
+      error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` },
+    }),
   );
 });

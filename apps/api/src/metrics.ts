@@ -1,4 +1,5 @@
 // Prometheus metrics of the API process (prom-client), one registry per app, scraped at GET /metrics.
+import type {} from '@fastify/swagger'; // the `hide` schema option
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';

@@ -12,7 +12,6 @@ import {
   RunStatus,
   Sample,
   Stage,
-  StageKind,
   WorkerInfo,
 } from '@rlhf/contracts';
 import Type, { type Static, type TSchema } from 'typebox';
@@ -94,7 +93,10 @@ export const IdempotencyHeaders = Type.Object({
   ),
 });
 
-export const RunListQuery = Type.Object({ status: Type.Optional(RunStatus), limit: limit(100, 20), cursor }, closed);
+export const RunListQuery = Type.Object(
+  { status: Type.Optional(RunStatus), limit: limit(100, 20), cursor },
+  closed,
+);
 export const RunPage = Page(RunView);
 
 export const MetricsQuery = Type.Object(
@@ -109,8 +111,14 @@ export const MetricsQuery = Type.Object(
 );
 export const MetricPage = Page(MetricPoint);
 
-export const SamplesQuery = Type.Object({ stageId: Type.Optional(Id), limit: limit(500, 50), cursor }, closed);
+export const SamplesQuery = Type.Object(
+  { stageId: Type.Optional(Id), limit: limit(500, 50), cursor },
+  closed,
+);
 export const SamplePage = Page(Sample);
+
+/** A file streamed as the response body. */
+export const FileBody = Type.Unsafe<NodeJS.ReadableStream>({ type: 'string', format: 'binary' });
 
 export const ArtifactList = Type.Object({ items: Type.Array(Artifact) }, closed);
 
@@ -147,7 +155,9 @@ const limits = {
   maxActiveStages: Type.Optional(
     Type.Integer({ minimum: 0, maximum: 10_000, description: 'runs admitted to the queue at once' }),
   ),
-  maxUploadBytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 50, description: 'largest upload' })),
+  maxUploadBytes: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 2 ** 50, description: 'largest upload' }),
+  ),
   requestsPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
 };
 export const TeamBody = Type.Object(
@@ -168,7 +178,10 @@ export const TeamView = Type.Object(
 );
 export type TeamView = Static<typeof TeamView>;
 export const TeamList = Type.Object({ items: Type.Array(TeamView) }, closed);
-export const KeyBody = Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) }, closed);
+export const KeyBody = Type.Object(
+  { name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) },
+  closed,
+);
 export const CreatedKeyView = Type.Object(
   {
     id: Id,
@@ -181,5 +194,3 @@ export const CreatedKeyView = Type.Object(
   },
   closed,
 );
-
-export { Artifact, Dataset, ErrorBody, StageKind };

@@ -17,7 +17,8 @@ export async function createTeam(prisma: PrismaClient, name: string, limits: Tea
   try {
     return await prisma.team.create({ data: { name, ...limitsData(limits) } });
   } catch (error) {
-    if (isUniqueViolation(error)) throw new ApiError(409, 'conflict', `a team named "${name}" exists`, '/name');
+    if (isUniqueViolation(error))
+      throw new ApiError(409, 'conflict', `a team named "${name}" exists`, '/name');
     throw error;
   }
 }
@@ -57,7 +58,8 @@ export async function createApiKey(
   prisma: PrismaClient,
   options: { teamId: string | null; name: string; isAdmin?: boolean },
 ): Promise<CreatedKey> {
-  if (options.teamId === null && !options.isAdmin) throw new Error('a key needs a team unless it is an admin key');
+  if (options.teamId === null && !options.isAdmin)
+    throw new Error('a key needs a team unless it is an admin key');
   const { key, prefix, sha256 } = generateApiKey();
   const record = await prisma.apiKey.create({
     data: { teamId: options.teamId, name: options.name, prefix, sha256, isAdmin: options.isAdmin ?? false },

@@ -47,7 +47,8 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
   const int = (flag: string, value: string | undefined, min: number) => {
     if (value === undefined) return undefined;
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${flag}: expected an integer >= ${min}, got "${value}"`);
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`--${flag}: expected an integer >= ${min}, got "${value}"`);
     return n;
   };
   const lockDuration = int('lock-duration', values['lock-duration'], 100);
@@ -70,7 +71,8 @@ export function parseDeviceList(list: string): string[] {
     .map((s) => s.trim())
     .filter((s) => s !== '')
     .map((s) => (/^\d+$/.test(s) ? `cuda:${s}` : parseDevice(s)));
-  if (devices.length === 0) throw new Error(`--devices: expected a list such as 0,1 or cpu,cpu, got "${list}"`);
+  if (devices.length === 0)
+    throw new Error(`--devices: expected a list such as 0,1 or cpu,cpu, got "${list}"`);
   return devices;
 }
 

@@ -80,7 +80,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const device = probe.device;
   await probe.close();
   if (probe.requestedDevice !== device) {
-    throw new Error(`worker ${workerId}: ${probe.requestedDevice} requested but unavailable (see warning above)`);
+    throw new Error(
+      `worker ${workerId}: ${probe.requestedDevice} requested but unavailable (see warning above)`,
+    );
   }
 
   const redis = createRedis(options.redisUrl, { worker: true });
@@ -118,7 +120,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       // A cancel broadcast before `active` was set is caught by the flag.
       if (await isCancelRequested(redis, data.runId, prefix)) throw new StageStoppedError('cancel');
       const runner = runners[data.kind];
-      if (!runner) throw new UnrecoverableError(`worker ${workerId} has no runner for stage kind '${data.kind}'`);
+      if (!runner)
+        throw new UnrecoverableError(`worker ${workerId} has no runner for stage kind '${data.kind}'`);
       const input = resolveInputs(data, await upstreamResults(queue, job));
       const resume = await latestCheckpoint(artifacts, stage);
       const attempt = job.attemptsMade + 1;
@@ -152,7 +155,14 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
             await publish({ type: 'samples', ...stage, step, rows });
           },
           artifact: async (kind, info, step) => {
-            await publish({ type: 'artifact', ...stage, kind, key: info.key, bytes: info.bytes, ...optional(info.sha256, step) });
+            await publish({
+              type: 'artifact',
+              ...stage,
+              kind,
+              key: info.key,
+              bytes: info.bytes,
+              ...optional(info.sha256, step),
+            });
           },
         },
         async saveCheckpoint(step, files, state) {
@@ -166,7 +176,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         async saveFinal(files) {
           const dir = keys.finalDir(stage.runId, stage.stageId);
           let bytes = 0;
-          for (const [name, content] of Object.entries(files)) bytes += (await artifacts.put(`${dir}/${name}`, content)).bytes;
+          for (const [name, content] of Object.entries(files))
+            bytes += (await artifacts.put(`${dir}/${name}`, content)).bytes;
           await publish({ type: 'artifact', ...stage, kind: 'final', key: dir, bytes });
           return dir;
         },

@@ -1,1 +1,13 @@
-export {};
+// @rlhf/reward-model: the reward-model stage (Bradley–Terry over ranked responses).
+export {
+  type EvaluateRewardModelInput,
+  evaluateRewardModel,
+  type PairEvaluation,
+  type RewardModelInput,
+  type RewardNormalisation,
+  type RewardRow,
+  rankedPairs,
+  rankedResponses,
+  rewardNormalisation,
+  trainRewardModel,
+} from './reward-model.js';

@@ -1,7 +1,13 @@
 // Supervised fine-tuning (InstructGPT §3.5 "SFT"): next-token cross-entropy on the demonstrations' response
 // tokens (prompt tokens are context only), fused K steps per session run by @rlhf/stage-kit's supervised loop.
-import { resolveSftConfig, type SftConfig, type SftConfigInput, SftMetrics, type SftRow } from '@rlhf/contracts';
-import { crossEntropy, Graph, reduceSum, type Tensor, tokenLogProbs } from '@rlhf/graph';
+import {
+  resolveSftConfig,
+  type SftConfig,
+  type SftConfigInput,
+  SftMetrics,
+  type SftRow,
+} from '@rlhf/contracts';
+import { crossEntropy, Graph, mul, neg, reduceSum, type Tensor, tokenLogProbs } from '@rlhf/graph';
 import {
   ByteTokenizer,
   chatPromptResponse,
@@ -11,7 +17,7 @@ import {
   paramFeeds,
   type Tokenizer,
 } from '@rlhf/model';
-import { float32, type HostTensor, int64, type Runtime } from '@rlhf/runtime';
+import { float32, int64, type Runtime, type Session } from '@rlhf/runtime';
 import {
   effectiveMaxSeqLen,
   type ModelWeights,
@@ -20,6 +26,7 @@ import {
   type StageHooks,
   type StageResult,
   splitTrainValidation,
+  stackSteps,
   type TokenizedExample,
   tokenizeExample,
   totalStepsOf,
@@ -38,7 +45,9 @@ export interface SftInput {
 
 /** The prompt and the response to learn of a row; `messages` rows go through packages/model's chat template. */
 export function sftPromptResponse(row: SftRow): { prompt: string; response: string } {
-  return 'messages' in row ? chatPromptResponse(row.messages) : { prompt: row.prompt, response: row.response };
+  return 'messages' in row
+    ? chatPromptResponse(row.messages)
+    : { prompt: row.prompt, response: row.response };
 }
 
 /**
@@ -90,30 +99,6 @@ function sftTensors(examples: readonly SftExample[], rows: number, length: numbe
   };
 }
 
-/** Stacks K batches of [B, T] tensors into [K, 1, B, T] (the fused train step's micro-batch layout). */
-function stack(batches: Record<string, HostTensor>[]): Record<string, HostTensor> {
-  const out: Record<string, HostTensor> = {};
-  for (const name of Object.keys(batches[0])) {
-    const parts = batches.map((b) => b[name]);
-    const dims = [parts.length, 1, ...parts[0].dims];
-    const size = parts[0].data.length;
-    if (parts[0].type === 'int64') {
-      const data = new BigInt64Array(parts.length * size);
-      parts.forEach((p, i) => {
-        data.set(p.data as BigInt64Array, i * size);
-      });
-      out[name] = int64(dims, data);
-    } else {
-      const data = new Float32Array(parts.length * size);
-      parts.forEach((p, i) => {
-        data.set(p.data as Float32Array, i * size);
-      });
-      out[name] = float32(dims, data);
-    }
-  }
-  return out;
-}
-
 const EVAL_BATCH = 64;
 
 /** Forward-only graph: summed response-token NLL and the token count of a batch (eval loss = Σ nll / Σ tokens). */
@@ -125,36 +110,29 @@ function buildEvalGraph(config: GptConfig): Uint8Array {
   const mask = g.input('loss_mask', 'float32', ['batch', 'seq']);
   const { logits } = gptForward(params, { ...config, scalarHead: false }, ids);
   const nll = tokenLogProbs(logits, targets);
-  g.output(reduceSum(nll.mul(mask).neg()), 'nll_sum');
+  g.output(neg(reduceSum(mul(nll, mask))), 'nll_sum');
   g.output(reduceSum(mask), 'tokens');
   return g.toBytes();
 }
 
 /** Held-out loss (mean NLL per response token) of some weights on examples. */
 async function evalLoss(
-  runtime: Runtime,
-  graph: Uint8Array,
+  session: Session,
   model: ModelWeights,
   examples: readonly SftExample[],
   padId: number,
 ): Promise<number> {
-  if (examples.length === 0) return Number.NaN;
-  const session = await runtime.createSession(graph, { name: 'sft_eval' });
-  try {
-    const feeds = paramFeeds({ ...model.config, scalarHead: false }, model.params);
-    let nll = 0;
-    let tokens = 0;
-    for (let start = 0; start < examples.length; start += EVAL_BATCH) {
-      const batch = examples.slice(start, start + EVAL_BATCH);
-      const length = Math.max(...batch.map((e) => e.inputs.length));
-      const out = await session.run({ ...feeds, ...sftTensors(batch, batch.length, length, padId) });
-      nll += (out.nll_sum.data as Float32Array)[0];
-      tokens += (out.tokens.data as Float32Array)[0];
-    }
-    return nll / Math.max(tokens, 1);
-  } finally {
-    await session.release();
+  const feeds = paramFeeds({ ...model.config, scalarHead: false }, model.params);
+  let nll = 0;
+  let tokens = 0;
+  for (let start = 0; start < examples.length; start += EVAL_BATCH) {
+    const batch = examples.slice(start, start + EVAL_BATCH);
+    const length = Math.max(...batch.map((e) => e.inputs.length));
+    const out = await session.run({ ...feeds, ...sftTensors(batch, batch.length, length, padId) });
+    nll += (out.nll_sum.data as Float32Array)[0];
+    tokens += (out.tokens.data as Float32Array)[0];
   }
+  return nll / Math.max(tokens, 1);
 }
 
 /** Supervised fine-tuning; resumes from hooks.checkpoints when it holds a checkpoint of this stage. */
@@ -192,12 +170,17 @@ export async function trainSft(input: SftInput): Promise<StageResult> {
       validationExamples: validation.length,
       truncatedExamples: tokenized.filter((t) => t.truncated).length,
       droppedExamples: all.length - usable.length,
-      tokenizer: { bos: tokenizer.bosId, eos: tokenizer.eosId, pad: tokenizer.padId, vocab: tokenizer.vocabSize },
+      tokenizer: {
+        bos: tokenizer.bosId,
+        eos: tokenizer.eosId,
+        pad: tokenizer.padId,
+        vocab: tokenizer.vocabSize,
+      },
     },
   };
   input.hooks?.log?.(`sft: ${JSON.stringify(hyperparameters.effective)}`);
 
-  const evalGraph = buildEvalGraph(modelConfig);
+  const evalSession = await input.runtime.createSession(buildEvalGraph(modelConfig), { name: 'sft_eval' });
   const result = await runSupervisedLoop({
     stage: 'sft',
     config,
@@ -225,17 +208,19 @@ export async function trainSft(input: SftInput): Promise<StageResult> {
         tokens += examples.reduce((n, e) => n + e.inputs.length, 0);
         return sftTensors(examples, B, length, tokenizer.padId);
       });
-      return { feeds: stack(tensors), tokens };
+      return { feeds: stackSteps(tensors), tokens };
     },
-    evaluate: async (weights) => ({
-      [SftMetrics.evalLoss]: await evalLoss(input.runtime, evalGraph, weights, validation, tokenizer.padId),
-    }),
-  });
+    evaluate: async (weights): Promise<Record<string, number>> =>
+      validation.length === 0
+        ? {}
+        : { [SftMetrics.evalLoss]: await evalLoss(evalSession, weights, validation, tokenizer.padId) },
+  }).finally(() => evalSession.release());
   const evalLossValue = result.eval[SftMetrics.evalLoss];
   return {
     step: result.step,
     model: result.model,
-    summary: { ...result.eval, 'eval/perplexity': Math.exp(evalLossValue) },
+    summary:
+      evalLossValue === undefined ? {} : { ...result.eval, 'eval/perplexity': Math.exp(evalLossValue) },
     hyperparameters: { ...hyperparameters, resumedFrom: result.resumedFrom },
   };
 }

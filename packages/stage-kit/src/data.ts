@@ -2,6 +2,7 @@
 // the same batch at every step, so a resumed stage needs nothing but its step to find its place in the data.
 import type { LrSchedule } from '@rlhf/graph';
 import { createRng, type GptConfig, type Tokenizer } from '@rlhf/model';
+import { float32, type HostTensor, int64 } from '@rlhf/runtime';
 
 /** [bos] + prompt tokens + response tokens + [eos], cut to a maximum length. */
 export interface TokenizedExample {
@@ -102,6 +103,32 @@ export function padRight(rows: readonly (readonly number[])[], length: number, p
     if (row.length > length) throw new RangeError(`row ${r} has ${row.length} values, more than ${length}`);
     for (let i = 0; i < row.length; i++) out[r * length + i] = row[i];
   });
+  return out;
+}
+
+/**
+ * Stacks the K batches of one session run (each a record of int64 / float32 [...] tensors) into [K, 1, ...]:
+ * the layout of packages/graph's fused train step with one micro-batch per step.
+ */
+export function stackSteps(batches: readonly Record<string, HostTensor>[]): Record<string, HostTensor> {
+  const out: Record<string, HostTensor> = {};
+  for (const name of Object.keys(batches[0])) {
+    const parts = batches.map((b) => b[name]);
+    const dims = [parts.length, 1, ...parts[0].dims];
+    const size = parts[0].data.length;
+    for (const p of parts)
+      if (p.type !== parts[0].type || p.dims.join() !== parts[0].dims.join())
+        throw new Error(`stackSteps: '${name}' differs in type or shape between steps`);
+    if (parts[0].type === 'int64') {
+      const data = new BigInt64Array(parts.length * size);
+      for (const [i, p] of parts.entries()) data.set(p.data as BigInt64Array, i * size);
+      out[name] = int64(dims, data);
+    } else if (parts[0].type === 'float32') {
+      const data = new Float32Array(parts.length * size);
+      for (const [i, p] of parts.entries()) data.set(p.data as Float32Array, i * size);
+      out[name] = float32(dims, data);
+    } else throw new Error(`stackSteps: '${name}' is ${parts[0].type}; only int64 and float32 are stacked`);
+  }
   return out;
 }
 

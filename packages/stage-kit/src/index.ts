@@ -15,6 +15,7 @@ export {
   permutation,
   shuffled,
   splitTrainValidation,
+  stackSteps,
   type TokenizedExample,
   tokenizeExample,
 } from './data.js';

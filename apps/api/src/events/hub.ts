@@ -25,7 +25,11 @@ export interface EventHub {
  * `subscriber` becomes a subscriber-mode connection (give it a dedicated one, the hub closes it);
  * `publisher` is any command connection.
  */
-export async function createEventHub(publisher: Redis, subscriber: Redis, channel: string): Promise<EventHub> {
+export async function createEventHub(
+  publisher: Redis,
+  subscriber: Redis,
+  channel: string,
+): Promise<EventHub> {
   const listeners = new Map<string, Set<(message: RunMessage) => void>>();
   let size = 0;
   subscriber.on('message', (from: string, text: string) => {
@@ -36,8 +40,8 @@ export async function createEventHub(publisher: Redis, subscriber: Redis, channe
   await subscriber.subscribe(channel);
   return {
     subscribe(runId, listener) {
-      let set = listeners.get(runId);
-      if (!set) listeners.set(runId, (set = new Set()));
+      const set = listeners.get(runId) ?? new Set();
+      listeners.set(runId, set);
       set.add(listener);
       size++;
       return () => {

@@ -1,0 +1,109 @@
+// Admission: the step between a created run and its BullMQ flow. A team has at most
+// `maxActiveStages` admitted, unfinished runs (its quota); waiting runs are admitted oldest first.
+// Priorities give fair share across teams: a team's n-th admitted run gets priority n (lower = sooner),
+// so every team's first run is taken before anyone's second.
+import { type StageJobData, StageJobData as StageJobDataSchema, schemaErrors } from '@rlhf/contracts';
+import type { Prisma, Dataset as DatasetRow, Run as RunRow, Stage as StageRow } from '@rlhf/db';
+import { addRunFlow, keys } from '@rlhf/queue';
+import type { RunSettings } from './runs.js';
+import type { Services } from './services.js';
+
+/** Postgres advisory lock held while admitting or cancelling: one decision at a time across API processes. */
+export const ADMISSION_LOCK = 7_270_001;
+
+export async function lockAdmission(tx: Prisma.TransactionClient): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADMISSION_LOCK})`;
+}
+
+type WaitingRun = RunRow & { stages: (StageRow & { dataset: DatasetRow | null })[] };
+
+/**
+ * Admits every waiting run its team has room for: adds its flow (jobId = stage id, so a retry after
+ * a failure here re-adds nothing) and marks its stages queued. Returns the admitted run ids.
+ */
+export async function admitRuns(s: Services): Promise<string[]> {
+  const admitted: string[] = [];
+  const failed: { id: string; error: string }[] = [];
+  await s.prisma.$transaction(
+    async (tx) => {
+      await lockAdmission(tx);
+      const waiting = await tx.run.findMany({
+        where: { status: 'queued', admittedAt: null },
+        orderBy: { id: 'asc' }, // uuid v7: creation order
+        include: { team: true, stages: { orderBy: { index: 'asc' }, include: { dataset: true } } },
+      });
+      const active = new Map<string, number>();
+      for (const run of waiting) {
+        const count =
+          active.get(run.teamId) ??
+          (await tx.run.count({
+            where: { teamId: run.teamId, admittedAt: { not: null }, status: { in: ['queued', 'running'] } },
+          }));
+        active.set(run.teamId, count);
+        if (count >= run.team.maxActiveStages) continue;
+        let jobs: StageJobData[];
+        try {
+          jobs = stageJobs(run);
+        } catch (error) {
+          failed.push({ id: run.id, error: (error as Error).message });
+          continue;
+        }
+        const priority = count + 1;
+        await addRunFlow(s.flows, { runId: run.id, stages: jobs, priority });
+        await tx.run.update({ where: { id: run.id }, data: { admittedAt: new Date(), priority } });
+        await tx.stage.updateMany({
+          where: { runId: run.id, status: 'pending' },
+          data: { status: 'queued' },
+        });
+        active.set(run.teamId, count + 1);
+        admitted.push(run.id);
+      }
+      const now = new Date();
+      for (const { id, error } of failed) {
+        await tx.run.update({ where: { id }, data: { status: 'failed', error, finishedAt: now } });
+        await tx.stage.updateMany({ where: { runId: id }, data: { status: 'cancelled', finishedAt: now } });
+      }
+    },
+    { maxWait: 30_000, timeout: 60_000 },
+  );
+  s.metrics.runsAdmitted.inc(admitted.length);
+  for (const runId of [...admitted, ...failed.map((f) => f.id)]) {
+    await s.hub.publish({ runId, type: 'run.updated', data: { runId } });
+  }
+  return admitted;
+}
+
+/** The jobs of a run, in run order: everything a worker needs (workers never read Postgres). */
+export function stageJobs(run: WaitingRun): StageJobData[] {
+  const settings = run.hyperparameters as unknown as RunSettings;
+  return run.stages.map((stage) => {
+    if (!stage.dataset) throw new Error(`stage ${stage.kind}: its dataset was deleted`);
+    // Models made earlier in this run reach a stage through BullMQ (children's results); only models
+    // of the run it starts from (model.fromRun) are set here.
+    const before = (kind: StageRow['kind']) =>
+      run.stages.some((o) => o.index < stage.index && o.kind === kind);
+    const policy = before('sft') ? undefined : settings.fromRun?.policy;
+    const rewardModel = before('reward_model') ? undefined : (settings.fromRun?.rewardModel ?? undefined);
+    const job = {
+      runId: run.id,
+      stageId: stage.id,
+      teamId: run.teamId,
+      modelPreset: settings.modelPreset,
+      kind: stage.kind,
+      config: stage.config,
+      dataset: {
+        id: stage.dataset.id,
+        key: keys.dataset(run.teamId, stage.dataset.sha256),
+        kind: stage.dataset.kind,
+      },
+      inputs: {
+        ...(policy ? { policy } : {}),
+        ...(stage.kind === 'ppo' && rewardModel ? { rewardModel } : {}),
+      },
+    };
+    const errors = schemaErrors(StageJobDataSchema, job);
+    if (errors.length > 0)
+      throw new Error(`stage ${stage.kind}: invalid job: ${errors[0].path} ${errors[0].message}`);
+    return job as StageJobData;
+  });
+}

@@ -1,0 +1,116 @@
+// The API, one plugin per concern. Public: /healthz, /readyz, /metrics, /docs. Team and admin keys:
+// /v1 (rate-limited per team). Admin keys: /v1/admin, /admin/queues (bull-board).
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { admitSafely } from './runs.js';
+import { authentication } from './auth.js';
+import { bullBoard } from './bull-board.js';
+import { errorHandling } from './errors.js';
+import { createEventConsumer, type EventConsumer } from './events/consumer.js';
+import { metricsPlugin } from './metrics.js';
+import { adminRoutes } from './routes/admin.js';
+import { datasetRoutes } from './routes/datasets.js';
+import { eventRoutes } from './routes/events.js';
+import { healthRoutes } from './routes/health.js';
+import { runRoutes } from './routes/runs.js';
+import { workerRoutes } from './routes/workers.js';
+import { type ApiOptions, createServices, type Services } from './services.js';
+import { serializerCompiler, validatorCompiler } from './validation.js';
+import { createRedis } from '@rlhf/queue';
+
+/** Requests per minute of admin keys (teams have their own limit). */
+const ADMIN_REQUESTS_PER_MINUTE = 6000;
+/** Admission also runs on a timer: runs it could not admit (e.g. Redis was down) are retried. */
+const ADMISSION_INTERVAL_MS = 15_000;
+
+export type App = FastifyInstance & { services: Services };
+
+export async function buildApp(options: ApiOptions): Promise<App> {
+  const services = await createServices(options);
+  const app = Fastify({
+    loggerInstance: options.logger,
+    disableRequestLogging: false,
+    // Uploads stream past this limit (datasets have per-team limits); JSON bodies stay small.
+    bodyLimit: 1024 * 1024,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorate('services', services);
+
+  await app.register(errorHandling);
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'RLHF training service',
+        version: '0.1.0',
+        description:
+          'Upload datasets, run SFT -> reward model -> PPO pipelines, follow their metrics and samples.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(metricsPlugin, { metrics: services.metrics });
+  await app.register(healthRoutes, { services });
+  await app.register(bullBoard, { services });
+
+  await app.register(
+    async (v1) => {
+      await v1.register(authentication, { prisma: services.prisma, adminKey: services.adminKey });
+      await v1.register(rateLimit, {
+        redis: services.redis,
+        nameSpace: `${services.prefix}:api:rate:`,
+        timeWindow: 60_000,
+        keyGenerator: (request: FastifyRequest) =>
+          request.principal?.team?.id ?? `admin:${request.principal?.keyId ?? 'env'}`,
+        max: async (request: FastifyRequest) =>
+          request.principal?.team?.requestsPerMinute ?? ADMIN_REQUESTS_PER_MINUTE,
+      });
+      await v1.register(datasetRoutes, { services });
+      await v1.register(runRoutes, { services });
+      await v1.register(eventRoutes, { services });
+      await v1.register(workerRoutes, { services });
+      await v1.register(adminRoutes, { services, prefix: '/admin' });
+    },
+    { prefix: '/v1' },
+  );
+
+  await app.register(backgroundWork, { services });
+  app.addHook('onClose', async () => services.close());
+  return app as unknown as App;
+}
+
+// The event consumer and the admission timer run while the server is up.
+const backgroundWork = fp<{ services: Services }>(async (app, { services }) => {
+  const { options } = services;
+  let consumer: EventConsumer | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  app.addHook('onReady', async () => {
+    if (options.consumeEvents !== false) {
+      consumer = createEventConsumer({
+        prisma: services.prisma,
+        redis: createRedis(options.redisUrl, { worker: true }),
+        commands: services.redis,
+        prefix: services.prefix,
+        consumer: options.consumerName as string,
+        ...(options.claimIdleMs === undefined ? {} : { claimIdleMs: options.claimIdleMs }),
+        hub: services.hub,
+        logger: services.logger,
+        onPersisted: (event) => services.metrics.eventsPersisted.inc({ type: event.type }),
+        onStageFinished: () => admitSafely(services),
+      });
+      await consumer.start();
+    }
+    timer = setInterval(() => void admitSafely(services), ADMISSION_INTERVAL_MS);
+    timer.unref();
+  });
+  app.addHook('preClose', async () => {
+    clearInterval(timer);
+    await consumer?.stop();
+  });
+});

@@ -1,0 +1,94 @@
+// Dataset uploads: the JSONL body is validated line by line while it streams into a temporary
+// artifact; only a valid file is moved to its content address (datasets/{teamId}/{sha256}.jsonl)
+// and recorded. A bad or oversized upload leaves nothing behind.
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Readable } from 'node:stream';
+import { createJsonlValidator, type DatasetKind, formatJsonlError } from '@rlhf/contracts';
+import type { Dataset as DatasetRow, Team } from '@rlhf/db';
+import { keys } from '@rlhf/queue';
+import { ApiError } from './errors.js';
+import type { Services } from './services.js';
+import { isUniqueViolation } from './teams.js';
+
+/** Errors listed in a 400 at most (the validator stops after 20). */
+const SHOWN_ERRORS = 5;
+
+export interface UploadResult {
+  dataset: DatasetRow;
+  /** false when the team already had a dataset with the same content (the upload is idempotent). */
+  created: boolean;
+}
+
+export async function uploadDataset(
+  s: Services,
+  team: Team,
+  upload: { name: string; kind: DatasetKind; body: Readable; declaredBytes?: number },
+): Promise<UploadResult> {
+  const limit = Number(team.maxUploadBytes);
+  const tooLarge = () => {
+    s.metrics.uploadRejected.inc({ reason: 'too_large' });
+    return new ApiError(413, 'payload_too_large', `upload larger than the team's limit of ${limit} bytes`);
+  };
+  if (upload.declaredBytes !== undefined && upload.declaredBytes > limit) throw tooLarge();
+
+  const validator = createJsonlValidator(upload.kind);
+  const invalid = () => {
+    const errors = validator.end().errors;
+    s.metrics.uploadRejected.inc({ reason: 'invalid' });
+    const shown = errors.slice(0, SHOWN_ERRORS).map(formatJsonlError);
+    const more = errors.length > SHOWN_ERRORS ? ` (and ${errors.length - SHOWN_ERRORS} more)` : '';
+    return new ApiError(
+      400,
+      'invalid_dataset',
+      `not a valid ${upload.kind} dataset: ${shown.join('; ')}${more}`,
+    );
+  };
+  let bytes = 0;
+  async function* checked(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of upload.body as AsyncIterable<Buffer>) {
+      bytes += chunk.byteLength;
+      if (bytes > limit) throw tooLarge();
+      if (!validator.push(chunk)) throw invalid(); // enough errors: stop reading
+      yield chunk;
+    }
+  }
+
+  const temporary = `uploads/${team.id}/${randomUUID()}.jsonl`;
+  const info = await s.artifacts.putStream(temporary, checked()); // nothing is left if it throws
+  try {
+    if (!validator.end().ok) throw invalid();
+    const sha256 = info.sha256 as string;
+    const existing = await s.prisma.dataset.findUnique({
+      where: { teamId_sha256: { teamId: team.id, sha256 } },
+    });
+    if (existing) return { dataset: existing, created: false };
+    const key = keys.dataset(team.id, sha256);
+    await mkdir(dirname(s.artifacts.path(key)), { recursive: true });
+    await rename(s.artifacts.path(temporary), s.artifacts.path(key));
+    try {
+      const dataset = await s.prisma.dataset.create({
+        data: {
+          teamId: team.id,
+          name: upload.name,
+          kind: upload.kind,
+          sha256,
+          rows: validator.count,
+          bytes: BigInt(info.bytes),
+        },
+      });
+      s.metrics.datasetsUploaded.inc();
+      return { dataset, created: true };
+    } catch (error) {
+      // The same content uploaded twice at once: the other upload recorded it (and owns the same file).
+      if (!isUniqueViolation(error)) throw error;
+      const raced = await s.prisma.dataset.findUniqueOrThrow({
+        where: { teamId_sha256: { teamId: team.id, sha256 } },
+      });
+      return { dataset: raced, created: false };
+    }
+  } finally {
+    await s.artifacts.delete(temporary);
+  }
+}

@@ -1,0 +1,205 @@
+// Writes one worker event to Postgres. Every write is idempotent (an event delivered twice, e.g.
+// after an API crash between the write and the ack, changes nothing the second time), and a stage
+// that finished keeps its final status whatever arrives late.
+import type { ArtifactKind, Prisma, PrismaClient, StageStatus } from '@rlhf/db';
+import type { StageEvent } from '@rlhf/queue';
+import type { RunSettings } from '../runs.js';
+
+const FINISHED: readonly StageStatus[] = ['succeeded', 'failed', 'cancelled'];
+
+export interface Applied {
+  /** The event changed a stage to a final status: admission may have room now. */
+  stageFinished: boolean;
+  /** A worker started a stage of a run that was cancelled meanwhile: ask again. */
+  cancelAgain: boolean;
+}
+
+const nothing: Applied = { stageFinished: false, cancelAgain: false };
+
+/** Applies `event`; `at` is when it was published (its stream id's timestamp). */
+export async function applyEvent(prisma: PrismaClient, event: StageEvent, at: Date): Promise<Applied> {
+  const stage = await prisma.stage.findUnique({ where: { id: event.stageId }, include: { run: true } });
+  if (!stage || stage.runId !== event.runId) return nothing; // not ours (a deleted run, another deployment)
+  const open = !FINISHED.includes(stage.status);
+  switch (event.type) {
+    case 'stage.started': {
+      if (!open) return nothing;
+      const settings = stage.run.hyperparameters as unknown as RunSettings;
+      const reported = { ...settings.stages[stage.kind], ...event.hyperparameters };
+      await prisma.$transaction([
+        prisma.stage.update({
+          where: { id: stage.id },
+          data: {
+            status: 'running',
+            attempts: Math.max(stage.attempts, event.attempt),
+            workerId: event.workerId,
+            startedAt: stage.startedAt ?? at,
+            totalSteps: event.totalSteps,
+            error: null,
+          },
+        }),
+        prisma.run.update({
+          where: { id: stage.runId },
+          data: {
+            ...(stage.run.status === 'queued' ? { status: 'running' } : {}),
+            startedAt: stage.run.startedAt ?? at,
+            hyperparameters: {
+              ...settings,
+              stages: { ...settings.stages, [stage.kind]: reported },
+            } as unknown as Prisma.InputJsonValue,
+          },
+        }),
+      ]);
+      return { stageFinished: false, cancelAgain: stage.run.status === 'cancelled' };
+    }
+    case 'stage.progress': {
+      if (!open) return nothing;
+      const total = event.totalSteps ?? stage.totalSteps;
+      await prisma.stage.update({
+        where: { id: stage.id },
+        data: {
+          currentStep: event.step,
+          totalSteps: total,
+          ...(total ? { progress: Math.min(1, event.step / total) } : {}),
+        },
+      });
+      return nothing;
+    }
+    case 'metrics': {
+      // JSON has no NaN/Infinity: such values arrive as null and are not stored.
+      const data = Object.entries(event.values)
+        .filter(([, value]) => typeof value === 'number' && Number.isFinite(value))
+        .map(([name, value]) => ({
+          stageId: stage.id,
+          name,
+          step: event.step,
+          value,
+          time: new Date(event.time),
+        }));
+      await prisma.metricPoint.createMany({ data, skipDuplicates: true });
+      return nothing;
+    }
+    case 'samples': {
+      // Samples have no natural key: a step's table is replaced as a whole.
+      await prisma.$transaction([
+        prisma.sample.deleteMany({ where: { stageId: stage.id, step: event.step } }),
+        prisma.sample.createMany({
+          data: event.rows.map((row) => ({
+            stageId: stage.id,
+            step: event.step,
+            prompt: row.prompt,
+            response: row.response,
+            score: row.score,
+            kl: row.kl,
+            truncated: !row.eos,
+          })),
+        }),
+      ]);
+      return nothing;
+    }
+    case 'artifact': {
+      const data = {
+        stageId: stage.id,
+        kind: artifactKind(event.kind, event.key, stage.kind),
+        bytes: BigInt(event.bytes),
+        sha256: event.sha256 ?? '',
+        step: event.step ?? null,
+      };
+      await prisma.artifact.upsert({
+        where: { path: event.key },
+        create: { path: event.key, ...data },
+        update: data,
+      });
+      return nothing;
+    }
+    case 'stage.completed': {
+      if (!open) return nothing;
+      const stages = await prisma.stage.findMany({ where: { runId: stage.runId } });
+      const allDone = stages.every((st) => st.id === stage.id || st.status === 'succeeded');
+      await prisma.$transaction([
+        prisma.stage.update({
+          where: { id: stage.id },
+          data: {
+            status: 'succeeded',
+            progress: 1,
+            currentStep: event.result.step,
+            modelKey: event.result.modelKey,
+            finishedAt: at,
+          },
+        }),
+        ...(allDone && stage.run.status !== 'cancelled'
+          ? [prisma.run.update({ where: { id: stage.runId }, data: { status: 'succeeded', finishedAt: at } })]
+          : []),
+      ]);
+      return { stageFinished: true, cancelAgain: false };
+    }
+    case 'stage.failed': {
+      if (!open) return nothing;
+      if (event.willRetry) {
+        await prisma.stage.update({
+          where: { id: stage.id },
+          data: { status: 'queued', error: event.error },
+        });
+        return nothing;
+      }
+      // failParentOnFailure fails the later stages in BullMQ; no worker reports them, so we do.
+      await prisma.$transaction([
+        prisma.stage.update({
+          where: { id: stage.id },
+          data: { status: 'failed', error: event.error, finishedAt: at },
+        }),
+        prisma.stage.updateMany({
+          where: { runId: stage.runId, id: { not: stage.id }, status: { notIn: [...FINISHED] } },
+          data: { status: 'cancelled', error: `the ${stage.kind} stage failed`, finishedAt: at },
+        }),
+        prisma.run.updateMany({
+          where: { id: stage.runId, status: { in: ['queued', 'running'] } },
+          data: { status: 'failed', error: `${stage.kind} stage failed: ${event.error}`, finishedAt: at },
+        }),
+      ]);
+      return { stageFinished: true, cancelAgain: false };
+    }
+    case 'stage.cancelled': {
+      if (!open) return nothing;
+      await prisma.$transaction([
+        prisma.stage.updateMany({
+          where: { runId: stage.runId, status: { notIn: [...FINISHED] } },
+          data: { status: 'cancelled', finishedAt: at },
+        }),
+        prisma.run.updateMany({
+          where: { id: stage.runId, status: { in: ['queued', 'running'] } },
+          data: { status: 'cancelled', finishedAt: at },
+        }),
+      ]);
+      return { stageFinished: true, cancelAgain: false };
+    }
+    case 'stage.requeued': {
+      if (!open) return nothing;
+      await prisma.stage.update({
+        where: { id: stage.id },
+        data: { status: 'queued', ...(event.step === null ? {} : { currentStep: event.step }) },
+      });
+      return nothing;
+    }
+  }
+}
+
+const ARTIFACT_KINDS = new Set<string>([
+  'checkpoint',
+  'safetensors',
+  'model_config',
+  'tokenizer',
+  'onnx_policy',
+  'onnx_reward',
+]);
+
+/** The stored kind: the worker's kind when it is one, else read from the file name. */
+export function artifactKind(kind: string, key: string, stageKind: string): ArtifactKind {
+  if (ARTIFACT_KINDS.has(kind)) return kind as ArtifactKind;
+  if (kind === 'checkpoint' || key.includes('/checkpoints/')) return 'checkpoint';
+  const file = key.slice(key.lastIndexOf('/') + 1);
+  if (file.endsWith('.onnx')) return stageKind === 'reward_model' ? 'onnx_reward' : 'onnx_policy';
+  if (file === 'tokenizer.json') return 'tokenizer';
+  if (file.endsWith('.json')) return 'model_config';
+  return 'safetensors';
+}

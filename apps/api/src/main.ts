@@ -1,0 +1,24 @@
+// The API process: config from the environment, services checked, then listen. SIGTERM/SIGINT close
+// the app (SSE streams, event consumer, connections) before exiting.
+import { checkPostgres, checkRedis, createLogger, loadApiConfig, runMain } from '@rlhf/config';
+import { buildApp } from './app.js';
+
+runMain(async () => {
+  const config = loadApiConfig();
+  await Promise.all([checkPostgres(config.databaseUrl), checkRedis(config.redisUrl)]);
+  const logger = createLogger('api', config.logLevel);
+  const app = await buildApp({ ...config, logger });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, 'shutting down');
+      app.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
+  await app.listen({ host: config.host, port: config.port });
+});

@@ -1,0 +1,305 @@
+// Runs: create, list, get, cancel, metrics history, rollout samples, artifacts (list, download) and
+// sampling from a finished policy.
+import { Artifact, RunSpecInput } from '@rlhf/contracts';
+import type { Prisma } from '@rlhf/db';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { teamOf } from '../auth.js';
+import { ApiError, notFound } from '../errors.js';
+import { generate } from '../generate.js';
+import { cancelRun, createRun, findRun, runDetail, runViews } from '../runs.js';
+import {
+  ArtifactList,
+  ArtifactParams,
+  Errors,
+  FileBody,
+  GenerateBody,
+  GenerateResponse,
+  IdempotencyHeaders,
+  MetricPage,
+  MetricsQuery,
+  RunListQuery,
+  RunPage,
+  RunParams,
+  RunView,
+  SamplePage,
+  SamplesQuery,
+} from '../schemas.js';
+import type { Services } from '../services.js';
+import { validatorCompiler } from '../validation.js';
+import { artifactView, metricView, sampleView } from '../views.js';
+
+// Opaque cursors for lists ordered by more than one column.
+const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+function decodeCursor<T>(cursor: string, check: (value: unknown) => value is T): T {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (check(value)) return value;
+  } catch {}
+  throw new ApiError(400, 'invalid_request', 'querystring /cursor: not a cursor this list returned');
+}
+
+interface MetricCursor {
+  stageId: string;
+  step: number;
+  name: string;
+}
+const isMetricCursor = (v: unknown): v is MetricCursor =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as MetricCursor).stageId === 'string' &&
+  Number.isInteger((v as MetricCursor).step) &&
+  typeof (v as MetricCursor).name === 'string';
+
+export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services: s }) => {
+  app.post(
+    '/runs',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Start a run: a pipeline of stages (sft -> reward_model -> ppo)',
+        description:
+          'The run waits (status queued, stages pending) until its team is under its quota of active runs, then its stages are queued. ' +
+          'Send an Idempotency-Key header to make retries safe. Unknown fields, NaN, negative or out-of-range hyperparameters and datasets of the wrong kind are 400s naming the field.',
+        headers: IdempotencyHeaders,
+        body: RunSpecInput,
+        response: { 200: RunView, 201: RunView, ...Errors },
+      },
+      // validateRunSpec checks the body: its messages name the stage and its rules (order, dataset kinds).
+      validatorCompiler: ({ httpPart, schema }) =>
+        httpPart === 'body'
+          ? (value: unknown) => ({ value })
+          : validatorCompiler({ httpPart, schema } as never),
+    },
+    async (request, reply) => {
+      const team = teamOf(request);
+      const { run, created } = await createRun(s, team, request.body, request.headers['idempotency-key']);
+      return reply.status(created ? 201 : 200).send(run);
+    },
+  );
+
+  app.get(
+    '/runs',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: "The team's runs, newest first",
+        querystring: RunListQuery,
+        response: { 200: RunPage, ...Errors },
+      },
+    },
+    async (request) => {
+      const team = teamOf(request);
+      const { status, cursor } = request.query;
+      const limit = request.query.limit ?? 20;
+      const rows = await s.prisma.run.findMany({
+        where: { teamId: team.id, ...(status ? { status } : {}), ...(cursor ? { id: { lt: cursor } } : {}) },
+        orderBy: { id: 'desc' },
+        take: limit + 1,
+        include: { stages: true },
+      });
+      const page = rows.slice(0, limit);
+      return {
+        items: await runViews(s, page),
+        nextCursor: rows.length > limit ? page[page.length - 1].id : null,
+      };
+    },
+  );
+
+  app.get(
+    '/runs/:runId',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'A run: status and progress per stage, latest metrics, resolved hyperparameters',
+        params: RunParams,
+        response: { 200: RunView, ...Errors },
+      },
+    },
+    async (request) => runDetail(s, teamOf(request), request.params.runId),
+  );
+
+  app.post(
+    '/runs/:runId/cancel',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Cancel a run (a running stage stops at its next check, within seconds)',
+        params: RunParams,
+        response: { 202: RunView, ...Errors },
+      },
+    },
+    async (request, reply) =>
+      reply.status(202).send(await cancelRun(s, teamOf(request), request.params.runId)),
+  );
+
+  app.get(
+    '/runs/:runId/metrics',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Metric history of a run (by stage, step, name)',
+        params: RunParams,
+        querystring: MetricsQuery,
+        response: { 200: MetricPage, ...Errors },
+      },
+    },
+    async (request) => {
+      const run = await findRun(s, teamOf(request), request.params.runId);
+      const { stageId, name, afterStep, cursor } = request.query;
+      const limit = request.query.limit ?? 1000;
+      const stageIds = run.stages.map((st) => st.id).filter((id) => stageId === undefined || id === stageId);
+      const after = cursor ? decodeCursor(cursor, isMetricCursor) : undefined;
+      const where: Prisma.MetricPointWhereInput = {
+        stageId: { in: stageIds },
+        ...(name ? { name } : {}),
+        ...(afterStep === undefined ? {} : { step: { gt: afterStep } }),
+        ...(after
+          ? {
+              OR: [
+                { stageId: { gt: after.stageId } },
+                { stageId: after.stageId, step: { gt: after.step } },
+                { stageId: after.stageId, step: after.step, name: { gt: after.name } },
+              ],
+            }
+          : {}),
+      };
+      const rows = await s.prisma.metricPoint.findMany({
+        where,
+        orderBy: [{ stageId: 'asc' }, { step: 'asc' }, { name: 'asc' }],
+        take: limit + 1,
+      });
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map(metricView),
+        nextCursor:
+          rows.length > limit
+            ? encodeCursor({ stageId: last.stageId, step: last.step, name: last.name })
+            : null,
+      };
+    },
+  );
+
+  app.get(
+    '/runs/:runId/samples',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Rollout samples (prompt, response, score, KL), newest step first',
+        params: RunParams,
+        querystring: SamplesQuery,
+        response: { 200: SamplePage, ...Errors },
+      },
+    },
+    async (request) => {
+      const run = await findRun(s, teamOf(request), request.params.runId);
+      const { stageId, cursor } = request.query;
+      const limit = request.query.limit ?? 50;
+      const stageIds = run.stages.map((st) => st.id).filter((id) => stageId === undefined || id === stageId);
+      const rows = await s.prisma.sample.findMany({
+        where: { stageId: { in: stageIds }, ...(cursor ? { id: { lt: cursor } } : {}) },
+        orderBy: { id: 'desc' }, // uuid v7: newest first
+        take: limit + 1,
+      });
+      const page = rows.slice(0, limit);
+      return {
+        items: page.map(sampleView),
+        nextCursor: rows.length > limit ? page[page.length - 1].id : null,
+      };
+    },
+  );
+
+  app.get(
+    '/runs/:runId/artifacts',
+    {
+      schema: {
+        tags: ['artifacts'],
+        summary: 'Checkpoints, final weights (safetensors) and ONNX exports of a run',
+        params: RunParams,
+        response: { 200: ArtifactList, ...Errors },
+      },
+    },
+    async (request) => {
+      const run = await findRun(s, teamOf(request), request.params.runId);
+      const rows = await s.prisma.artifact.findMany({
+        where: { stageId: { in: run.stages.map((st) => st.id) } },
+        orderBy: [{ createdAt: 'asc' }, { path: 'asc' }],
+      });
+      return { items: rows.map((row) => artifactView(row, run.id)) };
+    },
+  );
+
+  app.get(
+    '/runs/:runId/artifacts/:artifactId',
+    {
+      schema: {
+        tags: ['artifacts'],
+        summary: 'One artifact',
+        params: ArtifactParams,
+        response: { 200: Artifact, ...Errors },
+      },
+    },
+    async (request) => {
+      const run = await findRun(s, teamOf(request), request.params.runId);
+      const row = await findArtifact(
+        s,
+        run.stages.map((st) => st.id),
+        request.params.artifactId,
+      );
+      return artifactView(row, run.id);
+    },
+  );
+
+  app.get(
+    '/runs/:runId/artifacts/:artifactId/download',
+    {
+      schema: {
+        tags: ['artifacts'],
+        summary: 'Download an artifact file',
+        params: ArtifactParams,
+        response: { 200: FileBody, ...Errors },
+      },
+    },
+    async (request, reply) => {
+      const run = await findRun(s, teamOf(request), request.params.runId);
+      const row = await findArtifact(
+        s,
+        run.stages.map((st) => st.id),
+        request.params.artifactId,
+      );
+      if (!(await s.artifacts.exists(row.path))) {
+        throw new ApiError(404, 'not_found', `artifact ${row.id}: its file ${row.path} is not in the store`);
+      }
+      const { bytes } = await s.artifacts.info(row.path);
+      const file = row.path.slice(row.path.lastIndexOf('/') + 1);
+      return reply
+        .header('content-type', 'application/octet-stream')
+        .header('content-length', bytes)
+        .header('content-disposition', `attachment; filename="${file}"`)
+        .send(s.artifacts.stream(row.path));
+    },
+  );
+
+  app.post(
+    '/runs/:runId/generate',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: "Sample responses from a finished run's policy",
+        params: RunParams,
+        body: GenerateBody,
+        response: { 200: GenerateResponse, ...Errors },
+      },
+    },
+    async (request) => {
+      const run = await findRun(s, teamOf(request), request.params.runId);
+      return generate(s, run, request.body);
+    },
+  );
+};
+
+async function findArtifact(s: Services, stageIds: string[], artifactId: string) {
+  const row = await s.prisma.artifact.findFirst({ where: { id: artifactId, stageId: { in: stageIds } } });
+  if (!row) throw notFound('artifact', artifactId);
+  return row;
+}

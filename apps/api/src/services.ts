@@ -1,0 +1,82 @@
+// What the plugins share: the database, Redis connections, the BullMQ handles, the artifact store,
+// the SSE hub and the metrics. Created once per app, closed when the app closes.
+import { hostname } from 'node:os';
+import { type ArtifactStore, createArtifactStore } from '@rlhf/artifacts';
+import type { Logger } from '@rlhf/config';
+import { createPrisma, type PrismaClient } from '@rlhf/db';
+import {
+  createFlowProducer,
+  createRedis,
+  createStageQueue,
+  DEFAULT_PREFIX,
+  type StageQueue,
+} from '@rlhf/queue';
+import type { FlowProducer } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createEventHub, type EventHub } from './events/hub.js';
+import { type ApiMetrics, createApiMetrics } from './metrics.js';
+
+export interface ApiOptions {
+  databaseUrl: string;
+  redisUrl: string;
+  /** Directory of the artifact store (datasets, checkpoints, exports). */
+  artifactDir: string;
+  /** Bootstrap admin key (ADMIN_KEY); admin keys stored in the database work too. */
+  adminKey?: string;
+  logger: Logger;
+  /** Namespace of every Redis key, BullMQ's included (default 'rlhf'); tests use their own. */
+  redisPrefix?: string;
+  /** Run the event consumer in this process (default true). */
+  consumeEvents?: boolean;
+  /** Consumer name in the events consumer group (default: the hostname). */
+  consumerName?: string;
+  /** Events read but not acked for this long are claimed again (default 30 s). */
+  claimIdleMs?: number;
+}
+
+export interface Services {
+  prisma: PrismaClient;
+  /** Commands (queries, publish, rate limits); never blocking reads. */
+  redis: Redis;
+  queue: StageQueue;
+  flows: FlowProducer;
+  artifacts: ArtifactStore;
+  hub: EventHub;
+  metrics: ApiMetrics;
+  prefix: string;
+  adminKey: string | undefined;
+  logger: Logger;
+  options: ApiOptions;
+  close(): Promise<void>;
+}
+
+export async function createServices(options: ApiOptions): Promise<Services> {
+  const prefix = options.redisPrefix ?? DEFAULT_PREFIX;
+  const prisma = createPrisma(options.databaseUrl);
+  const redis = createRedis(options.redisUrl);
+  const subscriber = createRedis(options.redisUrl, { worker: true });
+  const queue = createStageQueue(redis, prefix);
+  const flows = createFlowProducer(redis, prefix);
+  const hub = await createEventHub(redis, subscriber, `${prefix}:api:run-events`);
+  const metrics = createApiMetrics(() => queue.getJobCounts());
+  return {
+    prisma,
+    redis,
+    queue,
+    flows,
+    artifacts: createArtifactStore(options.artifactDir),
+    hub,
+    metrics,
+    prefix,
+    adminKey: options.adminKey,
+    logger: options.logger,
+    options: { ...options, consumerName: options.consumerName ?? hostname() },
+    async close() {
+      await hub.close();
+      await queue.close();
+      await flows.close();
+      await redis.quit().catch(() => redis.disconnect());
+      await prisma.$disconnect();
+    },
+  };
+}

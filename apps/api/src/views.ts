@@ -1,0 +1,136 @@
+// Database rows -> API resources (times as ISO strings, byte counts as numbers, absent facts as null).
+import type { Artifact, Dataset, MetricPoint, RunSpec, Sample, Stage } from '@rlhf/contracts';
+import type {
+  Artifact as ArtifactRow,
+  Dataset as DatasetRow,
+  MetricPoint as MetricRow,
+  Run as RunRow,
+  Sample as SampleRow,
+  Stage as StageRow,
+  Team,
+} from '@rlhf/db';
+import type { RunView, StageView, TeamView } from './schemas.js';
+
+const iso = (time: Date | null): string | null => (time ? time.toISOString() : null);
+
+export function datasetView(row: DatasetRow): Dataset {
+  return {
+    id: row.id,
+    teamId: row.teamId,
+    name: row.name,
+    kind: row.kind,
+    rowCount: row.rows,
+    sizeBytes: Number(row.bytes),
+    sha256: row.sha256,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
+
+export function stageView(row: StageRow, latestMetrics: Record<string, number> = {}): StageView {
+  return {
+    id: row.id,
+    runId: row.runId,
+    kind: row.kind,
+    position: row.index,
+    status: row.status,
+    datasetId: row.datasetId ?? '',
+    config: row.config as Stage['config'],
+    step: row.currentStep,
+    totalSteps: row.totalSteps,
+    attempts: row.attempts,
+    workerId: row.workerId,
+    error: row.error,
+    createdAt: row.createdAt.toISOString(),
+    startedAt: iso(row.startedAt),
+    finishedAt: iso(row.finishedAt),
+    progress: row.status === 'succeeded' ? 1 : Math.min(1, Math.max(0, row.progress)),
+    latestMetrics,
+    modelKey: row.modelKey,
+  };
+}
+
+/** `latest` maps a stage id to its metrics' last values. */
+export function runView(
+  row: RunRow & { stages: StageRow[] },
+  latest: ReadonlyMap<string, Record<string, number>> = new Map(),
+): RunView {
+  const stages = [...row.stages].sort((a, b) => a.index - b.index).map((s) => stageView(s, latest.get(s.id)));
+  const progress = stages.length === 0 ? 0 : stages.reduce((sum, s) => sum + s.progress, 0) / stages.length;
+  return {
+    id: row.id,
+    teamId: row.teamId,
+    name: row.name === '' ? null : row.name,
+    status: row.status,
+    spec: row.spec as RunSpec,
+    stages,
+    createdAt: row.createdAt.toISOString(),
+    startedAt: iso(row.startedAt),
+    finishedAt: iso(row.finishedAt),
+    progress,
+    error: row.error,
+    hyperparameters: row.hyperparameters as Record<string, unknown>,
+    admittedAt: iso(row.admittedAt),
+    priority: row.priority,
+  };
+}
+
+export const isFinished = (status: string): boolean => FINISHED.has(status);
+
+// The API groups the stored kinds: weights and their config/tokenizer are the model; ONNX exports are onnx.
+const ARTIFACT_KINDS: Record<ArtifactRow['kind'], Artifact['kind']> = {
+  checkpoint: 'checkpoint',
+  safetensors: 'model',
+  model_config: 'model',
+  tokenizer: 'model',
+  onnx_policy: 'onnx',
+  onnx_reward: 'onnx',
+};
+
+export function artifactView(row: ArtifactRow, runId: string): Artifact {
+  return {
+    id: row.id,
+    runId,
+    stageId: row.stageId,
+    kind: ARTIFACT_KINDS[row.kind],
+    key: row.path,
+    step: row.step,
+    sizeBytes: Number(row.bytes),
+    sha256: row.sha256 === '' ? null : row.sha256,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+export function metricView(row: MetricRow): MetricPoint {
+  return {
+    stageId: row.stageId,
+    step: row.step,
+    name: row.name,
+    value: row.value,
+    time: row.time.toISOString(),
+  };
+}
+
+export function sampleView(row: SampleRow): Sample {
+  return {
+    stageId: row.stageId,
+    step: row.step,
+    prompt: row.prompt,
+    response: row.response,
+    score: row.score,
+    kl: row.kl,
+    eos: !row.truncated,
+  };
+}
+
+export function teamView(row: Team): TeamView {
+  return {
+    id: row.id,
+    name: row.name,
+    maxActiveStages: row.maxActiveStages,
+    maxUploadBytes: Number(row.maxUploadBytes),
+    requestsPerMinute: row.requestsPerMinute,
+    createdAt: row.createdAt.toISOString(),
+  };
+}

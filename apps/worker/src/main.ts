@@ -1,0 +1,76 @@
+// Worker process entry: `tsx apps/worker/src/main.ts [--device cuda:0 | --devices 0,1,2,3] ...` (see args.ts).
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
+import { checkRedis, createLogger, loadWorkerConfig, runMain, StartupError } from '@rlhf/config';
+import type { StageRunners } from '@rlhf/queue';
+import { childArgs, parseWorkerArgs, USAGE, type WorkerArgs } from './args.js';
+import { runners as builtInRunners } from './runners.js';
+import { superviseWorkers } from './supervisor.js';
+import { startWorker } from './worker.js';
+
+runMain(async () => {
+  let args: WorkerArgs;
+  try {
+    args = parseWorkerArgs(process.argv.slice(2));
+  } catch (error) {
+    throw new StartupError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+  }
+  const env = args.device === undefined ? process.env : { ...process.env, DEVICE: args.device };
+  const config = loadWorkerConfig(env);
+  const logger = createLogger('worker', config.logLevel);
+  await checkRedis(config.redisUrl);
+
+  if (args.devices) {
+    const supervisor = superviseWorkers({
+      devices: args.devices,
+      script: fileURLToPath(import.meta.url),
+      args: (device) => childArgs(args, device),
+      workerId: config.workerId,
+      logger,
+    });
+    onStopSignal(logger, () => supervisor.stop());
+    return;
+  }
+
+  const runners = args.runners === undefined ? builtInRunners : await loadRunners(args.runners);
+  const worker = await startWorker({
+    redisUrl: config.redisUrl,
+    artifactDir: config.artifactDir,
+    device: config.device,
+    workerId: config.workerId,
+    runners,
+    logger,
+    prefix: args.prefix,
+    lockDuration: args.lockDuration,
+    stalledInterval: args.stalledInterval,
+    maxStalledCount: args.maxStalledCount,
+    heartbeatIntervalMs: args.heartbeatInterval,
+  });
+  onStopSignal(logger, () => worker.close());
+});
+
+// The first SIGTERM/SIGINT stops gracefully and exits 0; later ones are ignored (under a supervisor a Ctrl-C
+// reaches the worker twice), since killing the process during an ORT run would be a crash.
+function onStopSignal(logger: ReturnType<typeof createLogger>, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) return logger.warn({ signal }, 'already stopping');
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'graceful stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+async function loadRunners(path: string): Promise<StageRunners> {
+  const module = (await import(pathToFileURL(resolve(path)).href)) as { runners?: StageRunners };
+  if (!module.runners) throw new StartupError(`--runners ${path}: the module exports no 'runners'`);
+  return module.runners;
+}

@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs';
+import { validateJsonl } from '@rlhf/contracts';
+import { sortDigitsFiles } from '@rlhf/examples';
+import { initParams, presetConfig } from '@rlhf/model';
+import { createRuntime } from '@rlhf/runtime';
+import { evaluateRewardModel, trainRewardModel } from './index.js';
+
+const kind = process.argv[2] as 'preference' | 'ranked' | 'rankedAsPairs';
+const steps = Number(process.argv[3] ?? 100);
+const lr = Number(process.argv[4] ?? 1e-3);
+const B = Number(process.argv[5] ?? 16);
+const runtime = await createRuntime({ device: 'cpu' });
+const pref = (await validateJsonl('preference', readFileSync(sortDigitsFiles.preference, 'utf8'))).rows;
+const ranked = (await validateJsonl('ranked', readFileSync(sortDigitsFiles.ranked, 'utf8'))).rows;
+const config = presetConfig('tiny');
+const params = initParams(config, 0);
+let rows; let test;
+if (kind === 'preference') { rows = pref.slice(0, 1800); test = pref.slice(1800); }
+else { const tr = ranked.slice(0, 800); test = ranked.slice(800);
+  rows = kind === 'ranked' ? tr : tr.flatMap((r) => { const out = []; for (let i = 0; i < r.responses.length; i++) for (let j = i + 1; j < r.responses.length; j++) out.push({ prompt: r.prompt, chosen: r.responses[i], rejected: r.responses[j] }); return out; }); }
+const t0 = performance.now();
+const res = await trainRewardModel({
+  config: { maxSteps: steps, lr, batchSize: B, stepsPerCall: 16, warmupSteps: 10, evalEvery: 64, checkpointEvery: 1000, validationFraction: 0.05, schedule: 'cosine', init: 'fresh' },
+  model: { config, params },
+  rows,
+  runtime,
+  hooks: { onMetrics: (s, v) => { if ('eval/loss' in v) console.log(s, JSON.stringify(v)); } },
+});
+console.log('train s', (performance.now() - t0) / 1000, res.summary, JSON.stringify(res.hyperparameters.effective));
+const ev = await evaluateRewardModel({ model: res.model, rows: test, runtime });
+console.log('test', ev);
+await runtime.close();

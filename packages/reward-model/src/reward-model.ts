@@ -1,0 +1,385 @@
+// Reward model (InstructGPT §3.5): a GPT trunk with a scalar head read at the last real token (EOS), trained
+// with the Bradley–Terry loss −log σ(r_better − r_worse − margin) over all C(K,2) pairs of a prompt's K ranked
+// responses. A prompt's pairs share one batch and one forward pass per response, and each prompt weighs the
+// same whatever its K (the 1/C(K,2) factor of InstructGPT's eq. 1).
+import {
+  type PreferenceRow,
+  type RankedRow,
+  type RewardModelConfig,
+  type RewardModelConfigInput,
+  RewardModelMetrics,
+  resolveRewardModelConfig,
+} from '@rlhf/contracts';
+import {
+  cast,
+  div,
+  gather,
+  greater,
+  logSigmoid,
+  max,
+  mul,
+  neg,
+  reduceSum,
+  sub,
+  type Tensor,
+} from '@rlhf/graph';
+import {
+  ByteTokenizer,
+  createScorer,
+  type GptConfig,
+  gptHidden,
+  initParams,
+  type Scorer,
+  scalarHead,
+  sequenceScores,
+  type Tokenizer,
+} from '@rlhf/model';
+import { float32, int64, type Runtime } from '@rlhf/runtime';
+import {
+  effectiveMaxSeqLen,
+  type ModelWeights,
+  padRight,
+  runSupervisedLoop,
+  type StageHooks,
+  type StageResult,
+  splitTrainValidation,
+  stackSteps,
+  tokenizeExample,
+  totalStepsOf,
+} from '@rlhf/stage-kit';
+
+export type RewardRow = PreferenceRow | RankedRow;
+
+export interface RewardModelInput {
+  /** A full config or any part of one (defaults from @rlhf/contracts fill the rest). */
+  config: RewardModelConfig | RewardModelConfigInput;
+  /** The trunk: the SFT policy (init 'sft') or only its config (init 'fresh'). The scalar head is always new. */
+  model: ModelWeights;
+  rows: readonly RewardRow[];
+  runtime: Runtime;
+  hooks?: StageHooks;
+  /** Default: ByteTokenizer. */
+  tokenizer?: Tokenizer;
+}
+
+/** A prompt and its responses best → worst (a preference row is the K = 2 case). */
+export function rankedResponses(row: RewardRow): { prompt: string; responses: string[] } {
+  return 'responses' in row
+    ? { prompt: row.prompt, responses: [...row.responses] }
+    : { prompt: row.prompt, responses: [row.chosen, row.rejected] };
+}
+
+/** Every (better, worse) index pair of a ranking of k responses: C(k, 2) pairs. */
+export function rankedPairs(k: number): [number, number][] {
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) pairs.push([i, j]);
+  return pairs;
+}
+
+/** Reward normalisation stored with the model (safetensors metadata) for PPO: score' = (score − mean) / std. */
+export interface RewardNormalisation {
+  mean: number;
+  std: number;
+}
+
+const MEAN_KEY = 'reward_mean';
+const STD_KEY = 'reward_std';
+
+/** The normalisation a reward model was saved with, or null when it has none. */
+export function rewardNormalisation(model: ModelWeights): RewardNormalisation | null {
+  const mean = Number(model.metadata?.[MEAN_KEY]);
+  const std = Number(model.metadata?.[STD_KEY]);
+  return model.metadata?.[MEAN_KEY] !== undefined && Number.isFinite(mean) && Number.isFinite(std) && std > 0
+    ? { mean, std }
+    : null;
+}
+
+/** A tokenized ranking: prompt tokens (bos first) and each response's tokens (eos last, unless truncated). */
+interface RankedExample {
+  prompt: number[];
+  responses: number[][];
+}
+
+function tokenizeRanking(
+  tokenizer: Tokenizer,
+  row: RewardRow,
+  maxSeqLen: number,
+): { example: RankedExample; truncated: number } | null {
+  const { prompt, responses } = rankedResponses(row);
+  const tokenized = responses.map((r) => tokenizeExample(tokenizer, prompt, r, maxSeqLen));
+  // A response cut away entirely (prompt fills the context) cannot be scored: drop the whole ranking.
+  if (tokenized.some((t) => t.ids.length <= t.promptTokens)) return null;
+  return {
+    example: {
+      prompt: tokenized[0].ids.slice(0, tokenized[0].promptTokens),
+      responses: tokenized.map((t) => t.ids.slice(t.promptTokens)),
+    },
+    truncated: tokenized.filter((t) => t.truncated).length,
+  };
+}
+
+export interface PairEvaluation {
+  /** Share of pairs with r_better > r_worse. */
+  accuracy: number;
+  /** Mean Bradley–Terry loss per pair. */
+  loss: number;
+  /** Mean r_better − r_worse. */
+  margin: number;
+  pairs: number;
+  /** Mean and standard deviation of every response's score (the reference set for normalisation). */
+  rewardMean: number;
+  rewardStd: number;
+}
+
+const EVAL_BATCH = 64;
+
+/** Scores every response of the examples with packages/model's scorer (the graph PPO scores rollouts with). */
+async function scoreExamples(
+  scorer: Scorer,
+  params: ReadonlyMap<string, Float32Array>,
+  examples: readonly RankedExample[],
+  padId: number,
+): Promise<number[][]> {
+  const items = examples.flatMap((e, i) => e.responses.map((r) => ({ i, prompt: e.prompt, response: r })));
+  const scores: number[][] = examples.map(() => []);
+  for (let start = 0; start < items.length; start += EVAL_BATCH) {
+    const batch = items.slice(start, start + EVAL_BATCH);
+    const n = Math.max(...batch.map((b) => b.response.length));
+    const out = await scorer.score({
+      params,
+      prompts: batch.map((b) => b.prompt),
+      padId,
+      responses: batch.map((b) => [...b.response, ...new Array(n - b.response.length).fill(padId)]),
+      responseMask: batch.map((b) =>
+        b.response.map(() => 1).concat(new Array(n - b.response.length).fill(0)),
+      ),
+    });
+    for (const [j, b] of batch.entries()) scores[b.i].push(out.scores![j]);
+  }
+  return scores;
+}
+
+function evaluateScores(scores: readonly number[][], margin: number): PairEvaluation {
+  let correct = 0;
+  let loss = 0;
+  let gap = 0;
+  let pairs = 0;
+  for (const s of scores)
+    for (const [i, j] of rankedPairs(s.length)) {
+      const d = s[i] - s[j];
+      correct += d > 0 ? 1 : 0;
+      // −log σ(x) = log(1 + e^(−x)), written stably
+      const x = d - margin;
+      loss += Math.max(-x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+      gap += d;
+      pairs++;
+    }
+  const all = scores.flat();
+  const mean = all.reduce((a, b) => a + b, 0) / all.length;
+  const std = Math.sqrt(all.reduce((a, b) => a + (b - mean) ** 2, 0) / all.length);
+  return {
+    accuracy: correct / pairs,
+    loss: loss / pairs,
+    margin: gap / pairs,
+    pairs,
+    rewardMean: mean,
+    rewardStd: std,
+  };
+}
+
+export interface EvaluateRewardModelInput {
+  model: ModelWeights;
+  rows: readonly RewardRow[];
+  runtime: Runtime;
+  /** Default 0. */
+  margin?: number;
+  /** Default: the model context. */
+  maxSeqLen?: number;
+  tokenizer?: Tokenizer;
+}
+
+/** Pair accuracy, loss and margin of a reward model on ranked / preference rows (all C(K,2) pairs of each). */
+export async function evaluateRewardModel(input: EvaluateRewardModelInput): Promise<PairEvaluation> {
+  const tokenizer = input.tokenizer ?? new ByteTokenizer();
+  const maxSeqLen = effectiveMaxSeqLen(
+    input.maxSeqLen ?? input.model.config.maxPositions,
+    input.model.config,
+  );
+  const examples = input.rows
+    .map((row) => tokenizeRanking(tokenizer, row, maxSeqLen)?.example)
+    .filter((e) => e !== undefined);
+  const scorer = await createScorer(input.runtime, input.model.config, { outputs: ['scores'] });
+  try {
+    const scores = await scoreExamples(scorer, input.model.params, examples, tokenizer.padId);
+    return evaluateScores(scores, input.margin ?? 0);
+  } finally {
+    await scorer.release();
+  }
+}
+
+/** Trunk + a fresh scalar head (GPT-2 init of `score.*`, seeded). */
+function rewardModelInit(model: ModelWeights, config: RewardModelConfig): ModelWeights {
+  const rmConfig: GptConfig = { ...model.config, scalarHead: true };
+  const fresh = initParams(rmConfig, config.seed);
+  const params = new Map(config.init === 'fresh' ? fresh : model.params);
+  params.set('score.weight', fresh.get('score.weight')!);
+  params.set('score.bias', fresh.get('score.bias')!);
+  return { config: rmConfig, params, metadata: { ...model.metadata } };
+}
+
+/** Trains a reward model; resumes from hooks.checkpoints when it holds a checkpoint of this stage. */
+export async function trainRewardModel(input: RewardModelInput): Promise<StageResult> {
+  const config = resolveRewardModelConfig(input.config);
+  const tokenizer = input.tokenizer ?? new ByteTokenizer();
+  const model = rewardModelInit(input.model, config);
+  const maxSeqLen = effectiveMaxSeqLen(config.maxSeqLen, model.config);
+
+  const tokenized = input.rows.map((row) => tokenizeRanking(tokenizer, row, maxSeqLen));
+  const examples = tokenized.filter((t) => t !== null).map((t) => t.example);
+  if (examples.length === 0) throw new Error('reward model: no ranking fits within maxSeqLen');
+  const { train, validation } = splitTrainValidation(examples, config.validationFraction, config.seed);
+  // The reference set for the reward normalisation PPO applies: held-out responses (training ones if none).
+  const reference = validation.length > 0 ? validation : train.slice(0, 256);
+
+  const B = config.batchSize;
+  const K = Math.max(...train.map((e) => e.responses.length));
+  const pairs = rankedPairs(K);
+  const P = B * pairs.length;
+  const totalSteps = totalStepsOf(config, train.length);
+  const hyperparameters = {
+    stage: 'reward_model',
+    config,
+    model: model.config,
+    effective: {
+      maxSeqLen,
+      totalSteps,
+      trainPrompts: train.length,
+      validationPrompts: validation.length,
+      responsesPerPrompt: K,
+      pairsPerBatch: P,
+      sequencesPerBatch: B * K,
+      truncatedResponses: tokenized.reduce((n, t) => n + (t?.truncated ?? 0), 0),
+      droppedRows: tokenized.length - examples.length,
+      tokenizer: {
+        bos: tokenizer.bosId,
+        eos: tokenizer.eosId,
+        pad: tokenizer.padId,
+        vocab: tokenizer.vocabSize,
+      },
+    },
+  };
+  input.hooks?.log?.(`reward_model: ${JSON.stringify(hyperparameters.effective)}`);
+
+  // One training batch: B prompts × K response slots (unused slots of shorter rankings are empty, weight 0).
+  const batchTensors = (indices: number[], length: number) => {
+    const sequences: number[][] = [];
+    const better: number[] = [];
+    const worse: number[] = [];
+    const weight: number[] = [];
+    indices.forEach((index, b) => {
+      const e = train[index];
+      for (let k = 0; k < K; k++)
+        sequences.push(k < e.responses.length ? [...e.prompt, ...e.responses[k]] : []);
+      const k = e.responses.length;
+      for (const [i, j] of pairs) {
+        better.push(b * K + i);
+        worse.push(b * K + j);
+        weight.push(j < k ? 2 / (k * (k - 1)) : 0); // 1 / C(k, 2): each prompt weighs 1 in total
+      }
+    });
+    return {
+      input_ids: int64([B * K, length], padRight(sequences, length, tokenizer.padId)),
+      attention_mask: int64(
+        [B * K, length],
+        padRight(
+          sequences.map((s) => s.map(() => 1)),
+          length,
+          0,
+        ),
+      ),
+      better: int64([P], better),
+      worse: int64([P], worse),
+      pair_weight: float32([P], weight),
+    };
+  };
+
+  const scorer = await createScorer(input.runtime, model.config, { outputs: ['scores'] });
+  let lastReference: RewardNormalisation = { mean: 0, std: 1 };
+  const evaluate = async (weights: ModelWeights): Promise<Record<string, number>> => {
+    const result = evaluateScores(
+      await scoreExamples(scorer, weights.params, reference, tokenizer.padId),
+      config.margin,
+    );
+    lastReference = { mean: result.rewardMean, std: result.rewardStd };
+    if (validation.length === 0) return {};
+    return {
+      [RewardModelMetrics.evalLoss]: result.loss,
+      [RewardModelMetrics.evalAccuracy]: result.accuracy,
+      [RewardModelMetrics.evalMargin]: result.margin,
+    };
+  };
+
+  const result = await runSupervisedLoop({
+    stage: 'reward_model',
+    config,
+    model,
+    runtime: input.runtime,
+    hooks: input.hooks,
+    trainSize: train.length,
+    graph: {
+      batch: [
+        { name: 'input_ids', dtype: 'int64', shape: [B * K, 'seq'] },
+        { name: 'attention_mask', dtype: 'int64', shape: [B * K, 'seq'] },
+        { name: 'better', dtype: 'int64', shape: [P] },
+        { name: 'worse', dtype: 'int64', shape: [P] },
+        { name: 'pair_weight', dtype: 'float32', shape: [P] },
+      ],
+      loss: (params: Record<string, Tensor>, batch: Record<string, Tensor>) => {
+        const p = new Map(Object.entries(params));
+        // Right padding: causal attention keeps real tokens from seeing it, so the trunk needs no mask.
+        const { hidden } = gptHidden(p, model.config, batch.input_ids);
+        const scores = sequenceScores(scalarHead(p, hidden), batch.attention_mask); // [B·K]
+        const gap = sub(gather(scores, batch.better, 0), gather(scores, batch.worse, 0)); // [P]
+        const w = batch.pair_weight;
+        const total = max(reduceSum(w), 1e-6);
+        const pairLoss = neg(logSigmoid(sub(gap, config.margin)));
+        const correct = cast(greater(gap, 0), 'float32');
+        return {
+          loss: div(reduceSum(mul(pairLoss, w)), total),
+          metrics: { accuracy: div(reduceSum(mul(correct, w)), total) },
+        };
+      },
+    },
+    metricNames: { accuracy: RewardModelMetrics.accuracy },
+    feeds(batches) {
+      const length = Math.max(
+        ...batches.flat().flatMap((i) => train[i].responses.map((r) => train[i].prompt.length + r.length)),
+      );
+      const tokens = batches
+        .flat()
+        .reduce(
+          (n, i) => n + train[i].responses.reduce((m, r) => m + train[i].prompt.length + r.length, 0),
+          0,
+        );
+      return { feeds: stackSteps(batches.map((indices) => batchTensors(indices, length))), tokens };
+    },
+    evaluate,
+  }).finally(() => scorer.release());
+
+  const normalisation = lastReference;
+  const finalModel: ModelWeights = {
+    ...result.model,
+    metadata: {
+      ...result.model.metadata,
+      stage: 'reward_model',
+      [MEAN_KEY]: String(normalisation.mean),
+      [STD_KEY]: String(normalisation.std),
+    },
+  };
+  return {
+    step: result.step,
+    model: finalModel,
+    summary: { ...result.eval, 'reward/mean': normalisation.mean, 'reward/std': normalisation.std },
+    hyperparameters: { ...hyperparameters, resumedFrom: result.resumedFrom },
+  };
+}
