@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GptConfig, initParams, presetConfig } from './config.js';
-import { loadCheckpoint, loadHfGpt2, saveCheckpoint } from './hf.js';
+import { checkpointFiles, checkpointFromFiles, loadCheckpoint, loadHfGpt2, saveCheckpoint } from './hf.js';
 import { CheckpointError, f32ToF16, readSafetensors, type SafeTensor } from './safetensors.js';
 import { hfGpt2ConfigJson, hfGpt2Tensors, tinyGpt2TokenizerJson, writeHfGpt2Dir } from './testing/tiny-hf.js';
 import { ByteTokenizer } from './tokenizer.js';
@@ -241,6 +241,27 @@ describe('saveCheckpoint / loadCheckpoint', () => {
     await expectCheckpointError(
       loadCheckpoint(dir),
       /tokenizer has 261 tokens but the model's vocab_size is 200/,
+    );
+  });
+});
+
+describe('in-memory checkpoint files', () => {
+  it('checkpointFiles -> checkpointFromFiles round trip, scalar head included', () => {
+    const config = { ...presetConfig('tiny'), nLayer: 1, scalarHead: true };
+    const params = initParams(config, 3);
+    const files = checkpointFiles(config, params, { step: '7' });
+    const back = checkpointFromFiles(files);
+    expect(back.config).toEqual(config);
+    expect(back.metadata).toEqual({ step: '7', format: 'pt' });
+    for (const [name, data] of params) expect(back.params.get(name), name).toEqual(data);
+  });
+
+  it('a corrupt weights file names the source', () => {
+    const config = { ...presetConfig('tiny'), nLayer: 1 };
+    const files = checkpointFiles(config, initParams(config, 1));
+    const broken = { ...files, 'model.safetensors': files['model.safetensors'].subarray(0, 100) };
+    expect(() => checkpointFromFiles(broken, 'runs/r1/step-3')).toThrow(
+      /runs\/r1\/step-3\/model\.safetensors/,
     );
   });
 });

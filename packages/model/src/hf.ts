@@ -171,13 +171,34 @@ function checkDirExists(dir: string): void {
   if (!existsSync(dir)) throw new CheckpointError(`checkpoint directory ${dir} does not exist`);
 }
 
-async function readJson(path: string): Promise<unknown> {
-  if (!existsSync(path)) throw new CheckpointError(`missing ${path}`);
+/** A model checkpoint in memory: the two files of the HF GPT-2 layout, by file name. */
+export interface CheckpointFiles {
+  'config.json': Uint8Array;
+  'model.safetensors': Uint8Array;
+}
+
+/** Config + parameters from config.json and model.safetensors bytes; `source` names them in errors. */
+export function checkpointFromFiles(
+  files: CheckpointFiles,
+  source = 'checkpoint',
+): Pick<LoadedCheckpoint, 'config' | 'params' | 'metadata'> {
+  let json: unknown;
   try {
-    return JSON.parse(await readFile(path, 'utf8'));
+    json = JSON.parse(new TextDecoder().decode(files['config.json']));
   } catch (error) {
-    throw new CheckpointError(`${path}: invalid JSON: ${(error as Error).message}`);
+    throw new CheckpointError(`${source}/config.json: invalid JSON: ${(error as Error).message}`);
   }
+  const base = gptConfigFromHf(json, `${source}/config.json`);
+  let file: ReturnType<typeof readSafetensors>;
+  try {
+    file = readSafetensors(files['model.safetensors']);
+  } catch (error) {
+    if (!(error instanceof CheckpointError)) throw error;
+    throw new CheckpointError(`${source}/model.safetensors: ${error.message}`, error.tensor);
+  }
+  const hasScore = file.tensors.has('score.weight') || file.tensors.has('transformer.score.weight');
+  const config: GptConfig = hasScore ? { ...base, scalarHead: true } : base;
+  return { config, params: paramsFromTensors(file.tensors, config), metadata: file.metadata };
 }
 
 /**
@@ -189,19 +210,12 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   checkDirExists(dir);
   const configPath = join(dir, 'config.json');
   const weightsPath = join(dir, 'model.safetensors');
-  const base = gptConfigFromHf(await readJson(configPath), configPath);
-  if (!existsSync(weightsPath)) throw new CheckpointError(`missing ${weightsPath}`);
-  let file: ReturnType<typeof readSafetensors>;
-  try {
-    file = readSafetensors(await readFile(weightsPath));
-  } catch (error) {
-    if (!(error instanceof CheckpointError)) throw error;
-    throw new CheckpointError(`${weightsPath}: ${error.message}`, error.tensor);
-  }
-  const hasScore = file.tensors.has('score.weight') || file.tensors.has('transformer.score.weight');
-  const config: GptConfig = hasScore ? { ...base, scalarHead: true } : base;
-  const params = paramsFromTensors(file.tensors, config);
-
+  for (const path of [configPath, weightsPath])
+    if (!existsSync(path)) throw new CheckpointError(`missing ${path}`);
+  const { config, params, metadata } = checkpointFromFiles(
+    { 'config.json': await readFile(configPath), 'model.safetensors': await readFile(weightsPath) },
+    dir,
+  );
   const tokenizer = existsSync(join(dir, 'tokenizer.json'))
     ? await loadHfTokenizer(dir)
     : new ByteTokenizer();
@@ -210,7 +224,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
       `${dir}: tokenizer has ${tokenizer.vocabSize} tokens but the model's vocab_size is ${config.vocabSize}`,
     );
   }
-  return { config, params, tokenizer, metadata: file.metadata };
+  return { config, params, tokenizer, metadata };
 }
 
 /** Loads an HF GPT-2 directory (config.json + model.safetensors + tokenizer.json). */
@@ -228,16 +242,15 @@ async function writeFileAtomic(path: string, data: string | Uint8Array): Promise
 }
 
 /**
- * Writes config.json + model.safetensors in the layout HF `save_pretrained` produces
+ * config.json + model.safetensors in the layout HF `save_pretrained` produces
  * (`transformer.` prefix, tied LM head not stored, `score.weight` as [1, d]), so
  * GPT2LMHeadModel / GPT2ForSequenceClassification load it; our `score.bias` is extra to HF.
  */
-export async function saveCheckpoint(
-  dir: string,
+export function checkpointFiles(
   config: GptConfig,
   params: Map<string, Float32Array>,
-  extra: CheckpointExtra = {},
-): Promise<void> {
+  metadata: Record<string, string> = {},
+): CheckpointFiles {
   const tensors = new Map<string, SafeTensor>();
   const expected = paramShapes(config);
   for (const { name, shape } of expected) {
@@ -259,12 +272,24 @@ export async function saveCheckpoint(
   }
   const unknown = [...params.keys()].find((name) => !expected.some((p) => p.name === name));
   if (unknown) throw new CheckpointError(`unexpected parameter "${unknown}" for this config`, unknown);
-
-  await mkdir(dir, { recursive: true });
   // HF transformers refuses safetensors whose metadata lacks format "pt".
-  const metadata = { ...extra.metadata, format: 'pt' };
-  await writeFileAtomic(join(dir, 'model.safetensors'), writeSafetensors(tensors, metadata));
-  await writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(gptConfigToHf(config), null, 2)}\n`);
+  return {
+    'model.safetensors': writeSafetensors(tensors, { ...metadata, format: 'pt' }),
+    'config.json': new TextEncoder().encode(`${JSON.stringify(gptConfigToHf(config), null, 2)}\n`),
+  };
+}
+
+/** Writes `checkpointFiles` into `dir` (each file atomically), plus the tokenizer files if asked. */
+export async function saveCheckpoint(
+  dir: string,
+  config: GptConfig,
+  params: Map<string, Float32Array>,
+  extra: CheckpointExtra = {},
+): Promise<void> {
+  const files = checkpointFiles(config, params, extra.metadata);
+  await mkdir(dir, { recursive: true });
+  await writeFileAtomic(join(dir, 'model.safetensors'), files['model.safetensors']);
+  await writeFileAtomic(join(dir, 'config.json'), files['config.json']);
   if (extra.tokenizerDir) {
     for (const file of ['tokenizer.json', 'tokenizer_config.json']) {
       const from = join(extra.tokenizerDir, file);

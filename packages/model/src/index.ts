@@ -21,6 +21,9 @@ export {
 } from './config.js';
 export {
   type CheckpointExtra,
+  type CheckpointFiles,
+  checkpointFiles,
+  checkpointFromFiles,
   gptConfigFromHf,
   gptConfigToHf,
   type LoadedCheckpoint,
