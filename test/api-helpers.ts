@@ -1,12 +1,12 @@
-// Shared setup of the API tests: an app on the per-run test database with its own Redis namespace
-// and artifact directory, and teams with keys (unique names: the database is shared by the test run).
+// Shared setup of the API tests: an app with its own database, Redis namespace and artifact directory,
+// and teams with keys.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ApiOptions, type App, buildApp, createApiKey, createTeam, type TeamLimits } from '@rlhf/api';
 import { createLogger } from '@rlhf/config';
-import type { Team } from '@rlhf/db';
+import { createTestDatabase, type Team } from '@rlhf/db';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 
@@ -22,11 +22,16 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
+/**
+ * An API with a database, Redis namespace and artifact directory of its own, as a deployment has:
+ * admission and reconciliation look at every run in their database.
+ */
 export async function startApi(overrides: Partial<ApiOptions> = {}): Promise<TestApi> {
   const prefix = `rlhf-test-${randomBytes(5).toString('hex')}`;
   const artifactDir = await mkdtemp(join(tmpdir(), 'rlhf-api-'));
+  const database = await createTestDatabase({ serverUrl: inject('databaseUrl') });
   const options: ApiOptions = {
-    databaseUrl: inject('databaseUrl'),
+    databaseUrl: database.url,
     redisUrl: inject('redisUrl'),
     artifactDir,
     adminKey: ADMIN_KEY,
@@ -50,9 +55,10 @@ export async function startApi(overrides: Partial<ApiOptions> = {}): Promise<Tes
     options,
     restart: open,
     async close() {
-      for (const a of apps) await a.close();
+      for (const a of apps) await a.close(); // closing a closed app again is a no-op
       await deleteRedisKeys(options.redisUrl, prefix);
       await rm(artifactDir, { recursive: true, force: true });
+      await database.drop();
     },
   };
 }
@@ -128,4 +134,26 @@ export async function pipelineSpec(app: App, headers: { authorization: string })
       { kind: 'ppo', datasetId: prompt, config: { iterations: 3, rolloutBatchSize: 4 } },
     ],
   };
+}
+
+/** Polls `read` until it returns a truthy value (the event consumer works in the background). */
+export async function waitFor<T>(
+  read: () => Promise<T | null | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`waitFor: nothing after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** The app's HTTP address, listening on a free port first if it is not yet. */
+export async function baseUrl(app: App): Promise<string> {
+  if (!app.server.listening) await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
+  return `http://127.0.0.1:${address.port}`;
 }

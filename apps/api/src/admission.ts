@@ -19,16 +19,18 @@ type WaitingRun = RunRow & { stages: (StageRow & { dataset: DatasetRow | null })
 
 /**
  * Admits every waiting run its team has room for: adds its flow (jobId = stage id, so a retry after
- * a failure here re-adds nothing) and marks its stages queued. Returns the admitted run ids.
+ * a failure here re-adds nothing) and marks its stages queued. Quotas are per team, so a change in one
+ * team (a run created, cancelled or finished) needs only that team's pass (`teamId`). Returns the
+ * admitted run ids.
  */
-export async function admitRuns(s: Services): Promise<string[]> {
+export async function admitRuns(s: Services, teamId?: string): Promise<string[]> {
   const admitted: string[] = [];
   const failed: { id: string; error: string }[] = [];
   await s.prisma.$transaction(
     async (tx) => {
       await lockAdmission(tx);
       const waiting = await tx.run.findMany({
-        where: { status: 'queued', admittedAt: null },
+        where: { status: 'queued', admittedAt: null, ...(teamId === undefined ? {} : { teamId }) },
         orderBy: { id: 'asc' }, // uuid v7: creation order
         include: { team: true, stages: { orderBy: { index: 'asc' }, include: { dataset: true } } },
       });

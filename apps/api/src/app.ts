@@ -6,6 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { reconcileStages } from './reconcile.js';
 import { admitSafely } from './runs.js';
 import { authentication } from './auth.js';
 import { bullBoard } from './bull-board.js';
@@ -24,7 +25,7 @@ import { createRedis } from '@rlhf/queue';
 
 /** Requests per minute of admin keys (teams have their own limit). */
 const ADMIN_REQUESTS_PER_MINUTE = 6000;
-/** Admission also runs on a timer: runs it could not admit (e.g. Redis was down) are retried. */
+/** Every 15 s: stages failed inside BullMQ are recorded, then runs not admitted yet (e.g. Redis was down) retried. */
 const ADMISSION_INTERVAL_MS = 15_000;
 
 export type App = FastifyInstance & { services: Services };
@@ -33,7 +34,6 @@ export async function buildApp(options: ApiOptions): Promise<App> {
   const services = await createServices(options);
   const app = Fastify({
     loggerInstance: options.logger,
-    disableRequestLogging: false,
     // Uploads stream past this limit (datasets have per-team limits); JSON bodies stay small.
     bodyLimit: 1024 * 1024,
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -94,6 +94,7 @@ const backgroundWork = fp<{ services: Services }>(async (app, { services }) => {
     if (options.consumeEvents !== false) {
       consumer = createEventConsumer({
         prisma: services.prisma,
+        artifacts: services.artifacts,
         redis: createRedis(options.redisUrl, { worker: true }),
         commands: services.redis,
         prefix: services.prefix,
@@ -102,11 +103,23 @@ const backgroundWork = fp<{ services: Services }>(async (app, { services }) => {
         hub: services.hub,
         logger: services.logger,
         onPersisted: (event) => services.metrics.eventsPersisted.inc({ type: event.type }),
-        onStageFinished: () => admitSafely(services),
+        onStageFinished: (teamId) => admitSafely(services, teamId),
       });
       await consumer.start();
     }
-    timer = setInterval(() => void admitSafely(services), ADMISSION_INTERVAL_MS);
+    const pass = async () => {
+      try {
+        await reconcileStages(services);
+      } catch (error) {
+        services.logger.error(
+          { err: error },
+          'reconciling stages with BullMQ failed; retried on the next pass',
+        );
+      }
+      await admitSafely(services);
+    };
+    await pass();
+    timer = setInterval(() => void pass(), ADMISSION_INTERVAL_MS);
     timer.unref();
   });
   app.addHook('preClose', async () => {

@@ -3,6 +3,7 @@
 //   tsx apps/api/src/cli.ts create-key <team name or id> [--name NAME]     prints the key once
 //   tsx apps/api/src/cli.ts create-admin-key [--name NAME]                 prints the key once
 //   tsx apps/api/src/cli.ts list-teams
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, checkPostgres, runMain } from '@rlhf/config';
 import { createPrisma } from '@rlhf/db';
@@ -23,8 +24,14 @@ function count(flag: string, value: string | undefined): number | undefined {
   return n;
 }
 
-async function main(): Promise<void> {
+/** Runs one CLI command; `print` receives what it reports (the key, once). */
+export async function runCli(
+  args: string[],
+  databaseUrl: string | undefined,
+  print: (text: string) => void,
+): Promise<void> {
   const { positionals, values } = parseArgs({
+    args,
     allowPositionals: true,
     options: {
       name: { type: 'string' },
@@ -34,7 +41,6 @@ async function main(): Promise<void> {
     },
   });
   const [command, argument] = positionals;
-  const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl)
     throw new ConfigError(['DATABASE_URL: required, e.g. postgresql://postgres@127.0.0.1:5432/rlhf']);
   await checkPostgres(databaseUrl);
@@ -49,7 +55,7 @@ async function main(): Promise<void> {
           requestsPerMinute: count('requests-per-minute', values['requests-per-minute']),
         };
         const team = await createTeam(prisma, argument, limits);
-        console.log(`team ${team.name} created: id ${team.id}`);
+        print(`team ${team.name} created: id ${team.id}`);
         return;
       }
       case 'create-key': {
@@ -57,17 +63,17 @@ async function main(): Promise<void> {
         const team = await findTeam(prisma, argument);
         if (!team) throw new ConfigError([`no team named or with id "${argument}"`]);
         const key = await createApiKey(prisma, { teamId: team.id, name: values.name ?? 'default' });
-        console.log(`API key for team ${team.name} (shown once, store it now):\n${key.key}`);
+        print(`API key for team ${team.name} (shown once, store it now):\n${key.key}`);
         return;
       }
       case 'create-admin-key': {
         const key = await createApiKey(prisma, { teamId: null, isAdmin: true, name: values.name ?? 'admin' });
-        console.log(`admin key (shown once, store it now):\n${key.key}`);
+        print(`admin key (shown once, store it now):\n${key.key}`);
         return;
       }
       case 'list-teams': {
         for (const team of await prisma.team.findMany({ orderBy: { name: 'asc' } })) {
-          console.log(
+          print(
             `${team.id}  ${team.name}  maxActiveStages=${team.maxActiveStages} maxUploadBytes=${team.maxUploadBytes} requestsPerMinute=${team.requestsPerMinute}`,
           );
         }
@@ -85,4 +91,6 @@ async function main(): Promise<void> {
   }
 }
 
-runMain(main);
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  runMain(() => runCli(process.argv.slice(2), process.env.DATABASE_URL, console.log));
+}

@@ -1,9 +1,12 @@
 // @rlhf/api: the REST service (buildApp) and its building blocks other workspaces and tests use.
 export { type App, buildApp } from './app.js';
 export { authenticate, generateApiKey, hashKey, type Principal } from './auth.js';
+export { runCli } from './cli.js';
 export { ApiError } from './errors.js';
 export { applyEvent } from './events/persist.js';
 export { createEventConsumer, type EventConsumer, EVENTS_GROUP } from './events/consumer.js';
+export { reconcileStages } from './reconcile.js';
+export { admitRuns } from './admission.js';
 export type { RunView, StageView } from './schemas.js';
 export type { ApiOptions, Services } from './services.js';
 export { createApiKey, createTeam, type CreatedKey, findTeam, type TeamLimits } from './teams.js';

@@ -172,14 +172,14 @@ export async function createRun(
     throw error;
   }
   s.metrics.runsCreated.inc();
-  await admitSafely(s);
+  await admitSafely(s, team.id);
   return { run: await runDetail(s, team, run.id), created: true };
 }
 
 /** Admission that never fails the request: a run it could not admit now waits for the next pass. */
-export async function admitSafely(s: Services): Promise<void> {
+export async function admitSafely(s: Services, teamId?: string): Promise<void> {
   try {
-    await admitRuns(s);
+    await admitRuns(s, teamId);
   } catch (error) {
     s.logger.error({ err: error }, 'admission failed; waiting runs are retried on the next pass');
   }
@@ -214,6 +214,6 @@ export async function cancelRun(s: Services, team: Team, runId: string): Promise
     );
   }
   await s.hub.publish({ runId: run.id, type: 'run.updated', data: { runId: run.id, status: 'cancelled' } });
-  await admitSafely(s);
+  await admitSafely(s, team.id);
   return runDetail(s, team, run.id);
 }

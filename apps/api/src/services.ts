@@ -14,6 +14,7 @@ import {
 import type { FlowProducer } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createEventHub, type EventHub } from './events/hub.js';
+import { createSampler, type Sampler } from './generate.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
 
 export interface ApiOptions {
@@ -43,6 +44,8 @@ export interface Services {
   artifacts: ArtifactStore;
   hub: EventHub;
   metrics: ApiMetrics;
+  /** Samples from finished policies (POST /v1/runs/:runId/generate). */
+  sampler: Sampler;
   prefix: string;
   adminKey: string | undefined;
   logger: Logger;
@@ -59,19 +62,23 @@ export async function createServices(options: ApiOptions): Promise<Services> {
   const flows = createFlowProducer(redis, prefix);
   const hub = await createEventHub(redis, subscriber, `${prefix}:api:run-events`);
   const metrics = createApiMetrics(() => queue.getJobCounts());
+  const artifacts = createArtifactStore(options.artifactDir);
+  const sampler = createSampler((key) => artifacts.path(key), options.logger);
   return {
     prisma,
     redis,
     queue,
     flows,
-    artifacts: createArtifactStore(options.artifactDir),
+    artifacts,
     hub,
     metrics,
+    sampler,
     prefix,
     adminKey: options.adminKey,
     logger: options.logger,
     options: { ...options, consumerName: options.consumerName ?? hostname() },
     async close() {
+      await sampler.close();
       await hub.close();
       await queue.close();
       await flows.close();

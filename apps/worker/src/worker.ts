@@ -1,10 +1,11 @@
 // One worker process = one device = one stage at a time. BullMQ hands out stage jobs; this file turns a job
 // into a runner call (inputs, resume checkpoint, runtime, reporting, cancellation) and a result or an event.
 import { hostname } from 'node:os';
-import { createArtifactStore } from '@rlhf/artifacts';
+import { type ArtifactStore, createArtifactStore } from '@rlhf/artifacts';
 import type { Logger } from '@rlhf/config';
 import type { StageJobData, StageJobResult } from '@rlhf/contracts';
 import {
+  type Checkpoint,
   createRedis,
   createStageQueue,
   DEFAULT_PREFIX,
@@ -30,7 +31,7 @@ import {
   type WorkerHeartbeat,
   writeHeartbeat,
 } from '@rlhf/queue';
-import { createRuntime, type Device } from '@rlhf/runtime';
+import { createRuntime, type Device, type Runtime } from '@rlhf/runtime';
 import { UnrecoverableError, WaitingError, Worker } from 'bullmq';
 
 export interface WorkerOptions {
@@ -109,6 +110,14 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     writeHeartbeat(redis, heartbeat(), { ttlMs: 3 * heartbeatIntervalMs, prefix }).catch((error: unknown) =>
       logger.warn({ err: error }, 'heartbeat failed'),
     );
+  // Each tick also re-reads the cancelled flag: a broadcast missed during a reconnect still stops the stage.
+  const tick = async () => {
+    await beat();
+    const held = active;
+    if (held && (await isCancelRequested(redis, held.runId, prefix).catch(() => false))) {
+      worker.cancelJob(held.jobId, 'cancel');
+    }
+  };
 
   async function processStage(job: StageJob, token: string | undefined, signal: AbortSignal) {
     const data = job.data;
@@ -138,50 +147,19 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
       const progress = throttledProgress(job, stage, progressIntervalMs, publish);
       const runtime = await createRuntime({ device, logger: runtimeLogger });
-      const ctx: StageContext = {
+      const ctx = stageContext({
+        stage,
         runtime,
         artifacts,
         signal,
         resume,
         attempt,
         workerId,
-        logger: log,
-        report: {
-          progress: progress.report,
-          metrics: async (step, values) => {
-            await publish({ type: 'metrics', ...stage, step, values, time: new Date().toISOString() });
-          },
-          samples: async (step, rows) => {
-            await publish({ type: 'samples', ...stage, step, rows });
-          },
-          artifact: async (kind, info, step) => {
-            await publish({
-              type: 'artifact',
-              ...stage,
-              kind,
-              key: info.key,
-              bytes: info.bytes,
-              ...optional(info.sha256, step),
-            });
-          },
-        },
-        async saveCheckpoint(step, files, state) {
-          const checkpoint = await saveCheckpoint(artifacts, stage, step, files, state);
-          const bytes = Object.values(checkpoint.files).reduce((sum, f) => sum + f.bytes, 0);
-          await publish({ type: 'artifact', ...stage, kind: 'checkpoint', key: checkpoint.dir, bytes, step });
-          await pruneCheckpoints(artifacts, stage, keepCheckpoints);
-          return checkpoint;
-        },
-        readCheckpointFile: (checkpoint, name) => readCheckpointFile(artifacts, checkpoint, name),
-        async saveFinal(files) {
-          const dir = keys.finalDir(stage.runId, stage.stageId);
-          let bytes = 0;
-          for (const [name, content] of Object.entries(files))
-            bytes += (await artifacts.put(`${dir}/${name}`, content)).bytes;
-          await publish({ type: 'artifact', ...stage, kind: 'final', key: dir, bytes });
-          return dir;
-        },
-      };
+        log,
+        keepCheckpoints,
+        publish,
+        progress: progress.report,
+      });
       let result: StageJobResult;
       try {
         if (signal.aborted) throw new StageStoppedError(stopReason(signal) ?? 'cancel');
@@ -202,8 +180,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         throw new UnrecoverableError('cancelled');
       }
       if (reason === 'shutdown') {
-        // Back to the queue as if never taken: no attempt used, resumed from the checkpoint just written.
-        await job.moveToWait(token);
+        // Back to the queue as if never taken: no attempt used, resumed from the checkpoint just written. If
+        // that fails (lock lost), the job stays active without a lock and the stall check re-queues it.
+        await job.moveToWait(token).catch((err: unknown) => log.warn({ err }, 'could not requeue the stage'));
         const latest = await latestCheckpoint(artifacts, stage);
         await publish({ type: 'stage.requeued', ...stage, workerId, step: latest?.step ?? null });
         log.info({ step: latest?.step ?? null }, 'stage requeued for shutdown');
@@ -245,8 +224,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     prefix,
   );
   await beat();
-  const timer = setInterval(beat, heartbeatIntervalMs);
-  void worker.run();
+  const timer = setInterval(tick, heartbeatIntervalMs);
+  worker.run().catch((error: unknown) => logger.error({ err: error }, 'worker stopped taking jobs'));
   logger.info({ workerId, device, prefix }, 'worker started');
 
   let closing: Promise<void> | undefined;
@@ -267,6 +246,69 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         logger.info({ workerId }, 'worker stopped');
       })();
       return closing;
+    },
+  };
+}
+
+interface ContextParts {
+  stage: { runId: string; stageId: string };
+  runtime: Runtime;
+  artifacts: ArtifactStore;
+  signal: AbortSignal;
+  resume: Checkpoint | null;
+  attempt: number;
+  workerId: string;
+  log: Logger;
+  keepCheckpoints: number;
+  publish: (event: StageEvent) => Promise<string>;
+  progress: StageContext['report']['progress'];
+}
+
+// What a runner sees: everything reports through the events stream.
+function stageContext(parts: ContextParts): StageContext {
+  const { stage, artifacts, publish } = parts;
+  return {
+    runtime: parts.runtime,
+    artifacts,
+    signal: parts.signal,
+    resume: parts.resume,
+    attempt: parts.attempt,
+    workerId: parts.workerId,
+    logger: parts.log,
+    report: {
+      progress: parts.progress,
+      metrics: async (step, values) => {
+        await publish({ type: 'metrics', ...stage, step, values, time: new Date().toISOString() });
+      },
+      samples: async (step, rows) => {
+        await publish({ type: 'samples', ...stage, step, rows });
+      },
+      artifact: async (kind, info, step) => {
+        await publish({
+          type: 'artifact',
+          ...stage,
+          kind,
+          key: info.key,
+          bytes: info.bytes,
+          ...optional(info.sha256, step),
+        });
+      },
+    },
+    async saveCheckpoint(step, files, state) {
+      const checkpoint = await saveCheckpoint(artifacts, stage, step, files, state);
+      const bytes = Object.values(checkpoint.files).reduce((sum, f) => sum + f.bytes, 0);
+      await publish({ type: 'artifact', ...stage, kind: 'checkpoint', key: checkpoint.dir, bytes, step });
+      await pruneCheckpoints(artifacts, stage, parts.keepCheckpoints);
+      return checkpoint;
+    },
+    readCheckpointFile: (checkpoint, name) => readCheckpointFile(artifacts, checkpoint, name),
+    async saveFinal(files) {
+      const dir = keys.finalDir(stage.runId, stage.stageId);
+      let bytes = 0;
+      for (const [name, content] of Object.entries(files))
+        bytes += (await artifacts.put(`${dir}/${name}`, content)).bytes;
+      await publish({ type: 'artifact', ...stage, kind: 'final', key: dir, bytes });
+      return dir;
     },
   };
 }

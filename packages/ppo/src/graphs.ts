@@ -25,13 +25,7 @@ import {
   scoreResponses,
   sequenceOf,
 } from '@rlhf/model';
-import {
-  approxKlK3,
-  clippedValueLoss,
-  entropyBonus,
-  ppoLoss,
-  ppoPolicyLoss,
-} from './losses.js';
+import { approxKlK3, clippedValueLoss, entropyBonus, ppoLoss, ppoPolicyLoss } from './losses.js';
 
 /** Graph input names of the four models' parameters: `policy.h.0.ln_1.weight`, `critic.score.weight`, ... */
 export type ModelRole = 'policy' | 'ref' | 'critic' | 'rm';
@@ -43,7 +37,9 @@ function roleParams(params: (name: string) => Tensor, config: GptConfig, role: M
 }
 
 function declareParams(g: Graph, config: GptConfig, role: ModelRole): GptParams {
-  return new Map(paramShapes(config).map(({ name, shape }) => [name, g.input(paramName(role, name), 'float32', shape)]));
+  return new Map(
+    paramShapes(config).map(({ name, shape }) => [name, g.input(paramName(role, name), 'float32', shape)]),
+  );
 }
 
 /** Values [B, N] of the states before each response token: the critic's scalar head over the sequence. */
@@ -170,7 +166,13 @@ export function buildPpoTrainStep({ models, config, miniBatchSize }: PpoTrainSte
         temperature: config.temperature,
       });
       const values = criticValues(roleParams(param, models.critic, 'critic'), models.critic, minibatch);
-      const pg = ppoPolicyLoss(policy.logprobs, rows(R.oldLogprobs), rows(R.advantages), mask, config.clipRange);
+      const pg = ppoPolicyLoss(
+        policy.logprobs,
+        rows(R.oldLogprobs),
+        rows(R.advantages),
+        mask,
+        config.clipRange,
+      );
       const vf = clippedValueLoss(values, rows(R.oldValues), rows(R.returns), mask, config.clipRangeValue);
       const entropy = entropyBonus(policy.entropy, mask);
       const M = TRAIN_METRICS;

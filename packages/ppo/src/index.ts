@@ -50,7 +50,6 @@ export {
   type PpoHyperparameters,
   type PpoResult,
   promptTokens,
-  type RewardNormalization,
   type TrainPpoOptions,
   trainPpo,
 } from './train.js';

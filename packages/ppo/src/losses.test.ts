@@ -21,7 +21,9 @@ async function evaluate(
   const feeds = Object.fromEntries(Object.entries(inputs).map(([name, v]) => [name, float64([1, 4], v)]));
   const out = await session.run(feeds);
   await session.release();
-  return Object.fromEntries(Object.entries(out).map(([name, t]) => [name, Array.from(t.data as Float64Array)]));
+  return Object.fromEntries(
+    Object.entries(out).map(([name, t]) => [name, Array.from(t.data as Float64Array)]),
+  );
 }
 
 const close = (actual: number[], expected: number[]) => {
@@ -71,7 +73,14 @@ describe('clippedValueLoss', () => {
 describe('entropyBonus, approxKlK3, ppoLoss', () => {
   test('masked means and the combined objective', async () => {
     const out = await evaluate(
-      { logprobs, oldLogprobs, entropy: [0.5, 1, 1.5, 100], mask, policy: [0.5, 0, 0, 0], value: [2, 0, 0, 0] },
+      {
+        logprobs,
+        oldLogprobs,
+        entropy: [0.5, 1, 1.5, 100],
+        mask,
+        policy: [0.5, 0, 0, 0],
+        value: [2, 0, 0, 0],
+      },
       (x) => ({
         bonus: entropyBonus(x.entropy, x.mask),
         approxKl: approxKlK3(x.logprobs, x.oldLogprobs, x.mask),

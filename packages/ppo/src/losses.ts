@@ -74,7 +74,13 @@ export function approxKlK3(logprobs: Tensor, oldLogprobs: Tensor, mask: Tensor):
  * The PPO objective as one loss (Schulman et al. 2017 eq. 9, signs for minimisation):
  * L = L_clip + c_v·L_value − c_ent·entropy.
  */
-export function ppoLoss(policy: Tensor, value: Tensor, entropy: Tensor, vfCoef: number, entCoef: number): Tensor {
+export function ppoLoss(
+  policy: Tensor,
+  value: Tensor,
+  entropy: Tensor,
+  vfCoef: number,
+  entCoef: number,
+): Tensor {
   const withValue = add(policy, mul(value, vfCoef));
   return entCoef === 0 ? withValue : sub(withValue, mul(entropy, entCoef));
 }

@@ -1,6 +1,13 @@
 // Rollouts: sample responses with the generation graph (one session.run for all decode steps), then score them
 // in one run of the rollout scoring graph (policy, reference, critic and reward model side by side).
-import { type GptConfig, type Generator, createGenerator, type HostParams, leftPad, paramFeeds } from '@rlhf/model';
+import {
+  type GptConfig,
+  type Generator,
+  createGenerator,
+  type HostParams,
+  leftPad,
+  paramFeeds,
+} from '@rlhf/model';
 import { type HostTensor, int64, type Runtime, type Session } from '@rlhf/runtime';
 import { buildRolloutScoringGraph, type ModelRole, type PpoModels, paramName } from './graphs.js';
 
@@ -54,9 +61,12 @@ export async function createRolloutEngine(
   options: RolloutOptions,
 ): Promise<RolloutEngine> {
   const generator: Generator = await createGenerator(runtime, models.policy);
-  const scoring: Session = await runtime.createSession(buildRolloutScoringGraph(models, options.temperature), {
-    name: 'ppo_rollout_score',
-  });
+  const scoring: Session = await runtime.createSession(
+    buildRolloutScoringGraph(models, options.temperature),
+    {
+      name: 'ppo_rollout_score',
+    },
+  );
   const configs: Record<ModelRole, GptConfig> = {
     policy: models.policy,
     ref: models.policy,

@@ -1,28 +1,106 @@
 import { generatePromptRows, groundTruthScore } from '@rlhf/examples';
 import { resolvePpoConfig } from '@rlhf/contracts';
-import { createRuntime } from '@rlhf/runtime';
+import { createGenerator, ByteTokenizer } from '@rlhf/model';
+import { createRuntime, type Runtime } from '@rlhf/runtime';
+import type { ModelWeights } from '@rlhf/stage-kit';
 import { test } from 'vitest';
 import { defaultFixtureSettings, rewardModel, sftPolicy } from './testing/sort-digits.js';
-const fx = { ...defaultFixtureSettings, sftSteps: 600, rmSteps: Number(process.env.RM ?? 300) };
 import { trainPpo } from './train.js';
+
+const tok = new ByteTokenizer();
+async function gtEval(runtime: Runtime, policy: ModelWeights) {
+  const prompts = generatePromptRows(256, { seed: 1234 });
+  const gen = await createGenerator(runtime, policy.config);
+  let total = 0;
+  for (const seed of [1, 2]) {
+    const out = await gen.generate({
+      params: policy.params,
+      prompts: prompts.map((p) => [tok.bosId, ...tok.encode(p.prompt)]),
+      maxNewTokens: 12,
+      eosId: tok.eosId,
+      padId: tok.padId,
+      seed,
+    });
+    total += out.tokens.reduce(
+      (a, r, b) =>
+        a +
+        groundTruthScore(
+          prompts[b].prompt,
+          tok.decode(
+            r.filter((_, i) => out.mask[b][i]),
+            { skipSpecialTokens: true },
+          ),
+        ),
+      0,
+    );
+  }
+  await gen.release();
+  return total / 512;
+}
 
 test('scratch', async () => {
   const runtime = await createRuntime({ device: 'cpu' });
-  let t = performance.now();
-  const policy = await sftPolicy(runtime, fx);
-  console.log('sft', (performance.now() - t) / 1000);
-  t = performance.now();
-  const rm = await rewardModel(runtime, fx);
-  console.log('rm', (performance.now() - t) / 1000);
+  const policy = await sftPolicy(runtime);
+  const rm = await rewardModel(runtime);
+  console.log('SFT GT', await gtEval(runtime, policy));
   const prompts = generatePromptRows(500, { seed: 11 });
-  const iters = Number(process.env.ITERS ?? 10);
-  t = performance.now();
-  await trainPpo({
-    config: resolvePpoConfig({ iterations: iters, rolloutBatchSize: 64, minibatches: 2, ppoEpochs: Number(process.env.EPOCHS ?? 4), maxNewTokens: 12, lr: Number(process.env.LR ?? 1e-3), kl: { coef: Number(process.env.BETA ?? 0.05), type: (process.env.KLTYPE ?? 'fixed') as 'fixed', target: 3, horizon: 500 } }),
-    policy, rewardModel: rm, prompts, runtime, groundTruth: groundTruthScore,
-    hooks: { onMetrics: (s, m) => console.log(s, JSON.stringify(Object.fromEntries(Object.entries(m).filter(([k]) => /objective\/(kl|scores|ground)|timing\/step|clipfrac|approx|explained|kl_ctl/.test(k)).map(([k, v]) => [k, +v.toFixed(4)])))),
-      onSamples: (s, rows) => console.log(JSON.stringify(rows)) },
-  });
-  console.log('ppo', (performance.now() - t) / 1000);
+  const env = process.env;
+  for (const beta of (env.BETAS ?? '0.2,0').split(',').map(Number)) {
+    const t = performance.now();
+    const kls: number[] = [];
+    const res = await trainPpo({
+      config: resolvePpoConfig({
+        iterations: Number(env.ITERS ?? 15),
+        rolloutBatchSize: Number(env.B ?? 64),
+        minibatches: Number(env.MB ?? 2),
+        ppoEpochs: Number(env.EPOCHS ?? 4),
+        maxNewTokens: 12,
+        lr: Number(env.LR ?? 5e-4),
+        kl:
+          beta === 0
+            ? { coef: 0 }
+            : {
+                coef: beta,
+                type: (env.KLTYPE ?? 'adaptive') as 'fixed',
+                target: Number(env.TARGET ?? 1.5),
+                horizon: Number(env.HORIZON ?? 640),
+              },
+      }),
+      policy,
+      rewardModel: rm,
+      prompts,
+      runtime,
+      groundTruth: groundTruthScore,
+      hooks: {
+        onMetrics: (s, m) => {
+          kls.push(m['objective/kl']);
+          console.log(
+            s,
+            [
+              'objective/kl',
+              'objective/scores',
+              'objective/ground_truth',
+              'kl_ctl/value',
+              'policy/approxkl',
+              'timing/step',
+            ]
+              .map((k) => `${k.split('/')[1]}=${m[k].toFixed(3)}`)
+              .join(' '),
+          );
+        },
+      },
+    });
+    const last = kls.slice(-5);
+    console.log(
+      'beta',
+      beta,
+      'sec',
+      (performance.now() - t) / 1000,
+      'GT',
+      await gtEval(runtime, res.model),
+      'KL last5',
+      last.reduce((a, x) => a + x, 0) / last.length,
+    );
+  }
   await runtime.close();
-}, 600_000);
+}, 900_000);

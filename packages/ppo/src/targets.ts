@@ -19,7 +19,12 @@ type TargetSettings = Pick<PpoConfig, 'gamma' | 'lam' | 'missingEosPenalty' | 'w
  * optionally whitened rewards (mean kept), GAE over the response, then advantages whitened over the batch.
  * `scores` are the reward model's scores after normalisation.
  */
-export function ppoTargets(rollout: Rollout, scores: Float32Array, beta: number, settings: TargetSettings): PpoTargets {
+export function ppoTargets(
+  rollout: Rollout,
+  scores: Float32Array,
+  beta: number,
+  settings: TargetSettings,
+): PpoTargets {
   const { mask, shape } = rollout;
   const penalised = klPenaltyRewards({
     scores,

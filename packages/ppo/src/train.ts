@@ -4,9 +4,16 @@
 // 2. targets on the host: score − β·KL per token, GAE, whitened advantages;
 // 3. update: ppoEpochs × minibatches AdamW steps on policy + critic in one fused graph run;
 // 4. β update, metrics, samples, checkpoint.
-import { type PpoConfig, PpoMetrics, type PromptRow } from '@rlhf/contracts';
+import {
+  type PpoConfig,
+  type PpoConfigInput,
+  PpoMetrics,
+  type PromptRow,
+  resolvePpoConfig,
+} from '@rlhf/contracts';
 import { createTrainer, type Trainer } from '@rlhf/graph';
 import { ByteTokenizer, type GptConfig, hashString, leftPad, paramShapes, type Tokenizer } from '@rlhf/model';
+import { type RewardNormalisation, rewardNormalisation } from '@rlhf/reward-model';
 import { float32, type HostTensor, int64, type Runtime } from '@rlhf/runtime';
 import {
   batchOrder,
@@ -15,6 +22,7 @@ import {
   modelFiles,
   modelFromFiles,
   NonFiniteError,
+  nonFiniteParam,
   permutation,
   type SampleRow,
   SHUTDOWN,
@@ -24,7 +32,14 @@ import {
   trainerFromFiles,
 } from '@rlhf/stage-kit';
 import { maskedMean } from './advantages.js';
-import { buildPpoTrainStep, type ModelRole, type PpoModels, paramName, ROLLOUT_INPUTS, TRAIN_METRICS } from './graphs.js';
+import {
+  buildPpoTrainStep,
+  type ModelRole,
+  type PpoModels,
+  paramName,
+  ROLLOUT_INPUTS,
+  TRAIN_METRICS,
+} from './graphs.js';
 import { createKlController, type KlController, type KlControllerState } from './kl-controller.js';
 import { createRolloutEngine, type Rollout, samplerLogprobDiff } from './rollout.js';
 import { explainedVariance, type PpoTargets, ppoTargets, sequenceEntropy } from './targets.js';
@@ -32,20 +47,18 @@ import { explainedVariance, type PpoTargets, ppoTargets, sequenceEntropy } from 
 /** Mean ground-truth score of the sampled responses, when the caller has a programmatic reward (tests, demo). */
 export const GROUND_TRUTH_METRIC = 'objective/ground_truth';
 
-/** Affine normalisation of reward-model scores: (score − mean) / std (InstructGPT normalises its RM's scores). */
-export interface RewardNormalization {
-  mean: number;
-  std: number;
-}
-
 export interface TrainPpoOptions {
-  config: PpoConfig;
+  /** A full config or any part of one (@rlhf/contracts defaults fill the rest). */
+  config: PpoConfig | PpoConfigInput;
   /** The SFT policy: the initial policy and the frozen reference. */
   policy: ModelWeights;
   /** The frozen reward model (config.scalarHead); the critic starts as a copy of it. */
   rewardModel: ModelWeights;
-  /** Applied to every reward-model score (and folded into the critic's initial head). Default: none. */
-  rewardNormalization?: RewardNormalization;
+  /**
+   * score' = (score − mean) / std on every reward-model score, folded into the critic's initial head too.
+   * Default: the one the reward model was saved with (@rlhf/reward-model metadata); null = raw scores.
+   */
+  rewardNormalisation?: RewardNormalisation | null;
   prompts: readonly PromptRow[];
   runtime: Runtime;
   hooks?: StageHooks;
@@ -74,7 +87,7 @@ export interface PpoHyperparameters {
   rewardModel: GptConfig;
   criticModel: GptConfig;
   criticInit: 'reward_model';
-  rewardNormalization: RewardNormalization | null;
+  rewardNormalisation: RewardNormalisation | null;
   /** Prompt tokens kept (bos included): maxPromptLen capped by the contexts minus maxNewTokens. */
   effectiveMaxPromptLen: number;
   miniBatchSize: number;
@@ -88,12 +101,21 @@ export interface PpoHyperparameters {
  * reads the score off a response, which is the return of its last token. With a normalisation, the head is rescaled
  * so the critic's initial values are on the normalised reward scale: w/std, (b − mean)/std.
  */
-export function criticFromRewardModel(rewardModel: ModelWeights, normalization?: RewardNormalization): ModelWeights {
+export function criticFromRewardModel(
+  rewardModel: ModelWeights,
+  normalization?: RewardNormalisation,
+): ModelWeights {
   const params = new Map([...rewardModel.params].map(([name, data]) => [name, Float32Array.from(data)]));
   if (normalization) {
     const { mean, std } = normalization;
-    params.set('score.weight', params.get('score.weight')!.map((w) => w / std));
-    params.set('score.bias', params.get('score.bias')!.map((b) => (b - mean) / std));
+    params.set(
+      'score.weight',
+      params.get('score.weight')!.map((w) => w / std),
+    );
+    params.set(
+      'score.bias',
+      params.get('score.bias')!.map((b) => (b - mean) / std),
+    );
   }
   return { config: rewardModel.config, params };
 }
@@ -106,6 +128,7 @@ export function promptTokens(tokenizer: Tokenizer, prompt: string, maxLen: numbe
 
 /** What trainer.json holds: enough to continue exactly where the run stopped. */
 interface PpoTrainerState {
+  stage: 'ppo';
   iteration: number;
   optimizerStep: number;
   /** Prompts consumed so far (iteration × rolloutBatchSize); the order comes from the seed. */
@@ -115,9 +138,10 @@ interface PpoTrainerState {
 }
 
 export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
-  const { config, runtime, hooks = {} } = options;
+  const { runtime, hooks = {} } = options;
+  const config = resolvePpoConfig(options.config);
   const tokenizer = options.tokenizer ?? new ByteTokenizer();
-  const hyper = resolveHyperparameters(options, tokenizer);
+  const hyper = resolveHyperparameters(options, config, tokenizer);
   const models: PpoModels = {
     policy: options.policy.config,
     critic: options.rewardModel.config,
@@ -134,26 +158,41 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
 
   // Start: SFT policy + critic from the reward model, or the latest checkpoint.
   let policy = options.policy;
-  let critic = criticFromRewardModel(options.rewardModel, options.rewardNormalization);
+  let critic = criticFromRewardModel(options.rewardModel, hyper.rewardNormalisation ?? undefined);
   let moments: { m?: Record<string, HostTensor>; v?: Record<string, HostTensor> } = {};
-  let state: PpoTrainerState = { iteration: 0, optimizerStep: 0, dataPosition: 0, seed: config.seed, kl: createKlController(config.kl).state() };
+  let state: PpoTrainerState = {
+    stage: 'ppo',
+    iteration: 0,
+    optimizerStep: 0,
+    dataPosition: 0,
+    seed: config.seed,
+    kl: createKlController(config.kl).state(),
+  };
   const resumed = await hooks.checkpoints?.latest();
   if (resumed) {
     policy = await modelFromFiles(resumed.files);
     critic = await modelFromFiles(resumed.files, { prefix: CRITIC_PREFIX });
     const saved = trainerFromFiles(resumed.files);
     state = saved.trainer as unknown as PpoTrainerState;
+    if (state.stage !== 'ppo')
+      throw new Error(
+        `trainPpo: the checkpoint at step ${resumed.step} belongs to stage '${String(state.stage)}'`,
+      );
     moments = { m: momentTensors(saved.moments.m, models), v: momentTensors(saved.moments.v, models) };
     hooks.log?.(`ppo: resuming from iteration ${state.iteration}`);
   }
   const kl: KlController = createKlController(config.kl, state.kl);
   let lastCheckpoint: number | null = resumed ? resumed.step : null;
 
-  const trainer: Trainer = await createTrainer(runtime, buildPpoTrainStep({ models, config, miniBatchSize: hyper.miniBatchSize }), {
-    params: { ...roleTensors(policy, 'policy'), ...roleTensors(critic, 'critic') },
-    ...moments,
-    step: state.optimizerStep,
-  });
+  const trainer: Trainer = await createTrainer(
+    runtime,
+    buildPpoTrainStep({ models, config, miniBatchSize: hyper.miniBatchSize }),
+    {
+      params: { ...roleTensors(policy, 'policy'), ...roleTensors(critic, 'critic') },
+      ...moments,
+      step: state.optimizerStep,
+    },
+  );
   const engine = await createRolloutEngine(runtime, models, {
     maxNewTokens: config.maxNewTokens,
     temperature: config.temperature,
@@ -169,6 +208,7 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
   const saveCheckpoint = async (iteration: number) => {
     if (!hooks.checkpoints) return;
     const trainerState: PpoTrainerState = {
+      stage: 'ppo',
       iteration,
       optimizerStep: trainer.state.step,
       dataPosition: iteration * B,
@@ -199,25 +239,57 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
       const batch = promptOrder(it).map((i) => prompts[i]);
       const frozen = { ref: options.policy.params, rm: options.rewardModel.params };
       const rollout = await engine.rollout(
-        { policy: roleParams(trainer, models.policy, 'policy'), critic: roleParams(trainer, models.critic, 'critic'), ...frozen },
+        {
+          policy: roleParams(trainer, models.policy, 'policy'),
+          critic: roleParams(trainer, models.critic, 'critic'),
+          ...frozen,
+        },
         batch.map((p) => p.ids),
         hashString(`${config.seed}:rollout:${it}`),
       );
-      const scores = normalise(rollout.scores, options.rewardNormalization);
-      checkFinite({ 'objective/scores': scores, 'rollout/logprobs': rollout.logprobs, 'rollout/values': rollout.values }, it + 1, lastCheckpoint);
+      const scores = normalise(rollout.scores, hyper.rewardNormalisation);
+      checkFinite(
+        {
+          'objective/scores': scores,
+          'rollout/logprobs': rollout.logprobs,
+          'rollout/values': rollout.values,
+        },
+        it + 1,
+        lastCheckpoint,
+      );
       const beta = kl.value;
       const targets = ppoTargets(rollout, scores, beta, config);
 
       const trainStarted = performance.now();
-      const report = await trainer.run({ rows: minibatchRows(B, hyper.miniBatchSize, config, it) }, config.lr, trainInputs(rollout, targets, tokenizer.padId));
+      const report = await trainer.run(
+        { rows: minibatchRows(B, hyper.miniBatchSize, config, it) },
+        config.lr,
+        trainInputs(rollout, targets, tokenizer.padId),
+      );
       const trainSeconds = (performance.now() - trainStarted) / 1000;
-      const bad = firstNonFinite({ 'loss/total': report.loss, 'train/grad_norm': report.gradNorm, ...report.metrics }, 1);
-      if (bad) throw new NonFiniteError(`${bad.metric} (update ${bad.step} of ${K})`, it + 1, bad.value, lastCheckpoint);
+      const bad = firstNonFinite(
+        { 'loss/total': report.loss, 'train/grad_norm': report.gradNorm, ...report.metrics },
+        1,
+      );
+      if (bad)
+        throw new NonFiniteError(
+          `${bad.metric} (update ${bad.step} of ${K})`,
+          it + 1,
+          bad.value,
+          lastCheckpoint,
+        );
+      const badParam = nonFiniteParam(flatMoments(trainer.state.params));
+      if (badParam) throw new NonFiniteError(`parameter ${badParam}`, it + 1, Number.NaN, lastCheckpoint);
       kl.update(maskedMean(targets.klSums), B);
 
-      const texts = rollout.responses.map((tokens, b) => responseText(tokenizer, tokens, rollout.mask, b, rollout.shape[1]));
+      const texts = rollout.responses.map((tokens, b) =>
+        responseText(tokenizer, tokens, rollout.mask, b, rollout.shape[1]),
+      );
       const stepSeconds = (performance.now() - started) / 1000;
-      const metrics = iterationMetrics(rollout, targets, report, beta, { train: trainSeconds, step: stepSeconds });
+      const metrics = iterationMetrics(rollout, targets, report, beta, {
+        train: trainSeconds,
+        step: stepSeconds,
+      });
       if (options.groundTruth) {
         const truth = batch.map((p, b) => options.groundTruth!(p.text, texts[b]));
         metrics[GROUND_TRUTH_METRIC] = truth.reduce((a, x) => a + x, 0) / truth.length;
@@ -257,33 +329,50 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
 const CRITIC_PREFIX = 'critic.';
 const fmt = (x: number) => x.toFixed(4);
 
-function resolveHyperparameters(options: TrainPpoOptions, tokenizer: Tokenizer): PpoHyperparameters {
-  const { config, policy, rewardModel } = options;
+function resolveHyperparameters(
+  options: TrainPpoOptions,
+  config: PpoConfig,
+  tokenizer: Tokenizer,
+): PpoHyperparameters {
+  const { policy, rewardModel } = options;
   if (options.prompts.length === 0) throw new Error('trainPpo: no prompts');
-  if (!rewardModel.config.scalarHead) throw new Error('trainPpo: the reward model needs a scalar head (config.scalarHead)');
-  if (policy.config.scalarHead) throw new Error('trainPpo: the policy must be a language model without a scalar head');
+  if (!rewardModel.config.scalarHead)
+    throw new Error('trainPpo: the reward model needs a scalar head (config.scalarHead)');
+  if (policy.config.scalarHead)
+    throw new Error('trainPpo: the policy must be a language model without a scalar head');
   for (const [what, c] of [
     ['policy', policy.config],
     ['reward model', rewardModel.config],
   ] as const)
     if (c.vocabSize !== tokenizer.vocabSize)
-      throw new Error(`trainPpo: the ${what} has vocabSize ${c.vocabSize}, the tokenizer ${tokenizer.vocabSize}`);
+      throw new Error(
+        `trainPpo: the ${what} has vocabSize ${c.vocabSize}, the tokenizer ${tokenizer.vocabSize}`,
+      );
   if (config.rolloutBatchSize % config.minibatches !== 0)
-    throw new Error(`trainPpo: minibatches (${config.minibatches}) must divide rolloutBatchSize (${config.rolloutBatchSize})`);
+    throw new Error(
+      `trainPpo: minibatches (${config.minibatches}) must divide rolloutBatchSize (${config.rolloutBatchSize})`,
+    );
   const context = Math.min(policy.config.maxPositions, rewardModel.config.maxPositions);
   const effectiveMaxPromptLen = Math.min(config.maxPromptLen, context - config.maxNewTokens);
   if (effectiveMaxPromptLen < 1)
-    throw new Error(`trainPpo: maxNewTokens ${config.maxNewTokens} leaves no room for a prompt in a context of ${context}`);
-  const norm = options.rewardNormalization;
+    throw new Error(
+      `trainPpo: maxNewTokens ${config.maxNewTokens} leaves no room for a prompt in a context of ${context}`,
+    );
+  const norm =
+    options.rewardNormalisation === undefined
+      ? rewardNormalisation(rewardModel)
+      : options.rewardNormalisation;
   if (norm && !(Number.isFinite(norm.mean) && norm.std > 0))
-    throw new Error(`trainPpo: reward normalisation needs a finite mean and std > 0, got ${JSON.stringify(norm)}`);
+    throw new Error(
+      `trainPpo: reward normalisation needs a finite mean and std > 0, got ${JSON.stringify(norm)}`,
+    );
   return {
     config,
     policyModel: policy.config,
     rewardModel: rewardModel.config,
     criticModel: rewardModel.config,
     criticInit: 'reward_model',
-    rewardNormalization: norm ?? null,
+    rewardNormalisation: norm ?? null,
     effectiveMaxPromptLen,
     miniBatchSize: config.rolloutBatchSize / config.minibatches,
     stepsPerIteration: config.ppoEpochs * config.minibatches,
@@ -294,7 +383,8 @@ function resolveHyperparameters(options: TrainPpoOptions, tokenizer: Tokenizer):
 /** int64 [K, 1, miniBatchSize]: each PPO epoch visits every rollout row once, in a fresh seeded order. */
 function minibatchRows(B: number, miniBatchSize: number, config: PpoConfig, it: number): HostTensor {
   const rows: number[] = [];
-  for (let epoch = 0; epoch < config.ppoEpochs; epoch++) rows.push(...permutation(B, config.seed, `minibatches-${it}-${epoch}`));
+  for (let epoch = 0; epoch < config.ppoEpochs; epoch++)
+    rows.push(...permutation(B, config.seed, `minibatches-${it}-${epoch}`));
   return int64([config.ppoEpochs * config.minibatches, 1, miniBatchSize], rows);
 }
 
@@ -358,18 +448,28 @@ function iterationMetrics(
 }
 
 /** The response as text: tokens under the mask, specials (EOS) left out. */
-function responseText(tokenizer: Tokenizer, tokens: number[], mask: Uint8Array, row: number, width: number): string {
+function responseText(
+  tokenizer: Tokenizer,
+  tokens: number[],
+  mask: Uint8Array,
+  row: number,
+  width: number,
+): string {
   return tokenizer.decode(
     tokens.filter((_, t) => mask[row * width + t]),
     { skipSpecialTokens: true },
   );
 }
 
-function normalise(scores: Float32Array, norm: RewardNormalization | undefined): Float32Array {
+function normalise(scores: Float32Array, norm: RewardNormalisation | null): Float32Array {
   return norm ? scores.map((s) => (s - norm.mean) / norm.std) : scores;
 }
 
-function checkFinite(series: Record<string, Float32Array>, iteration: number, lastCheckpoint: number | null): void {
+function checkFinite(
+  series: Record<string, Float32Array>,
+  iteration: number,
+  lastCheckpoint: number | null,
+): void {
   for (const [metric, values] of Object.entries(series)) {
     const bad = values.find((x) => !Number.isFinite(x));
     if (bad !== undefined) throw new NonFiniteError(metric, iteration, bad, lastCheckpoint);
@@ -390,7 +490,10 @@ function roleTensors(model: ModelWeights, role: 'policy' | 'critic'): Record<str
 /** One role's current parameters out of the trainer state (views, no copies). */
 function roleParams(trainer: Trainer, config: GptConfig, role: ModelRole): Map<string, Float32Array> {
   return new Map(
-    paramShapes(config).map(({ name }) => [name, trainer.state.params[paramName(role, name)].data as Float32Array]),
+    paramShapes(config).map(({ name }) => [
+      name,
+      trainer.state.params[paramName(role, name)].data as Float32Array,
+    ]),
   );
 }
 

@@ -31,7 +31,7 @@ export type StageEvent =
     })
   | (StageRef & { type: 'stage.progress'; step: number; totalSteps: number | null })
   | (StageRef & { type: 'metrics'; step: number; values: Record<string, number>; time: string })
-  | (StageRef & { type: 'samples'; step: number; rows: SampleRow[] })
+  | (StageRef & { type: 'samples'; step: number; rows: readonly SampleRow[] })
   | (StageRef & {
       type: 'artifact';
       /** 'checkpoint' | 'final' | anything a runner names */

@@ -97,10 +97,12 @@ export async function getStageStates(
 ): Promise<Record<string, StageJobState>> {
   const out: Record<string, StageJobState> = {};
   for (const id of stageIds) {
-    const job = await queue.getJob(id);
+    // State first, job second: a job seen 'completed' then has its return value (the reverse order races).
+    const state = await queue.getJobState(id);
+    const job = state === 'unknown' ? undefined : await queue.getJob(id);
     out[id] = job
       ? {
-          state: await job.getState(),
+          state,
           attemptsMade: job.attemptsMade,
           ...(job.failedReason ? { failedReason: job.failedReason } : {}),
           ...(job.returnvalue ? { result: job.returnvalue } : {}),

@@ -1,5 +1,5 @@
 // @rlhf/queue: the protocol between apps/api and apps/worker (Redis only) and the stage runner contract.
-// See /work/notes/queue-protocol.md (mirrored in README.md).
+// The contract, in words: README.md next to this folder's package.json.
 export { isCancelRequested, requestCancel, subscribeCancel } from './cancel.js';
 export {
   CHECKPOINT_STATE_FILE,

@@ -17,7 +17,7 @@ export interface StageReporter {
   /** One metrics event per call: call it per logging step with TRL names (@rlhf/contracts *Metrics). */
   metrics(step: number, values: Record<string, number>): Promise<void>;
   /** Sample rollouts table (PPO). */
-  samples(step: number, rows: SampleRow[]): Promise<void>;
+  samples(step: number, rows: readonly SampleRow[]): Promise<void>;
   /** An artifact the runner wrote itself (saveCheckpoint and saveFinal report theirs). */
   artifact(kind: string, info: ArtifactInfo, step?: number): Promise<void>;
 }

@@ -33,3 +33,5 @@ for (const [name, p] of [['init', params], ['sft', res.model.params]] as const) 
 }
 await gen.release();
 await runtime.close();
+import { saveCheckpoint } from '@rlhf/model';
+await saveCheckpoint(`/tmp/sft-${steps}`, res.model.config, res.model.params);

@@ -1,6 +1,7 @@
 // Writes one worker event to Postgres. Every write is idempotent (an event delivered twice, e.g.
 // after an API crash between the write and the ack, changes nothing the second time), and a stage
 // that finished keeps its final status whatever arrives late.
+import type { ArtifactStore } from '@rlhf/artifacts';
 import type { ArtifactKind, Prisma, PrismaClient, StageStatus } from '@rlhf/db';
 import type { StageEvent } from '@rlhf/queue';
 import type { RunSettings } from '../runs.js';
@@ -8,16 +9,25 @@ import type { RunSettings } from '../runs.js';
 const FINISHED: readonly StageStatus[] = ['succeeded', 'failed', 'cancelled'];
 
 export interface Applied {
-  /** The event changed a stage to a final status: admission may have room now. */
-  stageFinished: boolean;
+  /** The team of a stage the event finished (admission may have room for it now), else null. */
+  finishedTeamId: string | null;
   /** A worker started a stage of a run that was cancelled meanwhile: ask again. */
   cancelAgain: boolean;
 }
 
-const nothing: Applied = { stageFinished: false, cancelAgain: false };
+const nothing: Applied = { finishedTeamId: null, cancelAgain: false };
+
+export interface Stores {
+  prisma: PrismaClient;
+  artifacts: ArtifactStore;
+}
 
 /** Applies `event`; `at` is when it was published (its stream id's timestamp). */
-export async function applyEvent(prisma: PrismaClient, event: StageEvent, at: Date): Promise<Applied> {
+export async function applyEvent(
+  { prisma, artifacts }: Stores,
+  event: StageEvent,
+  at: Date,
+): Promise<Applied> {
   const stage = await prisma.stage.findUnique({ where: { id: event.stageId }, include: { run: true } });
   if (!stage || stage.runId !== event.runId) return nothing; // not ours (a deleted run, another deployment)
   const open = !FINISHED.includes(stage.status);
@@ -50,7 +60,7 @@ export async function applyEvent(prisma: PrismaClient, event: StageEvent, at: Da
           },
         }),
       ]);
-      return { stageFinished: false, cancelAgain: stage.run.status === 'cancelled' };
+      return { finishedTeamId: null, cancelAgain: stage.run.status === 'cancelled' };
     }
     case 'stage.progress': {
       if (!open) return nothing;
@@ -98,18 +108,38 @@ export async function applyEvent(prisma: PrismaClient, event: StageEvent, at: Da
       return nothing;
     }
     case 'artifact': {
-      const data = {
-        stageId: stage.id,
-        kind: artifactKind(event.kind, event.key, stage.kind),
-        bytes: BigInt(event.bytes),
-        sha256: event.sha256 ?? '',
-        step: event.step ?? null,
-      };
-      await prisma.artifact.upsert({
-        where: { path: event.key },
-        create: { path: event.key, ...data },
-        update: data,
+      // Workers report a file or a directory (a checkpoint, a final model): one row per file, so each
+      // can be listed and downloaded on its own.
+      const files = (await artifacts.exists(event.key))
+        ? [{ key: event.key, bytes: event.bytes, sha256: event.sha256 ?? '' }]
+        : await Promise.all(
+            (await artifacts.list(event.key)).map(async (key) => ({
+              key,
+              bytes: (await artifacts.info(key)).bytes,
+              sha256: '',
+            })),
+          );
+      for (const file of files) {
+        const data = {
+          stageId: stage.id,
+          kind: artifactKind(event.kind, file.key, stage.kind),
+          bytes: BigInt(file.bytes),
+          sha256: file.sha256,
+          step: event.step ?? null,
+        };
+        await prisma.artifact.upsert({
+          where: { path: file.key },
+          create: { path: file.key, ...data },
+          update: data,
+        });
+      }
+      // The worker keeps the newest few checkpoints: forget the files it pruned.
+      const checkpoints = await prisma.artifact.findMany({
+        where: { stageId: stage.id, kind: 'checkpoint' },
       });
+      for (const row of checkpoints) {
+        if (!(await artifacts.exists(row.path))) await prisma.artifact.delete({ where: { id: row.id } });
+      }
       return nothing;
     }
     case 'stage.completed': {
@@ -131,7 +161,7 @@ export async function applyEvent(prisma: PrismaClient, event: StageEvent, at: Da
           ? [prisma.run.update({ where: { id: stage.runId }, data: { status: 'succeeded', finishedAt: at } })]
           : []),
       ]);
-      return { stageFinished: true, cancelAgain: false };
+      return { finishedTeamId: stage.run.teamId, cancelAgain: false };
     }
     case 'stage.failed': {
       if (!open) return nothing;
@@ -157,7 +187,7 @@ export async function applyEvent(prisma: PrismaClient, event: StageEvent, at: Da
           data: { status: 'failed', error: `${stage.kind} stage failed: ${event.error}`, finishedAt: at },
         }),
       ]);
-      return { stageFinished: true, cancelAgain: false };
+      return { finishedTeamId: stage.run.teamId, cancelAgain: false };
     }
     case 'stage.cancelled': {
       if (!open) return nothing;
@@ -171,7 +201,7 @@ export async function applyEvent(prisma: PrismaClient, event: StageEvent, at: Da
           data: { status: 'cancelled', finishedAt: at },
         }),
       ]);
-      return { stageFinished: true, cancelAgain: false };
+      return { finishedTeamId: stage.run.teamId, cancelAgain: false };
     }
     case 'stage.requeued': {
       if (!open) return nothing;
@@ -193,10 +223,10 @@ const ARTIFACT_KINDS = new Set<string>([
   'onnx_reward',
 ]);
 
-/** The stored kind: the worker's kind when it is one, else read from the file name. */
+/** The stored kind: the worker's kind when it is one, else read from the file name ('final' models). */
 export function artifactKind(kind: string, key: string, stageKind: string): ArtifactKind {
   if (ARTIFACT_KINDS.has(kind)) return kind as ArtifactKind;
-  if (kind === 'checkpoint' || key.includes('/checkpoints/')) return 'checkpoint';
+  if (key.includes('/checkpoints/')) return 'checkpoint';
   const file = key.slice(key.lastIndexOf('/') + 1);
   if (file.endsWith('.onnx')) return stageKind === 'reward_model' ? 'onnx_reward' : 'onnx_policy';
   if (file === 'tokenizer.json') return 'tokenizer';

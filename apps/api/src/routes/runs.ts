@@ -5,7 +5,6 @@ import type { Prisma } from '@rlhf/db';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { teamOf } from '../auth.js';
 import { ApiError, notFound } from '../errors.js';
-import { generate } from '../generate.js';
 import { cancelRun, createRun, findRun, runDetail, runViews } from '../runs.js';
 import {
   ArtifactList,
@@ -293,7 +292,7 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
     },
     async (request) => {
       const run = await findRun(s, teamOf(request), request.params.runId);
-      return generate(s, run, request.body);
+      return s.sampler.generate(run, request.body);
     },
   );
 };

@@ -1,77 +1,64 @@
-// Test fixtures: a tiny SFT policy and reward model for the sort-digits task, trained once and cached under
-// os.tmpdir() by a hash of their settings (repeated test runs load them in milliseconds).
-// TEST-ONLY SHORTCUT: until @rlhf/sft trainSft and @rlhf/reward-model trainRewardModel land, these are minimal
-// loops on stage-kit's runSupervisedLoop (completion-only cross-entropy; Bradley–Terry −log σ(r_c − r_r)).
+// Test fixtures for the sort-digits task: an SFT policy (@rlhf/sft) and a reward model (@rlhf/reward-model), trained
+// once and cached under os.tmpdir() by a hash of their settings, so repeated test runs load them in milliseconds.
+//
+// The reward model learns from rankings of the SFT policy's own samples, as InstructGPT's labelers ranked SFT
+// outputs (§3.4); groundTruthScore plays the labeler. Off-policy pairs alone leave a tiny RM guessing on the
+// policy's samples (~52 % pair agreement with the ground truth measured), which PPO then exploits.
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generatePreferenceRows, generateSftRows } from '@rlhf/examples';
-import { cast, greater, logSigmoid, maskedMean, neg, reduceMean, slice, sub, type Tensor } from '@rlhf/graph';
+import type { PromptRow, RankedRow } from '@rlhf/contracts';
+import { generatePromptRows, generateSftRows, groundTruthScore } from '@rlhf/examples';
 import {
   ByteTokenizer,
+  createGenerator,
   type GptConfig,
-  gptForward,
   hashString,
   initParams,
   presetConfig,
-  responseLogprobs,
-  sequenceScores,
 } from '@rlhf/model';
-import { float32, int64, type Runtime } from '@rlhf/runtime';
-import {
-  directoryCheckpointStore,
-  type ModelWeights,
-  modelFiles,
-  modelFromFiles,
-  padRight,
-  runSupervisedLoop,
-  type SupervisedConfig,
-  tokenizeExample,
-} from '@rlhf/stage-kit';
+import { trainRewardModel } from '@rlhf/reward-model';
+import type { Runtime } from '@rlhf/runtime';
+import { trainSft } from '@rlhf/sft';
+import { directoryCheckpointStore, type ModelWeights, modelFiles, modelFromFiles } from '@rlhf/stage-kit';
 
 const tokenizer = new ByteTokenizer();
-/** Longest sort-digits example: bos + 'sort d d d d d:' + ' d d d d d' + eos = 27 tokens. */
-const SEQ = 28;
 
 export interface FixtureSettings {
   config: GptConfig;
   sftSteps: number;
+  sftLr: number;
   rmSteps: number;
-  /** Share of noisy answers in the SFT data (sort-digits default 0.3). */
-  sftNoise: number;
+  rmLr: number;
+  /** Prompts whose SFT samples are ranked for the reward model. */
+  rmPrompts: number;
+  /** Samples per prompt (distinct ground-truth scores make a ranking). */
+  rmSamples: number;
+  /** Response budget of the samples (sort-digits answers are ≤ 10 bytes + EOS). */
+  maxNewTokens: number;
   seed: number;
 }
 
 export const defaultFixtureSettings: FixtureSettings = {
   config: presetConfig('tiny'),
-  sftSteps: 120,
-  rmSteps: 120,
-  sftNoise: 0.3,
+  sftSteps: 600,
+  sftLr: 3e-3,
+  rmSteps: 300,
+  rmLr: 1e-3,
+  rmPrompts: 1500,
+  rmSamples: 4,
+  maxNewTokens: 12,
   seed: 7,
 };
 
-const supervised = (steps: number, lr: number, seed: number): SupervisedConfig => ({
-  epochs: 1,
-  maxSteps: steps,
-  batchSize: 32,
-  lr,
-  warmupSteps: 0,
-  schedule: 'constant',
-  weightDecay: 0,
-  adamBeta1: 0.9,
-  adamBeta2: 0.999,
-  adamEpsilon: 1e-8,
-  maxGradNorm: 1,
-  evalEvery: 1_000_000,
-  checkpointEvery: 1_000_000,
-  seed,
-  stepsPerCall: 20,
-});
+/** The prompts PPO tests train on (a different stream from the fixtures' prompts). */
+export function ppoPrompts(count: number, seed = 11): PromptRow[] {
+  return generatePromptRows(count, { seed });
+}
 
-/** Loads the cached model for `key`, or trains it and caches it. */
+/** Loads the cached model for `key`, or trains and caches it. */
 async function cached(key: string, train: () => Promise<ModelWeights>): Promise<ModelWeights> {
-  const store = directoryCheckpointStore(join(tmpdir(), `rlhf-ppo-fixture-${hashString(key).toString(16)}`), {
-    keep: 1,
-  });
+  const dir = join(tmpdir(), `rlhf-ppo-fixture-${hashString(key).toString(16)}`);
+  const store = directoryCheckpointStore(dir, { keep: 1 });
   const hit = await store.latest();
   if (hit) return modelFromFiles(hit.files);
   const model = await train();
@@ -79,95 +66,126 @@ async function cached(key: string, train: () => Promise<ModelWeights>): Promise<
   return model;
 }
 
-/** The SFT policy: completion-only cross-entropy on sort-digits answers (some of them noisy). */
+const trainingConfig = (steps: number, lr: number, seed: number) => ({
+  maxSteps: steps,
+  batchSize: 32,
+  lr,
+  schedule: 'constant' as const,
+  maxSeqLen: 32,
+  validationFraction: 0,
+  evalEvery: 1_000_000,
+  checkpointEvery: 1_000_000,
+  stepsPerCall: 20,
+  seed,
+});
+
+/** The SFT policy: sort-digits demonstrations (70 % ideal, 30 % near misses) on a freshly initialised tiny GPT. */
 export function sftPolicy(runtime: Runtime, settings = defaultFixtureSettings): Promise<ModelWeights> {
-  return cached(`sft:${JSON.stringify(settings)}`, async () => {
-    const rows = generateSftRows(4000, { seed: settings.seed, noise: settings.sftNoise });
-    const examples = rows.map((r) => tokenizeExample(tokenizer, r.prompt, r.response, SEQ));
-    const { config } = settings;
-    const result = await runSupervisedLoop({
-      stage: 'test-sft',
-      config: supervised(settings.sftSteps, 3e-3, settings.seed),
-      model: { config, params: initParams(config, settings.seed) },
+  return cached(
+    `sft:${JSON.stringify({ ...settings, rmSteps: 0, rmLr: 0, rmPrompts: 0, rmSamples: 0 })}`,
+    async () => {
+      const result = await trainSft({
+        config: trainingConfig(settings.sftSteps, settings.sftLr, settings.seed),
+        model: { config: settings.config, params: initParams(settings.config, settings.seed) },
+        rows: generateSftRows(4000, { seed: settings.seed }),
+        runtime,
+      });
+      return result.model;
+    },
+  );
+}
+
+/** Rankings of the SFT policy's samples by the ground truth, best → worst (distinct scores only). */
+export async function sampleRankings(
+  runtime: Runtime,
+  policy: ModelWeights,
+  prompts: readonly PromptRow[],
+  samples: number,
+  maxNewTokens: number,
+  seed: number,
+): Promise<RankedRow[]> {
+  const generator = await createGenerator(runtime, policy.config);
+  try {
+    const repeated = prompts.flatMap((p) => Array.from({ length: samples }, () => p.prompt));
+    const out = await generator.generate({
+      params: policy.params,
+      prompts: repeated.map((p) => [tokenizer.bosId, ...tokenizer.encode(p)]),
+      maxNewTokens,
+      seed,
+      eosId: tokenizer.eosId,
+      padId: tokenizer.padId,
+    });
+    const texts = out.tokens.map((row, b) =>
+      tokenizer.decode(
+        row.filter((_, t) => out.mask[b][t]),
+        { skipSpecialTokens: true },
+      ),
+    );
+    return prompts.flatMap(({ prompt }, i) => {
+      const byScore = new Map<number, string>();
+      for (const text of texts.slice(i * samples, (i + 1) * samples))
+        if (text.length > 0) byScore.set(groundTruthScore(prompt, text), text);
+      const responses = [...byScore.entries()].sort((a, b) => b[0] - a[0]).map(([, text]) => text);
+      return responses.length >= 2 ? [{ prompt, responses }] : [];
+    });
+  } finally {
+    await generator.release();
+  }
+}
+
+/** The reward model: the SFT trunk + a fresh scalar head, Bradley–Terry on rankings of SFT samples. */
+export function rewardModel(runtime: Runtime, settings = defaultFixtureSettings): Promise<ModelWeights> {
+  return cached(`rm:${JSON.stringify(settings)}`, async () => {
+    const policy = await sftPolicy(runtime, settings);
+    const prompts = generatePromptRows(settings.rmPrompts, { seed: settings.seed + 1 });
+    const rows = await sampleRankings(
       runtime,
-      trainSize: examples.length,
-      graph: {
-        batch: [
-          { name: 'ids', dtype: 'int64', shape: [32, SEQ] },
-          { name: 'loss_mask', dtype: 'float32', shape: [32, SEQ - 1] },
-        ],
-        loss: (params, batch) => {
-          const logits = gptForward(new Map(Object.entries(params)), config, batch.ids).logits;
-          const logprobs = responseLogprobs(logits, targetsOf(batch.ids));
-          return { loss: neg(maskedMean(logprobs, batch.loss_mask)) };
-        },
-      },
-      feeds: (batches) => {
-        const picked = batches.flat().map((i) => examples[i]);
-        const mask = picked.flatMap((e) =>
-          Array.from({ length: SEQ - 1 }, (_, t) => (t + 1 >= e.promptTokens && t + 1 < e.ids.length ? 1 : 0)),
-        );
-        const K = batches.length;
-        return {
-          feeds: {
-            ids: int64([K, 1, 32, SEQ], padRight(picked.map((e) => e.ids), SEQ, tokenizer.padId)),
-            loss_mask: float32([K, 1, 32, SEQ - 1], mask),
-          },
-          tokens: picked.reduce((n, e) => n + e.ids.length, 0),
-        };
-      },
-      evaluate: async () => ({}),
+      policy,
+      prompts,
+      settings.rmSamples,
+      settings.maxNewTokens,
+      settings.seed,
+    );
+    const result = await trainRewardModel({
+      config: { ...trainingConfig(settings.rmSteps, settings.rmLr, settings.seed), validationFraction: 0.1 },
+      model: policy,
+      rows,
+      runtime,
     });
     return result.model;
   });
 }
 
-/** Tokens 1..T−1 of ids [B, T]: what columns 0..T−2 predict. */
-const targetsOf = (ids: Tensor): Tensor => slice(ids, [1], [SEQ], [1]);
-
-/** The reward model: the SFT trunk + a fresh scalar head, Bradley–Terry on sort-digits preference pairs. */
-export function rewardModel(runtime: Runtime, settings = defaultFixtureSettings): Promise<ModelWeights> {
-  return cached(`rm:${JSON.stringify(settings)}`, async () => {
-    const sft = await sftPolicy(runtime, settings);
-    const config: GptConfig = { ...settings.config, scalarHead: true };
-    const params = initParams(config, settings.seed);
-    for (const [name, data] of sft.params) params.set(name, data);
-    const pairs = generatePreferenceRows(4000, { seed: settings.seed + 1 }).map((r) => ({
-      chosen: tokenizeExample(tokenizer, r.prompt, r.chosen, SEQ).ids,
-      rejected: tokenizeExample(tokenizer, r.prompt, r.rejected, SEQ).ids,
-    }));
-    const result = await runSupervisedLoop({
-      stage: 'test-rm',
-      config: supervised(settings.rmSteps, 1e-3, settings.seed),
-      model: { config, params },
-      runtime,
-      trainSize: pairs.length,
-      graph: {
-        batch: ['chosen', 'rejected'].flatMap((name) => [
-          { name, dtype: 'int64' as const, shape: [32, SEQ] },
-          { name: `${name}_mask`, dtype: 'int64' as const, shape: [32, SEQ] },
-        ]),
-        loss: (p, batch) => {
-          const score = (name: string) =>
-            sequenceScores(gptForward(new Map(Object.entries(p)), config, batch[name]).values!, batch[`${name}_mask`]);
-          const margin = sub(score('chosen'), score('rejected'));
-          return {
-            loss: neg(reduceMean(logSigmoid(margin))),
-            metrics: { accuracy: reduceMean(cast(greater(margin, 0), 'float32')) },
-          };
-        },
-      },
-      feeds: (batches) => {
-        const picked = batches.flat().map((i) => pairs[i]);
-        const dims = [batches.length, 1, 32, SEQ];
-        const side = (which: 'chosen' | 'rejected') => ({
-          [which]: int64(dims, padRight(picked.map((p) => p[which]), SEQ, tokenizer.padId)),
-          [`${which}_mask`]: int64(dims, padRight(picked.map((p) => p[which].map(() => 1)), SEQ, 0)),
-        });
-        return { feeds: { ...side('chosen'), ...side('rejected') }, tokens: picked.length * 2 * SEQ };
-      },
-      evaluate: async () => ({}),
-    });
-    return result.model;
-  });
+/** Mean ground-truth score of the policy's samples (temperature 1, as PPO samples) over prompts × seeds. */
+export async function meanGroundTruth(
+  runtime: Runtime,
+  policy: ModelWeights,
+  prompts: readonly PromptRow[],
+  seeds: readonly number[],
+  maxNewTokens = defaultFixtureSettings.maxNewTokens,
+): Promise<number> {
+  const generator = await createGenerator(runtime, policy.config);
+  try {
+    let total = 0;
+    for (const seed of seeds) {
+      const out = await generator.generate({
+        params: policy.params,
+        prompts: prompts.map((p) => [tokenizer.bosId, ...tokenizer.encode(p.prompt)]),
+        maxNewTokens,
+        seed,
+        eosId: tokenizer.eosId,
+        padId: tokenizer.padId,
+      });
+      out.tokens.forEach((row, b) => {
+        const text = tokenizer.decode(
+          row.filter((_, t) => out.mask[b][t]),
+          { skipSpecialTokens: true },
+        );
+        total += groundTruthScore(prompts[b].prompt, text);
+      });
+    }
+    return total / (prompts.length * seeds.length);
+  } finally {
+    await generator.release();
+  }
 }
