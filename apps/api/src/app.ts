@@ -6,6 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { createRedis } from '@rlhf/queue';
 import { reconcileStages } from './reconcile.js';
 import { admitSafely } from './runs.js';
 import { authentication } from './auth.js';
@@ -21,7 +22,6 @@ import { runRoutes } from './routes/runs.js';
 import { workerRoutes } from './routes/workers.js';
 import { type ApiOptions, createServices, type Services } from './services.js';
 import { serializerCompiler, validatorCompiler } from './validation.js';
-import { createRedis } from '@rlhf/queue';
 
 /** Requests per minute of admin keys (teams have their own limit). */
 const ADMIN_REQUESTS_PER_MINUTE = 6000;
@@ -85,7 +85,7 @@ export async function buildApp(options: ApiOptions): Promise<App> {
   return app as unknown as App;
 }
 
-// The event consumer and the admission timer run while the server is up.
+// While the server is up: the event consumer, and a pass every 15 s (reconciliation, admission).
 const backgroundWork = fp<{ services: Services }>(async (app, { services }) => {
   const { options } = services;
   let consumer: EventConsumer | undefined;

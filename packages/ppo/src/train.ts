@@ -103,11 +103,11 @@ export interface PpoHyperparameters {
  */
 export function criticFromRewardModel(
   rewardModel: ModelWeights,
-  normalization?: RewardNormalisation,
+  normalisation?: RewardNormalisation,
 ): ModelWeights {
   const params = new Map([...rewardModel.params].map(([name, data]) => [name, Float32Array.from(data)]));
-  if (normalization) {
-    const { mean, std } = normalization;
+  if (normalisation) {
+    const { mean, std } = normalisation;
     params.set(
       'score.weight',
       params.get('score.weight')!.map((w) => w / std),
@@ -206,7 +206,7 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
     params: roleParams(trainer, base.config, role),
   });
   const saveCheckpoint = async (iteration: number) => {
-    if (!hooks.checkpoints) return;
+    if (!hooks.checkpoints || lastCheckpoint === iteration) return;
     const trainerState: PpoTrainerState = {
       stage: 'ppo',
       iteration,
@@ -233,7 +233,7 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
       if (signal?.aborted) {
         const shutdown = signal.reason === SHUTDOWN;
         if (shutdown) await saveCheckpoint(it);
-        throw new StageAbortedError(signal.reason, it, shutdown);
+        throw new StageAbortedError(signal.reason, it, shutdown && lastCheckpoint === it);
       }
       const started = performance.now();
       const batch = promptOrder(it).map((i) => prompts[i]);
@@ -405,6 +405,12 @@ function trainInputs(rollout: Rollout, targets: PpoTargets, padId: number): Reco
   };
 }
 
+/**
+ * The iteration's metrics (names from @rlhf/contracts PpoMetrics, as TRL logs them). Rollout statistics are means
+ * over the batch's responses; policy/*, val/* and loss/* are means over the K fused updates. policy/approxkl uses the
+ * k3 estimator; rollout/sampler_logprob_diff is the max |sampler − scoring| log-prob over response tokens;
+ * timing/* are seconds; perf/tokens_per_sec = generated response tokens per second of the whole iteration.
+ */
 function iterationMetrics(
   rollout: Rollout,
   targets: PpoTargets,

@@ -28,6 +28,8 @@ const res = await trainRewardModel({
 });
 console.log('train s', (performance.now() - t0) / 1000, res.summary, JSON.stringify(res.hyperparameters.effective));
 const ev = await evaluateRewardModel({ model: res.model, rows: test, runtime });
+console.log('trainacc', (await evaluateRewardModel({ model: res.model, rows, runtime })).accuracy);
+console.log('pref', (await evaluateRewardModel({ model: res.model, rows: pref, runtime })).accuracy);
 console.log('test', ev);
 await runtime.close();
 // failure analysis

@@ -55,9 +55,12 @@ export function ppoPrompts(count: number, seed = 11): PromptRow[] {
   return generatePromptRows(count, { seed });
 }
 
+/** Bump when the fixtures' recipe changes, so stale cached models are not reused. */
+const FIXTURE_VERSION = 1;
+
 /** Loads the cached model for `key`, or trains and caches it. */
 async function cached(key: string, train: () => Promise<ModelWeights>): Promise<ModelWeights> {
-  const dir = join(tmpdir(), `rlhf-ppo-fixture-${hashString(key).toString(16)}`);
+  const dir = join(tmpdir(), `rlhf-ppo-fixture-v${FIXTURE_VERSION}-${hashString(key).toString(16)}`);
   const store = directoryCheckpointStore(dir, { keep: 1 });
   const hit = await store.latest();
   if (hit) return modelFromFiles(hit.files);
