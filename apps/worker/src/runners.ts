@@ -1,7 +1,5 @@
 import type { StageRunners } from '@rlhf/queue';
+import { stageRunners } from './stages.js';
 
-/**
- * The stage trainers this worker runs, by stage kind. The SFT, reward-model and PPO trainers register here
- * (e.g. `sft: runSftStage` from @rlhf/sft) as they land; a job of a kind missing here fails with a clear error.
- */
-export const runners: StageRunners = {};
+/** The stage trainers this worker runs, by stage kind (a job of a kind missing here fails with a clear error). */
+export const runners: StageRunners = stageRunners;
