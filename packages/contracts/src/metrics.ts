@@ -10,6 +10,8 @@ export const PpoMetrics = {
   /** scores + non-score reward */
   rlhfReward: 'objective/rlhf_reward',
   scores: 'objective/scores',
+  /** programmatic ground-truth score of the responses, where the task has one (reward hacking: scores ↑, this ↓) */
+  groundTruth: 'objective/ground_truth',
   approxKl: 'policy/approxkl',
   clipFrac: 'policy/clipfrac',
   policyEntropy: 'policy/entropy',
@@ -20,7 +22,7 @@ export const PpoMetrics = {
   explainedVar: 'val/explained_var',
   responseLenMean: 'rollout/response_len_mean',
   eosRate: 'rollout/eos_rate',
-  /** mean |sampler log-prob − training-graph log-prob|: ~0 when both graphs agree */
+  /** max |sampler log-prob − training-graph log-prob| over response tokens: ~0 when both graphs agree */
   samplerLogprobDiff: 'rollout/sampler_logprob_diff',
   klCoef: 'kl_ctl/value',
   timeGenerate: 'timing/generate',

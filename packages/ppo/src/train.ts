@@ -45,7 +45,7 @@ import { createRolloutEngine, type Rollout, samplerLogprobDiff } from './rollout
 import { explainedVariance, type PpoTargets, ppoTargets, sequenceEntropy } from './targets.js';
 
 /** Mean ground-truth score of the sampled responses, when the caller has a programmatic reward (tests, demo). */
-export const GROUND_TRUTH_METRIC = 'objective/ground_truth';
+export const GROUND_TRUTH_METRIC = PpoMetrics.groundTruth;
 
 export interface TrainPpoOptions {
   /** A full config or any part of one (@rlhf/contracts defaults fill the rest). */

@@ -15,7 +15,7 @@ const ranked = (await validateJsonl('ranked', readFileSync(sortDigitsFiles.ranke
 const config = presetConfig('tiny');
 const params = process.env.SFT ? (await loadCheckpoint(process.env.SFT)).params : initParams(config, 0);
 let rows; let test;
-if (kind === 'mixed') { rows = [...ranked.slice(0, 800), ...pref]; test = ranked.slice(800); } else if (kind === 'overfit') { rows = ranked.slice(0, 64); test = rows; } else if (kind === 'preference') { rows = pref.slice(0, 1800); test = pref.slice(1800); }
+if (kind === 'gen') { const { generateRankedRows } = await import('@rlhf/examples'); rows = generateRankedRows(Number(process.env.N ?? 3200), { seed: 99 }); test = ranked.slice(800); } else if (kind === 'mixed') { rows = [...ranked.slice(0, 800), ...pref]; test = ranked.slice(800); } else if (kind === 'overfit') { rows = ranked.slice(0, 64); test = rows; } else if (kind === 'preference') { rows = pref.slice(0, 1800); test = pref.slice(1800); }
 else { const tr = ranked.slice(0, 800); test = ranked.slice(800);
   rows = kind === 'ranked' ? tr : tr.flatMap((r) => { const out = []; for (let i = 0; i < r.responses.length; i++) for (let j = i + 1; j < r.responses.length; j++) out.push({ prompt: r.prompt, chosen: r.responses[i], rejected: r.responses[j] }); return out; }); }
 const t0 = performance.now();
