@@ -20,7 +20,7 @@ else { const tr = ranked.slice(0, 800); test = ranked.slice(800);
   rows = kind === 'ranked' ? tr : tr.flatMap((r) => { const out = []; for (let i = 0; i < r.responses.length; i++) for (let j = i + 1; j < r.responses.length; j++) out.push({ prompt: r.prompt, chosen: r.responses[i], rejected: r.responses[j] }); return out; }); }
 const t0 = performance.now();
 const res = await trainRewardModel({
-  config: { maxSteps: steps, lr, batchSize: B, stepsPerCall: 16, warmupSteps: 10, evalEvery: 64, checkpointEvery: 1000, validationFraction: 0.05, schedule: 'cosine', init: process.env.SFT ? "sft" : "fresh" },
+  config: { maxSteps: steps, lr, batchSize: B, stepsPerCall: 16, warmupSteps: 10, evalEvery: 64, checkpointEvery: 1000, validationFraction: 0.05, schedule: 'cosine', seed: Number(process.env.SEED ?? 42), init: process.env.SFT ? "sft" : "fresh" },
   model: { config, params },
   rows,
   runtime,
