@@ -17,6 +17,7 @@ export interface ApiClient {
   uploadDataset(name: string, kind: string, jsonl: string): Promise<Dataset>;
   createRun(spec: unknown, idempotencyKey?: string): Promise<RunView>;
   getRun(runId: string): Promise<RunView>;
+  cancelRun(runId: string): Promise<void>;
   /** The whole metric history of a run (every page). */
   metrics(runId: string, filter?: { stageId?: string; name?: string }): Promise<MetricPoint[]>;
   samples(runId: string): Promise<Sample[]>;
@@ -28,7 +29,7 @@ export function createApiClient(baseUrl: string, apiKey: string): ApiClient {
     const response = await fetch(`${baseUrl}${path}`, { ...init, headers: { ...headers, ...init.headers } });
     const text = await response.text();
     if (!response.ok) throw new ApiClientError(response.status, text, what);
-    return JSON.parse(text) as T;
+    return (text === '' ? undefined : JSON.parse(text)) as T;
   }
   async function allPages<T>(what: string, path: string): Promise<T[]> {
     const items: T[] = [];
@@ -59,6 +60,9 @@ export function createApiClient(baseUrl: string, apiKey: string): ApiClient {
         body: JSON.stringify(spec),
       }),
     getRun: (runId) => call('get run', `/v1/runs/${runId}`),
+    async cancelRun(runId) {
+      await call('cancel run', `/v1/runs/${runId}/cancel`, { method: 'POST' });
+    },
     metrics(runId, filter = {}) {
       const query = new URLSearchParams({ limit: '10000' });
       if (filter.stageId) query.set('stageId', filter.stageId);

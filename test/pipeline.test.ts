@@ -1,0 +1,233 @@
+// End to end over HTTP with real workers on the CPU: the full SFT -> RM -> PPO pipeline learns the synthetic
+// task; a worker killed with SIGKILL mid-stage is replaced and the stage resumes from its checkpoint; a cancel
+// stops a running stage within seconds.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '@rlhf/config';
+import { PpoMetrics } from '@rlhf/contracts';
+import {
+  type ApiClient,
+  createApiClient,
+  DEMO_SPEC,
+  stageOf,
+  submitDemoRun,
+  summarize,
+  waitForRun,
+} from '@rlhf/demo';
+import { sortDigitsFiles } from '@rlhf/examples';
+import { createRedis, tailEvents } from '@rlhf/queue';
+import { type RunningWorker, runners, startWorker } from '@rlhf/worker';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { baseUrl, createTestTeam, startApi, type TestApi } from './api-helpers.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const WORKER_MAIN = fileURLToPath(new URL('../apps/worker/src/main.ts', import.meta.url));
+const logger = createLogger('pipeline-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+// Crash recovery in seconds instead of a minute.
+const FAST_LOCKS = { lockDuration: 1500, stalledInterval: 1000, heartbeatIntervalMs: 200 };
+
+function inProcessWorker(api: TestApi, workerId: string): Promise<RunningWorker> {
+  return startWorker({
+    redisUrl: REDIS_URL,
+    artifactDir: api.artifactDir,
+    device: 'cpu',
+    workerId,
+    runners,
+    logger,
+    prefix: api.prefix,
+    ...FAST_LOCKS,
+  });
+}
+
+async function clientFor(api: TestApi): Promise<ApiClient> {
+  const team = await createTestTeam(api.app);
+  return createApiClient(await baseUrl(api.app), team.key);
+}
+
+describe('the full pipeline over HTTP', () => {
+  let api: TestApi;
+  let worker: RunningWorker;
+  beforeAll(async () => {
+    api = await startApi();
+    worker = await inProcessWorker(api, 'pipeline-worker');
+  });
+  afterAll(async () => {
+    await worker?.close();
+    await api?.close();
+  });
+
+  test('SFT -> reward model -> PPO completes and each stage learned; metrics, samples, artifacts complete', async () => {
+    const team = await createTestTeam(api.app);
+    const url = await baseUrl(api.app);
+    const client = createApiClient(url, team.key);
+    const submitted = await submitDemoRun(client);
+    const run = await waitForRun(client, submitted.id);
+    expect(run.error).toBeNull();
+    expect(run.status).toBe('succeeded');
+
+    const s = await summarize(client, run, 0);
+    // SFT: held-out loss falls by far more than half.
+    expect(s.sft.evalLossAfter!).toBeLessThan(0.25 * s.sft.evalLossBefore!);
+    // RM: held-out pair accuracy on the shipped rankings.
+    expect(s.rewardModel.evalAccuracy!).toBeGreaterThanOrEqual(0.85);
+    // PPO: the ground truth (not only the RM score) rises, KL stays under the adaptive controller's target.
+    expect(s.ppo.groundTruthAfter!).toBeGreaterThan(s.ppo.groundTruthBefore! + 0.05);
+    expect(s.ppo.scoreAfter!).toBeGreaterThan(s.ppo.scoreBefore!);
+    expect(s.ppo.finalKl!).toBeLessThan(DEMO_SPEC.ppo.kl.target);
+
+    // Every PPO iteration has every metric users know; sample tables every sampleEvery iterations.
+    const ppo = stageOf(run, 'ppo');
+    const metrics = await client.metrics(run.id, { stageId: ppo.id });
+    for (const name of Object.values(PpoMetrics)) {
+      const steps = metrics.filter((m) => m.name === name).map((m) => m.step);
+      expect(new Set(steps).size, name).toBe(DEMO_SPEC.ppo.iterations);
+    }
+    const samples = (await client.samples(run.id)).filter((x) => x.stageId === ppo.id);
+    expect(samples.length).toBeGreaterThanOrEqual(DEMO_SPEC.ppo.iterations / DEMO_SPEC.ppo.sampleEvery);
+    expect(samples.every((x) => x.prompt.startsWith('sort ') && Number.isFinite(x.score))).toBe(true);
+
+    // The exported policy runs in a plain onnxruntime-node session.
+    const headers = { authorization: `Bearer ${team.key}` };
+    const list = (await (await fetch(`${url}/v1/runs/${run.id}/artifacts`, { headers })).json()) as {
+      items: { id: string; key: string; stageId: string }[];
+    };
+    const policy = list.items.find((a) => a.stageId === ppo.id && a.key.endsWith('/final/policy.onnx'));
+    expect(policy, 'final PPO policy.onnx').toBeDefined();
+    const download = await fetch(`${url}/v1/runs/${run.id}/artifacts/${policy!.id}/download`, { headers });
+    expect(download.status).toBe(200);
+    const session = await ort.InferenceSession.create(new Uint8Array(await download.arrayBuffer()));
+    expect(session.outputNames).toContain('logits');
+    await session.release();
+
+    // Sampling from the finished policy over HTTP.
+    const generated = await fetch(`${url}/v1/runs/${run.id}/generate`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompts: ['sort 3 1 2:'], maxNewTokens: 12, temperature: 0.01 }),
+    });
+    expect(generated.status).toBe(200);
+    const { completions } = (await generated.json()) as { completions: { response: string }[] };
+    expect(completions[0].response).toMatch(/^[ 0-9]+$/);
+  });
+});
+
+/** A worker in its own process (the default runners: the real trainers), so the test can SIGKILL it. */
+function spawnWorker(api: TestApi, workerId: string): { child: ChildProcess; exited: Promise<unknown> } {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      WORKER_MAIN,
+      '--device',
+      'cpu',
+      '--prefix',
+      api.prefix,
+      '--lock-duration',
+      String(FAST_LOCKS.lockDuration),
+      '--stalled-interval',
+      String(FAST_LOCKS.stalledInterval),
+      '--heartbeat-interval',
+      String(FAST_LOCKS.heartbeatIntervalMs),
+    ],
+    {
+      env: {
+        ...process.env,
+        REDIS_URL,
+        ARTIFACT_DIR: api.artifactDir,
+        WORKER_ID: workerId,
+        LOG_LEVEL: 'warn',
+      },
+      stdio: 'ignore',
+    },
+  );
+  return { child, exited: new Promise((resolve) => child.once('exit', resolve)) };
+}
+
+async function sftOnlyRun(client: ApiClient, config: Record<string, unknown>) {
+  const { readFile } = await import('node:fs/promises');
+  const dataset = await client.uploadDataset('sft', 'sft', await readFile(sortDigitsFiles.sft, 'utf8'));
+  return client.createRun({
+    name: 'sft only',
+    model: { preset: 'tiny' },
+    stages: [{ kind: 'sft', datasetId: dataset.id, config }],
+  });
+}
+
+describe('workers that die or are stopped', () => {
+  let api: TestApi;
+  const workers: RunningWorker[] = [];
+  beforeAll(async () => {
+    api = await startApi();
+  });
+  afterAll(async () => {
+    for (const w of workers) await w.close();
+    await api?.close();
+  });
+
+  test('kill -9 of a worker mid-stage: another worker resumes from the last checkpoint and the run completes', async () => {
+    const client = await clientFor(api);
+    const run = await sftOnlyRun(client, {
+      maxSteps: 300,
+      stepsPerCall: 10,
+      checkpointEvery: 40,
+      evalEvery: 100,
+    });
+    const doomed = spawnWorker(api, 'doomed');
+    // Killed once a checkpoint exists and training went on past it.
+    const midway = await pollUntil(async () => {
+      const r = await client.getRun(run.id);
+      return r.stages[0].step >= 60 ? r : null;
+    });
+    doomed.child.kill('SIGKILL');
+    await doomed.exited;
+    const killedAt = midway.stages[0].step;
+
+    workers.push(await inProcessWorker(api, 'rescuer'));
+    const done = await waitForRun(client, run.id, () => {}, { timeoutMs: 180_000 });
+    expect(done.status).toBe('succeeded');
+    expect(done.stages[0].step).toBe(300);
+
+    // The rescuer started from a checkpoint, not from step 0.
+    const redis = createRedis(REDIS_URL);
+    try {
+      const events = (await tailEvents(redis, '0', { prefix: api.prefix, count: 10_000 })).map(
+        (e) => e.event,
+      );
+      const starts = events.filter((e) => e.type === 'stage.started' && e.stageId === done.stages[0].id);
+      expect(starts.map((e) => (e.type === 'stage.started' ? e.workerId : ''))).toEqual([
+        'doomed',
+        'rescuer',
+      ]);
+      const resumed = starts[1].type === 'stage.started' ? starts[1].resumedFromStep : null;
+      expect(resumed).toBeGreaterThanOrEqual(40);
+      expect(resumed).toBeLessThanOrEqual(killedAt);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  test('cancel stops a running stage within 10 s and the run is cancelled', async () => {
+    const client = await clientFor(api);
+    const run = await sftOnlyRun(client, { maxSteps: 5000, stepsPerCall: 10, checkpointEvery: 1000 });
+    if (workers.length === 0) workers.push(await inProcessWorker(api, 'rescuer'));
+    await pollUntil(async () => ((await client.getRun(run.id)).stages[0].step > 0 ? true : null));
+    const started = Date.now();
+    await client.cancelRun(run.id);
+    const done = await waitForRun(client, run.id, () => {}, { timeoutMs: 10_000, intervalMs: 100 });
+    expect(done.status).toBe('cancelled');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(done.stages[0].step).toBeLessThan(5000);
+  });
+});
+
+async function pollUntil<T>(read: () => Promise<T | null>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`nothing after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
