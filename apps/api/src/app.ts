@@ -1,5 +1,5 @@
-// The API, one plugin per concern. Public: /healthz, /readyz, /metrics, /docs. Team and admin keys:
-// /v1 (rate-limited per team). Admin keys: /v1/admin, /admin/queues (bull-board).
+// The API, one plugin per concern. Public: /healthz, /readyz, /metrics, /docs, /dashboard (a static page).
+// Team and admin keys: /v1 (rate-limited per team). Admin keys: /v1/admin, /admin/queues (bull-board).
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -11,6 +11,7 @@ import { reconcileStages } from './reconcile.js';
 import { admitSafely } from './runs.js';
 import { authentication } from './auth.js';
 import { bullBoard } from './bull-board.js';
+import { dashboard } from './dashboard.js';
 import { errorHandling } from './errors.js';
 import { createEventConsumer, type EventConsumer } from './events/consumer.js';
 import { metricsPlugin } from './metrics.js';
@@ -58,6 +59,7 @@ export async function buildApp(options: ApiOptions): Promise<App> {
   await app.register(metricsPlugin, { metrics: services.metrics });
   await app.register(healthRoutes, { services });
   await app.register(bullBoard, { services });
+  await app.register(dashboard);
 
   await app.register(
     async (v1) => {
