@@ -18,7 +18,9 @@ import {
 } from './embedded.js';
 import { type DemoSummary, submitDemoRun, summarize, waitForRun } from './pipeline.js';
 
-const { values: flags } = parseArgs({ options: { json: { type: 'boolean', default: false } } });
+const { values: flags } = parseArgs({
+  options: { json: { type: 'boolean', default: false }, serve: { type: 'boolean', default: false } },
+});
 const say = (line: string) => {
   if (!flags.json) process.stdout.write(`${line}\n`);
 };
@@ -79,8 +81,14 @@ runMain(async () => {
     const run = await waitForRun(client, submitted.id, flags.json ? undefined : progressBars());
     const summary = await summarize(client, run, (Date.now() - started) / 1000);
     if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else printSummary(summary, address);
+    else printSummary(summary);
     if (run.status !== 'succeeded') throw new StartupError(`run ${run.id} ${run.status}: ${run.error ?? ''}`);
+    if (flags.serve) {
+      // The key goes in the URL fragment, which never reaches the server; the page moves it to localStorage.
+      say(`dashboard: ${address}/dashboard#key=${key} (Ctrl-C to stop)`);
+      await new Promise((resolve) => process.once('SIGINT', resolve));
+    } else
+      say('dashboard: `npm run demo -- --serve` keeps the API up after the run and prints the dashboard URL');
   } finally {
     await cleanUp();
   }
@@ -109,7 +117,7 @@ function progressBars(): (run: RunView) => void {
   };
 }
 
-function printSummary(s: DemoSummary, address: string): void {
+function printSummary(s: DemoSummary): void {
   const f = (x: number | null, digits = 3) => (x === null ? 'n/a' : x.toFixed(digits));
   say('');
   say(`summary (run ${s.runId}, ${s.status}, ${s.seconds} s)`);
@@ -119,5 +127,4 @@ function printSummary(s: DemoSummary, address: string): void {
   say(`  PPO reward-model score     ${f(s.ppo.scoreBefore)} -> ${f(s.ppo.scoreAfter)}`);
   say(`  PPO final KL to reference  ${f(s.ppo.finalKl)}`);
   say(`  rollout samples stored     ${s.samples}`);
-  say(`dashboard: ${address}/admin/queues (admin key), runs: ${address}/v1/runs/${s.runId}`);
 }
