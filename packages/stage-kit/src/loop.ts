@@ -206,7 +206,13 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
       const started = performance.now();
       const report: StepReport = await active.run(feeds, lrs);
       const seconds = (performance.now() - started) / 1000;
-      const bad = firstNonFinite({ 'train/loss': report.loss, ...report.metrics }, first + 1);
+      const reported = (name: string) => loop.metricNames?.[name] ?? name;
+      const series: Record<string, ArrayLike<number>> = {
+        'train/loss': report.loss,
+        'train/grad_norm': report.gradNorm,
+      };
+      for (const [name, values] of Object.entries(report.metrics)) series[reported(name)] = values;
+      const bad = firstNonFinite(series, first + 1);
       if (bad) throw new NonFiniteError(bad.metric, bad.step, bad.value, lastCheckpoint);
       state = active.state;
       const badParam = nonFiniteParam(toMap(state.params));
@@ -222,8 +228,7 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
           'timing/step': seconds / k,
           'perf/tokens_per_sec': tokens / seconds,
         };
-        for (const [name, series] of Object.entries(report.metrics))
-          values[loop.metricNames?.[name] ?? name] = series[i];
+        for (const [name, perStep] of Object.entries(report.metrics)) values[reported(name)] = perStep[i];
         if (i === k - 1 && evalValues) Object.assign(values, evalValues);
         await hooks.onMetrics?.(first + i + 1, values);
       }
