@@ -1,14 +1,11 @@
 // What goes into a checkpoint: model weights in packages/model's HF GPT-2 layout ('config.json' +
 // 'model.safetensors'), AdamW moments ('optimizer.safetensors') and the loop's own state ('trainer.json').
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
+  checkpointFiles,
+  checkpointFromFiles,
   type GptConfig,
-  loadCheckpoint,
   readSafetensors,
   type SafeTensor,
-  saveCheckpoint,
   tensorToFloat32,
   writeSafetensors,
 } from '@rlhf/model';
@@ -29,16 +26,6 @@ export interface FilesOptions {
 
 const MODEL_FILES = ['config.json', 'model.safetensors'] as const;
 
-// saveCheckpoint/loadCheckpoint own the HF layout and its checks; a scratch directory lets us reuse them as is.
-async function inScratchDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'rlhf-model-'));
-  try {
-    return await work(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 /** 'config.json' + 'model.safetensors' (the model's metadata plus `metadata` in the safetensors header). */
 export async function modelFiles(
   model: ModelWeights,
@@ -46,12 +33,8 @@ export async function modelFiles(
   options: FilesOptions = {},
 ): Promise<CheckpointFiles> {
   const prefix = options.prefix ?? '';
-  return inScratchDir(async (dir) => {
-    await saveCheckpoint(dir, model.config, model.params, { metadata: { ...model.metadata, ...metadata } });
-    const files: CheckpointFiles = {};
-    for (const name of MODEL_FILES) files[prefix + name] = new Uint8Array(await readFile(join(dir, name)));
-    return files;
-  });
+  const files = checkpointFiles(model.config, model.params, { ...model.metadata, ...metadata });
+  return Object.fromEntries(MODEL_FILES.map((name) => [prefix + name, files[name]]));
 }
 
 /** The model stored by modelFiles (its metadata without safetensors' own 'format' key). */
@@ -62,12 +45,12 @@ export async function modelFromFiles(
   const prefix = options.prefix ?? '';
   for (const name of MODEL_FILES)
     if (!files[prefix + name]) throw new Error(`checkpoint has no '${prefix + name}'`);
-  return inScratchDir(async (dir) => {
-    for (const name of MODEL_FILES) await writeFile(join(dir, name), files[prefix + name]);
-    const loaded = await loadCheckpoint(dir);
-    const { format: _format, ...metadata } = loaded.metadata;
-    return { config: loaded.config, params: loaded.params, metadata };
+  const loaded = checkpointFromFiles({
+    'config.json': files[`${prefix}config.json`],
+    'model.safetensors': files[`${prefix}model.safetensors`],
   });
+  const { format: _format, ...metadata } = loaded.metadata;
+  return { config: loaded.config, params: loaded.params, metadata };
 }
 
 /** AdamW first and second moments, by parameter name. */
