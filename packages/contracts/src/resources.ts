@@ -92,6 +92,8 @@ export const Sample = Type.Object(
   closed,
 );
 export type Sample = Static<typeof Sample>;
+/** A sample as a trainer reports it (the stage and step travel beside it). */
+export type SampleRow = Omit<Sample, 'stageId' | 'step'>;
 
 /** checkpoint: resumable training state; model: final weights (safetensors + config); onnx: an exported graph. */
 export const Artifact = Type.Object(

@@ -1,11 +1,12 @@
 import { resolvePpoConfig } from '@rlhf/contracts';
 import { createTrainer } from '@rlhf/graph';
-import { ByteTokenizer, createScorer, type GptConfig, initParams, leftPad, presetConfig } from '@rlhf/model';
+import { ByteTokenizer, createScorer, type GptConfig, initParams, presetConfig } from '@rlhf/model';
 import { createRuntime, float32, type HostTensor, int64, type Runtime } from '@rlhf/runtime';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { buildPpoTrainStep, paramName, ROLLOUT_INPUTS, TRAIN_METRICS, trainedParams } from './graphs.js';
+import { buildPpoTrainStep, paramName, TRAIN_METRICS, trainedParams } from './graphs.js';
 import { createRolloutEngine, type Rollout, samplerLogprobDiff } from './rollout.js';
 import { ppoTargets } from './targets.js';
+import { trainInputs } from './train.js';
 
 const tokenizer = new ByteTokenizer();
 const policyConfig: GptConfig = presetConfig('tiny', { nLayer: 1, nEmbd: 32, maxPositions: 32 });
@@ -88,21 +89,9 @@ describe('PPO training step', () => {
     expect(Object.keys(params)).toContain(paramName('critic', 'score.weight'));
     const trainer = await createTrainer(runtime, step, { params });
     const targets = ppoTargets(rollout, rollout.scores, 0.05, config);
-    const [B, N] = rollout.shape;
-    const R = ROLLOUT_INPUTS;
-    const prompt = leftPad(prompts, tokenizer.padId);
     // Epoch e visits rows [0, 1] then [2, 3].
     const rows = int64([6, 1, 2], [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]);
-    const report = await trainer.run({ rows }, config.lr, {
-      [R.promptIds]: prompt.ids,
-      [R.promptMask]: prompt.mask,
-      [R.responseIds]: int64([B, N], rollout.responses.flat()),
-      [R.responseMask]: int64([B, N], rollout.mask),
-      [R.oldLogprobs]: float32([B, N], rollout.logprobs),
-      [R.oldValues]: float32([B, N], rollout.values),
-      [R.advantages]: float32([B, N], targets.advantages),
-      [R.returns]: float32([B, N], targets.returns),
-    });
+    const report = await trainer.run({ rows }, config.lr, trainInputs(rollout, targets, tokenizer.padId));
     await trainer.release();
     expect(report.loss).toHaveLength(6);
     const M = TRAIN_METRICS;

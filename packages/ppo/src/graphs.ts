@@ -25,6 +25,7 @@ import {
   scoreResponses,
   sequenceOf,
 } from '@rlhf/model';
+import { optimizerOf } from '@rlhf/stage-kit';
 import { approxKlK3, clippedValueLoss, entropyBonus, ppoLoss, ppoPolicyLoss } from './losses.js';
 
 /** Graph input names of the four models' parameters: `policy.h.0.ln_1.weight`, `critic.score.weight`, ... */
@@ -145,13 +146,7 @@ export function buildPpoTrainStep({ models, config, miniBatchSize }: PpoTrainSte
       perToken(R.returns),
     ],
     steps: config.ppoEpochs * config.minibatches,
-    optimizer: {
-      beta1: config.adamBeta1,
-      beta2: config.adamBeta2,
-      eps: config.adamEpsilon,
-      weightDecay: config.weightDecay,
-      maxGradNorm: config.maxGradNorm > 0 ? config.maxGradNorm : undefined,
-    },
+    optimizer: optimizerOf(config),
     loss: (params, batch, shared) => {
       const rows = (name: string) => gather(shared[name], batch.rows, 0);
       const minibatch: ResponseBatch = {

@@ -389,7 +389,11 @@ function minibatchRows(B: number, miniBatchSize: number, config: PpoConfig, it: 
 }
 
 /** The rollout tensors the training graph gathers its minibatches from. */
-function trainInputs(rollout: Rollout, targets: PpoTargets, padId: number): Record<string, HostTensor> {
+export function trainInputs(
+  rollout: Rollout,
+  targets: PpoTargets,
+  padId: number,
+): Record<string, HostTensor> {
   const [B, N] = rollout.shape;
   const prompt = leftPad(rollout.prompts, padId);
   const R = ROLLOUT_INPUTS;

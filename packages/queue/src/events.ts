@@ -1,18 +1,11 @@
-import type { StageJobResult } from '@rlhf/contracts';
+import type { SampleRow, StageJobResult } from '@rlhf/contracts';
 import type { Redis } from 'ioredis';
 import { DEFAULT_PREFIX, redisKeys } from './keys.js';
 
 // Workers publish StageEvents to one Redis stream; the API reads it with a consumer group, persists to
 // Postgres, then acks, so nothing is lost across an API restart (unacked entries are claimed again).
 
-export interface SampleRow {
-  prompt: string;
-  response: string;
-  score: number;
-  kl: number;
-  /** false = the response was cut at the length limit without EOS */
-  eos: boolean;
-}
+export type { SampleRow };
 
 interface StageRef {
   runId: string;

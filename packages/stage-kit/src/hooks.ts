@@ -1,15 +1,10 @@
 // How a stage talks to whoever runs it (the worker, a test): abort signal, checkpoint store, metrics, samples.
+import type { SampleRow } from '@rlhf/contracts';
 import type { CheckpointStore } from './checkpoints.js';
 import type { ModelWeights } from './files.js';
 
 /** One row of a sample table (PPO rollouts; SFT/RM may log decoded examples). */
-export interface SampleRow {
-  prompt: string;
-  response: string;
-  score: number;
-  kl: number;
-  eos: boolean;
-}
+export type { SampleRow };
 
 export interface StageHooks {
   /**

@@ -39,6 +39,7 @@ export {
   type StageResult,
 } from './hooks.js';
 export {
+  optimizerOf,
   runSupervisedLoop,
   type SupervisedConfig,
   type SupervisedLoop,

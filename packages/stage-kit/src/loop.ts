@@ -7,6 +7,7 @@ import {
   createTrainer,
   lrSchedule,
   lrsFor,
+  type OptimizerConfig,
   type StepReport,
   type Trainer,
   type TrainerState,
@@ -77,6 +78,19 @@ export interface SupervisedResult {
 }
 
 /** Optimizer steps of a config: maxSteps, else epochs over the training units. */
+/** AdamW settings of a stage config, as packages/graph's train step takes them (maxGradNorm 0 = no clipping). */
+export function optimizerOf(
+  config: Pick<SupervisedConfig, 'adamBeta1' | 'adamBeta2' | 'adamEpsilon' | 'weightDecay' | 'maxGradNorm'>,
+): OptimizerConfig {
+  return {
+    beta1: config.adamBeta1,
+    beta2: config.adamBeta2,
+    eps: config.adamEpsilon,
+    weightDecay: config.weightDecay,
+    maxGradNorm: config.maxGradNorm > 0 ? config.maxGradNorm : undefined,
+  };
+}
+
 export function totalStepsOf(
   config: Pick<SupervisedConfig, 'maxSteps' | 'epochs' | 'batchSize'>,
   trainSize: number,
@@ -166,13 +180,7 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
       name: `${loop.stage}_train`,
       params: paramShapes(model.config),
       ...loop.graph,
-      optimizer: {
-        beta1: config.adamBeta1,
-        beta2: config.adamBeta2,
-        eps: config.adamEpsilon,
-        weightDecay: config.weightDecay,
-        maxGradNorm: config.maxGradNorm > 0 ? config.maxGradNorm : undefined,
-      },
+      optimizer: optimizerOf(config),
       steps: k,
     });
     const hasMoments = Object.keys(state.m).length > 0;
