@@ -5,7 +5,12 @@ import { formatJsonlError, validateJsonl } from '@rlhf/contracts';
 import { groundTruthScore, parsePrompt } from '@rlhf/examples';
 import { exportPolicyOnnx, exportRewardOnnx, initParams, presetConfig } from '@rlhf/model';
 import { trainPpo } from '@rlhf/ppo';
-import type { CheckpointFiles as ContextFiles, StageContext, StageRunners } from '@rlhf/queue';
+import {
+  type CheckpointFiles as ContextFiles,
+  HYPERPARAMETERS_FILE,
+  type StageContext,
+  type StageRunners,
+} from '@rlhf/queue';
 import { trainRewardModel } from '@rlhf/reward-model';
 import { trainSft } from '@rlhf/sft';
 import {
@@ -81,7 +86,7 @@ async function finish(
   const modelKey = await ctx.saveFinal({
     ...(await modelFiles(result.model, { runId: job.runId, stageId: job.stageId, kind: job.kind })),
     [onnx.name]: onnx.bytes,
-    'hyperparameters.json': json(result.hyperparameters),
+    [HYPERPARAMETERS_FILE]: json(result.hyperparameters),
     'summary.json': json(result.summary),
     ...extra,
   });

@@ -52,6 +52,7 @@ export {
   DEFAULT_PREFIX,
   deletePrefix,
   EVENTS_STREAM,
+  HYPERPARAMETERS_FILE,
   keys,
   redisKeys,
   STAGE_QUEUE,

@@ -27,6 +27,9 @@ export const EVENTS_STREAM = redisKeys().events;
 export const CANCEL_CHANNEL = redisKeys().cancel;
 
 /** Artifact store keys (one convention for api, worker and trainers). Ids are safe key segments. */
+/** Beside a finished model: every setting the trainer resolved (defaults, caps, sizes), as JSON. */
+export const HYPERPARAMETERS_FILE = 'hyperparameters.json';
+
 export const keys = {
   dataset: (teamId: string, sha256: string) => `datasets/${teamId}/${sha256}.jsonl`,
   runDir: (runId: string) => `runs/${runId}`,
@@ -37,6 +40,7 @@ export const keys = {
     `runs/${runId}/${stageId}/checkpoints/step-${step}`,
   /** The stage's finished model: StageJobResult.modelKey points here. */
   finalDir: (runId: string, stageId: string) => `runs/${runId}/${stageId}/final`,
+  hyperparameters: (modelKey: string) => `${modelKey}/${HYPERPARAMETERS_FILE}`,
 };
 
 /** Deletes every Redis key of a namespace (BullMQ's and ours): test clean-up, never production. */

@@ -3,7 +3,7 @@
 // that finished keeps its final status whatever arrives late.
 import type { ArtifactStore } from '@rlhf/artifacts';
 import type { ArtifactKind, Prisma, PrismaClient, StageStatus } from '@rlhf/db';
-import type { StageEvent } from '@rlhf/queue';
+import { keys, type StageEvent } from '@rlhf/queue';
 import type { RunSettings } from '../runs.js';
 
 const FINISHED: readonly StageStatus[] = ['succeeded', 'failed', 'cancelled'];
@@ -146,7 +146,29 @@ export async function applyEvent(
       if (!open) return nothing;
       const stages = await prisma.stage.findMany({ where: { runId: stage.runId } });
       const allDone = stages.every((st) => st.id === stage.id || st.status === 'succeeded');
+      // What the trainer resolved beyond the config (caps to the model's context, sizes) joins the run's record.
+      const resolvedKey = keys.hyperparameters(event.result.modelKey);
+      const resolved = (await artifacts.exists(resolvedKey))
+        ? (JSON.parse(await artifacts.getText(resolvedKey)) as Record<string, unknown>)
+        : null;
+      const settings = stage.run.hyperparameters as unknown as RunSettings;
       await prisma.$transaction([
+        ...(resolved
+          ? [
+              prisma.run.update({
+                where: { id: stage.runId },
+                data: {
+                  hyperparameters: {
+                    ...settings,
+                    stages: {
+                      ...settings.stages,
+                      [stage.kind]: { ...settings.stages[stage.kind], resolved },
+                    },
+                  } as unknown as Prisma.InputJsonValue,
+                },
+              }),
+            ]
+          : []),
         prisma.stage.update({
           where: { id: stage.id },
           data: {
