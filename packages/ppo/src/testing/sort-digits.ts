@@ -4,8 +4,11 @@
 // The reward model learns from rankings of the SFT policy's own samples, as InstructGPT's labelers ranked SFT
 // outputs (§3.4); groundTruthScore plays the labeler. Off-policy pairs alone leave a tiny RM guessing on the
 // policy's samples (~52 % pair agreement with the ground truth measured), which PPO then exploits.
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { PromptRow, RankedRow } from '@rlhf/contracts';
 import { generatePromptRows, generateSftRows, groundTruthScore } from '@rlhf/examples';
 import {
@@ -58,9 +61,26 @@ export function ppoPrompts(count: number, seed = 11): PromptRow[] {
 /** Bump when the fixtures' recipe changes, so stale cached models are not reused. */
 const FIXTURE_VERSION = 1;
 
+/** The sources that train the fixtures: a change to any of them retrains instead of reusing a stale cache. */
+const TRAINING_SOURCES = ['graph', 'model', 'stage-kit', 'sft', 'reward-model'].map((name) =>
+  fileURLToPath(new URL(`../../../${name}/src`, import.meta.url)),
+);
+
+function sourcesHash(): string {
+  const hash = createHash('sha256');
+  for (const dir of TRAINING_SOURCES)
+    for (const file of readdirSync(dir, { recursive: true, encoding: 'utf8' }).sort())
+      if (file.endsWith('.ts') && !file.endsWith('.test.ts'))
+        hash.update(file).update(readFileSync(join(dir, file)));
+  return hash.digest('hex').slice(0, 16);
+}
+
 /** Loads the cached model for `key`, or trains and caches it. */
 async function cached(key: string, train: () => Promise<ModelWeights>): Promise<ModelWeights> {
-  const dir = join(tmpdir(), `rlhf-ppo-fixture-v${FIXTURE_VERSION}-${hashString(key).toString(16)}`);
+  const dir = join(
+    tmpdir(),
+    `rlhf-ppo-fixture-v${FIXTURE_VERSION}-${sourcesHash()}-${hashString(key).toString(16)}`,
+  );
   const store = directoryCheckpointStore(dir, { keep: 1 });
   const hit = await store.latest();
   if (hit) return modelFromFiles(hit.files);
