@@ -143,7 +143,12 @@ export type KlConfig = Static<typeof KlConfig>;
 
 const ppoFields = {
   iterations: int(1, 1_000_000, 100, 'rollout + optimisation rounds'),
-  rolloutBatchSize: int(1, 4096, 64, 'prompts sampled and answered per iteration (batch_size)'),
+  rolloutBatchSize: int(
+    2,
+    4096,
+    64,
+    'prompts sampled and answered per iteration (batch_size); at least 2 so advantages can be whitened',
+  ),
   minibatches: int(1, 4096, 1, 'minibatches per PPO epoch; must divide rolloutBatchSize (num_mini_batches)'),
   ppoEpochs: int(1, 100, 4, 'passes over each rollout batch (num_ppo_epochs)'),
   maxPromptLen: int(

@@ -239,8 +239,10 @@ export async function createScorer(
       if (session.inputNames.includes('temperature'))
         feeds.temperature = hostTensor(dtype, [], [request.temperature ?? 1]);
       const out = await session.run(feeds);
-      const rows = (t: HostTensor) =>
-        Array.from({ length: B }, (_, b) => Array.from(t.data as Float32Array).slice(b * N, (b + 1) * N));
+      const rows = (t: HostTensor) => {
+        const data = t.data as Float32Array;
+        return Array.from({ length: B }, (_, b) => Array.from(data.subarray(b * N, (b + 1) * N)));
+      };
       const result: ScoreResult = {};
       for (const name of outputs) {
         if (name === 'scores') result.scores = Array.from(out.scores.data as Float32Array);

@@ -100,7 +100,8 @@ export async function loadHfTokenizer(dir: string): Promise<Tokenizer> {
   }
   const bosId = idOf('bos_token', eosId) ?? eosId;
   const padId = idOf('pad_token', eosId) ?? eosId;
-  const vocabSize = Math.max(...hf.get_vocab(true).values()) + 1;
+  let vocabSize = 0; // a loop, not Math.max(...ids): large vocabularies exceed V8's argument limit
+  for (const id of hf.get_vocab(true).values()) vocabSize = Math.max(vocabSize, id + 1);
 
   return {
     vocabSize,

@@ -159,6 +159,7 @@ async function scoreExamples(
   return scores;
 }
 
+/** Held-out pair metrics as a mean over pairs (how users read pair accuracy); training weights each prompt's pairs 1/C(k,2). */
 function evaluateScores(scores: readonly number[][], margin: number): PairEvaluation {
   let correct = 0;
   let loss = 0;
@@ -242,7 +243,7 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
   const reference = validation.length > 0 ? validation : train.slice(0, 256);
 
   const B = config.batchSize;
-  const K = Math.max(...train.map((e) => e.responses.length));
+  const K = train.reduce((k, e) => Math.max(k, e.responses.length), 0); // no spread: datasets can exceed V8's argument limit
   const pairs = rankedPairs(K);
   const P = B * pairs.length;
   const totalSteps = totalStepsOf(config, train.length);
@@ -367,6 +368,10 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
   }).finally(() => scorer.release());
 
   const normalisation = lastReference;
+  if (!(normalisation.std > 0))
+    input.hooks?.log?.(
+      'reward_model: every reference score is the same (std 0): PPO will use raw scores; the model has not learned to rank',
+    );
   const finalModel: ModelWeights = {
     ...result.model,
     metadata: {

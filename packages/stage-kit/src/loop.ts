@@ -77,7 +77,6 @@ export interface SupervisedResult {
   resumedFrom: number | null;
 }
 
-/** Optimizer steps of a config: maxSteps, else epochs over the training units. */
 /** AdamW settings of a stage config, as packages/graph's train step takes them (maxGradNorm 0 = no clipping). */
 export function optimizerOf(
   config: Pick<SupervisedConfig, 'adamBeta1' | 'adamBeta2' | 'adamEpsilon' | 'weightDecay' | 'maxGradNorm'>,
@@ -91,6 +90,7 @@ export function optimizerOf(
   };
 }
 
+/** Optimizer steps of a config: maxSteps, else epochs over the training units. */
 export function totalStepsOf(
   config: Pick<SupervisedConfig, 'maxSteps' | 'epochs' | 'batchSize'>,
   trainSize: number,
