@@ -151,6 +151,17 @@ describe('upload', () => {
     const extra = await upload(headers, 'name=x&kind=sft&format=csv', jsonl(SFT_ROWS));
     expect(extra.json().error.message).toBe('querystring /format: unknown field');
   });
+
+  test('a NUL character (Postgres cannot store it) is a 400, in the name or in a row, and nothing is stored', async () => {
+    const { team, headers } = await createTestTeam(api.app);
+    const badName = await upload(headers, 'name=a%00b&kind=sft', jsonl(SFT_ROWS));
+    expect(badName.statusCode).toBe(400);
+    expect(badName.json().error.message).toMatch(/^querystring \/name: /);
+    const badRow = await upload(headers, 'name=x&kind=prompt', jsonl([{ prompt: 'sort 1\u0000 2:' }]));
+    expect(badRow.statusCode).toBe(400);
+    expect(badRow.json().error.message).toMatch(/line 1: \/prompt/);
+    expect(await filesUnder(`datasets/${team.id}`)).toEqual([]);
+  });
 });
 
 describe('list', () => {

@@ -67,8 +67,12 @@ describe('the full pipeline over HTTP', () => {
     expect(run.status).toBe('succeeded');
 
     // Every setting the trainers resolved is recorded with the run (e.g. maxSeqLen capped to the context).
-    const sftSettings = (run.hyperparameters.stages as Record<string, { resolved?: { effective: object } }>).sft;
-    expect(sftSettings.resolved?.effective).toMatchObject({ maxSeqLen: 64, totalSteps: DEMO_SPEC.sft.maxSteps });
+    const sftSettings = (run.hyperparameters.stages as Record<string, { resolved?: { effective: object } }>)
+      .sft;
+    expect(sftSettings.resolved?.effective).toMatchObject({
+      maxSeqLen: 64,
+      totalSteps: DEMO_SPEC.sft.maxSteps,
+    });
 
     const s = await summarize(client, run, 0);
     // SFT: held-out loss falls by far more than half.

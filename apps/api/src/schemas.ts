@@ -39,7 +39,12 @@ export const Errors = { '4xx': ErrorBody, '5xx': ErrorBody } as const;
 
 export const UploadQuery = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 128, description: 'a name for the dataset' }),
+    name: Type.String({
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[^\\u0000-\\u001f]+$',
+      description: 'a name for the dataset (no control characters)',
+    }),
     kind: DatasetKind,
   },
   closed,

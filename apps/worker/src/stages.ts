@@ -46,7 +46,11 @@ export function contextHooks(ctx: StageContext): StageHooks {
     checkpoints: contextCheckpointStore(ctx),
     onMetrics: (step, values) => ctx.report.metrics(step, values),
     onSamples: (step, rows) => ctx.report.samples(step, rows),
-    onProgress: (step, total) => void ctx.report.progress(step, total),
+    // Progress is advisory: a failed report (e.g. a lost lock) is logged, never an unhandled rejection.
+    onProgress: (step, total) =>
+      void ctx.report
+        .progress(step, total)
+        .catch((err: unknown) => ctx.logger.warn({ err }, 'progress report failed')),
     log: (message) => ctx.logger.info(message),
   };
 }

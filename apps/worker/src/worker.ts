@@ -182,9 +182,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       if (reason === 'shutdown') {
         // Back to the queue as if never taken: no attempt used, resumed from the checkpoint just written. If
         // that fails (lock lost), the job stays active without a lock and the stall check re-queues it.
-        await job.moveToWait(token).catch((err: unknown) => log.warn({ err }, 'could not requeue the stage'));
+        // requeued is published first: once the job is back in the queue another worker's stage.started may follow.
         const latest = await latestCheckpoint(artifacts, stage);
         await publish({ type: 'stage.requeued', ...stage, workerId, step: latest?.step ?? null });
+        await job.moveToWait(token).catch((err: unknown) => log.warn({ err }, 'could not requeue the stage'));
         log.info({ step: latest?.step ?? null }, 'stage requeued for shutdown');
         throw new WaitingError();
       }

@@ -6,7 +6,9 @@ export const MAX_TEXT_CHARS = 16_384;
 export const MAX_MESSAGES = 256;
 export const MAX_RANKED_RESPONSES = 16;
 
-const Text = (description: string) => Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS, description });
+// No NUL: Postgres text cannot hold it, and samples of these texts are stored there.
+const Text = (description: string) =>
+  Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS, pattern: '^[^\\u0000]*$', description });
 
 export const DatasetKind = Type.Enum(['sft', 'preference', 'ranked', 'prompt'], {
   description:

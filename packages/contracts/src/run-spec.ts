@@ -81,7 +81,7 @@ export const StageSpec = Type.Union([
 export type StageSpec = Static<typeof StageSpec>;
 
 const runFields = {
-  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\u0000-\\u001f]+$' })),
   model: ModelSource,
 };
 

@@ -48,10 +48,11 @@ export async function applyEvent(
             error: null,
           },
         }),
+        // Conditional in SQL, not on the status read above: a cancel committed meanwhile must stay.
+        prisma.run.updateMany({ where: { id: stage.runId, status: 'queued' }, data: { status: 'running' } }),
         prisma.run.update({
           where: { id: stage.runId },
           data: {
-            ...(stage.run.status === 'queued' ? { status: 'running' } : {}),
             startedAt: stage.run.startedAt ?? at,
             hyperparameters: {
               ...settings,
@@ -180,7 +181,12 @@ export async function applyEvent(
           },
         }),
         ...(allDone && stage.run.status !== 'cancelled'
-          ? [prisma.run.update({ where: { id: stage.runId }, data: { status: 'succeeded', finishedAt: at } })]
+          ? [
+              prisma.run.updateMany({
+                where: { id: stage.runId, status: { in: ['queued', 'running'] } },
+                data: { status: 'succeeded', finishedAt: at },
+              }),
+            ]
           : []),
       ]);
       return { finishedTeamId: stage.run.teamId, cancelAgain: false };
