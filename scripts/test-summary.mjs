@@ -10,6 +10,10 @@ try {
   console.log('0 passed, 1 failed');
   process.exit(0);
 }
+// A test file that fails before running any test (an import error) counts as one failure.
+const brokenFiles = (report.testResults ?? []).filter(
+  (f) => f.status === 'failed' && (f.assertionResults ?? []).length === 0,
+).length;
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
-const failed = report.numFailedTests + (report.numRuntimeErrorTestSuites ?? 0);
+const failed = report.numFailedTests + brokenFiles;
 console.log(`${report.numPassedTests} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

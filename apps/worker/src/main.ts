@@ -33,7 +33,8 @@ runMain(async () => {
   }
 
   const runners = args.runners === undefined ? builtInRunners : await loadRunners(args.runners);
-  const worker = await startWorker({
+  // The stop handler is installed before start-up finishes: a SIGTERM while starting still stops gracefully.
+  const starting = startWorker({
     redisUrl: config.redisUrl,
     artifactDir: config.artifactDir,
     device: config.device,
@@ -46,7 +47,8 @@ runMain(async () => {
     maxStalledCount: args.maxStalledCount,
     heartbeatIntervalMs: args.heartbeatInterval,
   });
-  onStopSignal(logger, () => worker.close());
+  onStopSignal(logger, async () => (await starting).close());
+  await starting;
 });
 
 // The first SIGTERM/SIGINT stops gracefully and exits 0; later ones are ignored (under a supervisor a Ctrl-C
