@@ -36,7 +36,7 @@ export * from './ops/shape.js';
 export { lift, type Operand, scalarLike, unbroadcast, zerosLike } from './ops/util.js';
 export { checkGradients, type GradCheckInput, type GradCheckOptions, type GradCheckResult } from './check.js';
 export { type LrSchedule, lrSchedule, lrsFor, rng } from './host.js';
-export { crossEntropy, maskedMean, tokenLogProbs } from './losses.js';
+export { crossEntropy, maskedMean, pickLogProbs, tokenLogProbs } from './losses.js';
 export { type AdamWOptions, type AdamWResult, adamw, clipByGlobalNorm, globalNorm } from './optim.js';
 export {
   buildTrainStep,

@@ -6,10 +6,15 @@ import { logSoftmax } from './ops/nn.js';
 import { reduceMean, reduceSum } from './ops/reduce.js';
 import { squeeze, unsqueeze } from './ops/shape.js';
 
+/** logp[..., target]: log-probs [..., V] picked at int64 targets [...] -> [...]. */
+export function pickLogProbs(logp: Tensor, targets: Tensor): Tensor {
+  const axis = logp.rank - 1;
+  return squeeze(gatherElements(logp, unsqueeze(targets, [axis]), axis), [axis]);
+}
+
 /** log softmax(logits)[target] at every position: logits [..., V], targets int64 [...] -> [...]. */
 export function tokenLogProbs(logits: Tensor, targets: Tensor): Tensor {
-  const axis = logits.rank - 1;
-  return squeeze(gatherElements(logSoftmax(logits, axis), unsqueeze(targets, [axis]), axis), [axis]);
+  return pickLogProbs(logSoftmax(logits, logits.rank - 1), targets);
 }
 
 /** Mean of x over the positions where mask is 1 (mask has x's dtype; an all-zero mask gives 0). */

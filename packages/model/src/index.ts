@@ -89,7 +89,6 @@ export {
   entropyOf,
   lastTokenIndex,
   logProbs,
-  pickLogprobs,
   type ResponseBatch,
   responseColumns,
   responseEntropy,

@@ -15,6 +15,7 @@ import {
   div,
   exp,
   gatherElements,
+  pickLogProbs,
   Graph,
   logSoftmax,
   mul,
@@ -27,6 +28,7 @@ import {
   sub,
   type Tensor,
   unsqueeze,
+  tokenLogProbs,
 } from '@rlhf/graph';
 import { type HostTensor, int64, type Runtime, type Session, hostTensor } from '@rlhf/runtime';
 import { type GptConfig, validateConfig } from './config.js';
@@ -59,11 +61,6 @@ export function logProbs(logits: Tensor, temperature?: number | Tensor): Tensor 
   return logSoftmax(withTemperature(logits, temperature), -1);
 }
 
-/** logp[..., token]: the log-probs [..., V] of int64 tokens [...]. */
-export function pickLogprobs(logp: Tensor, tokens: Tensor): Tensor {
-  return squeeze(gatherElements(logp, unsqueeze(tokens, [tokens.rank]), tokens.rank), [tokens.rank]);
-}
-
 /** Entropy -Σ p log p from log-probs [..., V] -> [...]. */
 export function entropyOf(logp: Tensor): Tensor {
   return neg(reduceSum(mul(exp(logp), logp), -1));
@@ -71,7 +68,7 @@ export function entropyOf(logp: Tensor): Tensor {
 
 /** log π(token) under softmax(logits / temperature), for logits [..., V] and int64 tokens [...]. */
 export function tokenLogprobs(logits: Tensor, tokens: Tensor, temperature?: number | Tensor): Tensor {
-  return pickLogprobs(logProbs(logits, temperature), tokens);
+  return tokenLogProbs(withTemperature(logits, temperature), tokens);
 }
 
 /** Entropy of softmax(logits / temperature) over the last axis: [..., V] -> [...]. */
@@ -143,7 +140,7 @@ export function scoreResponses(
   // The LM head only at the columns that predict response tokens: the prompt columns' logits are never used.
   const responseHidden = responseColumns(hidden, dimOf(batch.responseIds, 1));
   const logp = logProbs(lmHead(params, responseHidden), options.temperature);
-  const result: ScoreOutputs = { logprobs: pickLogprobs(logp, batch.responseIds), entropy: entropyOf(logp) };
+  const result: ScoreOutputs = { logprobs: pickLogProbs(logp, batch.responseIds), entropy: entropyOf(logp) };
   if (config.scalarHead) {
     const values = scalarHead(params, hidden);
     result.values = responseValues(values, batch.responseIds);
