@@ -192,27 +192,27 @@ export async function admitSafely(s: Services, teamId?: string): Promise<void> {
 export async function cancelRun(s: Services, team: Team, runId: string): Promise<RunView> {
   const run = await findRun(s, team, runId);
   const now = new Date();
-  const admitted = await s.prisma.$transaction(async (tx) => {
+  await s.prisma.$transaction(async (tx) => {
     await lockAdmission(tx); // admission cannot add this run's flow meanwhile
     const current = await tx.run.findUniqueOrThrow({ where: { id: run.id } });
     if (isFinished(current.status)) {
       throw new ApiError(409, 'run_finished', `run ${run.id} already ${current.status}`);
+    }
+    if (current.admittedAt !== null) {
+      // Redis before the commit: if it fails, nothing is marked cancelled and a retry cancels for real. The flag
+      // first: a worker taking one of the jobs from now on sees it.
+      await requestCancel(s.redis, run.id, s.prefix);
+      await removeRunJobs(
+        s.queue,
+        run.stages.map((st) => st.id),
+      );
     }
     await tx.stage.updateMany({
       where: { runId: run.id, status: { in: ['pending', 'queued'] } },
       data: { status: 'cancelled', finishedAt: now },
     });
     await tx.run.update({ where: { id: run.id }, data: { status: 'cancelled', finishedAt: now } });
-    return current.admittedAt !== null;
   });
-  if (admitted) {
-    // The flag first: a worker taking one of the jobs from now on sees it.
-    await requestCancel(s.redis, run.id, s.prefix);
-    await removeRunJobs(
-      s.queue,
-      run.stages.map((st) => st.id),
-    );
-  }
   await s.hub.publish({ runId: run.id, type: 'run.updated', data: { runId: run.id, status: 'cancelled' } });
   await admitSafely(s, team.id);
   return runDetail(s, team, run.id);
