@@ -1,4 +1,4 @@
-// @rlhf/stage-kit: what every stage trainer shares (contract: /work/notes/stage-contract.md).
+// @rlhf/stage-kit: what every stage trainer shares — checkpoints, hooks, data helpers and the supervised loop.
 export {
   type CheckpointFiles,
   type CheckpointStore,
