@@ -1,7 +1,7 @@
 // Reverse-mode autodiff: a topological walk back from the loss calling each op's local rule (micrograd).
 import { GradContext, GraphError, type Node, scope, type Tensor } from './graph.js';
 import { add } from './ops/arith.js';
-import { zerosLike } from './ops/util.js';
+import { zerosLike } from './ops/shape.js';
 import { dimsCompatible } from './shape.js';
 import { formatShape, isFloat } from './types.js';
 

@@ -5,7 +5,7 @@ import { toTypedArray } from '@rlhf/onnx';
 import { grad } from './autodiff.js';
 import { Graph, GraphError, type Tensor } from './graph.js';
 import { add, cast, mul, sin } from './ops/arith.js';
-import { reduceSum } from './ops/reduce.js';
+import { reduceSum } from './ops/broadcast.js';
 import { dimOf, range, reshape } from './ops/shape.js';
 import { rng } from './host.js';
 import { isFloat, type Shape } from './types.js';

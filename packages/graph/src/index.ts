@@ -21,10 +21,11 @@ export {
   Tensor,
 } from './graph.js';
 export { grad } from './autodiff.js';
-export { type ModelOptions, OPSET, saveModel, toBytes, toModel } from './serialize.js';
+export { type ModelOptions, OPSET, saveModel, toBytes, toModel } from './graph.js';
 export { broadcastShapes } from './shape.js';
 export { type DType, type Dim, formatShape, isFloat, type Shape, type TensorData } from './types.js';
 export * from './ops/arith.js';
+export { type Axes, expand, reduceSum, unbroadcast } from './ops/broadcast.js';
 export * from './ops/indexing.js';
 export * from './ops/logic.js';
 export * from './ops/loop.js';
@@ -32,8 +33,24 @@ export * from './ops/matmul.js';
 export * from './ops/nn.js';
 export * from './ops/random.js';
 export * from './ops/reduce.js';
-export * from './ops/shape.js';
-export { lift, type Operand, scalarLike, unbroadcast, zerosLike } from './ops/util.js';
+export {
+  concat,
+  constantOfShape,
+  dimOf,
+  int64s,
+  knownDim,
+  range,
+  reshape,
+  shapeOf,
+  split,
+  squeeze,
+  transpose,
+  transposeLast2,
+  triangle,
+  unsqueeze,
+  zerosLike,
+} from './ops/shape.js';
+export { inferBroadcast, lift, type Operand, scalarLike } from './ops/util.js';
 export { checkGradients, type GradCheckInput, type GradCheckOptions, type GradCheckResult } from './check.js';
 export { type LrSchedule, lrSchedule, lrsFor, rng } from './host.js';
 export { crossEntropy, maskedMean, pickLogProbs, tokenLogProbs } from './losses.js';

@@ -3,7 +3,8 @@ import type { Tensor } from './graph.js';
 import { div, max, mul, neg } from './ops/arith.js';
 import { gatherElements } from './ops/indexing.js';
 import { logSoftmax } from './ops/nn.js';
-import { reduceMean, reduceSum } from './ops/reduce.js';
+import { reduceSum } from './ops/broadcast.js';
+import { reduceMean } from './ops/reduce.js';
 import { squeeze, unsqueeze } from './ops/shape.js';
 
 /** logp[..., target]: log-probs [..., V] picked at int64 targets [...] -> [...]. */

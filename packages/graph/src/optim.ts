@@ -1,7 +1,7 @@
 // Optimizers as graph ops: AdamW and global-norm gradient clipping.
 import type { Tensor } from './graph.js';
 import { add, cast, div, min, mul, pow, sqrt, sub } from './ops/arith.js';
-import { reduceSum } from './ops/reduce.js';
+import { reduceSum } from './ops/broadcast.js';
 
 export interface AdamWOptions {
   /** Learning rate (a scalar tensor, so schedules are computed on the host and fed per step). */

@@ -8,7 +8,7 @@ import { add, cast, div } from './ops/arith.js';
 import { gather } from './ops/indexing.js';
 import { loop } from './ops/loop.js';
 import { reduceMean } from './ops/reduce.js';
-import { zerosLike } from './ops/util.js';
+import { zerosLike } from './ops/shape.js';
 import { adamw, clipByGlobalNorm, globalNorm } from './optim.js';
 import { type DType, isFloat, type Shape } from './types.js';
 

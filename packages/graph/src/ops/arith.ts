@@ -1,49 +1,13 @@
 // Elementwise arithmetic and math: Add Sub Mul Div Pow Max Min, Neg Abs Sqrt Exp Log Tanh Sigmoid Relu
-// Reciprocal Sign Floor Sin Cos, Clip, Cast, Identity/StopGradient; softplus and logSigmoid composites.
+// Reciprocal Sign Floor Sin Cos, Clip, Where, Cast, Identity/StopGradient; softplus and logSigmoid
+// composites. Imports util.ts, logic.ts and broadcast.ts (see util.ts for the order of the op modules).
 import { dataTypeFromCode, ONNX_DATA_TYPE } from '@rlhf/onnx';
 import { defineOp, type GradContext, type OpContext, type OutputInfo, Tensor } from '../graph.js';
 import { broadcastShapes } from '../shape.js';
-import { type DType, type Dim, formatShape, isFloat, isNumeric } from '../types.js';
-import { and, greater, greaterOrEqual, less, lessOrEqual, where } from './logic.js';
-import { lift, type Operand, unbroadcast } from './util.js';
-
-/** Shape rule of broadcasting binary ops: same dtype, NumPy broadcast. */
-export function inferBroadcast(
-  ctx: OpContext,
-  accepts: (dtype: DType) => boolean,
-  outDtype?: DType,
-  fold?: (a: number, b: number) => number,
-): OutputInfo[] {
-  const a = ctx.input(0);
-  const b = ctx.input(1);
-  if (a.dtype !== b.dtype) ctx.fail(`dtypes differ: ${a.dtype} and ${b.dtype}`);
-  if (!accepts(a.dtype)) ctx.fail(`dtype ${a.dtype} is not supported`);
-  const shape = broadcastShapes([a.shape, b.shape]);
-  if (!shape) return ctx.fail(`shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} do not broadcast`);
-  return [{ dtype: outDtype ?? a.dtype, shape, value: fold && foldValues(a.value, b.value, fold) }];
-}
-
-// Integer arithmetic on known shape values (e.g. seqLen * 2), so shapes stay known at build time.
-function foldValues(
-  a: readonly Dim[] | undefined,
-  b: readonly Dim[] | undefined,
-  fold: (a: number, b: number) => number,
-) {
-  if (!a || !b || (a.length !== b.length && a.length !== 1 && b.length !== 1)) return undefined;
-  const n = Math.max(a.length, b.length);
-  const out: Dim[] = [];
-  for (let i = 0; i < n; i++) {
-    const x = a[a.length === 1 ? 0 : i];
-    const y = b[b.length === 1 ? 0 : i];
-    if (typeof x === 'number' && typeof y === 'number') out.push(fold(x, y));
-    else if (fold(2, 1) === 2 && y === 1)
-      out.push(x); // x*1, x/1
-    else if (fold(2, 0) === 2 && y === 0)
-      out.push(x); // x+0, x-0
-    else return undefined;
-  }
-  return out;
-}
+import { type DType, formatShape, isFloat, isNumeric } from '../types.js';
+import { unbroadcast } from './broadcast.js';
+import { and, greater, greaterOrEqual, less, lessOrEqual } from './logic.js';
+import { inferBroadcast, lift, type Operand } from './util.js';
 
 const Add = defineOp({
   type: 'Add',
@@ -199,6 +163,35 @@ const Clip = defineOp({
 export function clip(x: Tensor, lo: Operand | null, hi: Operand | null): Tensor {
   const bound = (v: Operand | null) => (v === null ? null : v instanceof Tensor ? v : lift(v, x)[0]);
   return Clip.one([x, bound(lo), bound(hi)]);
+}
+
+const Where = defineOp({
+  type: 'Where',
+  nonDiff: [0],
+  infer: (ctx) => {
+    const [cond, a, b] = [ctx.input(0), ctx.input(1), ctx.input(2)];
+    if (cond.dtype !== 'bool') ctx.fail(`condition must be bool, not ${cond.dtype}`);
+    if (a.dtype !== b.dtype) ctx.fail(`dtypes differ: ${a.dtype} and ${b.dtype}`);
+    const shape = broadcastShapes([cond.shape, a.shape, b.shape]);
+    if (!shape)
+      return ctx.fail(`shapes ${[cond, a, b].map((t) => formatShape(t.shape)).join(', ')} do not broadcast`);
+    return [{ dtype: a.dtype, shape }];
+  },
+  grad: (ctx) => {
+    const [cond, a, b] = ctx.inputs as Tensor[];
+    const dy = ctx.grads[0]!;
+    return [
+      null,
+      ctx.wants(1) ? unbroadcast(where(cond, dy, 0), a) : null,
+      ctx.wants(2) ? unbroadcast(where(cond, 0, dy), b) : null,
+    ];
+  },
+});
+
+/** cond ? a : b elementwise, with broadcasting; a number takes the dtype of the other branch. */
+export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
+  const [x, y] = lift(a, b);
+  return Where.one([cond, x, y]);
 }
 
 const Cast = defineOp({

@@ -1,10 +1,23 @@
-// Indexing: Gather GatherElements GatherND ScatterND ScatterElements CumSum TopK ArgMax ArgMin NonZero.
-import { defineOp, type OpContext, type Tensor } from '../graph.js';
+// Indexing: Gather GatherElements GatherND ScatterND ScatterElements CumSum TopK ArgMax ArgMin, and Slice.
+// Imports shape.ts, broadcast.ts and arith.ts (see util.ts for the order of the op modules); NonZero is in
+// logic.ts.
+import { defineOp, type OpContext, Tensor } from '../graph.js';
 import { dimsCompatible } from '../shape.js';
 import type { Dim } from '../types.js';
 import { cast } from './arith.js';
-import { constantOfShape, int64s, knownDim, transpose, unsqueeze } from './shape.js';
-import { zerosLike } from './util.js';
+import { expand } from './broadcast.js';
+import {
+  constantOfShape,
+  int64s,
+  knownDim,
+  range,
+  reshape,
+  shapeOf,
+  staticOrDynamicShape,
+  transpose,
+  unsqueeze,
+  zerosLike,
+} from './shape.js';
 
 function indicesOf(ctx: OpContext, i: number): Tensor {
   const t = ctx.input(i);
@@ -303,10 +316,90 @@ export function argmin(x: Tensor, axis = -1, keepdims = false): Tensor {
   return ArgMin.one([x], { axis, keepdims: keepdims ? 1 : 0 });
 }
 
-const NonZero = defineOp({
-  type: 'NonZero',
-  infer: (ctx) => [{ dtype: 'int64', shape: [ctx.input(0).rank, null] }],
+/** Output length of Slice on one axis (ONNX clamping rules), or null. */
+function sliceLength(dim: Dim, start: number, end: number, step: number): Dim {
+  if (typeof dim !== 'number') return start === 0 && step === 1 && end >= INT32_MAX ? dim : null;
+  const [s, e] = sliceBounds(dim, start, end, step);
+  return Math.max(0, Math.ceil((e - s) / step));
+}
+
+// Ends at or past this are treated as "to the end" for symbolic dims.
+const INT32_MAX = 2 ** 31 - 1;
+
+function sliceBounds(dim: number, start: number, end: number, step: number): [number, number] {
+  const norm = (v: number) => (v < 0 ? v + dim : v);
+  const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+  return step > 0
+    ? [clamp(norm(start), 0, dim), clamp(norm(end), 0, dim)]
+    : [clamp(norm(start), 0, dim - 1), clamp(norm(end), -1, dim - 1)];
+}
+
+const Slice = defineOp({
+  type: 'Slice',
+  nonDiff: [1, 2, 3, 4],
+  infer: (ctx) => {
+    const x = ctx.input(0);
+    const known = (i: number) => {
+      const t = ctx.inputs[i];
+      return t?.value?.every((d) => typeof d === 'number') ? (t.value as number[]) : undefined;
+    };
+    const starts = known(1);
+    const ends = known(2);
+    const axes = ctx.inputs[3] ? known(3) : starts?.map((_, i) => i);
+    const steps = ctx.inputs[4] ? known(4) : starts?.map(() => 1);
+    if (!starts || !ends || !axes || !steps) return [{ dtype: x.dtype, shape: x.shape.map(() => null) }];
+    if ([ends, axes, steps].some((v) => v.length !== starts.length))
+      ctx.fail('starts, ends, axes and steps must have the same length');
+    const out = [...x.shape];
+    axes.forEach((a, i) => {
+      if (steps[i] === 0) ctx.fail('step 0');
+      const axis = ctx.axis(a, x.rank);
+      out[axis] = sliceLength(x.shape[axis], starts[i], ends[i], steps[i]);
+    });
+    let value: Dim[] | undefined;
+    if (x.rank === 1 && x.value && steps[0] === 1) {
+      const [s, e] = sliceBounds(x.value.length, starts[0], ends[0], 1);
+      value = x.value.slice(s, e);
+    }
+    return [{ dtype: x.dtype, shape: out, value }];
+  },
+  // Scatters the gradient back into zeros, one sliced axis at a time: the positions an axis selected are
+  // Slice(Range(0, dim)) with the same parameters, so negative starts, clamping and steps all agree.
+  grad: (ctx) => {
+    const [x, starts, ends, axesT, stepsT] = ctx.inputs;
+    const n = starts!.shape[0];
+    if (typeof n !== 'number') ctx.fail('gradient needs a known number of sliced axes');
+    const axes = axesT ? ctx.ints64(3, 'axes for the gradient') : [...Array(n).keys()];
+    let g = ctx.grads[0]!;
+    axes.forEach((a, i) => {
+      const axis = ctx.axis(a, x!.rank);
+      const pick = (t: Tensor) => slice(t, [i], [i + 1]);
+      const full = knownDim(x!, axis);
+      const positions = Slice.one([
+        range(x!.graph.root.constant(0, 'int64'), full, 1),
+        pick(starts!),
+        pick(ends!),
+        null,
+        stepsT ? pick(stepsT) : null,
+      ]);
+      const target = [...g.shape.keys()].map((j) => (j === axis ? knownDim(x!, j) : knownDim(g, j)));
+      const along = Array<number>(g.rank).fill(1);
+      along[axis] = -1;
+      const index = expand(reshape(positions, along), shapeOf(g));
+      g = scatterElements(constantOfShape(int64s(target, x!), g.dtype, 0), index, g, axis);
+    });
+    return [reshape(g, staticOrDynamicShape(x!)), null, null, null, null];
+  },
 });
 
-/** Indices of the non-zero elements, shape [rank, count]. */
-export const nonZero = (x: Tensor): Tensor => NonZero.one([x]);
+/** x[starts:ends:steps] on the given axes (ONNX Slice; negative indices count from the end). */
+export function slice(
+  x: Tensor,
+  starts: readonly number[] | Tensor,
+  ends: readonly number[] | Tensor,
+  axes?: readonly number[],
+  steps?: readonly number[],
+): Tensor {
+  const c = (v: readonly number[] | Tensor) => (v instanceof Tensor ? v : x.graph.root.constant(v, 'int64'));
+  return Slice.one([x, c(starts), c(ends), axes ? c(axes) : null, steps ? c(steps) : null]);
+}

@@ -1,10 +1,9 @@
-// Comparisons, boolean logic and Where. Comparisons have no gradient: a loss that depends on parameters
-// through them fails at build time (use where(), relu() or stopGradient() to say what you mean).
+// Comparisons, boolean logic and NonZero. None has a gradient: a loss that depends on parameters through
+// them fails at build time (use where(), relu() or stopGradient() to say what you mean). Where, which has
+// one, is in arith.ts. Imports only util.ts (see there for the order of the op modules).
 import { defineOp, type Tensor } from '../graph.js';
-import { broadcastShapes } from '../shape.js';
-import { formatShape, isNumeric } from '../types.js';
-import { inferBroadcast } from './arith.js';
-import { lift, type Operand, unbroadcast } from './util.js';
+import { isNumeric } from '../types.js';
+import { inferBroadcast, lift, type Operand } from './util.js';
 
 const isBool = (dtype: string) => dtype === 'bool';
 
@@ -38,31 +37,10 @@ export const or = (a: Tensor, b: Tensor): Tensor => Or.one([a, b]);
 export const xor = (a: Tensor, b: Tensor): Tensor => Xor.one([a, b]);
 export const not = (x: Tensor): Tensor => Not.one([x]);
 
-const Where = defineOp({
-  type: 'Where',
-  nonDiff: [0],
-  infer: (ctx) => {
-    const [cond, a, b] = [ctx.input(0), ctx.input(1), ctx.input(2)];
-    if (cond.dtype !== 'bool') ctx.fail(`condition must be bool, not ${cond.dtype}`);
-    if (a.dtype !== b.dtype) ctx.fail(`dtypes differ: ${a.dtype} and ${b.dtype}`);
-    const shape = broadcastShapes([cond.shape, a.shape, b.shape]);
-    if (!shape)
-      return ctx.fail(`shapes ${[cond, a, b].map((t) => formatShape(t.shape)).join(', ')} do not broadcast`);
-    return [{ dtype: a.dtype, shape }];
-  },
-  grad: (ctx) => {
-    const [cond, a, b] = ctx.inputs as Tensor[];
-    const dy = ctx.grads[0]!;
-    return [
-      null,
-      ctx.wants(1) ? unbroadcast(where(cond, dy, 0), a) : null,
-      ctx.wants(2) ? unbroadcast(where(cond, 0, dy), b) : null,
-    ];
-  },
+const NonZero = defineOp({
+  type: 'NonZero',
+  infer: (ctx) => [{ dtype: 'int64', shape: [ctx.input(0).rank, null] }],
 });
 
-/** cond ? a : b elementwise, with broadcasting; a number takes the dtype of the other branch. */
-export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
-  const [x, y] = lift(a, b);
-  return Where.one([cond, x, y]);
-}
+/** Indices of the non-zero elements, shape [rank, count]. */
+export const nonZero = (x: Tensor): Tensor => NonZero.one([x]);

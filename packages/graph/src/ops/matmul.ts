@@ -2,8 +2,8 @@
 import { defineOp, type Tensor } from '../graph.js';
 import { broadcastShapes, dimsCompatible } from '../shape.js';
 import { formatShape, isFloat } from '../types.js';
+import { unbroadcast } from './broadcast.js';
 import { squeeze, transposeLast2, unsqueeze } from './shape.js';
-import { unbroadcast } from './util.js';
 
 const MatMul = defineOp({
   type: 'MatMul',

@@ -3,8 +3,8 @@ import { defineOp, type OpContext, type OutputInfo, type Tensor } from '../graph
 import { dimsCompatible } from '../shape.js';
 import { formatShape, isFloat } from '../types.js';
 import { add, div, exp, mul, sqrt, sub, tanh } from './arith.js';
-import { reduceMean, reduceSum } from './reduce.js';
-import { unbroadcast } from './util.js';
+import { reduceSum, unbroadcast } from './broadcast.js';
+import { reduceMean } from './reduce.js';
 
 function inferAlongAxis(ctx: OpContext): OutputInfo[] {
   const x = ctx.input(0);

@@ -1,20 +1,11 @@
-// Shape ops: Shape Reshape Transpose Unsqueeze Squeeze Concat Slice Split Expand ConstantOfShape Range Trilu.
+// Shape ops: Shape Reshape Transpose Unsqueeze Squeeze Concat Split ConstantOfShape Range Trilu, and
+// zerosLike. Their gradient rules use only ops of this module, so of the op modules it imports only util.ts
+// (Expand is in broadcast.ts and Slice in indexing.ts: their gradients need ReduceSum and ScatterElements).
 import { type ConstTensor, defineOp, GraphError, type OpContext, Tensor } from '../graph.js';
-import { broadcastShapes, dimsCompatible, quotientDim } from '../shape.js';
+import { dimsCompatible, quotientDim } from '../shape.js';
 import { toTypedArray } from '@rlhf/onnx';
 import { type DType, type Dim, formatShape, isNumeric, sizeOf } from '../types.js';
-import { scatterElements } from './indexing.js';
-import { unbroadcast, zerosLike } from './util.js';
-
-/** The elements of a 1-D int64 shape input: known values, or unknowns of its known length. */
-function shapeSpec(ctx: OpContext, i: number): readonly Dim[] {
-  const t = ctx.input(i);
-  if (t.dtype !== 'int64' || t.rank !== 1) ctx.fail(`input ${i} must be a 1-D int64 shape, got ${t}`);
-  if (t.value) return t.value;
-  const n = t.shape[0];
-  if (typeof n !== 'number') ctx.fail(`shape input ${i} must have a known length`);
-  return Array<Dim>(n).fill(null);
-}
+import { shapeSpec } from './util.js';
 
 /** An int64 1-D tensor from numbers (a constant) or from pieces (scalars and 1-D tensors, concatenated). */
 export function int64s(values: readonly (number | Tensor)[], like: Tensor): Tensor {
@@ -87,12 +78,8 @@ const Reshape = defineOp({
       ctx.fail(`cannot reshape ${formatShape(x.shape)} (${from} elements) to ${formatShape(spec)}`);
     return [{ dtype: x.dtype, shape: out, value: out.length <= 1 ? x.value : undefined }];
   },
-  grad: ({ inputs: [x], grads: [dy] }) => [reshape(dy!, shapeLike(x!)), null],
+  grad: ({ inputs: [x], grads: [dy] }) => [reshape(dy!, staticOrDynamicShape(x!)), null],
 });
-
-/** The shape of x, as constant numbers where known (for reshaping gradients back). */
-const shapeLike = (x: Tensor): Tensor =>
-  sizeOf(x.shape) !== null ? int64s(x.shape as number[], x) : shapeOf(x);
 
 /**
  * Reshape (ONNX semantics: 0 copies the input dim, -1 is inferred). The target is a list of numbers and
@@ -220,94 +207,6 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
   return Concat.one(xs, { axis });
 }
 
-/** Output length of Slice on one axis (ONNX clamping rules), or null. */
-function sliceLength(dim: Dim, start: number, end: number, step: number): Dim {
-  if (typeof dim !== 'number') return start === 0 && step === 1 && end >= INT32_MAX ? dim : null;
-  const [s, e] = sliceBounds(dim, start, end, step);
-  return Math.max(0, Math.ceil((e - s) / step));
-}
-
-// Ends at or past this are treated as "to the end" for symbolic dims.
-const INT32_MAX = 2 ** 31 - 1;
-
-function sliceBounds(dim: number, start: number, end: number, step: number): [number, number] {
-  const norm = (v: number) => (v < 0 ? v + dim : v);
-  const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
-  return step > 0
-    ? [clamp(norm(start), 0, dim), clamp(norm(end), 0, dim)]
-    : [clamp(norm(start), 0, dim - 1), clamp(norm(end), -1, dim - 1)];
-}
-
-const Slice = defineOp({
-  type: 'Slice',
-  nonDiff: [1, 2, 3, 4],
-  infer: (ctx) => {
-    const x = ctx.input(0);
-    const known = (i: number) => {
-      const t = ctx.inputs[i];
-      return t?.value?.every((d) => typeof d === 'number') ? (t.value as number[]) : undefined;
-    };
-    const starts = known(1);
-    const ends = known(2);
-    const axes = ctx.inputs[3] ? known(3) : starts?.map((_, i) => i);
-    const steps = ctx.inputs[4] ? known(4) : starts?.map(() => 1);
-    if (!starts || !ends || !axes || !steps) return [{ dtype: x.dtype, shape: x.shape.map(() => null) }];
-    if ([ends, axes, steps].some((v) => v.length !== starts.length))
-      ctx.fail('starts, ends, axes and steps must have the same length');
-    const out = [...x.shape];
-    axes.forEach((a, i) => {
-      if (steps[i] === 0) ctx.fail('step 0');
-      const axis = ctx.axis(a, x.rank);
-      out[axis] = sliceLength(x.shape[axis], starts[i], ends[i], steps[i]);
-    });
-    let value: Dim[] | undefined;
-    if (x.rank === 1 && x.value && steps[0] === 1) {
-      const [s, e] = sliceBounds(x.value.length, starts[0], ends[0], 1);
-      value = x.value.slice(s, e);
-    }
-    return [{ dtype: x.dtype, shape: out, value }];
-  },
-  // Scatters the gradient back into zeros, one sliced axis at a time: the positions an axis selected are
-  // Slice(Range(0, dim)) with the same parameters, so negative starts, clamping and steps all agree.
-  grad: (ctx) => {
-    const [x, starts, ends, axesT, stepsT] = ctx.inputs;
-    const n = starts!.shape[0];
-    if (typeof n !== 'number') ctx.fail('gradient needs a known number of sliced axes');
-    const axes = axesT ? ctx.ints64(3, 'axes for the gradient') : [...Array(n).keys()];
-    let g = ctx.grads[0]!;
-    axes.forEach((a, i) => {
-      const axis = ctx.axis(a, x!.rank);
-      const pick = (t: Tensor) => slice(t, [i], [i + 1]);
-      const full = knownDim(x!, axis);
-      const positions = Slice.one([
-        range(x!.graph.root.constant(0, 'int64'), full, 1),
-        pick(starts!),
-        pick(ends!),
-        null,
-        stepsT ? pick(stepsT) : null,
-      ]);
-      const target = [...g.shape.keys()].map((j) => (j === axis ? knownDim(x!, j) : knownDim(g, j)));
-      const along = Array<number>(g.rank).fill(1);
-      along[axis] = -1;
-      const index = expand(reshape(positions, along), shapeOf(g));
-      g = scatterElements(constantOfShape(int64s(target, x!), g.dtype, 0), index, g, axis);
-    });
-    return [reshape(g, shapeLike(x!)), null, null, null, null];
-  },
-});
-
-/** x[starts:ends:steps] on the given axes (ONNX Slice; negative indices count from the end). */
-export function slice(
-  x: Tensor,
-  starts: readonly number[] | Tensor,
-  ends: readonly number[] | Tensor,
-  axes?: readonly number[],
-  steps?: readonly number[],
-): Tensor {
-  const c = (v: readonly number[] | Tensor) => (v instanceof Tensor ? v : x.graph.root.constant(v, 'int64'));
-  return Slice.one([x, c(starts), c(ends), axes ? c(axes) : null, steps ? c(steps) : null]);
-}
-
 const Split = defineOp({
   type: 'Split',
   attrs: { axis: 'int', num_outputs: 'int' },
@@ -344,24 +243,6 @@ export function split(x: Tensor, sizes: readonly (number | Tensor)[], axis: numb
   return Split.apply([x, int64s(sizes, x)], { axis });
 }
 
-const Expand = defineOp({
-  type: 'Expand',
-  nonDiff: [1],
-  infer: (ctx) => {
-    const x = ctx.input(0);
-    const spec = shapeSpec(ctx, 1);
-    const shape = broadcastShapes([x.shape, spec]);
-    if (!shape) return ctx.fail(`cannot expand ${formatShape(x.shape)} to ${formatShape(spec)}`);
-    return [{ dtype: x.dtype, shape }];
-  },
-  grad: ({ inputs: [x], grads: [dy] }) => [unbroadcast(dy!, x!), null],
-});
-
-/** Broadcasts x to a shape (numbers and int64 pieces, or a 1-D int64 tensor). */
-export function expand(x: Tensor, shape: Tensor | readonly (number | Tensor)[]): Tensor {
-  return Expand.one([x, shape instanceof Tensor ? shape : int64s(shape, x)]);
-}
-
 const ConstantOfShape = defineOp({
   type: 'ConstantOfShape',
   attrs: { value: 'tensor' },
@@ -380,6 +261,16 @@ export function constantOfShape(
   const first = shape.find((d): d is Tensor => d instanceof Tensor);
   if (!first) throw new GraphError('constantOfShape: a shape of plain numbers needs Graph.constant');
   return ConstantOfShape.one([int64s(shape, first)], { value: fill });
+}
+
+/** Zeros with the dtype and (runtime) shape of `like`. */
+export function zerosLike(like: Tensor): Tensor {
+  return constantOfShape(staticOrDynamicShape(like), like.dtype, 0);
+}
+
+/** A constant shape when every dim is known, else the Shape of the tensor at run time. */
+export function staticOrDynamicShape(t: Tensor): Tensor {
+  return sizeOf(t.shape) !== null ? t.graph.root.constant(t.shape as number[], 'int64') : shapeOf(t);
 }
 
 const Range = defineOp({

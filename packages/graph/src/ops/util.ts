@@ -1,10 +1,10 @@
-// Helpers shared by op builders and gradient rules.
-import { GraphError, Tensor } from '../graph.js';
-import { sizeOf } from '../types.js';
-import { equal } from './logic.js';
-import { reduceSum } from './reduce.js';
-import { constantOfShape, reshape, shapeOf, squeeze } from './shape.js';
-import { nonZero } from './indexing.js';
+// Operands and shape-rule helpers, shared by the op modules. No op is defined or built here, so
+// every module under ops/ may import this one. The op modules form a DAG, lowest first:
+//   util -> logic, shape -> broadcast -> arith -> indexing -> reduce -> matmul, nn
+// (an op's gradient rule may build ops of its own module or of a lower one, never of a higher one).
+import { GraphError, type OpContext, type OutputInfo, Tensor } from '../graph.js';
+import { broadcastShapes } from '../shape.js';
+import { type DType, type Dim, formatShape } from '../types.js';
 
 /** A tensor or a plain number; numbers become constants with the dtype of the other operand. */
 export type Operand = Tensor | number;
@@ -20,46 +20,50 @@ export function lift(a: Operand, b: Operand): [Tensor, Tensor] {
 export const scalarLike = (value: number, like: Tensor): Tensor =>
   like.graph.root.constant(value, like.dtype);
 
-/** Zeros with the dtype and (runtime) shape of `like`. */
-export function zerosLike(like: Tensor): Tensor {
-  return constantOfShape(staticOrDynamicShape(like), like.dtype, 0);
+/** The elements of a 1-D int64 shape input: known values, or unknowns of its known length. */
+export function shapeSpec(ctx: OpContext, i: number): readonly Dim[] {
+  const t = ctx.input(i);
+  if (t.dtype !== 'int64' || t.rank !== 1) ctx.fail(`input ${i} must be a 1-D int64 shape, got ${t}`);
+  if (t.value) return t.value;
+  const n = t.shape[0];
+  if (typeof n !== 'number') ctx.fail(`shape input ${i} must have a known length`);
+  return Array<Dim>(n).fill(null);
 }
 
-/** A constant shape when every dim is known, else the Shape of the tensor at run time. */
-export function staticOrDynamicShape(t: Tensor): Tensor {
-  return sizeOf(t.shape) !== null ? t.graph.root.constant(t.shape as number[], 'int64') : shapeOf(t);
+/** Shape rule of broadcasting binary ops: same dtype, NumPy broadcast. */
+export function inferBroadcast(
+  ctx: OpContext,
+  accepts: (dtype: DType) => boolean,
+  outDtype?: DType,
+  fold?: (a: number, b: number) => number,
+): OutputInfo[] {
+  const a = ctx.input(0);
+  const b = ctx.input(1);
+  if (a.dtype !== b.dtype) ctx.fail(`dtypes differ: ${a.dtype} and ${b.dtype}`);
+  if (!accepts(a.dtype)) ctx.fail(`dtype ${a.dtype} is not supported`);
+  const shape = broadcastShapes([a.shape, b.shape]);
+  if (!shape) return ctx.fail(`shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} do not broadcast`);
+  return [{ dtype: outDtype ?? a.dtype, shape, value: fold && foldValues(a.value, b.value, fold) }];
 }
 
-/**
- * Sums a broadcast gradient back to the shape of `like` (the backward of NumPy broadcasting):
- * ReduceSum over the leading and the size-1 axes. Axes whose broadcasting cannot be decided at build time
- * (symbolic or unknown dims) are found at run time from Shape(like) == 1.
- */
-export function unbroadcast(grad: Tensor, like: Tensor): Tensor {
-  const lead = grad.rank - like.rank;
-  if (lead < 0) throw new GraphError(`unbroadcast: gradient ${grad} has lower rank than ${like}`);
-  const axes: number[] = [];
-  let dynamic = false;
-  for (let i = 0; i < grad.rank; i++) {
-    if (i < lead) {
-      axes.push(i);
-      continue;
-    }
-    const want = like.shape[i - lead];
-    const have = grad.shape[i];
-    if (want === have && want !== null) continue;
-    if (want === 1) axes.push(i);
-    else if (typeof want !== 'number') dynamic = true;
-  }
-  let out = axes.length > 0 ? reduceSum(grad, axes, true) : grad;
-  if (lead > 0)
-    out = squeeze(
-      out,
-      Array.from({ length: lead }, (_, i) => i),
-    );
-  if (dynamic) {
-    const ones = reshape(nonZero(equal(shapeOf(like), 1)), [-1]);
-    out = reshape(reduceSum(out, ones, true, true), shapeOf(like));
+// Integer arithmetic on known shape values (e.g. seqLen * 2), so shapes stay known at build time.
+function foldValues(
+  a: readonly Dim[] | undefined,
+  b: readonly Dim[] | undefined,
+  fold: (a: number, b: number) => number,
+) {
+  if (!a || !b || (a.length !== b.length && a.length !== 1 && b.length !== 1)) return undefined;
+  const n = Math.max(a.length, b.length);
+  const out: Dim[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length === 1 ? 0 : i];
+    const y = b[b.length === 1 ? 0 : i];
+    if (typeof x === 'number' && typeof y === 'number') out.push(fold(x, y));
+    else if (fold(2, 1) === 2 && y === 1)
+      out.push(x); // x*1, x/1
+    else if (fold(2, 0) === 2 && y === 0)
+      out.push(x); // x+0, x-0
+    else return undefined;
   }
   return out;
 }
