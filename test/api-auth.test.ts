@@ -302,7 +302,10 @@ describe('health and metrics', () => {
   test('/healthz and /readyz answer without a key', async () => {
     expect((await api.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
     const ready = await api.app.inject({ method: 'GET', url: '/readyz' });
-    expect(ready.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok' } });
+    expect(ready.json()).toEqual({
+      status: 'ready',
+      checks: { postgres: 'ok', redis: 'ok', events: 'ok' },
+    });
   });
 
   test('/metrics exposes request, run and queue counters', async () => {

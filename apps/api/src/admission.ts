@@ -4,7 +4,7 @@
 // so every team's first run is taken before anyone's second.
 import { type StageJobData, StageJobData as StageJobDataSchema, schemaErrors } from '@rlhf/contracts';
 import type { Prisma, Dataset as DatasetRow, Run as RunRow, Stage as StageRow } from '@rlhf/db';
-import { addRunFlow, keys } from '@rlhf/queue';
+import { addRunFlow, keys, removeRunJobs } from '@rlhf/queue';
 import type { RunSettings } from './runs.js';
 import type { Services } from './services.js';
 
@@ -15,16 +15,23 @@ export async function lockAdmission(tx: Prisma.TransactionClient): Promise<void>
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADMISSION_LOCK})`;
 }
 
-type WaitingRun = RunRow & { stages: (StageRow & { dataset: DatasetRow | null })[] };
+export type WaitingRun = RunRow & { stages: (StageRow & { dataset: DatasetRow | null })[] };
+
+interface Decision {
+  run: WaitingRun;
+  jobs: StageJobData[];
+  priority: number;
+}
 
 /**
- * Admits every waiting run its team has room for: adds its flow (jobId = stage id, so a retry after
- * a failure here re-adds nothing) and marks its stages queued. Quotas are per team, so a change in one
- * team (a run created, cancelled or finished) needs only that team's pass (`teamId`). Returns the
- * admitted run ids.
+ * Admits every waiting run its team has room for. The decision (admittedAt, priority, stages queued)
+ * commits first, then the flows are added (jobId = stage id, so adding one twice adds nothing): a worker
+ * can only start a stage whose admission is committed, and a flow that could not be added is added by
+ * reconciliation (reconcile.ts). Quotas are per team, so a change in one team (a run created, cancelled
+ * or finished) needs only that team's pass (`teamId`). Returns the admitted run ids.
  */
 export async function admitRuns(s: Services, teamId?: string): Promise<string[]> {
-  const admitted: string[] = [];
+  const decided: Decision[] = [];
   const failed: { id: string; error: string }[] = [];
   await s.prisma.$transaction(
     async (tx) => {
@@ -51,14 +58,13 @@ export async function admitRuns(s: Services, teamId?: string): Promise<string[]>
           continue;
         }
         const priority = count + 1;
-        await addRunFlow(s.flows, { runId: run.id, stages: jobs, priority });
         await tx.run.update({ where: { id: run.id }, data: { admittedAt: new Date(), priority } });
         await tx.stage.updateMany({
           where: { runId: run.id, status: 'pending' },
           data: { status: 'queued' },
         });
         active.set(run.teamId, count + 1);
-        admitted.push(run.id);
+        decided.push({ run, jobs, priority });
       }
       const now = new Date();
       for (const { id, error } of failed) {
@@ -68,11 +74,43 @@ export async function admitRuns(s: Services, teamId?: string): Promise<string[]>
     },
     { maxWait: 30_000, timeout: 60_000 },
   );
+  const admitted: string[] = [];
+  for (const { run, jobs, priority } of decided) {
+    try {
+      await addAdmittedFlow(s, run.id, jobs, priority);
+      admitted.push(run.id);
+    } catch (error) {
+      s.logger.error(
+        { err: error, runId: run.id },
+        'adding an admitted run to BullMQ failed; reconciliation adds it',
+      );
+    }
+  }
   s.metrics.runsAdmitted.inc(admitted.length);
-  for (const runId of [...admitted, ...failed.map((f) => f.id)]) {
+  for (const runId of [...decided.map((d) => d.run.id), ...failed.map((f) => f.id)]) {
     await s.hub.publish({ runId, type: 'run.updated', data: { runId } });
   }
   return admitted;
+}
+
+/**
+ * Adds the flow of an admitted run's `jobs`. A cancel committed meanwhile (it found no jobs to remove) is
+ * honoured here: the jobs just added are removed again.
+ */
+export async function addAdmittedFlow(
+  s: Services,
+  runId: string,
+  jobs: StageJobData[],
+  priority: number,
+): Promise<void> {
+  await addRunFlow(s.flows, { runId, stages: jobs, priority });
+  const run = await s.prisma.run.findUnique({ where: { id: runId }, select: { status: true } });
+  if (!run || run.status === 'cancelled') {
+    await removeRunJobs(
+      s.queue,
+      jobs.map((job) => job.stageId),
+    );
+  }
 }
 
 /** The jobs of a run, in run order: everything a worker needs (workers never read Postgres). */
@@ -82,10 +120,16 @@ export function stageJobs(run: WaitingRun): StageJobData[] {
     if (!stage.dataset) throw new Error(`stage ${stage.kind}: its dataset was deleted`);
     // Models made earlier in this run reach a stage through BullMQ (children's results); only models
     // of the run it starts from (model.fromRun) are set here.
-    const before = (kind: StageRow['kind']) =>
-      run.stages.some((o) => o.index < stage.index && o.kind === kind);
-    const policy = before('sft') ? undefined : settings.fromRun?.policy;
-    const rewardModel = before('reward_model') ? undefined : (settings.fromRun?.rewardModel ?? undefined);
+    // A stage of this run that already finished (a flow added again after a Redis loss) hands its model
+    // through the job, as its job's result is gone.
+    const earlier = (kind: StageRow['kind']) =>
+      run.stages.find((o) => o.index < stage.index && o.kind === kind);
+    const from = (kind: StageRow['kind'], fromRun: string | undefined) => {
+      const before = earlier(kind);
+      return before ? (before.status === 'succeeded' ? (before.modelKey ?? undefined) : undefined) : fromRun;
+    };
+    const policy = from('sft', settings.fromRun?.policy);
+    const rewardModel = from('reward_model', settings.fromRun?.rewardModel ?? undefined);
     const job = {
       runId: run.id,
       stageId: stage.id,

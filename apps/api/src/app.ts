@@ -57,7 +57,13 @@ export async function buildApp(options: ApiOptions): Promise<App> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(metricsPlugin, { metrics: services.metrics });
-  await app.register(healthRoutes, { services });
+  const background: Background = {};
+  await app.register(healthRoutes, {
+    services,
+    ...(options.consumeEvents === false
+      ? {}
+      : { events: () => background.consumer?.health() ?? 'not started' }),
+  });
   await app.register(bullBoard, { services });
   await app.register(dashboard);
 
@@ -82,50 +88,60 @@ export async function buildApp(options: ApiOptions): Promise<App> {
     { prefix: '/v1' },
   );
 
-  await app.register(backgroundWork, { services });
+  await app.register(backgroundWork, { services, background });
   app.addHook('onClose', async () => services.close());
   return app as unknown as App;
 }
 
+/** What runs in the background, for readiness. */
+interface Background {
+  consumer?: EventConsumer;
+}
+
 // While the server is up: the event consumer, and a pass every 15 s (reconciliation, admission).
-const backgroundWork = fp<{ services: Services }>(async (app, { services }) => {
-  const { options } = services;
-  let consumer: EventConsumer | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  app.addHook('onReady', async () => {
-    if (options.consumeEvents !== false) {
-      consumer = createEventConsumer({
-        prisma: services.prisma,
-        artifacts: services.artifacts,
-        redis: createRedis(options.redisUrl, { worker: true }),
-        commands: services.redis,
-        prefix: services.prefix,
-        consumer: options.consumerName as string,
-        ...(options.claimIdleMs === undefined ? {} : { claimIdleMs: options.claimIdleMs }),
-        hub: services.hub,
-        logger: services.logger,
-        onPersisted: (event) => services.metrics.eventsPersisted.inc({ type: event.type }),
-        onStageFinished: (teamId) => admitSafely(services, teamId),
-      });
-      await consumer.start();
-    }
-    const pass = async () => {
-      try {
-        await reconcileStages(services);
-      } catch (error) {
-        services.logger.error(
-          { err: error },
-          'reconciling stages with BullMQ failed; retried on the next pass',
-        );
+const backgroundWork = fp<{ services: Services; background: Background }>(
+  async (app, { services, background }) => {
+    const { options } = services;
+    let consumer: EventConsumer | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    app.addHook('onReady', async () => {
+      if (options.consumeEvents !== false) {
+        const reading = createRedis(options.redisUrl, { worker: true });
+        reading.on('error', (error) => services.logger.debug({ err: error }, 'redis connection error'));
+        consumer = createEventConsumer({
+          prisma: services.prisma,
+          artifacts: services.artifacts,
+          redis: reading,
+          commands: services.redis,
+          prefix: services.prefix,
+          consumer: options.consumerName as string,
+          ...(options.claimIdleMs === undefined ? {} : { claimIdleMs: options.claimIdleMs }),
+          hub: services.hub,
+          logger: services.logger,
+          onPersisted: (event) => services.metrics.eventsPersisted.inc({ type: event.type }),
+          onStageFinished: (teamId) => admitSafely(services, teamId),
+        });
+        await consumer.start();
+        background.consumer = consumer;
       }
-      await admitSafely(services);
-    };
-    await pass();
-    timer = setInterval(() => void pass(), ADMISSION_INTERVAL_MS);
-    timer.unref();
-  });
-  app.addHook('preClose', async () => {
-    clearInterval(timer);
-    await consumer?.stop();
-  });
-});
+      const pass = async () => {
+        try {
+          await reconcileStages(services);
+        } catch (error) {
+          services.logger.error(
+            { err: error },
+            'reconciling stages with BullMQ failed; retried on the next pass',
+          );
+        }
+        await admitSafely(services);
+      };
+      await pass();
+      timer = setInterval(() => void pass(), ADMISSION_INTERVAL_MS);
+      timer.unref();
+    });
+    app.addHook('preClose', async () => {
+      clearInterval(timer);
+      await consumer?.stop();
+    });
+  },
+);

@@ -28,8 +28,16 @@ export const KeyParams = Type.Object({ keyId: Id }, closed);
 
 const limit = (maximum: number, fallback: number) =>
   Type.Optional(Type.Integer({ minimum: 1, maximum, description: `page size (default ${fallback})` }));
+// Query values reach Postgres: no NUL (text cannot hold it), steps within its 32-bit integers.
+const NO_CONTROL = '^[^\\u0000-\\u001f]+$';
+export const INT32_MAX = 2 ** 31 - 1;
 const cursor = Type.Optional(
-  Type.String({ minLength: 1, maxLength: 512, description: 'nextCursor of the previous page' }),
+  Type.String({
+    minLength: 1,
+    maxLength: 512,
+    pattern: NO_CONTROL,
+    description: 'nextCursor of the previous page',
+  }),
 );
 
 /** Error responses every route may give. */
@@ -107,8 +115,10 @@ export const RunPage = Page(RunView);
 export const MetricsQuery = Type.Object(
   {
     stageId: Type.Optional(Id),
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-    afterStep: Type.Optional(Type.Integer({ minimum: -1, description: 'only steps greater than this' })),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: NO_CONTROL })),
+    afterStep: Type.Optional(
+      Type.Integer({ minimum: -1, maximum: INT32_MAX, description: 'only steps greater than this' }),
+    ),
     limit: limit(10_000, 1000),
     cursor,
   },
@@ -185,6 +195,27 @@ export type TeamView = Static<typeof TeamView>;
 export const TeamList = Type.Object({ items: Type.Array(TeamView) }, closed);
 export const KeyBody = Type.Object(
   { name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) },
+  closed,
+);
+export const DeadEventsQuery = Type.Object({ limit: limit(1000, 100) }, closed);
+export const DeadEventList = Type.Object(
+  {
+    items: Type.Array(
+      Type.Object(
+        {
+          id: Type.String({ description: 'Redis stream id of the event' }),
+          error: Type.String({ description: 'why it could not be stored' }),
+          at: Time,
+          event: Type.Object(
+            { type: Type.String(), runId: Type.String(), stageId: Type.String() },
+            { description: 'the worker event as it was sent' },
+          ),
+        },
+        closed,
+      ),
+    ),
+    total: Type.Integer({ minimum: 0, description: 'dead letters kept (newest first, capped)' }),
+  },
   closed,
 );
 export const CreatedKeyView = Type.Object(

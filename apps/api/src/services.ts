@@ -60,6 +60,12 @@ export async function createServices(options: ApiOptions): Promise<Services> {
   const subscriber = createRedis(options.redisUrl, { worker: true });
   const queue = createStageQueue(redis, prefix);
   const flows = createFlowProducer(redis, prefix);
+  // While Redis is down every connection reports each reconnect attempt; /readyz says it once.
+  const quiet = (error: Error) => options.logger.debug({ err: error }, 'redis connection error');
+  redis.on('error', quiet);
+  subscriber.on('error', quiet);
+  queue.on('error', quiet);
+  flows.on('error', quiet);
   const hub = await createEventHub(redis, subscriber, `${prefix}:api:run-events`);
   const metrics = createApiMetrics(() => queue.getJobCounts());
   const artifacts = createArtifactStore(options.artifactDir);

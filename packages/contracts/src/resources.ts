@@ -1,7 +1,7 @@
 import Type, { type Static, type TSchema } from 'typebox';
 import { PpoConfig, RewardModelConfig, SftConfig, StageKind, withoutDefaults } from './configs.js';
 import { DatasetKind } from './datasets.js';
-import { Id, RunSpec } from './run-spec.js';
+import { Id, MAX_STEPS, RunSpec } from './run-spec.js';
 
 // What the API returns. Times are ISO 8601 strings; absent facts are null, never missing.
 
@@ -27,8 +27,12 @@ export const Stage = Type.Object(
     config: Type.Union([SftConfig, RewardModelConfig, PpoConfig].map(withoutDefaults), {
       description: 'the resolved config',
     }),
-    step: Type.Integer({ minimum: 0, description: 'optimizer steps (PPO: iterations) done' }),
-    totalSteps: Nullable(Type.Integer({ minimum: 0 })),
+    step: Type.Integer({
+      minimum: 0,
+      maximum: MAX_STEPS,
+      description: 'optimizer steps (PPO: iterations) done',
+    }),
+    totalSteps: Nullable(Type.Integer({ minimum: 0, maximum: MAX_STEPS })),
     attempts: Type.Integer({ minimum: 0 }),
     workerId: Nullable(Id),
     error: Nullable(Type.String()),
@@ -84,7 +88,9 @@ export const Sample = Type.Object(
     stageId: Id,
     step: Type.Integer({ minimum: 0 }),
     prompt: Type.String(),
-    response: Type.String(),
+    response: Type.String({
+      description: 'NUL characters (U+0000, which Postgres text cannot hold) are stored as U+FFFD',
+    }),
     score: Type.Number({ description: 'reward model score (after any missing-EOS penalty)' }),
     kl: Type.Number({ description: 'Σ_t log π − log π_ref over the response' }),
     eos: Type.Boolean({ description: 'false when the response hit maxNewTokens without EOS' }),

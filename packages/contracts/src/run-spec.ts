@@ -14,6 +14,17 @@ import {
 import type { DatasetKind } from './datasets.js';
 import { type FieldError, pointer, schemaErrors } from './errors.js';
 
+/** Steps, iterations and their totals are stored in 32-bit integer columns. */
+export const MAX_STEPS = 2 ** 31 - 1;
+
+// The step counts of a config that the configs leave unbounded above.
+function stepErrors(config: object, at: string): FieldError[] {
+  const maxSteps = (config as { maxSteps?: unknown }).maxSteps;
+  return typeof maxSteps === 'number' && maxSteps > MAX_STEPS
+    ? [{ path: `${at}/maxSteps`, message: `must be <= ${MAX_STEPS}` }]
+    : [];
+}
+
 /** Database ids and names: short, printable, no path tricks. */
 export const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 
@@ -150,8 +161,9 @@ export function validateRunSpec(input: unknown, context: RunSpecContext = {}): R
       const shape = schemaErrors(StageShape, item, at);
       const { datasetId, config } = item as { datasetId: string; config?: unknown };
       const checked = checkStageConfig(kind as StageKind, config, `${at}/config`);
-      errors.push(...shape, ...checked.errors);
-      if (shape.length === 0 && checked.config)
+      const steps = checked.config ? stepErrors(checked.config, `${at}/config`) : [];
+      errors.push(...shape, ...checked.errors, ...steps);
+      if (shape.length === 0 && steps.length === 0 && checked.config)
         stages.push({ kind, datasetId, config: checked.config } as StageSpec);
     });
     errors.push(

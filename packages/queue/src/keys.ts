@@ -12,6 +12,8 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
   return {
     /** Stream of StageEvents for all runs (consumer group in the API). */
     events: `${prefix}:events`,
+    /** List of events the API could not store (newest first, capped): the dead letters admins inspect. */
+    deadEvents: `${prefix}:events:dead`,
     /** Pub/sub channel: message = runId to cancel. */
     cancel: `${prefix}:cancel`,
     /** Flag set when a run is cancelled, so a worker that takes one of its jobs later still sees it. */

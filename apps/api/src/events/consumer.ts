@@ -1,7 +1,9 @@
 // Reads the workers' events stream with a consumer group, persists each event, then acks it: an
 // event read by a process that died before its ack is claimed again (readEvents' XAUTOCLAIM), and
 // persisting is idempotent, so every event lands exactly once. After persisting it is fanned out to
-// SSE streams, and a finished stage triggers admission.
+// SSE streams, and a finished stage triggers admission. An event that cannot be stored is retried a
+// few times at once, then dead-lettered (never a pause for the whole stream); a stream or group wiped
+// by a Redis restart is recreated.
 import type { ArtifactStore } from '@rlhf/artifacts';
 import type { Logger } from '@rlhf/config';
 import type { PrismaClient } from '@rlhf/db';
@@ -14,8 +16,9 @@ import {
   type StreamEvent,
 } from '@rlhf/queue';
 import type { Redis } from 'ioredis';
+import { deadLetter } from './dead-letter.js';
 import type { EventHub } from './hub.js';
-import { type Applied, applyEvent } from './persist.js';
+import { type Applied, applyEvent, PoisonEventError } from './persist.js';
 
 export interface EventConsumerOptions {
   prisma: PrismaClient;
@@ -29,7 +32,7 @@ export interface EventConsumerOptions {
   consumer: string;
   claimIdleMs?: number;
   blockMs?: number;
-  /** Pause after a failed read or write (default 1 s). */
+  /** Pause after a failed read, or while the database is down (default 1 s). */
   retryDelayMs?: number;
   hub?: EventHub;
   logger: Logger;
@@ -40,6 +43,8 @@ export interface EventConsumerOptions {
 
 export interface EventConsumer {
   start(): Promise<void>;
+  /** 'ok' while the consumer reads the stream, else why not (readiness). */
+  health(): string;
   /** Finishes the event in hand, acks it and returns; unread events wait in Redis. */
   stop(): Promise<void>;
 }
@@ -49,13 +54,23 @@ export const EVENTS_GROUP = 'api';
 // A stream id is `<ms>-<seq>`: the time Redis received the event.
 const timeOf = (id: string) => new Date(Number(id.split('-')[0]));
 
-/** An event that fails this many times while the database answers is logged and dropped (a bad event). */
+/** An event that fails this many times while the database answers is dead-lettered (a bad event). */
 const MAX_TRIES = 3;
+/** Pauses between those tries: short, as every other team's events wait behind them. */
+const TRY_DELAYS_MS = [10, 50];
+/** A read that has not come back for blockMs + this is a consumer that cannot read. */
+const STALE_READ_MS = 10_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const firstLine = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0];
+
+/** Redis' answers when the stream or the consumer group does not exist or was deleted under a blocked read. */
+export const isNoGroupError = (error: unknown): boolean =>
+  error instanceof Error && /^(NOGROUP|UNBLOCKED)/.test(error.message);
 
 export function createEventConsumer(options: EventConsumerOptions): EventConsumer {
   const { redis, prefix, logger } = options;
   const group = options.group ?? EVENTS_GROUP;
-  const failures = new Map<string, number>();
   let running: Promise<void> | undefined;
   let stopping = false;
   let reading = false;
@@ -67,21 +82,27 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       () => false,
     );
 
-  // Applies one event (null: dropped); throws when it is to be tried again. While the database is down
-  // nothing is dropped; an event that keeps failing while the database answers is logged and skipped.
+  // Applies one event (null: dead-lettered); throws only while the database is down, so the event is
+  // read again once it is back. Any other failure is tried MAX_TRIES times, then dead-lettered.
   async function apply(id: string, event: StageEvent): Promise<Applied | null> {
-    try {
-      const applied = await applyEvent(options, event, timeOf(id));
-      failures.delete(id);
-      return applied;
-    } catch (error) {
-      if (!(await databaseAnswers())) throw error;
-      const tries = (failures.get(id) ?? 0) + 1;
-      failures.set(id, tries);
-      if (tries < MAX_TRIES) throw error;
-      failures.delete(id);
-      logger.error({ err: error, event }, `event consumer: dropped event ${id} after ${tries} failures`);
-      return null;
+    for (let tries = 1; ; tries++) {
+      try {
+        return await applyEvent(options, event, timeOf(id));
+      } catch (error) {
+        if (!(await databaseAnswers())) throw error;
+        if (!(error instanceof PoisonEventError) && tries < MAX_TRIES) {
+          await sleep(TRY_DELAYS_MS[tries - 1] ?? 50);
+          continue;
+        }
+        await deadLetter(options.commands, prefix, {
+          id,
+          error: firstLine(error),
+          at: new Date().toISOString(),
+          event,
+        });
+        logger.error({ err: error, event }, `event consumer: event ${id} dead-lettered after ${tries} tries`);
+        return null;
+      }
     }
   }
 
@@ -100,6 +121,10 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     return finished;
   }
 
+  const blockMs = options.blockMs ?? 5000;
+  let readError: string | null = 'not started';
+  let lastReadAt = 0;
+
   async function loop(): Promise<void> {
     while (!stopping) {
       try {
@@ -108,20 +133,34 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
           group,
           consumer: options.consumer,
           prefix,
-          blockMs: options.blockMs ?? 5000,
+          blockMs,
           // After a failure the unacked events are taken again at once, in order.
           claimIdleMs: retryNow ? 0 : (options.claimIdleMs ?? 30_000),
         });
         reading = false;
         retryNow = false;
+        readError = null;
+        lastReadAt = Date.now();
         if (stopping) break; // unacked: delivered again after claimIdleMs
         for (const teamId of await handle(batch)) await options.onStageFinished?.(teamId);
       } catch (error) {
+        const readFailed = reading; // else storing failed (the database is down): reads still work
         reading = false;
         if (stopping) break;
         retryNow = true;
+        if (readFailed) readError = firstLine(error);
+        if (isNoGroupError(error)) {
+          // The stream or the group is gone (a Redis restart without persistence): recreate and go on.
+          logger.warn('event consumer: events stream or group missing; recreating the group');
+          try {
+            await createEventGroup(redis, group, prefix);
+            continue;
+          } catch (again) {
+            readError = firstLine(again);
+          }
+        }
         logger.error({ err: error }, 'event consumer: will retry');
-        await new Promise((resolve) => setTimeout(resolve, options.retryDelayMs ?? 1000));
+        await sleep(options.retryDelayMs ?? 1000);
       }
     }
   }
@@ -130,7 +169,16 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     async start() {
       if (running) return;
       await createEventGroup(redis, group, prefix);
+      readError = null;
+      lastReadAt = Date.now();
       running = loop();
+    },
+    health() {
+      if (!stopping && redis.status !== 'ready') return `Redis connection ${redis.status}`;
+      if (readError !== null) return readError;
+      const quiet = Date.now() - lastReadAt;
+      if (quiet > blockMs + STALE_READ_MS) return `no read for ${Math.round(quiet / 1000)} s`;
+      return 'ok';
     },
     async stop() {
       stopping = true;

@@ -17,6 +17,51 @@ export interface Applied {
 
 const nothing: Applied = { finishedTeamId: null, cancelAgain: false };
 
+/** An event no retry can store (a value its column cannot hold): the consumer dead-letters it at once. */
+export class PoisonEventError extends Error {
+  override name = 'PoisonEventError';
+}
+
+/** Steps and attempts live in 32-bit integer columns. */
+const INT32_MAX = 2 ** 31 - 1;
+
+// Counts an event carries, by field name (undefined/null: not reported).
+function countsOf(event: StageEvent): [string, number | null | undefined][] {
+  switch (event.type) {
+    case 'stage.started':
+      return [
+        ['attempt', event.attempt],
+        ['totalSteps', event.totalSteps],
+      ];
+    case 'stage.progress':
+      return [
+        ['step', event.step],
+        ['totalSteps', event.totalSteps],
+      ];
+    case 'metrics':
+    case 'samples':
+    case 'stage.requeued':
+    case 'artifact':
+      return [['step', event.step]];
+    case 'stage.completed':
+      return [['result.step', event.result.step]];
+    default:
+      return [];
+  }
+}
+
+/** Throws PoisonEventError for a count outside 0..2^31-1 (e.g. a run accepted before maxSteps had a bound). */
+export function checkCounts(event: StageEvent): void {
+  for (const [field, value] of countsOf(event)) {
+    if (value === undefined || value === null) continue;
+    if (!Number.isInteger(value) || value < 0 || value > INT32_MAX)
+      throw new PoisonEventError(`${event.type} ${field}: ${value} is not an integer in 0..${INT32_MAX}`);
+  }
+}
+
+/** Postgres text cannot hold U+0000 (the byte tokenizer can emit it): it is stored as U+FFFD. */
+export const pgText = (text: string): string => text.replaceAll('\u0000', '\uFFFD');
+
 export interface Stores {
   prisma: PrismaClient;
   artifacts: ArtifactStore;
@@ -28,6 +73,7 @@ export async function applyEvent(
   event: StageEvent,
   at: Date,
 ): Promise<Applied> {
+  checkCounts(event);
   const stage = await prisma.stage.findUnique({ where: { id: event.stageId }, include: { run: true } });
   if (!stage || stage.runId !== event.runId) return nothing; // not ours (a deleted run, another deployment)
   const open = !FINISHED.includes(stage.status);
@@ -42,7 +88,7 @@ export async function applyEvent(
           data: {
             status: 'running',
             attempts: Math.max(stage.attempts, event.attempt),
-            workerId: event.workerId,
+            workerId: pgText(event.workerId),
             startedAt: stage.startedAt ?? at,
             totalSteps: event.totalSteps,
             error: null,
@@ -82,7 +128,7 @@ export async function applyEvent(
         .filter(([, value]) => typeof value === 'number' && Number.isFinite(value))
         .map(([name, value]) => ({
           stageId: stage.id,
-          name,
+          name: pgText(name),
           step: event.step,
           value,
           time: new Date(event.time),
@@ -98,8 +144,8 @@ export async function applyEvent(
           data: event.rows.map((row) => ({
             stageId: stage.id,
             step: event.step,
-            prompt: row.prompt,
-            response: row.response,
+            prompt: pgText(row.prompt),
+            response: pgText(row.response),
             score: row.score,
             kl: row.kl,
             truncated: !row.eos,
@@ -196,7 +242,7 @@ export async function applyEvent(
       if (event.willRetry) {
         await prisma.stage.update({
           where: { id: stage.id },
-          data: { status: 'queued', error: event.error },
+          data: { status: 'queued', error: pgText(event.error) },
         });
         return nothing;
       }
@@ -204,7 +250,7 @@ export async function applyEvent(
       await prisma.$transaction([
         prisma.stage.update({
           where: { id: stage.id },
-          data: { status: 'failed', error: event.error, finishedAt: at },
+          data: { status: 'failed', error: pgText(event.error), finishedAt: at },
         }),
         prisma.stage.updateMany({
           where: { runId: stage.runId, id: { not: stage.id }, status: { notIn: [...FINISHED] } },
@@ -212,7 +258,11 @@ export async function applyEvent(
         }),
         prisma.run.updateMany({
           where: { id: stage.runId, status: { in: ['queued', 'running'] } },
-          data: { status: 'failed', error: `${stage.kind} stage failed: ${event.error}`, finishedAt: at },
+          data: {
+            status: 'failed',
+            error: pgText(`${stage.kind} stage failed: ${event.error}`),
+            finishedAt: at,
+          },
         }),
       ]);
       return { finishedTeamId: stage.run.teamId, cancelAgain: false };

@@ -1,10 +1,13 @@
-// /v1/admin: teams, their limits and their keys (admin keys only).
+// /v1/admin: teams, their limits and their keys; events the API could not store (admin keys only).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { requireAdmin } from '../auth.js';
 import { notFound } from '../errors.js';
+import { listDeadLetters } from '../events/dead-letter.js';
 import {
   CreatedKeyView,
+  DeadEventList,
+  DeadEventsQuery,
   Errors,
   KeyBody,
   KeyParams,
@@ -77,6 +80,19 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       const key = await createApiKey(s.prisma, { teamId: team.id, name: request.body?.name ?? 'default' });
       return reply.status(201).send({ ...key, createdAt: key.createdAt.toISOString() });
     },
+  );
+
+  app.get(
+    '/dead-events',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Worker events that could not be stored (dead letters), newest first',
+        querystring: DeadEventsQuery,
+        response: { 200: DeadEventList, ...Errors },
+      },
+    },
+    async (request) => listDeadLetters(s.redis, s.prefix, request.query.limit ?? 100),
   );
 
   app.delete(

@@ -1,4 +1,5 @@
-// GET /healthz (the process is up) and GET /readyz (Postgres and Redis answer): no authentication.
+// GET /healthz (the process is up) and GET /readyz (Postgres and Redis answer, and the event consumer,
+// where this process runs one, reads the events stream): no authentication.
 import type {} from '@fastify/swagger'; // the `hide` schema option
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../services.js';
@@ -20,16 +21,21 @@ async function probe(check: () => Promise<unknown>): Promise<string> {
   }
 }
 
-export const healthRoutes: FastifyPluginAsync<{ services: Services }> = async (app, { services: s }) => {
+export interface HealthOptions {
+  services: Services;
+  /** The event consumer's health ('ok' or why not); absent when this process runs none. */
+  events?: () => string;
+}
+
+export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { services: s, events }) => {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
     const [postgres, redis] = await Promise.all([
       probe(() => s.prisma.$queryRaw`SELECT 1`),
       probe(() => s.redis.ping()),
     ]);
-    const ready = postgres === 'ok' && redis === 'ok';
-    return reply
-      .status(ready ? 200 : 503)
-      .send({ status: ready ? 'ready' : 'not_ready', checks: { postgres, redis } });
+    const checks = { postgres, redis, ...(events ? { events: events() } : {}) };
+    const ready = Object.values(checks).every((check) => check === 'ok');
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
   });
 };

@@ -14,6 +14,7 @@ import {
   GenerateBody,
   GenerateResponse,
   IdempotencyHeaders,
+  INT32_MAX,
   MetricPage,
   MetricsQuery,
   RunListQuery,
@@ -42,12 +43,17 @@ interface MetricCursor {
   step: number;
   name: string;
 }
+// Only what Postgres can compare: text without NUL, a step within its 32-bit integers.
+const pgString = (v: unknown): v is string =>
+  typeof v === 'string' && v.length <= 512 && !v.includes('\u0000');
 const isMetricCursor = (v: unknown): v is MetricCursor =>
   typeof v === 'object' &&
   v !== null &&
-  typeof (v as MetricCursor).stageId === 'string' &&
+  pgString((v as MetricCursor).stageId) &&
   Number.isInteger((v as MetricCursor).step) &&
-  typeof (v as MetricCursor).name === 'string';
+  (v as MetricCursor).step >= 0 &&
+  (v as MetricCursor).step <= INT32_MAX &&
+  pgString((v as MetricCursor).name);
 
 export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (app, { services: s }) => {
   app.post(
