@@ -1,5 +1,6 @@
-// Runs before the test workers start: checks the services, creates this run's database and hands
-// its URL to every test (inject('databaseUrl') or process.env.TEST_DATABASE_URL).
+// Runs before the test workers start, for the projects that need Redis and Postgres (vitest.config.ts lists
+// them; the others start with no services): checks the services, creates this run's database and hands its
+// URL to those projects' tests (inject('databaseUrl') or process.env.TEST_DATABASE_URL).
 import { checkPostgres, checkRedis, DEFAULT_REDIS_URL, StartupError } from '@rlhf/config';
 import { createTestDatabase, DEFAULT_DATABASE_URL, type TestDatabase } from '@rlhf/db';
 import type {} from 'vitest';
@@ -18,7 +19,7 @@ interface Shared {
   users: number;
 }
 
-// Vitest calls a root globalSetup once per project; they all share one database, dropped by the last teardown.
+// Vitest calls it once per project that lists it; they all share one database, dropped by the last teardown.
 const state = globalThis as { rlhfTestDatabase?: Shared };
 
 async function start(serverUrl: string, redisUrl: string): Promise<TestDatabase> {
