@@ -14,24 +14,18 @@ import {
   tanh,
 } from '@rlhf/graph';
 import { tinyGptLoss, tinyGptParams } from '@rlhf/graph/testing';
-import { createRuntime, float32, type HostTensor, int64, type Runtime } from '@rlhf/runtime';
+import { createRuntime, float32, type HostTensor, int64, type Runtime, type Weights } from '@rlhf/runtime';
 
 const device = process.argv.includes('--device') ? process.argv[process.argv.indexOf('--device') + 1] : 'cpu';
 const K = 32; // steps per fused run
 const SECONDS = 5; // per measurement
 
-function randomParams(params: readonly ParamSpec[], seed: number): Record<string, HostTensor> {
+function randomParams(params: readonly ParamSpec[], seed: number): Weights {
   const random = rng(seed);
-  return Object.fromEntries(
+  return new Map(
     params.map((p) => {
       const n = p.shape.reduce((a, b) => a * b, 1);
-      return [
-        p.name,
-        float32(
-          p.shape,
-          Array.from({ length: n }, () => (random() * 2 - 1) * 0.1),
-        ),
-      ];
+      return [p.name, Float32Array.from({ length: n }, () => (random() * 2 - 1) * 0.1)];
     }),
   );
 }
@@ -101,8 +95,9 @@ const mlp: TrainStepSpec = {
   ],
   loss: (p, b) => {
     const layer = (x: Tensor, w: Tensor, bias: Tensor) => add(matmul(x, w), bias);
-    const h = tanh(layer(tanh(layer(b.x, p.w1, p.b1)), p.w2, p.b2));
-    return { loss: crossEntropy(layer(h, p.w3, p.b3), b.y) };
+    const w = (name: string) => p.get(name)!;
+    const h = tanh(layer(tanh(layer(b.x, w('w1'), w('b1'))), w('w2'), w('b2')));
+    return { loss: crossEntropy(layer(h, w('w3'), w('b3')), b.y) };
   },
 };
 const mlpBatch = (steps: number) => ({
@@ -127,7 +122,9 @@ const gpt: TrainStepSpec = {
     { name: 'targets', dtype: 'int64', shape: [B, T] },
     { name: 'mask', dtype: 'float32', shape: [B, T] },
   ],
-  loss: (p, b) => ({ loss: tinyGptLoss(gptConfig, p, b.tokens, b.targets, cast(b.mask, 'float32')) }),
+  loss: (p, b) => ({
+    loss: tinyGptLoss(gptConfig, Object.fromEntries(p), b.tokens, b.targets, cast(b.mask, 'float32')),
+  }),
 };
 const gptBatch = (steps: number) => ({
   tokens: int64(

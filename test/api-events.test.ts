@@ -1,6 +1,7 @@
 // Worker events -> Postgres (exactly once across a restart), run lifecycle and admission, SSE over
 // real HTTP, the workers list.
-import { pruneCheckpoints, publishEvent, type StageEvent, saveCheckpoint, writeHeartbeat } from '@rlhf/queue';
+import { pruneCheckpoints, saveCheckpoint } from '@rlhf/artifacts';
+import { publishEvent, type StageEvent, writeHeartbeat } from '@rlhf/queue';
 import { createEventConsumer } from '@rlhf/api';
 import { createLogger } from '@rlhf/config';
 import { initParams, presetConfig, saveCheckpoint as saveModel } from '@rlhf/model';

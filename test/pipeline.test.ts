@@ -14,7 +14,7 @@ import {
   summarize,
   waitForRun,
 } from '@rlhf/demo';
-import { sortDigitsFiles } from '@rlhf/examples';
+import { sortDigitsFiles, tasks } from '@rlhf/examples';
 import { createRedis, tailEvents } from '@rlhf/queue';
 import { type RunningWorker, runners, startWorker } from '@rlhf/worker';
 import * as ort from 'onnxruntime-node';
@@ -23,6 +23,7 @@ import { baseUrl, createTestTeam, startApi, type TestApi } from './api-helpers.j
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const WORKER_MAIN = fileURLToPath(new URL('../apps/worker/src/main.ts', import.meta.url));
+const EXAMPLE_TASKS = fileURLToPath(new URL('../examples/sort-digits/index.ts', import.meta.url));
 const logger = createLogger('pipeline-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 // Crash recovery in seconds instead of a minute.
 const FAST_LOCKS = { lockDuration: 1500, stalledInterval: 1000, heartbeatIntervalMs: 200 };
@@ -34,6 +35,7 @@ function inProcessWorker(api: TestApi, workerId: string): Promise<RunningWorker>
     device: 'cpu',
     workerId,
     runners,
+    tasks,
     logger,
     prefix: api.prefix,
     ...FAST_LOCKS,
@@ -132,6 +134,8 @@ function spawnWorker(api: TestApi, workerId: string): { child: ChildProcess; exi
       'cpu',
       '--prefix',
       api.prefix,
+      '--tasks',
+      EXAMPLE_TASKS,
       '--lock-duration',
       String(FAST_LOCKS.lockDuration),
       '--stalled-interval',

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { groundTruthScore } from './task.js';
 
 export {
   ANSWER_KINDS,
@@ -32,3 +33,8 @@ export const sortDigitsFiles = {
   ranked: data('ranked.jsonl'),
   prompt: data('prompts.jsonl'),
 } as const;
+
+/** The name PPO configs use for this task's programmatic reward (`groundTruth: 'sort-digits'`). */
+export const SORT_DIGITS_TASK = 'sort-digits';
+/** For a worker's ground-truth registry (`startWorker({ tasks })`, `--tasks`). */
+export const tasks = { [SORT_DIGITS_TASK]: groundTruthScore } as const;

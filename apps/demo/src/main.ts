@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { buildApp, createApiKey, createTeam, type RunView } from '@rlhf/api';
 import { checkRedis, createLogger, runMain, StartupError } from '@rlhf/config';
 import { migrate } from '@rlhf/db';
+import { tasks } from '@rlhf/examples';
 import { runners, startWorker } from '@rlhf/worker';
 import { createApiClient } from './client.js';
 import {
@@ -66,6 +67,7 @@ runMain(async () => {
       device: process.env.DEVICE ?? 'cpu',
       workerId: `demo-worker-${process.pid}`,
       runners,
+      tasks,
       logger,
       prefix,
     });

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import type { RunView } from '@rlhf/api';
 import { PpoMetrics, RewardModelMetrics, SftMetrics } from '@rlhf/contracts';
-import { sortDigitsFiles } from '@rlhf/examples';
+import { SORT_DIGITS_TASK, sortDigitsFiles } from '@rlhf/examples';
 import { type ApiClient, stageOf } from './client.js';
 
 /** Stage settings sized for 2 CPU cores: the whole pipeline in about a minute and a half. */
@@ -37,6 +37,8 @@ export const DEMO_SPEC = {
     kl: { type: 'adaptive', coef: 0.1, target: 2, horizon: 1000 },
     checkpointEvery: 4,
     sampleEvery: 4,
+    // The task's programmatic reward, logged as objective/ground_truth (the worker registers it by this name).
+    groundTruth: SORT_DIGITS_TASK,
   },
 } as const;
 

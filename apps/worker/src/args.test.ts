@@ -27,12 +27,16 @@ describe('worker command line', () => {
       '2',
       '--runners',
       './my-runners.ts',
+      '--tasks',
+      './tasks.ts',
     ]);
     expect(childArgs(args, 'cuda:1')).toEqual([
       '--device',
       'cuda:1',
       '--runners',
       './my-runners.ts',
+      '--tasks',
+      './tasks.ts',
       '--prefix',
       'staging',
       '--lock-duration',

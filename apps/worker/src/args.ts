@@ -11,6 +11,8 @@ export interface WorkerArgs {
   devices?: string[];
   /** Module exporting `runners` (StageRunners) instead of the built-in trainers. */
   runners?: string;
+  /** Module exporting `tasks` (programmatic rewards by name, e.g. @rlhf/examples). */
+  tasks?: string;
   prefix?: string;
   lockDuration?: number;
   stalledInterval?: number;
@@ -19,7 +21,7 @@ export interface WorkerArgs {
 }
 
 export const USAGE = `usage: worker [--device cpu|cuda|cuda:N] [--devices 0,1,... | cpu,cpu]
-              [--runners <module>] [--prefix <redis namespace>]
+              [--runners <module>] [--tasks <module>] [--prefix <redis namespace>]
               [--lock-duration <ms>] [--stalled-interval <ms>] [--max-stalled-count <n>] [--heartbeat-interval <ms>]`;
 
 export function parseWorkerArgs(argv: string[]): WorkerArgs {
@@ -29,6 +31,7 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
       device: { type: 'string' },
       devices: { type: 'string' },
       runners: { type: 'string' },
+      tasks: { type: 'string' },
       prefix: { type: 'string' },
       'lock-duration': { type: 'string' },
       'stalled-interval': { type: 'string' },
@@ -43,6 +46,7 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
   if (values.device !== undefined) args.device = parseDevice(values.device);
   if (values.devices !== undefined) args.devices = parseDeviceList(values.devices);
   if (values.runners !== undefined) args.runners = values.runners;
+  if (values.tasks !== undefined) args.tasks = values.tasks;
   if (values.prefix !== undefined) args.prefix = values.prefix;
   const int = (flag: string, value: string | undefined, min: number) => {
     if (value === undefined) return undefined;
@@ -80,6 +84,7 @@ export function parseDeviceList(list: string): string[] {
 export function childArgs(args: WorkerArgs, device: string): string[] {
   const out = ['--device', device];
   if (args.runners !== undefined) out.push('--runners', args.runners);
+  if (args.tasks !== undefined) out.push('--tasks', args.tasks);
   if (args.prefix !== undefined) out.push('--prefix', args.prefix);
   if (args.lockDuration !== undefined) out.push('--lock-duration', String(args.lockDuration));
   if (args.stalledInterval !== undefined) out.push('--stalled-interval', String(args.stalledInterval));

@@ -1,7 +1,7 @@
 // Worker processes that die or are stopped mid-stage: the stage resumes elsewhere from its checkpoint.
-import { createArtifactStore } from '@rlhf/artifacts';
+import { createArtifactStore, latestCheckpoint } from '@rlhf/artifacts';
 import type { StageJobData } from '@rlhf/contracts';
-import { getStageStates, keys, latestCheckpoint, listWorkers } from '@rlhf/queue';
+import { getStageStates, keys, listWorkers } from '@rlhf/queue';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createHarness, FAST_LOCKS, type Harness, linearRun, sleep, until } from './testing/harness.js';
 import { fromSafetensors, linearRunner } from './testing/linear-runner.js';
@@ -35,7 +35,7 @@ async function finalWeights(stage: StageJobData): Promise<number[]> {
   const model = fromSafetensors(
     await artifacts.get(`${keys.finalDir(stage.runId, stage.stageId)}/model.safetensors`),
   );
-  return [...model.w.data, ...model.b.data].map(Number);
+  return [...model.get('w')!, ...model.get('b')!].map(Number);
 }
 
 /** The same stage config trained without interruption, in-process, under another run. */

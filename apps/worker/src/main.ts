@@ -2,9 +2,10 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { checkRedis, createLogger, loadWorkerConfig, runMain, StartupError } from '@rlhf/config';
-import type { StageRunners } from '@rlhf/queue';
 import { childArgs, parseWorkerArgs, USAGE, type WorkerArgs } from './args.js';
-import { runners as builtInRunners } from './runners.js';
+import type { StageRunners } from './context.js';
+import { runners as builtInRunners } from './stages.js';
+import type { Tasks } from './tasks.js';
 import { superviseWorkers } from './supervisor.js';
 import { startWorker } from './worker.js';
 
@@ -32,7 +33,11 @@ runMain(async () => {
     return;
   }
 
-  const runners = args.runners === undefined ? builtInRunners : await loadRunners(args.runners);
+  const runners =
+    args.runners === undefined
+      ? builtInRunners
+      : await loadExport<StageRunners>('runners', args.runners, 'runners');
+  const tasks = args.tasks === undefined ? {} : await loadExport<Tasks>('tasks', args.tasks, 'tasks');
   // The stop handler is installed before start-up finishes: a SIGTERM while starting still stops gracefully.
   const starting = startWorker({
     redisUrl: config.redisUrl,
@@ -40,6 +45,7 @@ runMain(async () => {
     device: config.device,
     workerId: config.workerId,
     runners,
+    tasks,
     logger,
     prefix: args.prefix,
     lockDuration: args.lockDuration,
@@ -71,8 +77,10 @@ function onStopSignal(logger: ReturnType<typeof createLogger>, stop: () => Promi
   process.on('SIGINT', handler);
 }
 
-async function loadRunners(path: string): Promise<StageRunners> {
-  const module = (await import(pathToFileURL(resolve(path)).href)) as { runners?: StageRunners };
-  if (!module.runners) throw new StartupError(`--runners ${path}: the module exports no 'runners'`);
-  return module.runners;
+/** The export `name` of the module at `path` (--runners, --tasks). */
+async function loadExport<T>(flag: string, path: string, name: string): Promise<T> {
+  const module = (await import(pathToFileURL(resolve(path)).href)) as Record<string, T | undefined>;
+  const value = module[name];
+  if (!value) throw new StartupError(`--${flag} ${path}: the module exports no '${name}'`);
+  return value;
 }

@@ -1,59 +1,16 @@
-// The real stage runners: a job becomes a call of the stage library (packages/sft, reward-model, ppo) with
-// hooks wired to the worker's context (checkpoints in the artifact store, events on the Redis stream).
+// The real stage runners: a job becomes a call of the stage library (packages/sft, reward-model, ppo) with the
+// worker's stage hooks (checkpoints in the artifact store, events on the Redis stream).
+import type { CheckpointFiles } from '@rlhf/artifacts';
 import type { DatasetKind, DatasetRows, StageJobData, StageJobResult } from '@rlhf/contracts';
 import { formatJsonlError, validateJsonl } from '@rlhf/contracts';
-import { groundTruthScore, parsePrompt } from '@rlhf/examples';
 import { exportPolicyOnnx, exportRewardOnnx, initParams, presetConfig } from '@rlhf/model';
-import { trainPpo } from '@rlhf/ppo';
-import {
-  type CheckpointFiles as ContextFiles,
-  HYPERPARAMETERS_FILE,
-  type StageContext,
-  type StageRunners,
-} from '@rlhf/queue';
+import { CRITIC_PREFIX, trainPpo } from '@rlhf/ppo';
+import { HYPERPARAMETERS_FILE } from '@rlhf/queue';
 import { trainRewardModel } from '@rlhf/reward-model';
 import { trainSft } from '@rlhf/sft';
-import {
-  type CheckpointFiles,
-  type CheckpointStore,
-  type ModelWeights,
-  modelFiles,
-  modelFromFiles,
-  type StageHooks,
-  type StageResult,
-} from '@rlhf/stage-kit';
-
-/** A stage-kit checkpoint store on the worker's context: resumes from ctx.resume, saves through ctx. */
-export function contextCheckpointStore(ctx: StageContext): CheckpointStore {
-  let newest = ctx.resume;
-  return {
-    async save(step, files) {
-      newest = await ctx.saveCheckpoint(step, files);
-    },
-    async latest() {
-      if (!newest) return null;
-      const files: CheckpointFiles = {};
-      for (const name of Object.keys(newest.files)) files[name] = await ctx.readCheckpointFile(newest, name);
-      return { step: newest.step, files };
-    },
-  };
-}
-
-/** Trainer hooks that report through the worker: metrics, samples and progress become stream events. */
-export function contextHooks(ctx: StageContext): StageHooks {
-  return {
-    signal: ctx.signal,
-    checkpoints: contextCheckpointStore(ctx),
-    onMetrics: (step, values) => ctx.report.metrics(step, values),
-    onSamples: (step, rows) => ctx.report.samples(step, rows),
-    // Progress is advisory: a failed report (e.g. a lost lock) is logged, never an unhandled rejection.
-    onProgress: (step, total) =>
-      void ctx.report
-        .progress(step, total)
-        .catch((err: unknown) => ctx.logger.warn({ err }, 'progress report failed')),
-    log: (message) => ctx.logger.info(message),
-  };
-}
+import { type ModelWeights, modelFiles, modelFromFiles, type StageResult } from '@rlhf/stage-kit';
+import type { StageContext, StageRunners } from './context.js';
+import { groundTruthOf } from './tasks.js';
 
 /** The dataset's rows, validated again (the artifact store is shared: trust nothing read from it). */
 export async function loadRows<K extends DatasetKind>(ctx: StageContext, key: string, kind: K) {
@@ -64,7 +21,7 @@ export async function loadRows<K extends DatasetKind>(ctx: StageContext, key: st
 
 /** A model saved under `dir` (config.json + model.safetensors) in the artifact store. */
 export async function loadModel(ctx: StageContext, dir: string): Promise<ModelWeights> {
-  const files: CheckpointFiles = {};
+  const files: Record<string, Uint8Array> = {};
   for (const name of ['config.json', 'model.safetensors'])
     files[name] = await ctx.artifacts.get(`${dir}/${name}`);
   return modelFromFiles(files);
@@ -83,10 +40,10 @@ async function finish(
   ctx: StageContext,
   result: Pick<StageResult, 'step' | 'model' | 'summary'> & { hyperparameters: object },
   onnx: { name: string; bytes: Uint8Array },
-  extra: ContextFiles = {},
+  extra: CheckpointFiles = {},
 ): Promise<StageJobResult> {
   const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
-  await ctx.report.metrics(result.step, result.summary);
+  await ctx.hooks.onMetrics?.(result.step, result.summary);
   const modelKey = await ctx.saveFinal({
     ...(await modelFiles(result.model, { runId: job.runId, stageId: job.stageId, kind: job.kind })),
     [onnx.name]: onnx.bytes,
@@ -97,16 +54,8 @@ async function finish(
   return { stageId: job.stageId, kind: job.kind, modelKey, step: result.step };
 }
 
-function isSortDigitsPrompt(prompt: string): boolean {
-  try {
-    parsePrompt(prompt);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export const stageRunners: StageRunners = {
+/** The stage trainers this worker runs, by stage kind (a job of a kind missing here fails with a clear error). */
+export const runners: StageRunners = {
   async sft(job, ctx) {
     if (job.kind !== 'sft') throw new Error(`sft runner got a ${job.kind} job`);
     const result = await trainSft({
@@ -114,7 +63,7 @@ export const stageRunners: StageRunners = {
       model: await startingModel(job, ctx, job.config.seed),
       rows: await loadRows(ctx, job.dataset.key, 'sft'),
       runtime: ctx.runtime,
-      hooks: contextHooks(ctx),
+      hooks: ctx.hooks,
     });
     return finish(job, ctx, result, {
       name: 'policy.onnx',
@@ -129,7 +78,7 @@ export const stageRunners: StageRunners = {
       model: await startingModel(job, ctx, job.config.seed),
       rows: await loadRows(ctx, job.dataset.key, job.dataset.kind),
       runtime: ctx.runtime,
-      hooks: contextHooks(ctx),
+      hooks: ctx.hooks,
     });
     return finish(job, ctx, result, {
       name: 'reward.onnx',
@@ -149,16 +98,15 @@ export const stageRunners: StageRunners = {
       rewardModel: await loadModel(ctx, rewardModel),
       prompts,
       runtime: ctx.runtime,
-      hooks: contextHooks(ctx),
-      // The shipped synthetic task has a programmatic reward: log it as objective/ground_truth when these are its prompts.
-      groundTruth: prompts.every((row) => isSortDigitsPrompt(row.prompt)) ? groundTruthScore : undefined,
+      hooks: ctx.hooks,
+      groundTruth: groundTruthOf(ctx.tasks, job.config.groundTruth),
     });
     return finish(
       job,
       ctx,
       result,
       { name: 'policy.onnx', bytes: exportPolicyOnnx(result.model.config, result.model.params) },
-      await modelFiles(result.critic, {}, { prefix: 'value.' }),
+      await modelFiles(result.critic, {}, { prefix: CRITIC_PREFIX }),
     );
   },
 };

@@ -1,16 +1,8 @@
 import type { StageJobData } from '@rlhf/contracts';
-import {
-  getStageStates,
-  keys,
-  listCheckpoints,
-  listWorkers,
-  redisKeys,
-  removeRunJobs,
-  requestCancel,
-  type StageRunner,
-} from '@rlhf/queue';
-import { createArtifactStore } from '@rlhf/artifacts';
+import { createArtifactStore, listCheckpoints } from '@rlhf/artifacts';
+import { getStageStates, keys, listWorkers, redisKeys, removeRunJobs, requestCancel } from '@rlhf/queue';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import type { StageRunner } from './context.js';
 import { createHarness, type Harness, linearRun, until } from './testing/harness.js';
 import { fromSafetensors, linearRunner, TRUE_B, TRUE_W } from './testing/linear-runner.js';
 
@@ -63,7 +55,7 @@ describe('worker', () => {
     const artifacts = createArtifactStore(h.artifactDir);
     expect(await listCheckpoints(artifacts, sft)).toEqual([40, 60]); // the newest 2 are kept
     const model = fromSafetensors(await artifacts.get(`${finalKey}/model.safetensors`));
-    const learned = [...(model.w.data as Float32Array), ...(model.b.data as Float32Array)];
+    const learned = [...model.get('w')!, ...model.get('b')!];
     const truth = [...TRUE_W, TRUE_B];
     expect(Math.max(...learned.map((w, i) => Math.abs(w - truth[i])))).toBeLessThan(0.05);
     await worker.close();

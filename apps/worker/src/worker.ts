@@ -1,38 +1,37 @@
 // One worker process = one device = one stage at a time. BullMQ hands out stage jobs; this file turns a job
 // into a runner call (inputs, resume checkpoint, runtime, reporting, cancellation) and a result or an event.
 import { hostname } from 'node:os';
-import { type ArtifactStore, createArtifactStore } from '@rlhf/artifacts';
+import { type ArtifactStore, checkpointStore, createArtifactStore, latestCheckpoint } from '@rlhf/artifacts';
 import type { Logger } from '@rlhf/config';
 import type { StageJobData, StageJobResult } from '@rlhf/contracts';
 import {
-  type Checkpoint,
   createRedis,
   createStageQueue,
   DEFAULT_PREFIX,
   HEARTBEAT_INTERVAL_MS,
   isCancelRequested,
   keys,
-  latestCheckpoint,
   publishEvent,
-  pruneCheckpoints,
-  readCheckpointFile,
   removeHeartbeat,
   resolveInputs,
   STAGE_QUEUE,
-  type StageContext,
   type StageEvent,
   type StageJob,
-  type StageRunners,
-  StageStoppedError,
-  saveCheckpoint,
-  stopReason,
   subscribeCancel,
   upstreamResults,
   type WorkerHeartbeat,
   writeHeartbeat,
 } from '@rlhf/queue';
 import { createRuntime, type Device, type Runtime } from '@rlhf/runtime';
+import { SHUTDOWN, StageAbortedError } from '@rlhf/stage-kit';
 import { UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import type { StageContext, StageRunners } from './context.js';
+import type { Tasks } from './tasks.js';
+
+/** Why a stage's signal aborted: the worker shutting down (checkpoint, re-queue) or a cancel. */
+type StopReason = 'cancel' | 'shutdown';
+const stopReason = (signal: AbortSignal): StopReason | null =>
+  signal.aborted ? (signal.reason === SHUTDOWN ? 'shutdown' : 'cancel') : null;
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -41,6 +40,8 @@ export interface WorkerOptions {
   device: string;
   workerId: string;
   runners: StageRunners;
+  /** Programmatic rewards by name, for stages whose config names one (default none). */
+  tasks?: Tasks;
   logger: Logger;
   /** Redis namespace (default 'rlhf'); tests use a unique one. */
   prefix?: string;
@@ -127,7 +128,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     void beat();
     try {
       // A cancel broadcast before `active` was set is caught by the flag.
-      if (await isCancelRequested(redis, data.runId, prefix)) throw new StageStoppedError('cancel');
+      if (await isCancelRequested(redis, data.runId, prefix)) throw new StageAbortedError('cancel', 0, false);
       const runner = runners[data.kind];
       if (!runner)
         throw new UnrecoverableError(`worker ${workerId} has no runner for stage kind '${data.kind}'`);
@@ -152,17 +153,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         runtime,
         artifacts,
         signal,
-        resume,
-        attempt,
-        workerId,
         log,
         keepCheckpoints,
         publish,
         progress: progress.report,
+        tasks: options.tasks ?? {},
       });
       let result: StageJobResult;
       try {
-        if (signal.aborted) throw new StageStoppedError(stopReason(signal) ?? 'cancel');
+        if (signal.aborted) throw new StageAbortedError(signal.reason, 0, false);
         result = await runner(input, ctx);
       } finally {
         await runtime.close(); // waits for an ORT run still in flight
@@ -173,7 +172,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       return result;
     } catch (error) {
       // Once the signal aborted, whatever the runner threw is the stop, not a failure.
-      const reason = error instanceof StageStoppedError ? error.reason : stopReason(signal);
+      const reason =
+        error instanceof StageAbortedError
+          ? error.reason === SHUTDOWN
+            ? 'shutdown'
+            : 'cancel'
+          : stopReason(signal);
       if (reason === 'cancel') {
         await publish({ type: 'stage.cancelled', ...stage });
         log.info('stage cancelled');
@@ -256,53 +260,48 @@ interface ContextParts {
   runtime: Runtime;
   artifacts: ArtifactStore;
   signal: AbortSignal;
-  resume: Checkpoint | null;
-  attempt: number;
-  workerId: string;
   log: Logger;
   keepCheckpoints: number;
   publish: (event: StageEvent) => Promise<string>;
-  progress: StageContext['report']['progress'];
+  progress: (step: number, totalSteps: number | null) => Promise<void>;
+  tasks: Tasks;
 }
 
-// What a runner sees: everything reports through the events stream.
+// What a runner sees: stage-kit hooks whose every report is an event on the stream.
 function stageContext(parts: ContextParts): StageContext {
-  const { stage, artifacts, publish } = parts;
+  const { stage, artifacts, publish, log } = parts;
   return {
     runtime: parts.runtime,
     artifacts,
-    signal: parts.signal,
-    resume: parts.resume,
-    attempt: parts.attempt,
-    workerId: parts.workerId,
-    logger: parts.log,
-    report: {
-      progress: parts.progress,
-      metrics: async (step, values) => {
+    logger: log,
+    tasks: parts.tasks,
+    hooks: {
+      signal: parts.signal,
+      checkpoints: checkpointStore(artifacts, stage, {
+        keep: parts.keepCheckpoints,
+        async onSaved(checkpoint) {
+          const bytes = Object.values(checkpoint.files).reduce((sum, f) => sum + f.bytes, 0);
+          await publish({
+            type: 'artifact',
+            ...stage,
+            kind: 'checkpoint',
+            key: checkpoint.dir,
+            bytes,
+            step: checkpoint.step,
+          });
+        },
+      }),
+      onMetrics: async (step, values) => {
         await publish({ type: 'metrics', ...stage, step, values, time: new Date().toISOString() });
       },
-      samples: async (step, rows) => {
+      onSamples: async (step, rows) => {
         await publish({ type: 'samples', ...stage, step, rows });
       },
-      artifact: async (kind, info, step) => {
-        await publish({
-          type: 'artifact',
-          ...stage,
-          kind,
-          key: info.key,
-          bytes: info.bytes,
-          ...optional(info.sha256, step),
-        });
-      },
+      // Progress is advisory: a failed report (e.g. a lost lock) is logged, never an unhandled rejection.
+      onProgress: (step, total) =>
+        void parts.progress(step, total).catch((err: unknown) => log.warn({ err }, 'progress report failed')),
+      log: (message) => log.info(message),
     },
-    async saveCheckpoint(step, files, state) {
-      const checkpoint = await saveCheckpoint(artifacts, stage, step, files, state);
-      const bytes = Object.values(checkpoint.files).reduce((sum, f) => sum + f.bytes, 0);
-      await publish({ type: 'artifact', ...stage, kind: 'checkpoint', key: checkpoint.dir, bytes, step });
-      await pruneCheckpoints(artifacts, stage, parts.keepCheckpoints);
-      return checkpoint;
-    },
-    readCheckpointFile: (checkpoint, name) => readCheckpointFile(artifacts, checkpoint, name),
     async saveFinal(files) {
       const dir = keys.finalDir(stage.runId, stage.stageId);
       let bytes = 0;
@@ -340,8 +339,3 @@ function throttledProgress(
     },
   };
 }
-
-const optional = (sha256: string | undefined, step: number | undefined) => ({
-  ...(sha256 === undefined ? {} : { sha256 }),
-  ...(step === undefined ? {} : { step }),
-});

@@ -12,6 +12,8 @@ export type StageKind = Static<typeof StageKind>;
 export const STAGE_ORDER: readonly StageKind[] = ['sft', 'reward_model', 'ppo'];
 
 const closed = { additionalProperties: false } as const;
+/** Names of registered programmatic tasks (ground-truth rewards, graders). */
+export const TASK_NAME = '^[a-z0-9][a-z0-9._-]*$';
 
 /**
  * A copy of a schema without `default` keywords (each default is appended to its description instead).
@@ -182,6 +184,11 @@ const ppoFields = {
   sampleEvery: int(1, 1_000_000, 10, 'log a table of sample rollouts every N iterations'),
   sampleCount: int(1, 256, 4, 'rollouts in each sample table'),
   seed: int(0, 2 ** 32 - 1, 42, 'seed for prompt order, sampling and initialisation'),
+  groundTruth: Type.Union([Type.String({ pattern: TASK_NAME, maxLength: 64 }), Type.Null()], {
+    default: null,
+    description:
+      "a programmatic reward the workers know by this name (e.g. 'sort-digits'), logged as objective/ground_truth; null = none",
+  }),
 };
 
 export const PpoConfig = Type.Object({ ...ppoFields, kl: KlConfig }, closed);

@@ -1,4 +1,4 @@
-import { createRuntime, float32, type HostTensor, type Runtime } from '@rlhf/runtime';
+import { createRuntime, float32, type HostTensor, type Runtime, type Weights } from '@rlhf/runtime';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Tensor } from './graph.js';
 import { lrSchedule, lrsFor, rng } from './host.js';
@@ -20,9 +20,9 @@ const mlpParams = [
 ];
 
 // A 2-layer tanh MLP classifier with a logistic loss: -mean(y log s(z) + (1 - y) log s(-z)).
-function mlpLoss(p: Record<string, Tensor>, batch: Record<string, Tensor>) {
-  const h = tanh(add(matmul(batch.x, p.w1), p.b1));
-  const z = add(matmul(h, p.w2), p.b2);
+function mlpLoss(p: Map<string, Tensor>, batch: Record<string, Tensor>) {
+  const h = tanh(add(matmul(batch.x, p.get('w1')!), p.get('b1')!));
+  const z = add(matmul(h, p.get('w2')!), p.get('b2')!);
   const y = batch.y;
   const loss = neg(reduceMean(add(mul(y, logSigmoid(z)), mul(sub(1, y), logSigmoid(neg(z))))));
   const accuracy = reduceMean(cast(equal(cast(greater(z, 0), 'float32'), y), 'float32'));
@@ -43,18 +43,12 @@ function mlpSpec(overrides: Partial<TrainStepSpec>, rows = 4): TrainStepSpec {
   };
 }
 
-function initParams(seed: number): Record<string, HostTensor> {
+function initParams(seed: number): Weights {
   const random = rng(seed);
-  return Object.fromEntries(
+  return new Map(
     mlpParams.map((p) => {
       const n = p.shape.reduce((a, b) => a * b, 1);
-      return [
-        p.name,
-        float32(
-          p.shape,
-          Array.from({ length: n }, () => (random() * 2 - 1) * 0.8),
-        ),
-      ];
+      return [p.name, Float32Array.from({ length: n }, () => (random() * 2 - 1) * 0.8)];
     }),
   );
 }
@@ -91,11 +85,11 @@ test('a small MLP learns XOR to 100% accuracy with in-graph training steps', asy
 });
 
 describe('fusion', () => {
-  const maxRelDiff = (a: Record<string, HostTensor>, b: Record<string, HostTensor>) =>
+  const maxRelDiff = (a: Weights, b: Weights) =>
     Math.max(
-      ...Object.keys(a).flatMap((k) =>
-        Array.from(a[k].data as Float32Array, (v, i) => {
-          const w = (b[k].data as Float32Array)[i];
+      ...[...a.keys()].flatMap((k) =>
+        Array.from(a.get(k)!, (v, i) => {
+          const w = b.get(k)![i];
           return Math.abs(v - w) / Math.max(Math.abs(v), Math.abs(w), 1e-12);
         }),
       ),
@@ -192,10 +186,10 @@ test('shared inputs reach the loss; with zero gradients AdamW only decays matric
   });
   expect(report.gradNorm).toEqual([0, 0]);
   const after = trainer.state.params;
-  const w1 = after.w1.data as Float32Array;
-  (init.w1.data as Float32Array).forEach((v, i) => {
+  const w1 = after.get('w1')!;
+  init.get('w1')!.forEach((v, i) => {
     expect(w1[i]).toBeCloseTo(v * (1 - lr * 0.5) ** 2, 6);
   });
-  expect(Array.from(after.b1.data as Float32Array)).toEqual(Array.from(init.b1.data as Float32Array));
+  expect(Array.from(after.get('b1')!)).toEqual(Array.from(init.get('b1')!));
   await trainer.release();
 });

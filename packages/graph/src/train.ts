@@ -1,7 +1,13 @@
 // Fused training: K optimizer steps (each averaging gradients over M micro-batches) in one ONNX Loop, so
 // parameters and optimizer state stay on the device for the whole call (DESIGN.md: put loops in the graph).
-import type { HostTensor, Runtime, Session } from '@rlhf/runtime';
-import { toTypedArray } from '@rlhf/onnx';
+import {
+  type HostTensor,
+  type Runtime,
+  type Session,
+  type Weights,
+  weightFeeds,
+  weightsOf,
+} from '@rlhf/runtime';
 import { grad } from './autodiff.js';
 import { Graph, GraphError, scope, type Tensor } from './graph.js';
 import { add, cast, div } from './ops/arith.js';
@@ -52,7 +58,7 @@ export interface TrainStepSpec {
   /** Inputs shared by every step of a call (frozen weights, coefficients); fed as is. */
   shared?: readonly InputSpec[];
   loss: (
-    params: Record<string, Tensor>,
+    params: Map<string, Tensor>,
     batch: Record<string, Tensor>,
     shared: Record<string, Tensor>,
   ) => LossResult;
@@ -142,11 +148,7 @@ export function buildTrainStep(spec: TrainStepSpec): TrainStep {
   // Forward + backward of one micro-batch: loss, metrics, gradients.
   const microStep = (ps: Tensor[], micro: Record<string, Tensor>) => {
     const result = scope('forward', () =>
-      spec.loss(
-        record(paramNames, (name) => ps[paramNames.indexOf(name)]),
-        micro,
-        shared,
-      ),
+      spec.loss(new Map(paramNames.map((name, i) => [name, ps[i]])), micro, shared),
     );
     const { loss } = result;
     const metrics = result.metrics ?? {};
@@ -243,10 +245,11 @@ export function buildTrainStep(spec: TrainStepSpec): TrainStep {
   return { spec, steps: K, accumulate: M, dtype, graph: g, bytes: g.toBytes(), inputs: names, outputs };
 }
 
+/** Parameters and AdamW moments by parameter name (shapes from the train step's ParamSpecs). */
 export interface TrainerState {
-  params: Record<string, HostTensor>;
-  m: Record<string, HostTensor>;
-  v: Record<string, HostTensor>;
+  params: Weights;
+  m: Weights;
+  v: Weights;
   /** Optimizer steps completed. */
   step: number;
 }
@@ -271,46 +274,30 @@ export interface Trainer {
 }
 
 /**
- * Host side of a train step: holds parameters and AdamW state as host tensors and feeds them through the
- * session on each call (train graphs take params + state in and return the updated ones).
+ * Host side of a float32 train step: holds parameters and AdamW state and feeds them through the session on each
+ * call (train graphs take params + state in and return the updated ones). Missing moments start at zero.
  */
 export async function createTrainer(
   runtime: Runtime,
   trainStep: TrainStep,
-  init: {
-    params: Record<string, HostTensor>;
-    m?: Record<string, HostTensor>;
-    v?: Record<string, HostTensor>;
-    step?: number;
-  },
+  init: { params: Weights; m?: Weights; v?: Weights; step?: number },
 ): Promise<Trainer> {
   const { inputs, outputs, steps: K, dtype } = trainStep;
-  const paramNames = trainStep.spec.params.map((p) => p.name);
-  const zeros = () =>
-    Object.fromEntries(
-      trainStep.spec.params.map((p) => [
-        p.name,
-        {
-          type: dtype,
-          dims: [...p.shape],
-          data: toTypedArray(dtype, new Array(size(p.shape)).fill(0)),
-        } as HostTensor,
-      ]),
-    );
-  for (const p of trainStep.spec.params) {
-    const t = init.params[p.name];
-    if (!t) throw new Error(`createTrainer: missing parameter '${p.name}'`);
-    if (t.type !== dtype || t.dims.join() !== p.shape.join())
-      throw new Error(
-        `createTrainer: parameter '${p.name}' must be ${dtype}[${p.shape}], got ${t.type}[${t.dims}]`,
-      );
-  }
+  const specs = trainStep.spec.params;
+  if (dtype !== 'float32') throw new Error(`createTrainer: float32 train steps only, got ${dtype}`);
+  const zeros = (): Weights => new Map(specs.map((p) => [p.name, new Float32Array(size(p.shape))]));
+  weightFeeds(specs, init.params); // checks every name and size
   let state: TrainerState = {
-    params: { ...init.params },
+    params: new Map(init.params),
     m: init.m ?? zeros(),
     v: init.v ?? zeros(),
     step: init.step ?? 0,
   };
+  weightFeeds(specs, state.m);
+  weightFeeds(specs, state.v);
+  const feedNames = (names: Record<string, string>) => (weights: Weights) =>
+    Object.fromEntries(specs.map((p) => [names[p.name], weightFeeds([p], weights)[p.name]]));
+  const [paramFeeds, mFeeds, vFeeds] = [inputs.params, inputs.m, inputs.v].map(feedNames);
   const session: Session = await runtime.createSession(trainStep.bytes, { name: trainStep.graph.name });
   return {
     get state() {
@@ -322,12 +309,10 @@ export async function createTrainer(
       const feeds: Record<string, HostTensor> = {
         [inputs.step]: { type: 'int64', dims: [], data: BigInt64Array.of(BigInt(state.step)) },
         [inputs.lr]: { type: 'float32', dims: [K], data: Float32Array.from(lr) },
+        ...paramFeeds(state.params),
+        ...mFeeds(state.m),
+        ...vFeeds(state.v),
       };
-      for (const name of paramNames) {
-        feeds[inputs.params[name]] = state.params[name];
-        feeds[inputs.m[name]] = state.m[name];
-        feeds[inputs.v[name]] = state.v[name];
-      }
       for (const [name, input] of Object.entries(inputs.batch)) {
         if (!batch[name]) throw new Error(`trainer: missing batch input '${name}'`);
         feeds[input] = batch[name];
@@ -337,8 +322,12 @@ export async function createTrainer(
         feeds[input] = shared[name];
       }
       const out = await session.run(feeds);
-      const pick = (names: Record<string, string>) => record(Object.keys(names), (n) => out[names[n]]);
-      state = { params: pick(outputs.params), m: pick(outputs.m), v: pick(outputs.v), step: state.step + K };
+      state = {
+        params: weightsOf(out, outputs.params),
+        m: weightsOf(out, outputs.m),
+        v: weightsOf(out, outputs.v),
+        step: state.step + K,
+      };
       const list = (name: string) => Array.from(out[name].data as Float32Array);
       return {
         loss: list(outputs.loss),

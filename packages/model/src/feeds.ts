@@ -1,6 +1,6 @@
 // Host-side inputs of the model graphs: parameter feeds and padded token batches.
-import { type HostTensor, hostTensor } from '@rlhf/runtime';
-import { type GptConfig, paramShapes, shapeSize } from './config.js';
+import { type HostTensor, hostTensor, weightFeeds } from '@rlhf/runtime';
+import { type GptConfig, paramShapes } from './config.js';
 
 /** Float dtypes the model graphs are built in. */
 export type ModelDtype = 'float32' | 'float64';
@@ -8,21 +8,13 @@ export type ModelDtype = 'float32' | 'float64';
 /** Host parameters by paramShapes name (Float32Array from initParams / checkpoints, or Float64Array). */
 export type HostParams = ReadonlyMap<string, Float32Array | Float64Array>;
 
-/** One feed per parameter, converted to the graph's dtype; checks every name and size. */
+/** One feed per parameter of the model, converted to the graph's dtype (@rlhf/runtime weightFeeds). */
 export function paramFeeds(
   config: GptConfig,
   params: HostParams,
   dtype: ModelDtype = 'float32',
 ): Record<string, HostTensor> {
-  const feeds: Record<string, HostTensor> = {};
-  for (const { name, shape } of paramShapes(config)) {
-    const data = params.get(name);
-    if (!data) throw new Error(`parameter "${name}" is missing`);
-    if (data.length !== shapeSize(shape))
-      throw new Error(`parameter "${name}" has ${data.length} values, expected shape [${shape}]`);
-    feeds[name] = hostTensor(dtype, shape, data);
-  }
-  return feeds;
+  return weightFeeds(paramShapes(config), params, dtype);
 }
 
 /** Rows of token ids left-padded to one length: ids and mask (1 = real token), int64 [B, P]. */

@@ -156,7 +156,7 @@ export function buildPpoTrainStep({ models, config, miniBatchSize }: PpoTrainSte
         responseMask: rows(R.responseMask),
       };
       const mask = cast(minibatch.responseMask, 'float32');
-      const param = (name: string) => params[name];
+      const param = (name: string) => params.get(name)!;
       const policy = scoreResponses(roleParams(param, models.policy, 'policy'), models.policy, minibatch, {
         temperature: config.temperature,
       });

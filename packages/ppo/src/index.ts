@@ -44,12 +44,12 @@ export {
   samplerLogprobDiff,
 } from './rollout.js';
 export { explainedVariance, type PpoTargets, ppoTargets, sequenceEntropy } from './targets.js';
+export { trainInputs } from './iteration.js';
+export { criticFromRewardModel, type PpoHyperparameters, promptTokens } from './setup.js';
 export {
-  criticFromRewardModel,
+  CRITIC_PREFIX,
   GROUND_TRUTH_METRIC,
-  type PpoHyperparameters,
   type PpoResult,
-  promptTokens,
   type TrainPpoOptions,
   trainPpo,
 } from './train.js';

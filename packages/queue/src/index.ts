@@ -1,17 +1,6 @@
-// @rlhf/queue: the protocol between apps/api and apps/worker (Redis only) and the stage runner contract.
+// @rlhf/queue: the protocol between apps/api and apps/worker, in Redis: flows, events, cancel, heartbeats, keys.
 // The contract, in words: README.md next to this folder's package.json.
 export { isCancelRequested, requestCancel, subscribeCancel } from './cancel.js';
-export {
-  CHECKPOINT_STATE_FILE,
-  type Checkpoint,
-  type CheckpointFiles,
-  latestCheckpoint,
-  listCheckpoints,
-  loadCheckpoint,
-  pruneCheckpoints,
-  readCheckpointFile,
-  saveCheckpoint,
-} from './checkpoints.js';
 export { createRedis } from './connection.js';
 export {
   ackEvents,
@@ -57,13 +46,3 @@ export {
   redisKeys,
   STAGE_QUEUE,
 } from './keys.js';
-export {
-  type StageContext,
-  type StageReporter,
-  type StageRunner,
-  type StageRunners,
-  StageStoppedError,
-  type StopReason,
-  stopReason,
-  throwIfStopped,
-} from './stage.js';

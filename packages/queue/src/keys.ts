@@ -36,10 +36,6 @@ export const keys = {
   dataset: (teamId: string, sha256: string) => `datasets/${teamId}/${sha256}.jsonl`,
   runDir: (runId: string) => `runs/${runId}`,
   stageDir: (runId: string, stageId: string) => `runs/${runId}/${stageId}`,
-  /** Parent of every `step-{n}` checkpoint of a stage. */
-  checkpointsDir: (runId: string, stageId: string) => `runs/${runId}/${stageId}/checkpoints`,
-  checkpointDir: (runId: string, stageId: string, step: number) =>
-    `runs/${runId}/${stageId}/checkpoints/step-${step}`,
   /** The stage's finished model: StageJobResult.modelKey points here. */
   finalDir: (runId: string, stageId: string) => `runs/${runId}/${stageId}/final`,
   hyperparameters: (modelKey: string) => `${modelKey}/${HYPERPARAMETERS_FILE}`,

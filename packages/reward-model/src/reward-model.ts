@@ -335,11 +335,10 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
         { name: 'worse', dtype: 'int64', shape: [P] },
         { name: 'pair_weight', dtype: 'float32', shape: [P] },
       ],
-      loss: (params: Record<string, Tensor>, batch: Record<string, Tensor>) => {
-        const p = new Map(Object.entries(params));
+      loss: (params: Map<string, Tensor>, batch: Record<string, Tensor>) => {
         // Right padding: causal attention keeps real tokens from seeing it, so the trunk needs no mask.
-        const { hidden } = gptHidden(p, model.config, batch.input_ids);
-        const scores = sequenceScores(scalarHead(p, hidden), batch.attention_mask); // [B·K]
+        const { hidden } = gptHidden(params, model.config, batch.input_ids);
+        const scores = sequenceScores(scalarHead(params, hidden), batch.attention_mask); // [B·K]
         const gap = sub(gather(scores, batch.better, 0), gather(scores, batch.worse, 0)); // [P]
         const w = batch.pair_weight;
         const total = max(reduceSum(w), 1e-6);

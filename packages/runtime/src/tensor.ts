@@ -81,3 +81,39 @@ function typedArrayName(type: TensorDataType): string {
     bool: 'Uint8Array',
   }[type];
 }
+
+/** Named weights: the one container for parameters and optimizer state on the host (graph, model, stages). */
+export type Weights = Map<string, Float32Array>;
+
+/**
+ * Weights -> one feed per named shape (name prefixed with `prefix`), converted to `dtype`; checks every name and
+ * size. Float32 data is fed as is (no copy). The inverse is weightsOf.
+ */
+export function weightFeeds(
+  shapes: readonly { name: string; shape: readonly number[] }[],
+  weights: ReadonlyMap<string, Float32Array | Float64Array>,
+  dtype: 'float32' | 'float64' = 'float32',
+  prefix = '',
+): Record<string, HostTensor> {
+  const feeds: Record<string, HostTensor> = {};
+  for (const { name, shape } of shapes) {
+    const data = weights.get(name);
+    if (!data) throw new Error(`parameter "${name}" is missing`);
+    if (data.length !== elementCount([...shape]))
+      throw new Error(`parameter "${name}" has ${data.length} values, expected shape [${shape}]`);
+    feeds[prefix + name] = hostTensor(dtype, shape, data);
+  }
+  return feeds;
+}
+
+/** Float32 outputs (by output name) -> Weights under the names they stand for: { weight name: output name }. */
+export function weightsOf(outputs: Record<string, HostTensor>, names: Record<string, string>): Weights {
+  const weights: Weights = new Map();
+  for (const [name, output] of Object.entries(names)) {
+    const tensor = outputs[output];
+    if (!tensor) throw new Error(`output "${output}" is missing`);
+    if (tensor.type !== 'float32') throw new Error(`output "${output}" is ${tensor.type}, not float32`);
+    weights.set(name, tensor.data);
+  }
+  return weights;
+}

@@ -194,8 +194,8 @@ export async function trainSft(input: SftInput): Promise<StageResult> {
         { name: 'targets', dtype: 'int64', shape: [B, 'seq'] },
         { name: 'loss_mask', dtype: 'float32', shape: [B, 'seq'] },
       ],
-      loss: (params: Record<string, Tensor>, batch: Record<string, Tensor>) => {
-        const { logits } = gptForward(new Map(Object.entries(params)), modelConfig, batch.input_ids);
+      loss: (params: Map<string, Tensor>, batch: Record<string, Tensor>) => {
+        const { logits } = gptForward(params, modelConfig, batch.input_ids);
         // Mean over the batch's response tokens (TRL's completion-only loss).
         return { loss: crossEntropy(logits, batch.targets, batch.loss_mask) };
       },

@@ -59,13 +59,8 @@ export interface OptimizerMoments {
   v: Map<string, Float32Array>;
 }
 
-/** 'optimizer.safetensors' (tensors `m.<param>` and `v.<param>`) + 'trainer.json' (any JSON: step, data position, ...). */
-export function trainerFiles(
-  moments: OptimizerMoments,
-  trainer: Record<string, unknown>,
-  options: FilesOptions = {},
-): CheckpointFiles {
-  const prefix = options.prefix ?? '';
+/** 'optimizer.safetensors': tensors `m.<param>` and `v.<param>`. */
+export function optimizerFiles(moments: OptimizerMoments, options: FilesOptions = {}): CheckpointFiles {
   const tensors = new Map<string, SafeTensor>();
   for (const [kind, map] of [
     ['m', moments.m],
@@ -73,22 +68,44 @@ export function trainerFiles(
   ] as const)
     for (const [name, data] of map)
       tensors.set(`${kind}.${name}`, { dtype: 'F32', shape: [data.length], data });
+  return { [`${options.prefix ?? ''}optimizer.safetensors`]: writeSafetensors(tensors) };
+}
+
+/** 'trainer.json': the loop's own state (stage, step, data position, ...). */
+export function trainerJsonFile(
+  trainer: Record<string, unknown>,
+  options: FilesOptions = {},
+): CheckpointFiles {
   return {
-    [`${prefix}optimizer.safetensors`]: writeSafetensors(tensors),
-    [`${prefix}trainer.json`]: new TextEncoder().encode(`${JSON.stringify(trainer, null, 2)}\n`),
+    [`${options.prefix ?? ''}trainer.json`]: new TextEncoder().encode(
+      `${JSON.stringify(trainer, null, 2)}\n`,
+    ),
   };
 }
 
-/** Reads trainerFiles back. Moments are flat (reshape by the model's paramShapes). */
-export function trainerFromFiles(
+/** optimizerFiles + trainerJsonFile. */
+export function trainerFiles(
+  moments: OptimizerMoments,
+  trainer: Record<string, unknown>,
+  options: FilesOptions = {},
+): CheckpointFiles {
+  return { ...optimizerFiles(moments, options), ...trainerJsonFile(trainer, options) };
+}
+
+/** The trainer.json of trainerJsonFile. */
+export function trainerJsonFromFiles(
   files: CheckpointFiles,
   options: FilesOptions = {},
-): { moments: OptimizerMoments; trainer: Record<string, unknown> } {
-  const prefix = options.prefix ?? '';
-  const optimizer = files[`${prefix}optimizer.safetensors`];
-  const json = files[`${prefix}trainer.json`];
-  if (!optimizer || !json)
-    throw new Error(`checkpoint has no '${prefix}optimizer.safetensors' / '${prefix}trainer.json'`);
+): Record<string, unknown> {
+  const json = files[`${options.prefix ?? ''}trainer.json`];
+  if (!json) throw new Error(`checkpoint has no '${options.prefix ?? ''}trainer.json'`);
+  return JSON.parse(new TextDecoder().decode(json)) as Record<string, unknown>;
+}
+
+/** The AdamW moments of optimizerFiles, flat (reshape by the parameters' shapes). */
+export function optimizerFromFiles(files: CheckpointFiles, options: FilesOptions = {}): OptimizerMoments {
+  const optimizer = files[`${options.prefix ?? ''}optimizer.safetensors`];
+  if (!optimizer) throw new Error(`checkpoint has no '${options.prefix ?? ''}optimizer.safetensors'`);
   const moments: OptimizerMoments = { m: new Map(), v: new Map() };
   for (const [key, tensor] of readSafetensors(optimizer).tensors) {
     const dot = key.indexOf('.');
@@ -96,5 +113,13 @@ export function trainerFromFiles(
     if (kind !== 'm' && kind !== 'v') throw new Error(`optimizer.safetensors: unexpected tensor '${key}'`);
     moments[kind].set(key.slice(dot + 1), tensorToFloat32(tensor, key));
   }
-  return { moments, trainer: JSON.parse(new TextDecoder().decode(json)) as Record<string, unknown> };
+  return moments;
+}
+
+/** Reads trainerFiles back. */
+export function trainerFromFiles(
+  files: CheckpointFiles,
+  options: FilesOptions = {},
+): { moments: OptimizerMoments; trainer: Record<string, unknown> } {
+  return { moments: optimizerFromFiles(files, options), trainer: trainerJsonFromFiles(files, options) };
 }

@@ -62,6 +62,24 @@ export class NonFiniteError extends Error {
   }
 }
 
+/** A body's bad intermediate value (e.g. a reward-model score); the driver turns it into a NonFiniteError. */
+export class NonFiniteValue extends Error {
+  override name = 'NonFiniteValue';
+  constructor(
+    readonly metric: string,
+    readonly step: number,
+    readonly value: number,
+  ) {
+    super(`${metric} is ${value} at step ${step}`);
+  }
+}
+
+/** Throws NonFiniteValue for the first non-finite value among per-step series (values of steps first, first+1, ...). */
+export function assertFinite(series: Record<string, ArrayLike<number>>, firstStep: number): void {
+  const bad = firstNonFinite(series, firstStep);
+  if (bad) throw new NonFiniteValue(bad.metric, bad.step, bad.value);
+}
+
 /** First non-finite value among per-step series ({ name: values of steps first, first+1, ... }), or null. */
 export function firstNonFinite(
   series: Record<string, ArrayLike<number>>,

@@ -20,17 +20,31 @@ export {
   tokenizeExample,
 } from './data.js';
 export {
+  type ResumePoint,
+  runStage,
+  type StageBody,
+  type StageDefinition,
+  type StageRun,
+  type StepOutput,
+} from './driver.js';
+export {
   type FilesOptions,
   type ModelWeights,
   modelFiles,
   modelFromFiles,
   type OptimizerMoments,
+  optimizerFiles,
+  optimizerFromFiles,
   trainerFiles,
   trainerFromFiles,
+  trainerJsonFile,
+  trainerJsonFromFiles,
 } from './files.js';
 export {
+  assertFinite,
   firstNonFinite,
   NonFiniteError,
+  NonFiniteValue,
   nonFiniteParam,
   type SampleRow,
   SHUTDOWN,

@@ -70,10 +70,10 @@ function run(
     trainSize: data.length,
     graph: {
       batch: [{ name: 'tokens', dtype: 'int64', shape: [B, T + 1] }],
-      loss: (params: Record<string, Tensor>, batch: Record<string, Tensor>) => {
+      loss: (params: Map<string, Tensor>, batch: Record<string, Tensor>) => {
         const ids = slice(batch.tokens, [0], [T], [1]);
         const targets = slice(batch.tokens, [1], [T + 1], [1]);
-        const { logits } = gptForward(new Map(Object.entries(params)), config, ids);
+        const { logits } = gptForward(params, config, ids);
         return { loss: crossEntropy(logits, targets) };
       },
     },

@@ -1,6 +1,6 @@
-// The supervised training loop SFT and the reward model share: fused K-step session runs (packages/graph
-// createTrainer), lr schedule, held-out evaluation, checkpoints, resume, abort and NaN/Inf handling. A stage
-// supplies its loss graph, how to turn step indices into batches, and how to evaluate.
+// The supervised step body SFT and the reward model share, run by the stage driver: fused K-step session runs
+// (packages/graph createTrainer), lr schedule, held-out evaluation. A stage supplies its loss graph, how to turn
+// step indices into batches, and how to evaluate.
 import type { RewardModelConfig, SftConfig } from '@rlhf/contracts';
 import {
   buildTrainStep,
@@ -13,18 +13,18 @@ import {
   type TrainerState,
   type TrainStepSpec,
 } from '@rlhf/graph';
-import { type GptConfig, paramShapes } from '@rlhf/model';
-import { float32, type HostTensor, type Runtime } from '@rlhf/runtime';
+import { paramShapes } from '@rlhf/model';
+import type { HostTensor, Runtime } from '@rlhf/runtime';
 import { batchOrder, lrScheduleOf } from './data.js';
-import { type ModelWeights, modelFiles, modelFromFiles, trainerFiles, trainerFromFiles } from './files.js';
+import { runStage } from './driver.js';
 import {
-  firstNonFinite,
-  NonFiniteError,
-  nonFiniteParam,
-  SHUTDOWN,
-  StageAbortedError,
-  type StageHooks,
-} from './hooks.js';
+  type ModelWeights,
+  modelFiles,
+  modelFromFiles,
+  optimizerFiles,
+  optimizerFromFiles,
+} from './files.js';
+import { assertFinite, type StageHooks } from './hooks.js';
 
 /** The settings SFT and reward-model configs share (@rlhf/contracts). */
 export type SupervisedConfig = Pick<
@@ -98,155 +98,114 @@ export function totalStepsOf(
   return config.maxSteps ?? config.epochs * Math.ceil(trainSize / config.batchSize);
 }
 
-const paramTensors = (config: GptConfig, params: ReadonlyMap<string, Float32Array>) =>
-  Object.fromEntries(paramShapes(config).map(({ name, shape }) => [name, float32(shape, params.get(name)!)]));
-
-const toMap = (tensors: Record<string, HostTensor>) =>
-  new Map(Object.entries(tensors).map(([name, t]) => [name, t.data as Float32Array]));
-
 /** Runs (or resumes) a supervised stage to its last step; see SupervisedLoop. */
 export async function runSupervisedLoop(loop: SupervisedLoop): Promise<SupervisedResult> {
-  const { config, hooks = {}, runtime } = loop;
+  const { config, runtime } = loop;
   const totalSteps = totalStepsOf(config, loop.trainSize);
   const lrAt = lrSchedule(lrScheduleOf(config, totalSteps));
   const stepBatches = batchOrder(loop.trainSize, config.batchSize, config.seed);
-  const log = hooks.log ?? (() => {});
+  const reported = (name: string) => loop.metricNames?.[name] ?? name;
 
-  // Where to start: the latest checkpoint, else the given weights with zero AdamW moments.
-  let model = loop.model;
-  let state: TrainerState;
-  let resumedFrom: number | null = null;
-  const saved = await hooks.checkpoints?.latest();
-  if (saved) {
-    const { moments, trainer } = trainerFromFiles(saved.files);
-    if (trainer.stage !== loop.stage)
-      throw new Error(
-        `checkpoint at step ${saved.step} belongs to stage '${trainer.stage}', not '${loop.stage}'`,
-      );
-    model = await modelFromFiles(saved.files);
-    state = {
-      params: paramTensors(model.config, model.params),
-      m: paramTensors(model.config, moments.m),
-      v: paramTensors(model.config, moments.v),
-      step: saved.step,
-    };
-    resumedFrom = saved.step;
-    log(`${loop.stage}: resuming from the checkpoint at step ${saved.step} of ${totalSteps}`);
-  } else {
-    state = { params: paramTensors(model.config, model.params), m: {}, v: {}, step: 0 };
-  }
-  let lastCheckpoint = resumedFrom;
-  const current = (): ModelWeights => ({ ...model, params: toMap(state.params) });
-
-  const saveCheckpoint = async () => {
-    if (!hooks.checkpoints || lastCheckpoint === state.step) return;
-    const bad = nonFiniteParam(toMap(state.params));
-    if (bad) throw new NonFiniteError(`parameter ${bad}`, state.step, Number.NaN, lastCheckpoint);
-    const position = {
-      stage: loop.stage,
-      step: state.step,
-      totalSteps,
-      seed: config.seed,
-      batchSize: config.batchSize,
-      // The data position follows from the step: batchOrder(seed) reads units step·batchSize onwards.
-      unitsSeen: state.step * config.batchSize,
-      epoch: Math.floor((state.step * config.batchSize) / loop.trainSize),
-    };
-    await hooks.checkpoints.save(state.step, {
-      ...(await modelFiles(current())),
-      ...trainerFiles({ m: toMap(state.m), v: toMap(state.v) }, position),
-    });
-    lastCheckpoint = state.step;
-  };
-
-  const evaluate = async () => {
-    const values = await loop.evaluate(current());
-    const bad = firstNonFinite(
-      Object.fromEntries(Object.entries(values).map(([k, v]) => [k, [v]])),
-      state.step,
-    );
-    if (bad) throw new NonFiniteError(bad.metric, bad.step, bad.value, lastCheckpoint);
-    return values;
-  };
-
-  // One trainer (session) per fused length K: stepsPerCall, and a shorter one for the tail of the run.
-  let trainer: Trainer | null = null;
-  let trainerSteps = 0;
-  const trainerFor = async (k: number) => {
-    if (trainer && trainerSteps === k) return trainer;
-    await trainer?.release();
-    trainer = null;
-    const trainStep = buildTrainStep({
-      name: `${loop.stage}_train`,
-      params: paramShapes(model.config),
-      ...loop.graph,
-      optimizer: optimizerOf(config),
-      steps: k,
-    });
-    const hasMoments = Object.keys(state.m).length > 0;
-    trainer = await createTrainer(runtime, trainStep, {
-      params: state.params,
-      ...(hasMoments ? { m: state.m, v: state.v } : {}),
-      step: state.step,
-    });
-    trainerSteps = k;
-    return trainer;
-  };
-
-  try {
-    let evalValues: Record<string, number> | null = null;
-    if (resumedFrom === null) {
-      evalValues = await evaluate();
-      await hooks.onMetrics?.(0, evalValues);
-    }
-    while (state.step < totalSteps) {
-      const signal = hooks.signal;
-      if (signal?.aborted) {
-        const shutdown = signal.reason === SHUTDOWN;
-        if (shutdown) await saveCheckpoint();
-        throw new StageAbortedError(signal.reason, state.step, shutdown && lastCheckpoint === state.step);
-      }
-      const first = state.step;
-      const k = Math.min(config.stepsPerCall, totalSteps - first);
-      const active = await trainerFor(k);
-      const { feeds, tokens } = loop.feeds(Array.from({ length: k }, (_, i) => stepBatches(first + i)));
-      const lrs = lrsFor(lrAt, first, k);
-      const started = performance.now();
-      const report: StepReport = await active.run(feeds, lrs);
-      const seconds = (performance.now() - started) / 1000;
-      const reported = (name: string) => loop.metricNames?.[name] ?? name;
-      const series: Record<string, ArrayLike<number>> = {
-        'train/loss': report.loss,
-        'train/grad_norm': report.gradNorm,
+  const run = await runStage({
+    stage: loop.stage,
+    totalSteps,
+    checkpointEvery: config.checkpointEvery,
+    hooks: loop.hooks,
+    async start(resume) {
+      // The latest checkpoint, else the given weights with zero AdamW moments.
+      const model = resume ? await modelFromFiles(resume.files) : loop.model;
+      let state: TrainerState = resume
+        ? { params: model.params, ...optimizerFromFiles(resume.files), step: resume.step }
+        : { params: model.params, m: new Map(), v: new Map(), step: 0 };
+      const current = (): ModelWeights => ({ ...model, params: state.params });
+      let evalValues: Record<string, number> | null = null;
+      const evaluate = async () => {
+        evalValues = await loop.evaluate(current());
+        return evalValues;
       };
-      for (const [name, values] of Object.entries(report.metrics)) series[reported(name)] = values;
-      const bad = firstNonFinite(series, first + 1);
-      if (bad) throw new NonFiniteError(bad.metric, bad.step, bad.value, lastCheckpoint);
-      state = active.state;
-      const badParam = nonFiniteParam(toMap(state.params));
-      if (badParam) throw new NonFiniteError(`parameter ${badParam}`, state.step, Number.NaN, lastCheckpoint);
 
-      const crossed = (every: number) => Math.floor(state.step / every) > Math.floor(first / every);
-      evalValues = crossed(config.evalEvery) || state.step === totalSteps ? await evaluate() : null;
-      for (let i = 0; i < k; i++) {
-        const values: Record<string, number> = {
-          'train/loss': report.loss[i],
-          'train/lr': lrs[i],
-          'train/grad_norm': report.gradNorm[i],
-          'timing/step': seconds / k,
-          'perf/tokens_per_sec': tokens / seconds,
-        };
-        for (const [name, perStep] of Object.entries(report.metrics)) values[reported(name)] = perStep[i];
-        if (i === k - 1 && evalValues) Object.assign(values, evalValues);
-        await hooks.onMetrics?.(first + i + 1, values);
-      }
-      hooks.onProgress?.(state.step, totalSteps);
-      if (crossed(config.checkpointEvery) || state.step === totalSteps) await saveCheckpoint();
-    }
-    evalValues ??= await evaluate();
-    return { step: state.step, totalSteps, model: current(), eval: evalValues, resumedFrom };
-  } finally {
-    // (TS narrows `trainer` to null here: it is assigned inside trainerFor.)
-    await (trainer as Trainer | null)?.release();
-  }
+      // One trainer (session) per fused length K: stepsPerCall, and a shorter one for the tail of the run.
+      let trainer: { steps: number; trainer: Trainer } | null = null;
+      const trainerFor = async (k: number) => {
+        if (trainer?.steps === k) return trainer.trainer;
+        await trainer?.trainer.release();
+        trainer = null;
+        const trainStep = buildTrainStep({
+          name: `${loop.stage}_train`,
+          params: paramShapes(model.config),
+          ...loop.graph,
+          optimizer: optimizerOf(config),
+          steps: k,
+        });
+        const hasMoments = state.m.size > 0;
+        const created = await createTrainer(runtime, trainStep, {
+          params: state.params,
+          ...(hasMoments ? { m: state.m, v: state.v } : {}),
+          step: state.step,
+        });
+        trainer = { steps: k, trainer: created };
+        return created;
+      };
+
+      return {
+        initialMetrics: evaluate,
+        async step(first) {
+          const k = Math.min(config.stepsPerCall, totalSteps - first);
+          const active = await trainerFor(k);
+          const { feeds, tokens } = loop.feeds(Array.from({ length: k }, (_, i) => stepBatches(first + i)));
+          const lrs = lrsFor(lrAt, first, k);
+          const started = performance.now();
+          const report: StepReport = await active.run(feeds, lrs);
+          const seconds = (performance.now() - started) / 1000;
+          assertFinite(
+            {
+              'train/loss': report.loss,
+              'train/grad_norm': report.gradNorm,
+              ...Object.fromEntries(Object.entries(report.metrics).map(([name, v]) => [reported(name), v])),
+            },
+            first + 1,
+          );
+          state = active.state;
+          const crossed = Math.floor(state.step / config.evalEvery) > Math.floor(first / config.evalEvery);
+          const held = crossed || state.step === totalSteps ? await evaluate() : null;
+          const metrics = Array.from({ length: k }, (_, i) => {
+            const values: Record<string, number> = {
+              'train/loss': report.loss[i],
+              'train/lr': lrs[i],
+              'train/grad_norm': report.gradNorm[i],
+              'timing/step': seconds / k,
+              'perf/tokens_per_sec': tokens / seconds,
+            };
+            for (const [name, perStep] of Object.entries(report.metrics)) values[reported(name)] = perStep[i];
+            return i === k - 1 && held ? { ...values, ...held } : values;
+          });
+          return { steps: k, metrics };
+        },
+        weights: () => state.params,
+        async checkpoint() {
+          const files = {
+            ...(await modelFiles(current())),
+            ...optimizerFiles({ m: state.m, v: state.v }),
+          };
+          // The data position follows from the step: batchOrder(seed) reads units step·batchSize onwards.
+          const unitsSeen = state.step * config.batchSize;
+          return {
+            files,
+            state: {
+              seed: config.seed,
+              batchSize: config.batchSize,
+              unitsSeen,
+              epoch: Math.floor(unitsSeen / loop.trainSize),
+            },
+          };
+        },
+        finish: async () => ({ model: current(), eval: evalValues ?? (await evaluate()) }),
+        release: async () => {
+          // (TS narrows `trainer` to null here: it is assigned inside trainerFor.)
+          await (trainer as { trainer: Trainer } | null)?.trainer.release();
+        },
+      };
+    },
+  });
+  return { step: run.step, totalSteps, ...run.result, resumedFrom: run.resumedFrom };
 }

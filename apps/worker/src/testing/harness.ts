@@ -21,11 +21,11 @@ import {
   deletePrefix,
   type StageEvent,
   type StageQueue,
-  type StageRunners,
   type StreamEvent,
   tailEvents,
 } from '@rlhf/queue';
 import type { Redis } from 'ioredis';
+import type { StageRunners } from '../context.js';
 import { type RunningWorker, startWorker, type WorkerOptions } from '../worker.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -1,8 +1,8 @@
-// A small real stage runner for the worker's tests (the real trainers live in packages/sft, reward-model, ppo):
-// linear regression y = x·w + b trained with AdamW by @rlhf/graph's fused train step on @rlhf/runtime, with
-// real checkpoints (weights + AdamW moments as safetensors, step in state.json) and real resume. The batch of
-// step s depends only on (seed, s), so a resumed run follows the uninterrupted one exactly.
-import type { StageJobData, StageJobResult } from '@rlhf/contracts';
+// A small real stage for the worker's tests, written against the same contract as the real trainers (a body on
+// @rlhf/stage-kit's runStage with the worker's hooks): linear regression y = x·w + b trained with AdamW by
+// @rlhf/graph's fused train step, with real checkpoints and resume. The batch of step s depends only on
+// (seed, s), so a resumed run follows the uninterrupted one exactly.
+import type { StageJobData } from '@rlhf/contracts';
 import {
   add,
   buildTrainStep,
@@ -13,16 +13,12 @@ import {
   rng,
   sub,
   type Tensor,
+  type TrainerState,
 } from '@rlhf/graph';
 import { readSafetensors, type SafeTensor, writeSafetensors } from '@rlhf/model';
-import {
-  type StageContext,
-  type StageRunner,
-  type StageRunners,
-  stopReason,
-  throwIfStopped,
-} from '@rlhf/queue';
-import { float32, type HostTensor } from '@rlhf/runtime';
+import { float32, type HostTensor, type Weights } from '@rlhf/runtime';
+import { optimizerFiles, optimizerFromFiles, type ResumePoint, runStage } from '@rlhf/stage-kit';
+import type { StageContext, StageRunner, StageRunners } from '../context.js';
 
 const FEATURES = 4;
 const ROWS = 16;
@@ -63,76 +59,72 @@ export function linearRunner(options: LinearRunnerOptions = {}): StageRunner {
         { name: 'y', dtype: 'float32', shape: [ROWS, 1] },
       ],
       // Mean squared error.
-      loss: (p: Record<string, Tensor>, b: Record<string, Tensor>) => {
-        const err = sub(add(matmul(b.x, p.w), p.b), b.y);
+      loss: (p: Map<string, Tensor>, b: Record<string, Tensor>) => {
+        const err = sub(add(matmul(b.x, p.get('w')!), p.get('b')!), b.y);
         return { loss: reduceMean(mul(err, err)) };
       },
       steps: s.perCall,
     });
-    const trainer = await createTrainer(ctx.runtime, trainStep, await initialState(job, ctx, s.seed));
-    const save = () => {
-      const { params, m, v, step } = trainer.state;
-      return ctx.saveCheckpoint(
-        step,
-        {
-          'model.safetensors': toSafetensors(params),
-          'optimizer.safetensors': toSafetensors({ ...prefixed('m.', m), ...prefixed('v.', v) }),
-        },
-        { step, dataPosition: step },
-      );
-    };
-    try {
-      while (trainer.state.step < s.total) {
-        if (ctx.signal.aborted) {
-          if (stopReason(ctx.signal) === 'shutdown') await save();
-          throwIfStopped(ctx.signal);
-        }
-        const before = trainer.state.step;
-        const report = await trainer.run(batchFor(s.seed, before, s.perCall), s.lr);
-        const step = trainer.state.step;
-        await ctx.report.metrics(step, {
-          'train/loss': report.loss[report.loss.length - 1],
-          'train/lr': s.lr,
-        });
-        await ctx.report.progress(step, s.total);
-        if (Math.floor(step / s.checkpointEvery) > Math.floor(before / s.checkpointEvery)) await save();
-        if (options.delayMs) await sleep(options.delayMs, ctx.signal);
-      }
-      const modelKey = await ctx.saveFinal({ 'model.safetensors': toSafetensors(trainer.state.params) });
-      const result: StageJobResult = {
-        stageId: job.stageId,
-        kind: job.kind,
-        modelKey,
-        step: trainer.state.step,
-      };
-      return result;
-    } finally {
-      await trainer.release();
-    }
+    // The same stage driver as the real trainers: resume, checkpoints, abort, NaN guard, reporting.
+    const run = await runStage({
+      stage: job.kind,
+      totalSteps: s.total,
+      checkpointEvery: s.checkpointEvery,
+      hooks: ctx.hooks,
+      async start(resume) {
+        const trainer = await createTrainer(
+          ctx.runtime,
+          trainStep,
+          await initialState(job, ctx, s.seed, resume),
+        );
+        return {
+          async step(first) {
+            const report = await trainer.run(batchFor(s.seed, first, s.perCall), s.lr);
+            if (options.delayMs && ctx.hooks.signal) await sleep(options.delayMs, ctx.hooks.signal);
+            // Reported once per call: the last step's loss.
+            return {
+              steps: s.perCall,
+              metrics: [{ 'train/loss': report.loss[s.perCall - 1], 'train/lr': s.lr }],
+            };
+          },
+          weights: () => trainer.state.params,
+          checkpoint: async () => ({
+            files: {
+              'model.safetensors': toSafetensors(trainer.state.params),
+              ...optimizerFiles(trainer.state),
+            },
+            state: { dataPosition: trainer.state.step },
+          }),
+          finish: async () => trainer.state.params,
+          release: () => trainer.release(),
+        };
+      },
+    });
+    const modelKey = await ctx.saveFinal({ 'model.safetensors': toSafetensors(run.result) });
+    return { stageId: job.stageId, kind: job.kind, modelKey, step: run.step };
   };
 }
 
 // Resume from this stage's checkpoint, else start from the previous stage's model, else from seeded noise.
-async function initialState(job: StageJobData, ctx: StageContext, seed: number) {
-  if (ctx.resume) {
-    const params = fromSafetensors(await ctx.readCheckpointFile(ctx.resume, 'model.safetensors'));
-    const optimizer = fromSafetensors(await ctx.readCheckpointFile(ctx.resume, 'optimizer.safetensors'));
-    const pick = (p: string) =>
-      Object.fromEntries(PARAMS.map(({ name }) => [name, optimizer[`${p}${name}`]]));
-    return { params, m: pick('m.'), v: pick('v.'), step: ctx.resume.step };
+async function initialState(
+  job: StageJobData,
+  ctx: StageContext,
+  seed: number,
+  resume: ResumePoint | null,
+): Promise<Partial<TrainerState> & { params: Weights }> {
+  if (resume) {
+    const params = fromSafetensors(resume.files['model.safetensors']);
+    return { params, ...optimizerFromFiles(resume.files), step: resume.step };
   }
   if (job.inputs.policy) {
     return { params: fromSafetensors(await ctx.artifacts.get(`${job.inputs.policy}/model.safetensors`)) };
   }
   const random = rng(seed);
   return {
-    params: Object.fromEntries(
+    params: new Map(
       PARAMS.map(({ name, shape }) => [
         name,
-        float32(
-          shape,
-          Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random() - 0.5),
-        ),
+        Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random() - 0.5),
       ]),
     ),
   };
@@ -153,25 +145,22 @@ export function batchFor(seed: number, start: number, count: number): Record<str
   return { x: float32([count, 1, ROWS, FEATURES], xs), y: float32([count, 1, ROWS, 1], ys) };
 }
 
-export function toSafetensors(tensors: Record<string, HostTensor>): Uint8Array {
+export function toSafetensors(weights: Weights): Uint8Array {
+  const shapes = new Map(PARAMS.map((p) => [p.name, p.shape]));
   const map = new Map<string, SafeTensor>();
-  for (const [name, t] of Object.entries(tensors)) {
-    map.set(name, { dtype: 'F32', shape: [...t.dims], data: Float32Array.from(t.data as Float32Array) });
-  }
+  for (const [name, data] of weights)
+    map.set(name, { dtype: 'F32', shape: shapes.get(name) ?? [data.length], data });
   return writeSafetensors(map);
 }
 
-export function fromSafetensors(bytes: Uint8Array): Record<string, HostTensor> {
-  const out: Record<string, HostTensor> = {};
+export function fromSafetensors(bytes: Uint8Array): Weights {
+  const out: Weights = new Map();
   for (const [name, t] of readSafetensors(bytes).tensors) {
     if (t.dtype !== 'F32') throw new Error(`tensor ${name}: expected F32, got ${t.dtype}`);
-    out[name] = float32(t.shape, t.data);
+    out.set(name, Float32Array.from(t.data as Float32Array));
   }
   return out;
 }
-
-const prefixed = (p: string, tensors: Record<string, HostTensor>) =>
-  Object.fromEntries(Object.entries(tensors).map(([name, t]) => [`${p}${name}`, t]));
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

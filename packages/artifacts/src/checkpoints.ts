@@ -1,9 +1,8 @@
-import type { ArtifactInfo, ArtifactStore } from '@rlhf/artifacts';
-import { keys } from './keys.js';
+import type { ArtifactInfo, ArtifactStore } from './store.js';
 
-// A checkpoint is a directory runs/{runId}/{stageId}/checkpoints/step-{n}/ holding the runner's files
-// (weights, optimizer moments as safetensors) and state.json, written last: a directory without state.json is
-// a checkpoint cut short by a crash and is ignored.
+// A stage's checkpoints in the artifact store: runs/{runId}/{stageId}/checkpoints/step-{n}/ holding the stage's
+// files (weights, optimizer moments, trainer.json) and state.json, written last: a directory without state.json
+// is a checkpoint cut short by a crash and is ignored. checkpointStore is the stage-kit CheckpointStore on it.
 
 export const CHECKPOINT_STATE_FILE = 'state.json';
 
@@ -11,8 +10,6 @@ export interface Checkpoint {
   step: number;
   /** Artifact key of the directory. */
   dir: string;
-  /** What the runner saved beside the files: optimizer step, RNG state, data position, schedules. */
-  state: Record<string, unknown>;
   /** File name -> size and sha256 at save time. */
   files: Record<string, { bytes: number; sha256?: string }>;
   savedAt: string;
@@ -20,10 +17,14 @@ export interface Checkpoint {
 
 export type CheckpointFiles = Record<string, Uint8Array | string>;
 
-interface StageRef {
+export interface StageRef {
   runId: string;
   stageId: string;
 }
+
+/** Parent of every `step-{n}` checkpoint of a stage. */
+export const checkpointsDir = (stage: StageRef) => `runs/${stage.runId}/${stage.stageId}/checkpoints`;
+export const checkpointDir = (stage: StageRef, step: number) => `${checkpointsDir(stage)}/step-${step}`;
 
 /** Writes the files, then state.json; returns the checkpoint. Overwrites a checkpoint of the same step. */
 export async function saveCheckpoint(
@@ -31,27 +32,26 @@ export async function saveCheckpoint(
   stage: StageRef,
   step: number,
   files: CheckpointFiles,
-  state: Record<string, unknown> = {},
 ): Promise<Checkpoint> {
   if (!Number.isInteger(step) || step < 0)
     throw new Error(`checkpoint step must be an integer >= 0, got ${step}`);
   if (CHECKPOINT_STATE_FILE in files)
     throw new Error(`${CHECKPOINT_STATE_FILE} is reserved for the checkpoint state`);
-  const dir = keys.checkpointDir(stage.runId, stage.stageId, step);
+  const dir = checkpointDir(stage, step);
   await artifacts.delete(`${dir}/${CHECKPOINT_STATE_FILE}`); // incomplete until the new state.json lands
   const written: Checkpoint['files'] = {};
   for (const [name, data] of Object.entries(files)) {
     const info: ArtifactInfo = await artifacts.put(`${dir}/${name}`, data);
     written[name] = { bytes: info.bytes, ...(info.sha256 ? { sha256: info.sha256 } : {}) };
   }
-  const checkpoint: Checkpoint = { step, dir, state, files: written, savedAt: new Date().toISOString() };
+  const checkpoint: Checkpoint = { step, dir, files: written, savedAt: new Date().toISOString() };
   await artifacts.put(`${dir}/${CHECKPOINT_STATE_FILE}`, JSON.stringify(checkpoint));
   return checkpoint;
 }
 
 /** Steps of the complete checkpoints of a stage, ascending. */
 export async function listCheckpoints(artifacts: ArtifactStore, stage: StageRef): Promise<number[]> {
-  const base = keys.checkpointsDir(stage.runId, stage.stageId);
+  const base = checkpointsDir(stage);
   const steps: number[] = [];
   for (const key of await artifacts.list(base)) {
     const match = /^step-(\d+)\/state\.json$/.exec(key.slice(base.length + 1));
@@ -65,7 +65,7 @@ export async function loadCheckpoint(
   stage: StageRef,
   step: number,
 ): Promise<Checkpoint> {
-  const dir = keys.checkpointDir(stage.runId, stage.stageId, step);
+  const dir = checkpointDir(stage, step);
   return JSON.parse(await artifacts.getText(`${dir}/${CHECKPOINT_STATE_FILE}`)) as Checkpoint;
 }
 
@@ -96,10 +96,41 @@ export async function pruneCheckpoints(
   const steps = await listCheckpoints(artifacts, stage);
   const kept = steps.slice(Math.max(0, steps.length - keep));
   const oldestKept = kept[0] ?? Number.POSITIVE_INFINITY;
-  const base = keys.checkpointsDir(stage.runId, stage.stageId);
+  const base = checkpointsDir(stage);
   const dirs = new Set((await artifacts.list(base)).map((key) => key.slice(base.length + 1).split('/')[0]));
   for (const dir of dirs) {
     const step = Number(/^step-(\d+)$/.exec(dir)?.[1] ?? Number.NaN);
     if (step < oldestKept) await artifacts.delete(`${base}/${dir}`);
   }
+}
+
+export interface CheckpointStoreOptions {
+  /** Checkpoints kept, newest first (default 2). */
+  keep?: number;
+  /** Called after each save (e.g. to report the checkpoint as an artifact). */
+  onSaved?(checkpoint: Checkpoint): Promise<void>;
+}
+
+/** A stage's checkpoints as a stage-kit CheckpointStore: save(step, files) and latest(). */
+export function checkpointStore(
+  artifacts: ArtifactStore,
+  stage: StageRef,
+  options: CheckpointStoreOptions = {},
+) {
+  const keep = options.keep ?? 2;
+  return {
+    async save(step: number, files: Record<string, Uint8Array>): Promise<void> {
+      const checkpoint = await saveCheckpoint(artifacts, stage, step, files);
+      await options.onSaved?.(checkpoint);
+      await pruneCheckpoints(artifacts, stage, keep);
+    },
+    async latest(): Promise<{ step: number; files: Record<string, Uint8Array> } | null> {
+      const checkpoint = await latestCheckpoint(artifacts, stage);
+      if (!checkpoint) return null;
+      const files: Record<string, Uint8Array> = {};
+      for (const name of Object.keys(checkpoint.files))
+        files[name] = await readCheckpointFile(artifacts, checkpoint, name);
+      return { step: checkpoint.step, files };
+    },
+  };
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { type ArtifactStore, assertSafeKey, createArtifactStore } from './index.js';
+import { type ArtifactStore, assertSafeKey, createArtifactStore } from './store.js';
 
 let dir: string;
 let store: ArtifactStore;

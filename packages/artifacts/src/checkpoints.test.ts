@@ -1,16 +1,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ArtifactStore, createArtifactStore } from '@rlhf/artifacts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  checkpointDir,
+  checkpointStore,
   latestCheckpoint,
   listCheckpoints,
   pruneCheckpoints,
   readCheckpointFile,
   saveCheckpoint,
 } from './checkpoints.js';
-import { keys } from './keys.js';
+import { type ArtifactStore, createArtifactStore } from './store.js';
 
 let dir: string;
 let artifacts: ArtifactStore;
@@ -27,23 +28,16 @@ describe('checkpoints', () => {
     expect(await latestCheckpoint(artifacts, stage)).toBeNull();
     const weights = new Uint8Array([1, 2, 3, 4]);
     for (const step of [5, 10, 15]) {
-      await saveCheckpoint(
-        artifacts,
-        stage,
-        step,
-        { 'model.safetensors': weights.map((b) => b * step) },
-        { step, rng: [step] },
-      );
+      await saveCheckpoint(artifacts, stage, step, { 'model.safetensors': weights.map((b) => b * step) });
     }
     // A checkpoint cut short by a crash (files, no state.json) is not a checkpoint.
-    await artifacts.put(`${keys.checkpointDir('run1', 'st1', 20)}/model.safetensors`, weights);
+    await artifacts.put(`${checkpointDir(stage, 20)}/model.safetensors`, weights);
     expect(await listCheckpoints(artifacts, stage)).toEqual([5, 10, 15]);
 
     const latest = await latestCheckpoint(artifacts, stage);
     expect(latest).toMatchObject({
       step: 15,
-      dir: keys.checkpointDir('run1', 'st1', 15),
-      state: { step: 15, rng: [15] },
+      dir: checkpointDir(stage, 15),
     });
     expect(latest?.files['model.safetensors'].bytes).toBe(4);
     expect(await readCheckpointFile(artifacts, latest!, 'model.safetensors')).toEqual(
@@ -53,13 +47,33 @@ describe('checkpoints', () => {
 
     await pruneCheckpoints(artifacts, stage, 2);
     expect(await listCheckpoints(artifacts, stage)).toEqual([10, 15]);
-    expect(await artifacts.exists(`${keys.checkpointDir('run1', 'st1', 5)}/model.safetensors`)).toBe(false);
+    expect(await artifacts.exists(`${checkpointDir(stage, 5)}/model.safetensors`)).toBe(false);
     // The incomplete step-20 is newer than every kept checkpoint: left for the run that may still write it.
-    expect(await artifacts.exists(`${keys.checkpointDir('run1', 'st1', 20)}/model.safetensors`)).toBe(true);
+    expect(await artifacts.exists(`${checkpointDir(stage, 20)}/model.safetensors`)).toBe(true);
   });
 
   test('state.json is reserved and steps are integers', async () => {
     await expect(saveCheckpoint(artifacts, stage, 1, { 'state.json': '{}' })).rejects.toThrow(/reserved/);
     await expect(saveCheckpoint(artifacts, stage, 1.5, {})).rejects.toThrow(/integer/);
+  });
+
+  test('checkpointStore: latest() returns the newest files, each save reported, the newest `keep` kept', async () => {
+    const other = { runId: 'run1', stageId: 'st2' };
+    const reported: number[] = [];
+    const store = checkpointStore(artifacts, other, {
+      keep: 2,
+      onSaved: async (checkpoint) => {
+        reported.push(checkpoint.step);
+      },
+    });
+    expect(await store.latest()).toBeNull();
+    for (const step of [1, 2, 3])
+      await store.save(step, { 'a.bin': Uint8Array.of(step), 'b.json': Uint8Array.of(9) });
+    expect(reported).toEqual([1, 2, 3]);
+    expect(await listCheckpoints(artifacts, other)).toEqual([2, 3]);
+    expect(await store.latest()).toEqual({
+      step: 3,
+      files: { 'a.bin': Uint8Array.of(3), 'b.json': Uint8Array.of(9) },
+    });
   });
 });

@@ -1,0 +1,107 @@
+// What trainPpo resolves before its first iteration: the hyperparameters it records, the critic's starting
+// weights and the prompt tokens.
+import type { PpoConfig, PromptRow } from '@rlhf/contracts';
+import type { GptConfig, Tokenizer } from '@rlhf/model';
+import { type RewardNormalisation, rewardNormalisation } from '@rlhf/reward-model';
+import type { ModelWeights } from '@rlhf/stage-kit';
+
+export interface PpoHyperparameters {
+  config: PpoConfig;
+  policyModel: GptConfig;
+  rewardModel: GptConfig;
+  criticModel: GptConfig;
+  criticInit: 'reward_model';
+  rewardNormalisation: RewardNormalisation | null;
+  /** Prompt tokens kept (bos included): maxPromptLen capped by the contexts minus maxNewTokens. */
+  effectiveMaxPromptLen: number;
+  miniBatchSize: number;
+  /** AdamW steps per iteration, all in one session run: ppoEpochs × minibatches. */
+  stepsPerIteration: number;
+  approxKl: 'k3';
+}
+
+/**
+ * The critic starts as the reward model (TRL: value model = reward model checkpoint; OpenRLHF the same): it already
+ * reads the score off a response, which is the return of its last token. With a normalisation, the head is rescaled
+ * so the critic's initial values are on the normalised reward scale: w/std, (b − mean)/std.
+ */
+export function criticFromRewardModel(
+  rewardModel: ModelWeights,
+  normalisation?: RewardNormalisation,
+): ModelWeights {
+  const params = new Map([...rewardModel.params].map(([name, data]) => [name, Float32Array.from(data)]));
+  if (normalisation) {
+    const { mean, std } = normalisation;
+    params.set(
+      'score.weight',
+      params.get('score.weight')!.map((w) => w / std),
+    );
+    params.set(
+      'score.bias',
+      params.get('score.bias')!.map((b) => (b - mean) / std),
+    );
+  }
+  return { config: rewardModel.config, params };
+}
+
+/** [bos] + the prompt's last maxLen − 1 tokens (PPO keeps the end of long prompts, where the question is). */
+export function promptTokens(tokenizer: Tokenizer, prompt: string, maxLen: number): number[] {
+  const ids = tokenizer.encode(prompt);
+  return [tokenizer.bosId, ...ids.slice(Math.max(0, ids.length - (maxLen - 1)))];
+}
+
+export function resolveHyperparameters(
+  options: {
+    policy: ModelWeights;
+    rewardModel: ModelWeights;
+    prompts: readonly PromptRow[];
+    rewardNormalisation?: RewardNormalisation | null;
+  },
+  config: PpoConfig,
+  tokenizer: Tokenizer,
+): PpoHyperparameters {
+  const { policy, rewardModel } = options;
+  if (options.prompts.length === 0) throw new Error('trainPpo: no prompts');
+  if (!rewardModel.config.scalarHead)
+    throw new Error('trainPpo: the reward model needs a scalar head (config.scalarHead)');
+  if (policy.config.scalarHead)
+    throw new Error('trainPpo: the policy must be a language model without a scalar head');
+  for (const [what, c] of [
+    ['policy', policy.config],
+    ['reward model', rewardModel.config],
+  ] as const)
+    if (c.vocabSize !== tokenizer.vocabSize)
+      throw new Error(
+        `trainPpo: the ${what} has vocabSize ${c.vocabSize}, the tokenizer ${tokenizer.vocabSize}`,
+      );
+  if (config.rolloutBatchSize % config.minibatches !== 0)
+    throw new Error(
+      `trainPpo: minibatches (${config.minibatches}) must divide rolloutBatchSize (${config.rolloutBatchSize})`,
+    );
+  const context = Math.min(policy.config.maxPositions, rewardModel.config.maxPositions);
+  const effectiveMaxPromptLen = Math.min(config.maxPromptLen, context - config.maxNewTokens);
+  if (effectiveMaxPromptLen < 1)
+    throw new Error(
+      `trainPpo: maxNewTokens ${config.maxNewTokens} leaves no room for a prompt in a context of ${context}`,
+    );
+  const norm =
+    options.rewardNormalisation === undefined
+      ? rewardNormalisation(rewardModel)
+      : options.rewardNormalisation;
+  if (norm && !(Number.isFinite(norm.mean) && norm.std > 0))
+    throw new Error(
+      `trainPpo: reward normalisation needs a finite mean and std > 0, got ${JSON.stringify(norm)}`,
+    );
+  return {
+    config,
+    policyModel: policy.config,
+    rewardModel: rewardModel.config,
+    criticModel: rewardModel.config,
+    criticInit: 'reward_model',
+    rewardNormalisation: norm ?? null,
+    effectiveMaxPromptLen,
+    miniBatchSize: config.rolloutBatchSize / config.minibatches,
+    stepsPerIteration: config.ppoEpochs * config.minibatches,
+    approxKl: 'k3',
+  };
+}
