@@ -5,7 +5,6 @@
 import { type StageJobData, StageJobData as StageJobDataSchema, schemaErrors } from '@rlhf/contracts';
 import type { Prisma, Dataset as DatasetRow, Run as RunRow, Stage as StageRow } from '@rlhf/db';
 import { addRunFlow, keys, removeRunJobs } from '@rlhf/queue';
-import type { RunSettings } from './runs.js';
 import type { Services } from './services.js';
 
 /** Postgres advisory lock held while admitting or cancelling: one decision at a time across API processes. */
@@ -113,9 +112,17 @@ export async function addAdmittedFlow(
   }
 }
 
+/** Admission that never fails the request: a run it could not admit now waits for the next pass. */
+export async function admitSafely(s: Services, teamId?: string): Promise<void> {
+  try {
+    await admitRuns(s, teamId);
+  } catch (error) {
+    s.logger.error({ err: error }, 'admission failed; waiting runs are retried on the next pass');
+  }
+}
+
 /** The jobs of a run, in run order: everything a worker needs (workers never read Postgres). */
 export function stageJobs(run: WaitingRun): StageJobData[] {
-  const settings = run.hyperparameters as unknown as RunSettings;
   return run.stages.map((stage) => {
     if (!stage.dataset) throw new Error(`stage ${stage.kind}: its dataset was deleted`);
     // Models made earlier in this run reach a stage through BullMQ (children's results); only models
@@ -128,13 +135,13 @@ export function stageJobs(run: WaitingRun): StageJobData[] {
       const before = earlier(kind);
       return before ? (before.status === 'succeeded' ? (before.modelKey ?? undefined) : undefined) : fromRun;
     };
-    const policy = from('sft', settings.fromRun?.policy);
-    const rewardModel = from('reward_model', settings.fromRun?.rewardModel ?? undefined);
+    const policy = from('sft', run.fromRunPolicyKey ?? undefined);
+    const rewardModel = from('reward_model', run.fromRunRewardModelKey ?? undefined);
     const job = {
       runId: run.id,
       stageId: stage.id,
       teamId: run.teamId,
-      modelPreset: settings.modelPreset,
+      modelPreset: run.modelPreset,
       kind: stage.kind,
       config: stage.config,
       dataset: {

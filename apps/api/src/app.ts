@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { createRedis } from '@rlhf/queue';
 import { reconcileStages } from './reconcile.js';
-import { admitSafely } from './runs.js';
+import { admitSafely } from './admission.js';
 import { authentication } from './auth.js';
 import { bullBoard } from './bull-board.js';
 import { dashboard } from './dashboard.js';

@@ -12,7 +12,7 @@ import {
 import { createRuntime, type Runtime } from '@rlhf/runtime';
 import type { Static } from 'typebox';
 import { ApiError } from './errors.js';
-import type { RunWithStages } from './runs.js';
+import type { RunWithStages } from './run-store.js';
 import type { GenerateBody, GenerateResponse } from './schemas.js';
 
 /** New tokens when the request names none: the PPO stage's maxNewTokens, else this. */

@@ -1,63 +1,38 @@
 // Runs: creation (validation against the team's datasets and runs, idempotency), cancellation and
-// the detail views. Routes in routes/runs.ts are the HTTP layer over these.
+// the views of runs and what they produced. Routes in routes/runs.ts are the HTTP layer over these;
+// the rows are read and written by run-store.ts.
 import { isDeepStrictEqual } from 'node:util';
 import {
+  type Artifact,
   type FieldError,
-  type ModelPreset,
+  type MetricPoint,
+  type ModelRecord,
   type RunSpec,
+  type Sample,
   type StageKind,
   validateRunSpec,
 } from '@rlhf/contracts';
-import { Prisma, type Run as RunRow, type Stage as StageRow, type Team } from '@rlhf/db';
+import type { RunStatus, Team } from '@rlhf/db';
 import { removeRunJobs, requestCancel } from '@rlhf/queue';
-import { admitRuns, lockAdmission } from './admission.js';
+import { admitSafely, lockAdmission } from './admission.js';
 import { ApiError, invalidRequest, notFound } from './errors.js';
+import * as store from './run-store.js';
 import type { RunView } from './schemas.js';
 import type { Services } from './services.js';
 import { isUniqueViolation } from './teams.js';
-import { isFinished, runView } from './views.js';
+import { artifactView, isFinished, metricView, runView, sampleView } from './views.js';
 
-/** Run.hyperparameters: everything resolved about a run, recorded with it. */
-export interface RunSettings {
-  modelPreset: ModelPreset;
-  /** model.fromRun: the earlier run and the artifact keys of its models this run starts from. */
-  fromRun: { runId: string; stage: 'sft' | 'ppo'; policy: string; rewardModel: string | null } | null;
-  /** Per stage kind: the resolved config, merged with what the worker reported when it started. */
-  stages: Partial<Record<StageKind, Record<string, unknown>>>;
-}
+export type { RunWithStages } from './run-store.js';
 
-export type RunWithStages = RunRow & { stages: StageRow[] };
-
-export async function findRun(s: Services, team: Team, runId: string): Promise<RunWithStages> {
-  const run = await s.prisma.run.findFirst({
-    where: { id: runId, teamId: team.id },
-    include: { stages: true },
-  });
+export async function findRun(s: Services, team: Team, runId: string): Promise<store.RunWithStages> {
+  const run = await store.findRun(s.prisma, team.id, runId);
   if (!run) throw notFound('run', runId);
   return run;
 }
 
-/** Last value of every metric, per stage id. */
-export async function latestMetrics(
-  s: Services,
-  stageIds: string[],
-): Promise<Map<string, Record<string, number>>> {
-  const out = new Map<string, Record<string, number>>();
-  if (stageIds.length === 0) return out;
-  const rows = await s.prisma.$queryRaw<{ stageId: string; name: string; value: number }[]>`
-    SELECT DISTINCT ON ("stageId", "name") "stageId", "name", "value" FROM "MetricPoint"
-    WHERE "stageId" IN (${Prisma.join(stageIds)}) ORDER BY "stageId", "name", "step" DESC`;
-  for (const row of rows) {
-    const values = out.get(row.stageId) ?? {};
-    values[row.name] = row.value;
-    out.set(row.stageId, values);
-  }
-  return out;
-}
-
-export async function runViews(s: Services, runs: RunWithStages[]): Promise<RunView[]> {
-  const latest = await latestMetrics(
-    s,
+export async function runViews(s: Services, runs: store.RunWithStages[]): Promise<RunView[]> {
+  const latest = await store.latestMetrics(
+    s.prisma,
     runs.flatMap((r) => r.stages.map((st) => st.id)),
   );
   return runs.map((run) => runView(run, latest));
@@ -68,12 +43,66 @@ export async function runDetail(s: Services, team: Team, runId: string): Promise
   return view;
 }
 
+export async function runPage(
+  s: Services,
+  team: Team,
+  page: { status?: RunStatus; cursor?: string; limit: number },
+): Promise<{ items: RunView[]; nextCursor: string | null }> {
+  const { rows, nextCursor } = await store.listRuns(s.prisma, team.id, page);
+  return { items: await runViews(s, rows), nextCursor };
+}
+
+// The stage ids of a run a list reads: all, or the one asked for.
+const stageIdsOf = (run: store.RunWithStages, stageId: string | undefined) =>
+  run.stages.map((st) => st.id).filter((id) => stageId === undefined || id === stageId);
+
+export async function metricHistory(
+  s: Services,
+  team: Team,
+  runId: string,
+  query: { stageId?: string; name?: string; afterStep?: number; after?: store.MetricCursor; limit: number },
+): Promise<{ items: MetricPoint[]; next: store.MetricCursor | null }> {
+  const run = await findRun(s, team, runId);
+  const { rows, next } = await store.metricPage(s.prisma, stageIdsOf(run, query.stageId), query);
+  return { items: rows.map(metricView), next };
+}
+
+export async function samplePage(
+  s: Services,
+  team: Team,
+  runId: string,
+  query: { stageId?: string; cursor?: string; limit: number },
+): Promise<{ items: Sample[]; nextCursor: string | null }> {
+  const run = await findRun(s, team, runId);
+  const { rows, nextCursor } = await store.samplePage(s.prisma, stageIdsOf(run, query.stageId), query);
+  return { items: rows.map(sampleView), nextCursor };
+}
+
+export async function artifactList(s: Services, team: Team, runId: string): Promise<Artifact[]> {
+  const run = await findRun(s, team, runId);
+  const rows = await store.listArtifacts(s.prisma, stageIdsOf(run, undefined));
+  return rows.map((row) => artifactView(row, run.id));
+}
+
+/** An artifact of the team's run and its file's store key; 404 for anything else. */
+export async function findArtifact(
+  s: Services,
+  team: Team,
+  runId: string,
+  artifactId: string,
+): Promise<{ artifact: Artifact; path: string }> {
+  const run = await findRun(s, team, runId);
+  const row = await store.findArtifact(s.prisma, stageIdsOf(run, undefined), artifactId);
+  if (!row) throw notFound('artifact', artifactId);
+  return { artifact: artifactView(row, run.id), path: row.path };
+}
+
 /** Checks a run spec against the team's datasets and runs; 400 naming every problem. */
 async function resolveSpec(
   s: Services,
   team: Team,
   body: unknown,
-): Promise<{ spec: RunSpec; settings: RunSettings }> {
+): Promise<{ spec: RunSpec; model: ModelRecord }> {
   const raw = (typeof body === 'object' && body !== null ? body : {}) as {
     stages?: unknown;
     model?: unknown;
@@ -84,36 +113,30 @@ async function resolveSpec(
         return typeof id === 'string' ? [id] : [];
       })
     : [];
-  const datasets = await s.prisma.dataset.findMany({ where: { teamId: team.id, id: { in: datasetIds } } });
+  const datasets = await store.datasetKinds(s.prisma, team.id, datasetIds);
   const model = raw.model as { fromRun?: unknown; stage?: unknown } | undefined;
   const fromRunId = typeof model?.fromRun === 'string' ? model.fromRun : undefined;
-  const fromRun = fromRunId
-    ? await s.prisma.run.findFirst({ where: { id: fromRunId, teamId: team.id }, include: { stages: true } })
-    : null;
+  const fromRun = fromRunId ? await store.findRun(s.prisma, team.id, fromRunId) : null;
   const extra: FieldError[] = [];
   if (fromRunId !== undefined && !fromRun)
     extra.push({ path: '/model/fromRun', message: `unknown run ${fromRunId}` });
-  const finished = fromRun?.stages.filter((st) => st.status === 'succeeded' && st.modelKey !== null);
+  const finished = fromRun ? store.finishedModels(fromRun) : undefined;
   const result = validateRunSpec(body, {
     datasets: Object.fromEntries(datasets.map((d) => [d.id, d.kind])),
     ...(finished ? { fromRunStages: finished.map((st) => st.kind) } : {}),
   });
   if (!result.ok || extra.length > 0) throw invalidRequest([...extra, ...(result.ok ? [] : result.errors)]);
   const spec = result.spec;
-  const stages = Object.fromEntries(spec.stages.map((st) => [st.kind, st.config]));
-  if ('preset' in spec.model)
-    return { spec, settings: { modelPreset: spec.model.preset, fromRun: null, stages } };
+  if ('preset' in spec.model) return { spec, model: { modelPreset: spec.model.preset, fromRun: null } };
   // validateRunSpec checked that the run has the stages this one starts from.
-  const from = fromRun as RunWithStages;
+  const from = fromRun as store.RunWithStages;
   const stage = spec.model.stage ?? 'sft';
   const keyOf = (kind: StageKind) => finished?.find((st) => st.kind === kind)?.modelKey ?? null;
-  const previous = from.hyperparameters as unknown as RunSettings;
   return {
     spec,
-    settings: {
-      modelPreset: previous.modelPreset,
+    model: {
+      modelPreset: from.modelPreset,
       fromRun: { runId: from.id, stage, policy: keyOf(stage) as string, rewardModel: keyOf('reward_model') },
-      stages,
     },
   };
 }
@@ -128,12 +151,10 @@ export async function createRun(
   body: unknown,
   idempotencyKey: string | undefined,
 ): Promise<{ run: RunView; created: boolean }> {
-  const { spec, settings } = await resolveSpec(s, team, body);
+  const { spec, model } = await resolveSpec(s, team, body);
   const replay = async (): Promise<{ run: RunView; created: boolean } | null> => {
     if (idempotencyKey === undefined) return null;
-    const existing = await s.prisma.run.findUnique({
-      where: { teamId_idempotencyKey: { teamId: team.id, idempotencyKey } },
-    });
+    const existing = await store.findRunByIdempotencyKey(s.prisma, team.id, idempotencyKey);
     if (!existing) return null;
     if (!isDeepStrictEqual(existing.spec, spec)) {
       throw new ApiError(
@@ -146,25 +167,9 @@ export async function createRun(
   };
   const earlier = await replay();
   if (earlier) return earlier;
-  let run: RunRow;
+  let runId: string;
   try {
-    run = await s.prisma.run.create({
-      data: {
-        teamId: team.id,
-        name: spec.name ?? '',
-        spec: spec as unknown as Prisma.InputJsonValue,
-        hyperparameters: settings as unknown as Prisma.InputJsonValue,
-        idempotencyKey: idempotencyKey ?? null,
-        stages: {
-          create: spec.stages.map((stage, index) => ({
-            index,
-            kind: stage.kind,
-            config: stage.config as unknown as Prisma.InputJsonValue,
-            datasetId: stage.datasetId,
-          })),
-        },
-      },
-    });
+    runId = (await store.insertRun(s.prisma, team.id, spec, model, idempotencyKey)).id;
   } catch (error) {
     // Two retries raced: the other one created it.
     const raced = isUniqueViolation(error) ? await replay() : null;
@@ -173,16 +178,7 @@ export async function createRun(
   }
   s.metrics.runsCreated.inc();
   await admitSafely(s, team.id);
-  return { run: await runDetail(s, team, run.id), created: true };
-}
-
-/** Admission that never fails the request: a run it could not admit now waits for the next pass. */
-export async function admitSafely(s: Services, teamId?: string): Promise<void> {
-  try {
-    await admitRuns(s, teamId);
-  } catch (error) {
-    s.logger.error({ err: error }, 'admission failed; waiting runs are retried on the next pass');
-  }
+  return { run: await runDetail(s, team, runId), created: true };
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   MetricPoint,
   Page,
   Run,
+  RunRecord,
   RunStatus,
   Sample,
   Stage,
@@ -84,10 +85,7 @@ export const RunView = Type.Object(
     stages: Type.Array(StageView),
     progress: Type.Number({ minimum: 0, maximum: 1, description: 'mean progress of the stages' }),
     error: Nullable(Type.String()),
-    hyperparameters: Type.Record(Type.String(), Type.Unknown(), {
-      description:
-        'resolved settings: modelPreset, fromRun inputs and, per stage kind, the config (as the worker reported it once started)',
-    }),
+    hyperparameters: RunRecord,
     admittedAt: Nullable(Time),
     priority: Nullable(Type.Integer({ description: 'BullMQ priority of its jobs (lower = sooner)' })),
   },

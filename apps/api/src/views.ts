@@ -1,5 +1,14 @@
 // Database rows -> API resources (times as ISO strings, byte counts as numbers, absent facts as null).
-import type { Artifact, Dataset, MetricPoint, RunSpec, Sample, Stage } from '@rlhf/contracts';
+import type {
+  Artifact,
+  Dataset,
+  MetricPoint,
+  RunRecord,
+  RunSpec,
+  Sample,
+  Stage,
+  StageRecord,
+} from '@rlhf/contracts';
 import type {
   Artifact as ArtifactRow,
   Dataset as DatasetRow,
@@ -7,6 +16,7 @@ import type {
   Run as RunRow,
   Sample as SampleRow,
   Stage as StageRow,
+  Prisma,
   Team,
 } from '@rlhf/db';
 import type { RunView, StageView, TeamView } from './schemas.js';
@@ -70,13 +80,37 @@ export function runView(
     finishedAt: iso(row.finishedAt),
     progress,
     error: row.error,
-    hyperparameters: row.hyperparameters as Record<string, unknown>,
+    hyperparameters: runRecord(row),
     admittedAt: iso(row.admittedAt),
     priority: row.priority,
   };
 }
 
 export const isFinished = (status: string): boolean => FINISHED.has(status);
+
+// JSON columns hold settings by name; anything else (never written) reads as none.
+const settings = (value: Prisma.JsonValue): Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {};
+
+/** The run record from its columns: model source on the run, each stage's settings on its own row. */
+export function runRecord(row: RunRow & { stages: StageRow[] }): RunRecord {
+  const stages: RunRecord['stages'] = {};
+  for (const stage of row.stages) {
+    const record: StageRecord = { ...settings(stage.config), ...settings(stage.reported) };
+    if (stage.resolved !== null) record.resolved = settings(stage.resolved);
+    stages[stage.kind] = record;
+  }
+  const fromRun =
+    row.fromRunId !== null && row.fromRunPolicyKey !== null
+      ? {
+          runId: row.fromRunId,
+          stage: row.fromRunStage === 'ppo' ? ('ppo' as const) : ('sft' as const),
+          policy: row.fromRunPolicyKey,
+          rewardModel: row.fromRunRewardModelKey,
+        }
+      : null;
+  return { modelPreset: row.modelPreset, fromRun, stages };
+}
 
 // The API groups the stored kinds: weights and their config/tokenizer are the model; ONNX exports are onnx.
 const ARTIFACT_KINDS: Record<ArtifactRow['kind'], Artifact['kind']> = {

@@ -5,4 +5,5 @@ export * from './jobs.js';
 export * from './jsonl.js';
 export * from './metrics.js';
 export * from './resources.js';
+export * from './run-record.js';
 export * from './run-spec.js';

@@ -2,7 +2,15 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, test } from 'vitest';
 import { createPrisma } from './client.js';
-import { ArtifactKind, DatasetKind, Prisma, RunStatus, StageKind, StageStatus } from './generated/client.js';
+import {
+  ArtifactKind,
+  DatasetKind,
+  ModelPreset,
+  Prisma,
+  RunStatus,
+  StageKind,
+  StageStatus,
+} from './generated/client.js';
 import { testDatabaseUrl } from './test-database.js';
 
 const prisma = createPrisma(testDatabaseUrl());
@@ -29,13 +37,20 @@ async function seed() {
       teamId: team.id,
       name: 'instructgpt',
       spec: { stages: ['sft', 'reward_model', 'ppo'] },
-      hyperparameters: { ppo: { klCoef: 0.05, clip: 0.2 } },
+      modelPreset: ModelPreset.tiny,
       idempotencyKey: unique('key'),
       stages: {
         create: [
           { index: 0, kind: StageKind.sft, config: { steps: 10 } },
           { index: 1, kind: StageKind.reward_model, config: { steps: 10 } },
-          { index: 2, kind: StageKind.ppo, config: { iterations: 2 }, datasetId: dataset.id, totalSteps: 2 },
+          {
+            index: 2,
+            kind: StageKind.ppo,
+            config: { iterations: 2 },
+            datasetId: dataset.id,
+            totalSteps: 2,
+            reported: { klCoef: 0.05, clip: 0.2 },
+          },
         ],
       },
     },
@@ -62,7 +77,7 @@ describe('prisma client over @prisma/adapter-pg', () => {
     expect(admin.teamId).toBeNull();
   });
 
-  test('stores a run with its stages, JSON spec and resolved hyperparameters', async () => {
+  test('stores a run with its stages, JSON spec, model source and per-stage reported settings', async () => {
     const { run, dataset } = await seed();
     expect(run.status).toBe(RunStatus.queued);
     expect(run.stages.map((stage) => [stage.index, stage.kind, stage.status])).toEqual([
@@ -70,8 +85,10 @@ describe('prisma client over @prisma/adapter-pg', () => {
       [1, 'reward_model', StageStatus.pending],
       [2, 'ppo', StageStatus.pending],
     ]);
-    const read = await prisma.run.findUniqueOrThrow({ where: { id: run.id } });
-    expect(read.hyperparameters).toEqual({ ppo: { klCoef: 0.05, clip: 0.2 } });
+    const read = await prisma.run.findUniqueOrThrow({ where: { id: run.id }, include: { stages: true } });
+    expect(read.modelPreset).toBe('tiny');
+    expect(read.fromRunId).toBeNull();
+    expect(read.stages.find((stage) => stage.kind === 'ppo')?.reported).toEqual({ klCoef: 0.05, clip: 0.2 });
     const stored = await prisma.dataset.findUniqueOrThrow({ where: { id: dataset.id } });
     expect(stored.bytes).toBe(5_000_000_000n);
   });
@@ -83,7 +100,7 @@ describe('prisma client over @prisma/adapter-pg', () => {
         teamId: team.id,
         name: 'again',
         spec: {},
-        hyperparameters: {},
+        modelPreset: ModelPreset.tiny,
         idempotencyKey: run.idempotencyKey,
       },
     });
@@ -113,7 +130,7 @@ describe('prisma client over @prisma/adapter-pg', () => {
     expect(sameContentOtherTeam.sha256).toBe(dataset.sha256);
   });
 
-  test('records artifacts, samples and a worker on a stage', async () => {
+  test('records artifacts and samples on a stage', async () => {
     const { ppo } = await seed();
     await prisma.artifact.create({
       data: {
@@ -128,19 +145,14 @@ describe('prisma client over @prisma/adapter-pg', () => {
     await prisma.sample.create({
       data: { stageId: ppo.id, step: 2, prompt: '2+2=', response: '4', score: 1.5, kl: 0.01 },
     });
-    const workerId = unique('gpu');
-    await prisma.worker.create({
-      data: { id: workerId, device: 'cuda:0', hostname: 'node-1', currentStageId: ppo.id },
-    });
     const stage = await prisma.stage.findUniqueOrThrow({
       where: { id: ppo.id },
-      include: { artifacts: true, samples: true, workers: true },
+      include: { artifacts: true, samples: true },
     });
     expect(stage.artifacts.map((artifact) => [artifact.kind, artifact.step])).toEqual([['checkpoint', 2]]);
     expect(stage.samples.map((sample) => [sample.response, sample.score, sample.truncated])).toEqual([
       ['4', 1.5, false],
     ]);
-    expect(stage.workers.map((worker) => worker.id)).toEqual([workerId]);
   });
 
   test('replayed metric points are ignored, so metric ingestion is idempotent', async () => {
@@ -175,18 +187,11 @@ describe('prisma client over @prisma/adapter-pg', () => {
       data: { teamId: team.id, name: 'ci', prefix: unique('rlhf'), sha256: sha() },
     });
     await prisma.metricPoint.create({ data: { stageId: ppo.id, name: 'objective/kl', step: 1, value: 0.1 } });
-    const workerId = unique('gpu');
-    await prisma.worker.create({
-      data: { id: workerId, device: 'cpu', hostname: 'node-2', currentStageId: ppo.id },
-    });
     await prisma.team.delete({ where: { id: team.id } });
     expect(await prisma.apiKey.count({ where: { teamId: team.id } })).toBe(0);
     expect(await prisma.dataset.findUnique({ where: { id: dataset.id } })).toBeNull();
     expect(await prisma.run.findUnique({ where: { id: run.id } })).toBeNull();
     expect(await prisma.stage.count({ where: { runId: run.id } })).toBe(0);
     expect(await prisma.metricPoint.count({ where: { stageId: ppo.id } })).toBe(0);
-    // Workers outlive stages: the worker row stays, idle.
-    const worker = await prisma.worker.findUniqueOrThrow({ where: { id: workerId } });
-    expect(worker.currentStageId).toBeNull();
   });
 });

@@ -196,7 +196,6 @@ describe('createTestDatabase', () => {
       'Sample',
       'Stage',
       'Team',
-      'Worker',
       '_prisma_migrations',
     ]);
     await database.drop();

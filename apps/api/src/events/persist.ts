@@ -4,7 +4,6 @@
 import type { ArtifactStore } from '@rlhf/artifacts';
 import type { ArtifactKind, Prisma, PrismaClient, StageStatus } from '@rlhf/db';
 import { keys, type StageEvent } from '@rlhf/queue';
-import type { RunSettings } from '../runs.js';
 
 const FINISHED: readonly StageStatus[] = ['succeeded', 'failed', 'cancelled'];
 
@@ -80,8 +79,8 @@ export async function applyEvent(
   switch (event.type) {
     case 'stage.started': {
       if (!open) return nothing;
-      const settings = stage.run.hyperparameters as unknown as RunSettings;
-      const reported = { ...settings.stages[stage.kind], ...event.hyperparameters };
+      // Each write touches this stage's row, or the run's only where a condition in SQL says so: events of
+      // two stages persisted at once never overwrite each other.
       await prisma.$transaction([
         prisma.stage.update({
           where: { id: stage.id },
@@ -92,20 +91,12 @@ export async function applyEvent(
             startedAt: stage.startedAt ?? at,
             totalSteps: event.totalSteps,
             error: null,
+            reported: jsonObject(event.hyperparameters),
           },
         }),
         // Conditional in SQL, not on the status read above: a cancel committed meanwhile must stay.
         prisma.run.updateMany({ where: { id: stage.runId, status: 'queued' }, data: { status: 'running' } }),
-        prisma.run.update({
-          where: { id: stage.runId },
-          data: {
-            startedAt: stage.run.startedAt ?? at,
-            hyperparameters: {
-              ...settings,
-              stages: { ...settings.stages, [stage.kind]: reported },
-            } as unknown as Prisma.InputJsonValue,
-          },
-        }),
+        prisma.run.updateMany({ where: { id: stage.runId, startedAt: null }, data: { startedAt: at } }),
       ]);
       return { finishedTeamId: null, cancelAgain: stage.run.status === 'cancelled' };
     }
@@ -193,29 +184,12 @@ export async function applyEvent(
       if (!open) return nothing;
       const stages = await prisma.stage.findMany({ where: { runId: stage.runId } });
       const allDone = stages.every((st) => st.id === stage.id || st.status === 'succeeded');
-      // What the trainer resolved beyond the config (caps to the model's context, sizes) joins the run's record.
+      // What the trainer resolved beyond the config (caps to the model's context, sizes) joins the stage's record.
       const resolvedKey = keys.hyperparameters(event.result.modelKey);
       const resolved = (await artifacts.exists(resolvedKey))
-        ? (JSON.parse(await artifacts.getText(resolvedKey)) as Record<string, unknown>)
+        ? (JSON.parse(await artifacts.getText(resolvedKey)) as unknown)
         : null;
-      const settings = stage.run.hyperparameters as unknown as RunSettings;
       await prisma.$transaction([
-        ...(resolved
-          ? [
-              prisma.run.update({
-                where: { id: stage.runId },
-                data: {
-                  hyperparameters: {
-                    ...settings,
-                    stages: {
-                      ...settings.stages,
-                      [stage.kind]: { ...settings.stages[stage.kind], resolved },
-                    },
-                  } as unknown as Prisma.InputJsonValue,
-                },
-              }),
-            ]
-          : []),
         prisma.stage.update({
           where: { id: stage.id },
           data: {
@@ -224,6 +198,7 @@ export async function applyEvent(
             currentStep: event.result.step,
             modelKey: event.result.modelKey,
             finishedAt: at,
+            ...(isJsonObject(resolved) ? { resolved: jsonObject(resolved) } : {}),
           },
         }),
         ...(allDone && stage.run.status !== 'cancelled'
@@ -291,6 +266,13 @@ export async function applyEvent(
     }
   }
 }
+
+const isJsonObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+// Settings by name as Prisma stores JSON (a round trip through JSON drops what JSON cannot hold).
+const jsonObject = (value: Record<string, unknown>): Prisma.InputJsonObject =>
+  JSON.parse(JSON.stringify(value)) as Prisma.InputJsonObject;
 
 const ARTIFACT_KINDS = new Set<string>([
   'checkpoint',

@@ -1,11 +1,21 @@
 // Runs: create, list, get, cancel, metrics history, rollout samples, artifacts (list, download) and
 // sampling from a finished policy.
 import { Artifact, RunSpecInput } from '@rlhf/contracts';
-import type { Prisma } from '@rlhf/db';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { teamOf } from '../auth.js';
-import { ApiError, notFound } from '../errors.js';
-import { cancelRun, createRun, findRun, runDetail, runViews } from '../runs.js';
+import { ApiError } from '../errors.js';
+import type { MetricCursor } from '../run-store.js';
+import {
+  artifactList,
+  cancelRun,
+  createRun,
+  findArtifact,
+  findRun,
+  metricHistory,
+  runDetail,
+  runPage,
+  samplePage,
+} from '../runs.js';
 import {
   ArtifactList,
   ArtifactParams,
@@ -26,7 +36,6 @@ import {
 } from '../schemas.js';
 import type { Services } from '../services.js';
 import { validatorCompiler } from '../validation.js';
-import { artifactView, metricView, sampleView } from '../views.js';
 
 // Opaque cursors for lists ordered by more than one column.
 const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -38,11 +47,6 @@ function decodeCursor<T>(cursor: string, check: (value: unknown) => value is T):
   throw new ApiError(400, 'invalid_request', 'querystring /cursor: not a cursor this list returned');
 }
 
-interface MetricCursor {
-  stageId: string;
-  step: number;
-  name: string;
-}
 // Only what Postgres can compare: text without NUL, a step within its 32-bit integers.
 const pgString = (v: unknown): v is string =>
   typeof v === 'string' && v.length <= 512 && !v.includes('\u0000');
@@ -93,20 +97,12 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
       },
     },
     async (request) => {
-      const team = teamOf(request);
       const { status, cursor } = request.query;
-      const limit = request.query.limit ?? 20;
-      const rows = await s.prisma.run.findMany({
-        where: { teamId: team.id, ...(status ? { status } : {}), ...(cursor ? { id: { lt: cursor } } : {}) },
-        orderBy: { id: 'desc' },
-        take: limit + 1,
-        include: { stages: true },
+      return runPage(s, teamOf(request), {
+        ...(status ? { status } : {}),
+        ...(cursor ? { cursor } : {}),
+        limit: request.query.limit ?? 20,
       });
-      const page = rows.slice(0, limit);
-      return {
-        items: await runViews(s, page),
-        nextCursor: rows.length > limit ? page[page.length - 1].id : null,
-      };
     },
   );
 
@@ -149,39 +145,15 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
       },
     },
     async (request) => {
-      const run = await findRun(s, teamOf(request), request.params.runId);
       const { stageId, name, afterStep, cursor } = request.query;
-      const limit = request.query.limit ?? 1000;
-      const stageIds = run.stages.map((st) => st.id).filter((id) => stageId === undefined || id === stageId);
-      const after = cursor ? decodeCursor(cursor, isMetricCursor) : undefined;
-      const where: Prisma.MetricPointWhereInput = {
-        stageId: { in: stageIds },
+      const { items, next } = await metricHistory(s, teamOf(request), request.params.runId, {
+        ...(stageId === undefined ? {} : { stageId }),
         ...(name ? { name } : {}),
-        ...(afterStep === undefined ? {} : { step: { gt: afterStep } }),
-        ...(after
-          ? {
-              OR: [
-                { stageId: { gt: after.stageId } },
-                { stageId: after.stageId, step: { gt: after.step } },
-                { stageId: after.stageId, step: after.step, name: { gt: after.name } },
-              ],
-            }
-          : {}),
-      };
-      const rows = await s.prisma.metricPoint.findMany({
-        where,
-        orderBy: [{ stageId: 'asc' }, { step: 'asc' }, { name: 'asc' }],
-        take: limit + 1,
+        ...(afterStep === undefined ? {} : { afterStep }),
+        ...(cursor ? { after: decodeCursor(cursor, isMetricCursor) } : {}),
+        limit: request.query.limit ?? 1000,
       });
-      const page = rows.slice(0, limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map(metricView),
-        nextCursor:
-          rows.length > limit
-            ? encodeCursor({ stageId: last.stageId, step: last.step, name: last.name })
-            : null,
-      };
+      return { items, nextCursor: next ? encodeCursor(next) : null };
     },
   );
 
@@ -197,20 +169,12 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
       },
     },
     async (request) => {
-      const run = await findRun(s, teamOf(request), request.params.runId);
       const { stageId, cursor } = request.query;
-      const limit = request.query.limit ?? 50;
-      const stageIds = run.stages.map((st) => st.id).filter((id) => stageId === undefined || id === stageId);
-      const rows = await s.prisma.sample.findMany({
-        where: { stageId: { in: stageIds }, ...(cursor ? { id: { lt: cursor } } : {}) },
-        orderBy: { id: 'desc' }, // uuid v7: newest first
-        take: limit + 1,
+      return samplePage(s, teamOf(request), request.params.runId, {
+        ...(stageId === undefined ? {} : { stageId }),
+        ...(cursor ? { cursor } : {}),
+        limit: request.query.limit ?? 50,
       });
-      const page = rows.slice(0, limit);
-      return {
-        items: page.map(sampleView),
-        nextCursor: rows.length > limit ? page[page.length - 1].id : null,
-      };
     },
   );
 
@@ -224,14 +188,7 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
         response: { 200: ArtifactList, ...Errors },
       },
     },
-    async (request) => {
-      const run = await findRun(s, teamOf(request), request.params.runId);
-      const rows = await s.prisma.artifact.findMany({
-        where: { stageId: { in: run.stages.map((st) => st.id) } },
-        orderBy: [{ createdAt: 'asc' }, { path: 'asc' }],
-      });
-      return { items: rows.map((row) => artifactView(row, run.id)) };
-    },
+    async (request) => ({ items: await artifactList(s, teamOf(request), request.params.runId) }),
   );
 
   app.get(
@@ -245,13 +202,8 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
       },
     },
     async (request) => {
-      const run = await findRun(s, teamOf(request), request.params.runId);
-      const row = await findArtifact(
-        s,
-        run.stages.map((st) => st.id),
-        request.params.artifactId,
-      );
-      return artifactView(row, run.id);
+      const { runId, artifactId } = request.params;
+      return (await findArtifact(s, teamOf(request), runId, artifactId)).artifact;
     },
   );
 
@@ -266,22 +218,18 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
       },
     },
     async (request, reply) => {
-      const run = await findRun(s, teamOf(request), request.params.runId);
-      const row = await findArtifact(
-        s,
-        run.stages.map((st) => st.id),
-        request.params.artifactId,
-      );
-      if (!(await s.artifacts.exists(row.path))) {
-        throw new ApiError(404, 'not_found', `artifact ${row.id}: its file ${row.path} is not in the store`);
+      const { runId, artifactId } = request.params;
+      const { artifact, path } = await findArtifact(s, teamOf(request), runId, artifactId);
+      if (!(await s.artifacts.exists(path))) {
+        throw new ApiError(404, 'not_found', `artifact ${artifact.id}: its file ${path} is not in the store`);
       }
-      const { bytes } = await s.artifacts.info(row.path);
-      const file = row.path.slice(row.path.lastIndexOf('/') + 1);
+      const { bytes } = await s.artifacts.info(path);
+      const file = path.slice(path.lastIndexOf('/') + 1);
       return reply
         .header('content-type', 'application/octet-stream')
         .header('content-length', bytes)
         .header('content-disposition', `attachment; filename="${file}"`)
-        .send(s.artifacts.stream(row.path));
+        .send(s.artifacts.stream(path));
     },
   );
 
@@ -302,9 +250,3 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
     },
   );
 };
-
-async function findArtifact(s: Services, stageIds: string[], artifactId: string) {
-  const row = await s.prisma.artifact.findFirst({ where: { id: artifactId, stageId: { in: stageIds } } });
-  if (!row) throw notFound('artifact', artifactId);
-  return row;
-}
