@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run setup:cuda — puts ONNX Runtime 1.29.0's CUDA provider libraries next to onnxruntime-node's binding.
 // onnxruntime-node's own installer fetches them from NuGet (unreachable here); the npm package below ships the
-// same ORT 1.29.0 build (CUDA 13) of both files (see DESIGN.md, "Compute: facts verified").
+// same ORT 1.29.0 build (CUDA 13) of both files (see docs/DESIGN.md, "Compute: facts verified").
 //
 //   node scripts/setup-cuda.mjs           install if missing (idempotent)
 //   node scripts/setup-cuda.mjs --force   reinstall

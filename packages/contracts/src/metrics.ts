@@ -1,6 +1,6 @@
 // Metric names, as TRL and its users spell them. Stages report `{ name: value }` per step.
 
-/** Per PPO iteration (DESIGN.md, RLHF conventions). */
+/** Per PPO iteration (docs/DESIGN.md, RLHF conventions). */
 export const PpoMetrics = {
   /** mean over responses of Σ_t (log π − log π_ref) */
   kl: 'objective/kl',

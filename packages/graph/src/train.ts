@@ -1,5 +1,5 @@
 // Fused training: K optimizer steps (each averaging gradients over M micro-batches) in one ONNX Loop, so
-// parameters and optimizer state stay on the device for the whole call (DESIGN.md: put loops in the graph).
+// parameters and optimizer state stay on the device for the whole call (docs/DESIGN.md: put loops in the graph).
 import {
   type HostTensor,
   type Runtime,

@@ -1,5 +1,5 @@
 // Sampling from the GPT in one session.run: prefill and every decode step run inside one ONNX Loop with the
-// KV cache carried between iterations (DESIGN.md: a host round trip per step is ~32x slower on a GPU).
+// KV cache carried between iterations (docs/DESIGN.md: a host round trip per step is ~32x slower on a GPU).
 //
 // Decisions:
 // - Randomness comes from the host: `uniforms` [N, B] in [0, 1), drawn from a seeded PRNG. The same graph then
@@ -59,7 +59,7 @@ import {
   lmHeadWeight,
 } from './gpt.js';
 import { createRng } from './random.js';
-import { tokenLogprobs, withTemperature } from './score.js';
+import { temperedLogprobs, withTemperature } from './score.js';
 
 /** Scalar sampling settings as graph tensors. */
 export interface SamplingInputs {
@@ -162,7 +162,7 @@ export function generateTokens(
       const { hidden, presentKv } = gptHidden(params, config, ids, { attentionMask: mask, pastKv });
       const logits = lmHead(params, squeeze(slice(hidden, [-1], [2 ** 31 - 1], [1]), [1]), headWeight); // [B, V]
       const sampled = sampleTokens(logits, gather(uniforms, step), inputs);
-      const logprob = tokenLogprobs(logits, sampled, effectiveTemperature(inputs.temperature));
+      const logprob = temperedLogprobs(logits, sampled, effectiveTemperature(inputs.temperature));
       const token = where(done, padId, sampled);
       const nowDone = or(done, equal(sampled, eosId));
       const ones = expand(root.constant([1], 'int64', [1, 1]), [batch, 1]);

@@ -43,15 +43,6 @@ export {
   tensorToFloat32,
   writeSafetensors,
 } from './safetensors.js';
-export { geluTanh, type ReferenceForward, referenceGptForward } from './testing/reference-gpt.js';
-export {
-  byteLevelAlphabet,
-  type HfTensorOptions,
-  hfGpt2ConfigJson,
-  hfGpt2Tensors,
-  tinyGpt2TokenizerJson,
-  writeHfGpt2Dir,
-} from './testing/tiny-hf.js';
 export { ByteTokenizer, type DecodeOptions, loadHfTokenizer, type Tokenizer } from './tokenizer.js';
 export { exportPolicyOnnx, exportRewardOnnx } from './export.js';
 export { type HostParams, leftPad, type ModelDtype, paramFeeds, toRows } from './feeds.js';
@@ -105,7 +96,6 @@ export {
   sequenceOf,
   sequenceScores,
   tokenEntropy,
-  tokenLogprobs,
+  temperedLogprobs,
   withTemperature,
 } from './score.js';
-export { logSoftmaxRow, sharpParams } from './testing/sharp-params.js';

@@ -67,7 +67,7 @@ export function entropyOf(logp: Tensor): Tensor {
 }
 
 /** log π(token) under softmax(logits / temperature), for logits [..., V] and int64 tokens [...]. */
-export function tokenLogprobs(logits: Tensor, tokens: Tensor, temperature?: number | Tensor): Tensor {
+export function temperedLogprobs(logits: Tensor, tokens: Tensor, temperature?: number | Tensor): Tensor {
   return tokenLogProbs(withTemperature(logits, temperature), tokens);
 }
 
@@ -86,7 +86,7 @@ export function responseColumns(x: Tensor, n: number | Tensor): Tensor {
 
 /** Log-probs [B, N] of the response tokens from the logits of the whole sequence [B, P + N, V]. */
 export function responseLogprobs(logits: Tensor, responseIds: Tensor, temperature?: number | Tensor): Tensor {
-  return tokenLogprobs(responseColumns(logits, dimOf(responseIds, 1)), responseIds, temperature);
+  return temperedLogprobs(responseColumns(logits, dimOf(responseIds, 1)), responseIds, temperature);
 }
 
 /** Entropy [B, N] of the policy at each response step, from the logits of the whole sequence. */

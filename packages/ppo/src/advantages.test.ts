@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { gae, maskedMean, maskedVar, whiten } from './advantages.js';
+import { gae, arrayMaskedMean, arrayMaskedVar, whiten } from './advantages.js';
 
 const close = (actual: ArrayLike<number>, expected: number[]) => {
   expect(actual.length).toBe(expected.length);
@@ -53,9 +53,9 @@ describe('whiten', () => {
     const x = new Float32Array([2, 4, 6, 100]);
     const mask = new Uint8Array([1, 1, 1, 0]);
     // mean = 4, unbiased var = (4 + 0 + 4) / 2 = 4, std = 2 (+1e-8 inside the sqrt)
-    expect(maskedMean(x, mask)).toBe(4);
-    expect(maskedVar(x, mask)).toBe(4);
-    expect(maskedVar(x, mask, false)).toBeCloseTo(8 / 3, 12);
+    expect(arrayMaskedMean(x, mask)).toBe(4);
+    expect(arrayMaskedVar(x, mask)).toBe(4);
+    expect(arrayMaskedVar(x, mask, false)).toBeCloseTo(8 / 3, 12);
     close(whiten(x, mask), [-1, 0, 1, 0]);
     // shiftMean = false adds the mean back: [-1, 0, 1] + 4
     close(whiten(x, mask, false), [3, 4, 5, 0]);
@@ -68,6 +68,8 @@ describe('whiten', () => {
 
   test('refuses fewer than two positions', () => {
     expect(() => whiten(new Float32Array([1, 2]), new Uint8Array([1, 0]))).toThrow('at least 2 positions');
-    expect(() => maskedMean(new Float32Array([1]), new Uint8Array([0]))).toThrow('no unmasked positions');
+    expect(() => arrayMaskedMean(new Float32Array([1]), new Uint8Array([0]))).toThrow(
+      'no unmasked positions',
+    );
   });
 });

@@ -48,8 +48,8 @@ export function gae(input: GaeInput): { advantages: Float32Array; returns: Float
   return { advantages, returns };
 }
 
-/** Mean of x over the positions where mask is 1 (all positions without a mask). */
-export function maskedMean(x: Floats, mask?: Mask): number {
+/** Mean of a host array over the positions where mask is 1 (all positions without a mask); graph maskedMean is its in-graph twin. */
+export function arrayMaskedMean(x: Floats, mask?: Mask): number {
   let sum = 0;
   let count = 0;
   for (let i = 0; i < x.length; i++) {
@@ -57,13 +57,13 @@ export function maskedMean(x: Floats, mask?: Mask): number {
     sum += x[i];
     count++;
   }
-  if (count === 0) throw new RangeError('maskedMean: no unmasked positions');
+  if (count === 0) throw new RangeError('arrayMaskedMean: no unmasked positions');
   return sum / count;
 }
 
 /** Variance of x over the mask; unbiased (n − 1) like TRL's masked_var. */
-export function maskedVar(x: Floats, mask?: Mask, unbiased = true): number {
-  const mean = maskedMean(x, mask);
+export function arrayMaskedVar(x: Floats, mask?: Mask, unbiased = true): number {
+  const mean = arrayMaskedMean(x, mask);
   let squares = 0;
   let count = 0;
   for (let i = 0; i < x.length; i++) {
@@ -72,7 +72,7 @@ export function maskedVar(x: Floats, mask?: Mask, unbiased = true): number {
     count++;
   }
   if (unbiased && count < 2)
-    throw new RangeError('maskedVar: an unbiased variance needs at least 2 positions');
+    throw new RangeError('arrayMaskedVar: an unbiased variance needs at least 2 positions');
   return squares / (unbiased ? count - 1 : count);
 }
 
@@ -87,8 +87,8 @@ export function whiten(x: Floats, mask?: Mask, shiftMean = true): Float32Array {
   if (mask && mask.length !== x.length) {
     throw new RangeError(`whiten: mask has ${mask.length} entries, x has ${x.length}`);
   }
-  const mean = maskedMean(x, mask);
-  const scale = 1 / Math.sqrt(maskedVar(x, mask) + WHITEN_EPS);
+  const mean = arrayMaskedMean(x, mask);
+  const scale = 1 / Math.sqrt(arrayMaskedVar(x, mask) + WHITEN_EPS);
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) {
     if (mask && !mask[i]) continue;

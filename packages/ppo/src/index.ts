@@ -1,5 +1,5 @@
 // @rlhf/ppo: PPO with a per-token KL penalty against the frozen SFT reference (InstructGPT §3.5, TRL PPOTrainer).
-export { gae, type GaeInput, maskedMean, maskedVar, whiten } from './advantages.js';
+export { gae, type GaeInput, arrayMaskedMean, arrayMaskedVar, whiten } from './advantages.js';
 export {
   buildPpoTrainStep,
   buildRolloutScoringGraph,

@@ -1,7 +1,7 @@
 // From a scored rollout to what the PPO update trains on: per-token rewards (score − β·KL), GAE advantages
 // (whitened) and value targets, plus the rollout's statistics for the metrics.
 import type { PpoConfig } from '@rlhf/contracts';
-import { gae, maskedMean, maskedVar, whiten } from './advantages.js';
+import { gae, arrayMaskedMean, arrayMaskedVar, whiten } from './advantages.js';
 import { type KlPenaltyRewards, klPenaltyRewards } from './rewards.js';
 import type { Rollout } from './rollout.js';
 
@@ -53,8 +53,8 @@ export function ppoTargets(
  */
 export function explainedVariance(values: Float32Array, returns: Float32Array, mask: Uint8Array): number {
   const residual = returns.map((r, i) => r - values[i]);
-  const total = maskedVar(returns, mask, false);
-  return total === 0 ? 0 : 1 - maskedVar(residual, mask, false) / total;
+  const total = arrayMaskedVar(returns, mask, false);
+  return total === 0 ? 0 : 1 - arrayMaskedVar(residual, mask, false) / total;
 }
 
 /** Mean over rows of Σ_t −log π(a_t): the sampled responses' entropy estimate (TRL objective/entropy). */
@@ -62,5 +62,5 @@ export function sequenceEntropy(logprobs: Float32Array, mask: Uint8Array, batch:
   const perRow = new Float32Array(batch);
   const width = logprobs.length / batch;
   for (let i = 0; i < logprobs.length; i++) if (mask[i]) perRow[Math.floor(i / width)] -= logprobs[i];
-  return maskedMean(perRow);
+  return arrayMaskedMean(perRow);
 }

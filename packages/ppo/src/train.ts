@@ -26,7 +26,7 @@ import {
   type SampleRow,
   type StageHooks,
 } from '@rlhf/stage-kit';
-import { maskedMean } from './advantages.js';
+import { arrayMaskedMean } from './advantages.js';
 import { buildPpoTrainStep, type PpoModels } from './graphs.js';
 import {
   checkFinite,
@@ -183,7 +183,7 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
             { 'loss/total': report.loss, 'train/grad_norm': report.gradNorm, ...report.metrics },
             it + 1,
           );
-          kl.update(maskedMean(targets.klSums), B);
+          kl.update(arrayMaskedMean(targets.klSums), B);
 
           const texts = rollout.responses.map((tokens, b) =>
             responseText(tokenizer, tokens, rollout.mask, b, rollout.shape[1]),

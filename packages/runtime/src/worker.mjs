@@ -1,5 +1,5 @@
 // The ORT thread of one runtime: it owns every InferenceSession of that runtime, because session.run blocks the
-// thread it runs on (DESIGN.md). Plain .mjs (onnxruntime-node + message passing only) so it starts unchanged
+// thread it runs on (docs/DESIGN.md). Plain .mjs (onnxruntime-node + message passing only) so it starts unchanged
 // under node, tsx and vitest without a TypeScript loader in the worker.
 //
 // Requests (main -> worker):  { id, kind: 'create', model: Uint8Array, options }
