@@ -17,12 +17,19 @@ export function paramFeeds(
   return weightFeeds(paramShapes(config), params, dtype);
 }
 
+/** Length of the longest row (a loop: spreading a large batch into Math.max exceeds V8's argument limit). */
+export function longest(rows: readonly { readonly length: number }[]): number {
+  let max = 0;
+  for (const row of rows) if (row.length > max) max = row.length;
+  return max;
+}
+
 /** Rows of token ids left-padded to one length: ids and mask (1 = real token), int64 [B, P]. */
 export function leftPad(
   rows: readonly (readonly number[])[],
   padId: number,
 ): { ids: HostTensor; mask: HostTensor } {
-  const width = Math.max(...rows.map((r) => r.length));
+  const width = longest(rows);
   const ids = new BigInt64Array(rows.length * width).fill(BigInt(padId));
   const mask = new BigInt64Array(rows.length * width);
   rows.forEach((row, b) => {

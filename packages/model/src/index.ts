@@ -45,7 +45,7 @@ export {
 } from './safetensors.js';
 export { ByteTokenizer, type DecodeOptions, loadHfTokenizer, type Tokenizer } from './tokenizer.js';
 export { exportPolicyOnnx, exportRewardOnnx } from './export.js';
-export { type HostParams, leftPad, type ModelDtype, paramFeeds, toRows } from './feeds.js';
+export { type HostParams, leftPad, longest, type ModelDtype, paramFeeds, toRows } from './feeds.js';
 export {
   buildGenerationGraph,
   createGenerator,

@@ -29,6 +29,7 @@ import {
   type GptConfig,
   gptHidden,
   initParams,
+  longest,
   type Scorer,
   scalarHead,
   sequenceScores,
@@ -144,7 +145,7 @@ async function scoreExamples(
   const scores: number[][] = examples.map(() => []);
   for (let start = 0; start < items.length; start += EVAL_BATCH) {
     const batch = items.slice(start, start + EVAL_BATCH);
-    const n = Math.max(...batch.map((b) => b.response.length));
+    const n = longest(batch.map((b) => b.response));
     const out = await scorer.score({
       params,
       prompts: batch.map((b) => b.prompt),

@@ -14,6 +14,7 @@ import {
   type GptConfig,
   gptForward,
   gptParamInputs,
+  longest,
   paramFeeds,
   type Tokenizer,
 } from '@rlhf/model';
@@ -127,7 +128,7 @@ async function evalLoss(
   let tokens = 0;
   for (let start = 0; start < examples.length; start += EVAL_BATCH) {
     const batch = examples.slice(start, start + EVAL_BATCH);
-    const length = Math.max(...batch.map((e) => e.inputs.length));
+    const length = longest(batch.map((e) => e.inputs));
     const out = await session.run({ ...feeds, ...sftTensors(batch, batch.length, length, padId) });
     nll += (out.nll_sum.data as Float32Array)[0];
     tokens += (out.tokens.data as Float32Array)[0];
@@ -202,7 +203,7 @@ export async function trainSft(input: SftInput): Promise<StageResult> {
     },
     feeds(batches) {
       let tokens = 0;
-      const length = Math.max(...batches.flat().map((i) => train[i].inputs.length));
+      const length = longest(batches.flat().map((i) => train[i].inputs));
       const tensors = batches.map((indices) => {
         const examples = indices.map((i) => train[i]);
         tokens += examples.reduce((n, e) => n + e.inputs.length, 0);

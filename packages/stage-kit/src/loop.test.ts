@@ -9,7 +9,12 @@ import { directoryCheckpointStore } from './checkpoints.js';
 import { stackSteps } from './data.js';
 import { modelFromFiles, trainerFromFiles } from './files.js';
 import { NonFiniteError, SHUTDOWN, StageAbortedError, type StageHooks } from './hooks.js';
-import { runSupervisedLoop, type SupervisedConfig, type SupervisedResult } from './loop.js';
+import {
+  runSupervisedLoop,
+  type SupervisedConfig,
+  type SupervisedLoop,
+  type SupervisedResult,
+} from './loop.js';
 
 // A micro GPT learning a fixed set of token sequences: the loop's bookkeeping, not learning, is under test.
 // (vocabSize 259: checkpoints load with packages/model's ByteTokenizer, which needs its 259 ids.)
@@ -60,8 +65,10 @@ function run(
   overrides: Partial<SupervisedConfig>,
   hooks: StageHooks = {},
   stage = 'toy',
+  extra: Pick<SupervisedLoop, 'callBudgetSeconds'> = {},
 ): Promise<SupervisedResult> {
   return runSupervisedLoop({
+    ...extra,
     stage,
     config: { ...base, ...overrides },
     model: { config, params: initParams(config, 1) },
@@ -218,5 +225,23 @@ describe('runSupervisedLoop', () => {
     const store = directoryCheckpointStore(dir);
     await run({ maxSteps: 4 }, { checkpoints: store }, 'sft');
     await expect(run({}, { checkpoints: store }, 'reward_model')).rejects.toThrow(/belongs to stage 'sft'/);
+  });
+
+  test('a call over the time budget shrinks the next calls, so a cancel is seen sooner; the result is the same', async () => {
+    const progress: number[] = [];
+    const messages: string[] = [];
+    const budgeted = await run(
+      {},
+      { onProgress: (step) => progress.push(step), log: (m) => messages.push(m) },
+      'toy',
+      { callBudgetSeconds: 1e-9 },
+    );
+    // The first call fuses stepsPerCall = 4 steps; every call after it is one step.
+    expect(progress).toEqual([4, ...Array.from({ length: 18 }, (_, i) => i + 5)]);
+    expect(messages.some((m) => /4 steps took .* 1 per call from now on/.test(m))).toBe(true);
+    const plain = await run({});
+    const a = budgeted.model.params.get('wte.weight')!;
+    const b = plain.model.params.get('wte.weight')!;
+    expect(Math.max(...Array.from(a, (x, i) => Math.abs(x - b[i])))).toBeLessThan(1e-4);
   });
 });

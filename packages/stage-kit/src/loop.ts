@@ -64,6 +64,11 @@ export interface SupervisedLoop {
   metricNames?: Record<string, string>;
   /** Held-out metrics of the current weights (reported names). */
   evaluate(model: ModelWeights): Promise<Record<string, number>>;
+  /**
+   * A fused call that takes longer shrinks the calls after it (fewer steps each, down to 1), so a cancel or a
+   * shutdown, checked between calls, is seen within about this long (default 10 s).
+   */
+  callBudgetSeconds?: number;
 }
 
 export interface SupervisedResult {
@@ -147,16 +152,24 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
         return created;
       };
 
+      const budget = loop.callBudgetSeconds ?? 10;
+      let callSteps = config.stepsPerCall;
       return {
         initialMetrics: evaluate,
         async step(first) {
-          const k = Math.min(config.stepsPerCall, totalSteps - first);
+          const k = Math.min(callSteps, totalSteps - first);
           const active = await trainerFor(k);
           const { feeds, tokens } = loop.feeds(Array.from({ length: k }, (_, i) => stepBatches(first + i)));
           const lrs = lrsFor(lrAt, first, k);
           const started = performance.now();
           const report: StepReport = await active.run(feeds, lrs);
           const seconds = (performance.now() - started) / 1000;
+          if (seconds > budget && callSteps > 1) {
+            callSteps = Math.max(1, Math.floor((k * budget) / seconds));
+            loop.hooks?.log?.(
+              `${loop.stage}: ${k} steps took ${seconds.toFixed(1)} s; ${callSteps} per call from now on`,
+            );
+          }
           assertFinite(
             {
               'train/loss': report.loss,
