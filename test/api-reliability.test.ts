@@ -419,6 +419,38 @@ describe('a poison event', () => {
       field: '/stages/0/config/maxSteps',
     });
   });
+  test('epochs that add up to more steps than 32 bits hold are refused, naming epochs', async () => {
+    const { team, headers } = await createTestTeam(api.app);
+    // A dataset as large as the check needs (recorded only: the run is refused before any worker reads it).
+    const big = await api.app.services.prisma.dataset.create({
+      data: {
+        teamId: team.id,
+        name: 'big',
+        kind: 'sft',
+        sha256: 'f'.repeat(64),
+        rows: 10_000_000,
+        bytes: 1n,
+      },
+    });
+    const payload = {
+      model: { preset: 'tiny' },
+      stages: [{ kind: 'sft', datasetId: big.id, config: { epochs: 1000, batchSize: 1 } }],
+    };
+    const response = await api.app.inject({ method: 'POST', url: '/v1/runs', headers, payload });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().error.field).toBe('/stages/0/config/epochs');
+    expect(response.json().error.message).toMatch(/up to 10000000000 steps: must be <= 2147483647/);
+    const fine = await api.app.inject({
+      method: 'POST',
+      url: '/v1/runs',
+      headers,
+      payload: {
+        ...payload,
+        stages: [{ ...payload.stages[0], config: { epochs: 1000, batchSize: 1, maxSteps: 100 } }],
+      },
+    });
+    expect(fine.statusCode, fine.body).toBe(201);
+  });
 });
 
 describe('NUL characters and out-of-range queries', () => {

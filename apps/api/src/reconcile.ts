@@ -4,7 +4,7 @@
 // stages all lost their jobs (Redis restarted without its data, or admission committed but could not
 // add the flow) is queued again with the same stage ids: workers resume each stage from its latest
 // checkpoint in the artifact store.
-import { getStageStates, type StageEvent, type StageJobState } from '@rlhf/queue';
+import { getStageStates, requestCancel, type StageEvent, type StageJobState } from '@rlhf/queue';
 import { addAdmittedFlow, stageJobs } from './admission.js';
 import { applyEvent } from './events/persist.js';
 import type { Services } from './services.js';
@@ -41,6 +41,8 @@ export async function reconcileStages(s: Services): Promise<number> {
           : { type: 'stage.failed', ...ref, error, willRetry: false };
     }
     if (!event) continue;
+    // The cancelled flag may have gone with the job (a Redis restart): a worker still running it stops.
+    if (event.type === 'stage.cancelled') await requestCancel(s.redis, stage.runId, s.prefix);
     const applied = await applyEvent(s, event, new Date());
     if (applied.finishedTeamId) finished++;
     if (applied.finishedTeamId) await s.hub.publish({ runId: stage.runId, type: event.type, data: event });

@@ -61,9 +61,12 @@ export async function insertRun(
   });
 }
 
-/** The team's datasets among `ids`, with their kinds (run spec validation). */
+/** The team's datasets among `ids`, with their kinds and sizes (run spec validation). */
 export async function datasetKinds(prisma: PrismaClient, teamId: string, ids: string[]) {
-  return prisma.dataset.findMany({ where: { teamId, id: { in: ids } }, select: { id: true, kind: true } });
+  return prisma.dataset.findMany({
+    where: { teamId, id: { in: ids } },
+    select: { id: true, kind: true, rows: true },
+  });
 }
 
 /** Newest first; `cursor` is the last id of the previous page. */

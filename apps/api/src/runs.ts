@@ -5,6 +5,7 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   type Artifact,
   type FieldError,
+  MAX_STEPS,
   type MetricPoint,
   type ModelRecord,
   type RunSpec,
@@ -127,6 +128,8 @@ async function resolveSpec(
   });
   if (!result.ok || extra.length > 0) throw invalidRequest([...extra, ...(result.ok ? [] : result.errors)]);
   const spec = result.spec;
+  const tooLong = epochStepErrors(spec, new Map(datasets.map((d) => [d.id, d.rows])));
+  if (tooLong.length > 0) throw invalidRequest(tooLong);
   if ('preset' in spec.model) return { spec, model: { modelPreset: spec.model.preset, fromRun: null } };
   // validateRunSpec checked that the run has the stages this one starts from.
   const from = fromRun as store.RunWithStages;
@@ -139,6 +142,21 @@ async function resolveSpec(
       fromRun: { runId: from.id, stage, policy: keyOf(stage) as string, rewardModel: keyOf('reward_model') },
     },
   };
+}
+
+// Epochs over a dataset become steps the workers count in 32-bit columns: at most epochs × ⌈rows / batch⌉.
+function epochStepErrors(spec: RunSpec, rows: ReadonlyMap<string, number>): FieldError[] {
+  return spec.stages.flatMap((stage, i) => {
+    if (stage.kind === 'ppo' || stage.config.maxSteps !== null) return [];
+    const steps = stage.config.epochs * Math.ceil((rows.get(stage.datasetId) ?? 0) / stage.config.batchSize);
+    if (steps <= MAX_STEPS) return [];
+    return [
+      {
+        path: `/stages/${i}/config/epochs`,
+        message: `${stage.config.epochs} epochs of this dataset are up to ${steps} steps: must be <= ${MAX_STEPS} (set maxSteps, or fewer epochs)`,
+      },
+    ];
+  });
 }
 
 /**

@@ -118,6 +118,40 @@ describe('run flows', () => {
     expect(states[ids[0]].failedReason).toBe('loss is NaN');
   });
 
+  test('adding a run again (at once, or later) adds nothing: each stage runs once', async () => {
+    const stages = runStages();
+    const producer = flows();
+    const run = { runId: stages[0].runId, stages, priority: 2 };
+    // Admission and reconciliation may both add an admitted run whose jobs they did not see.
+    await Promise.all([addRunFlow(producer, run), addRunFlow(producer, run)]);
+    await addRunFlow(producer, run);
+    const ids = stages.map((s) => s.stageId);
+    expect(await queue.getJobCounts('prioritized', 'waiting-children')).toEqual({
+      prioritized: 1,
+      'waiting-children': 2,
+    });
+    const ran: string[] = [];
+    const worker = new Worker<StageJobData, StageJobResult>(
+      STAGE_QUEUE,
+      async (job) => {
+        ran.push(job.data.kind);
+        return resultOf(job.data);
+      },
+      { connection: redis.duplicate(), prefix },
+    );
+    await until(
+      () => getStageStates(queue, ids),
+      (s) => s[ids[2]].state === 'completed',
+    );
+    await addRunFlow(producer, run); // after it finished: still nothing added
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await worker.close();
+    await producer.close();
+    expect(ran).toEqual(['sft', 'reward_model', 'ppo']);
+    const states = await getStageStates(queue, ids);
+    expect(ids.map((id) => states[id].state)).toEqual(['completed', 'completed', 'completed']);
+  });
+
   test('removeRunJobs removes the jobs no worker holds', async () => {
     const stages = runStages();
     const producer = flows();
