@@ -9,8 +9,11 @@ import {
   isCancelRequested,
   keys,
   publishEvent,
+  removeHeartbeat,
   STAGE_QUEUE,
   type StageEvent,
+  type WorkerHeartbeat,
+  writeHeartbeat,
 } from '@rlhf/queue';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -61,6 +64,23 @@ const resultOf = (data: StageJobData): StageJobResult => ({
   kind: data.kind,
   modelKey: keys.finalDir(data.runId, data.stageId),
   step: 2,
+});
+
+// Its stages last heard of longer ago than a heartbeat's TTL (what reconciliation sees a while later).
+async function aWhileAgo(api: TestApi, runId: string): Promise<void> {
+  await api.app.services.prisma.$executeRaw`
+    UPDATE "Stage" SET "updatedAt" = now() - interval '1 minute' WHERE "runId" = ${runId}`;
+}
+
+const heartbeat = (workerId: string, runId: string, stageId: string): WorkerHeartbeat => ({
+  workerId,
+  hostname: 'gpu-box',
+  pid: 1,
+  device: 'cuda:0',
+  currentRunId: runId,
+  currentStageId: stageId,
+  startedAt: now(),
+  lastHeartbeat: now(),
 });
 
 /** A stand-in worker: for each job it takes, `body` publishes what a real worker would. */
@@ -125,7 +145,24 @@ describe('a Redis restart that wipes the stream, its group and the queue', () =>
     await deletePrefix(redis, api.prefix);
     expect(await redis.exists(`${api.prefix}:events`)).toBe(0);
 
-    // Reconciliation (every 15 s; called here) queues the remaining stages again under their ids.
+    // Reconciliation (every 15 s; called here) leaves a stage its worker may still be running to it: the
+    // worker reported within a heartbeat's TTL, then its heartbeat names the stage.
+    await reconcileStages(api.app.services);
+    const waiting = await runOf(api, headers, inFlight.id);
+    expect(waiting.status).toBe('running');
+    expect(waiting.stages.map((st: { status: string }) => st.status)).toEqual([
+      'succeeded',
+      'running',
+      'queued',
+    ]);
+    expect(await queue.getJob(rm.id)).toBeUndefined();
+    await aWhileAgo(api, inFlight.id);
+    const beat = heartbeat('gpu-7', inFlight.id, rm.id);
+    await writeHeartbeat(redis, beat, { prefix: api.prefix });
+    await reconcileStages(api.app.services);
+    expect(await queue.getJob(rm.id)).toBeUndefined();
+    // No worker has it: the remaining stages are queued again under their ids.
+    await removeHeartbeat(redis, beat.workerId, api.prefix);
     await reconcileStages(api.app.services);
     const after = await runOf(api, headers, inFlight.id);
     expect(after.status).toBe('running');
@@ -262,7 +299,8 @@ describe('readiness across a real Redis restart', () => {
     await waitFor(
       async () => (await api.app.services.prisma.metricPoint.count({ where: { stageId: sft.id } })) === 1,
     );
-    // The running stage's job went with the restart: it is queued again, not failed.
+    // The running stage's job went with the restart and no worker has it: queued again, not failed.
+    await aWhileAgo(api, run.id);
     await reconcileStages(api.app.services);
     const after = await runOf(api, headers, run.id);
     expect(after.status).toBe('running');

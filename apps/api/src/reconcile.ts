@@ -4,7 +4,14 @@
 // stages all lost their jobs (Redis restarted without its data, or admission committed but could not
 // add the flow) is queued again with the same stage ids: workers resume each stage from its latest
 // checkpoint in the artifact store.
-import { getStageStates, requestCancel, type StageEvent, type StageJobState } from '@rlhf/queue';
+import {
+  getStageStates,
+  HEARTBEAT_TTL_MS,
+  listWorkers,
+  requestCancel,
+  type StageEvent,
+  type StageJobState,
+} from '@rlhf/queue';
 import { addAdmittedFlow, stageJobs } from './admission.js';
 import { applyEvent } from './events/persist.js';
 import type { Services } from './services.js';
@@ -50,26 +57,39 @@ export async function reconcileStages(s: Services): Promise<number> {
   return finished;
 }
 
-/** Adds the remaining flow of every live run none of whose unfinished stages has a job; returns their ids. */
+/**
+ * Adds the remaining flow of every live run none of whose unfinished stages has a job; returns the ids of
+ * those runs (queued again, or left to a worker for now), which are not failed.
+ * A stage a worker may still be running (its heartbeat names it, or it reported within a heartbeat's TTL:
+ * heartbeats come back within seconds of a Redis restart) is left to that worker, so a stage is not run
+ * twice at once; once it finishes, the stages after it are queued again on a later pass.
+ */
 async function requeueLostRuns(
   s: Services,
-  stages: { id: string; runId: string; run: { status: string } }[],
+  stages: { id: string; runId: string; status: string; updatedAt: Date; run: { status: string } }[],
   states: Record<string, StageJobState>,
 ): Promise<Set<string>> {
-  const byRun = new Map<string, string[]>();
-  for (const stage of stages) byRun.set(stage.runId, [...(byRun.get(stage.runId) ?? []), stage.id]);
+  if (!stages.some((st) => states[st.id].state === 'unknown')) return new Set();
+  const held = new Set((await listWorkers(s.redis, s.prefix)).map((w) => w.currentStageId));
+  const recent = Date.now() - HEARTBEAT_TTL_MS;
+  const mayRun = (st: (typeof stages)[number]) =>
+    held.has(st.id) || (st.status === 'running' && st.updatedAt.getTime() > recent);
+  const byRun = new Map<string, typeof stages>();
+  for (const stage of stages) byRun.set(stage.runId, [...(byRun.get(stage.runId) ?? []), stage]);
   const lost = [...byRun].filter(
-    ([runId, ids]) =>
-      stages.find((st) => st.runId === runId)?.run.status !== 'cancelled' &&
-      ids.every((id) => states[id].state === 'unknown'),
+    ([, own]) => own[0].run.status !== 'cancelled' && own.every((st) => states[st.id].state === 'unknown'),
   );
-  const requeued = new Set<string>();
-  for (const [runId, ids] of lost) {
+  const requeued = new Set<string>(); // queued again, or to be on a later pass
+  for (const [runId, own] of lost) if (own.some(mayRun)) requeued.add(runId); // its worker goes on
+  for (const [runId, own] of lost) {
+    if (requeued.has(runId)) continue;
+    const ids = own.map((st) => st.id);
     const run = await s.prisma.run.findUnique({
       where: { id: runId },
       include: { stages: { orderBy: { index: 'asc' }, include: { dataset: true } } },
     });
     if (!run || run.status === 'cancelled' || run.admittedAt === null) continue;
+    requeued.add(runId); // from here on never failed: queued again now or on a later pass
     const remaining = run.stages.filter((st) => ['pending', 'queued', 'running'].includes(st.status));
     if (remaining.some((st) => !ids.includes(st.id))) continue; // changed meanwhile: next pass
     try {
@@ -89,7 +109,6 @@ async function requeueLostRuns(
     });
     s.logger.warn({ runId, stageIds: ids }, 'reconcile: the run had no jobs in BullMQ; queued again');
     await s.hub.publish({ runId, type: 'run.updated', data: { runId } });
-    requeued.add(runId);
   }
   return requeued;
 }
