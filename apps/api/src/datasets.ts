@@ -1,4 +1,4 @@
-// Dataset uploads: the JSONL body is validated line by line while it streams into a temporary
+// Datasets: the team's list and lookups, and uploads. The JSONL body is validated line by line while it streams into a temporary
 // artifact; only a valid file is moved to its content address (datasets/{teamId}/{sha256}.jsonl)
 // and recorded. A bad or oversized upload leaves nothing behind.
 import { randomUUID } from 'node:crypto';
@@ -6,14 +6,40 @@ import { mkdir, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createJsonlValidator, type DatasetKind, formatJsonlError } from '@rlhf/contracts';
-import type { Dataset as DatasetRow, Team } from '@rlhf/db';
+import type { DatasetKind as DatasetKindRow, Dataset as DatasetRow, Team } from '@rlhf/db';
 import { keys } from '@rlhf/queue';
-import { ApiError } from './errors.js';
+import { ApiError, notFound } from './errors.js';
 import type { Services } from './services.js';
 import { isUniqueViolation } from './teams.js';
 
 /** Errors listed in a 400 at most (the validator stops after 20). */
 const SHOWN_ERRORS = 5;
+
+/** The team's datasets, newest first (uuid v7 ids); `cursor` is the last id of the previous page. */
+export async function datasetPage(
+  s: Services,
+  team: Team,
+  page: { kind?: DatasetKindRow; cursor?: string; limit: number },
+): Promise<{ rows: DatasetRow[]; nextCursor: string | null }> {
+  const rows = await s.prisma.dataset.findMany({
+    where: {
+      teamId: team.id,
+      ...(page.kind ? { kind: page.kind } : {}),
+      ...(page.cursor ? { id: { lt: page.cursor } } : {}),
+    },
+    orderBy: { id: 'desc' },
+    take: page.limit + 1,
+  });
+  const items = rows.slice(0, page.limit);
+  return { rows: items, nextCursor: rows.length > page.limit ? items[items.length - 1].id : null };
+}
+
+/** One of the team's datasets; 404 for anything else. */
+export async function findDataset(s: Services, team: Team, datasetId: string): Promise<DatasetRow> {
+  const row = await s.prisma.dataset.findFirst({ where: { id: datasetId, teamId: team.id } });
+  if (!row) throw notFound('dataset', datasetId);
+  return row;
+}
 
 export interface UploadResult {
   dataset: DatasetRow;

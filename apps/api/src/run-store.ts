@@ -22,6 +22,24 @@ export async function findRun(
   return prisma.run.findFirst({ where: { id: runId, teamId }, include: { stages: true } });
 }
 
+/** A run's status (null: no such run). */
+export async function runStatus(prisma: PrismaClient, runId: string): Promise<RunStatus | null> {
+  return (await prisma.run.findUnique({ where: { id: runId }, select: { status: true } }))?.status ?? null;
+}
+
+/** Of `stageIds`, those of the team's runs. */
+export async function teamStageIds(
+  prisma: PrismaClient,
+  teamId: string,
+  stageIds: string[],
+): Promise<Set<string>> {
+  const rows = await prisma.stage.findMany({
+    where: { id: { in: stageIds }, run: { teamId } },
+    select: { id: true },
+  });
+  return new Set(rows.map((row) => row.id));
+}
+
 export async function findRunByIdempotencyKey(
   prisma: PrismaClient,
   teamId: string,

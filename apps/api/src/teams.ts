@@ -37,6 +37,16 @@ function limitsData(limits: TeamLimits) {
   };
 }
 
+/** Every team, by name. */
+export async function listTeams(prisma: PrismaClient): Promise<Team[]> {
+  return prisma.team.findMany({ orderBy: { name: 'asc' } });
+}
+
+/** A team by id (admin routes). */
+export async function teamById(prisma: PrismaClient, teamId: string): Promise<Team | null> {
+  return prisma.team.findUnique({ where: { id: teamId } });
+}
+
 /** A team by id or by name. */
 export async function findTeam(prisma: PrismaClient, idOrName: string): Promise<Team | null> {
   return prisma.team.findFirst({ where: { OR: [{ id: idOrName }, { name: idOrName }] } });

@@ -18,7 +18,7 @@ import {
   TeamView,
 } from '../schemas.js';
 import type { Services } from '../services.js';
-import { createApiKey, createTeam, revokeApiKey, updateTeam } from '../teams.js';
+import { createApiKey, createTeam, listTeams, revokeApiKey, teamById, updateTeam } from '../teams.js';
 import { teamView } from '../views.js';
 
 export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
@@ -46,7 +46,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
   app.get(
     '/teams',
     { schema: { tags: ['admin'], summary: 'Every team', response: { 200: TeamList, ...Errors } } },
-    async () => ({ items: (await s.prisma.team.findMany({ orderBy: { name: 'asc' } })).map(teamView) }),
+    async () => ({ items: (await listTeams(s.prisma)).map(teamView) }),
   );
 
   app.patch(
@@ -75,7 +75,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       },
     },
     async (request, reply) => {
-      const team = await s.prisma.team.findUnique({ where: { id: request.params.teamId } });
+      const team = await teamById(s.prisma, request.params.teamId);
       if (!team) throw notFound('team', request.params.teamId);
       const key = await createApiKey(s.prisma, { teamId: team.id, name: request.body?.name ?? 'default' });
       return reply.status(201).send({ ...key, createdAt: key.createdAt.toISOString() });

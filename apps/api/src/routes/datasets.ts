@@ -3,8 +3,7 @@ import type { Readable } from 'node:stream';
 import { Dataset } from '@rlhf/contracts';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { teamOf } from '../auth.js';
-import { uploadDataset } from '../datasets.js';
-import { notFound } from '../errors.js';
+import { datasetPage, findDataset, uploadDataset } from '../datasets.js';
 import { DatasetListQuery, DatasetPage, DatasetParams, Errors, UploadQuery } from '../schemas.js';
 import type { Services } from '../services.js';
 import { datasetView } from '../views.js';
@@ -56,22 +55,13 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
       },
     },
     async (request) => {
-      const team = teamOf(request);
-      const limit = request.query.limit ?? 50;
-      const rows = await s.prisma.dataset.findMany({
-        where: {
-          teamId: team.id,
-          ...(request.query.kind ? { kind: request.query.kind } : {}),
-          ...(request.query.cursor ? { id: { lt: request.query.cursor } } : {}),
-        },
-        orderBy: { id: 'desc' },
-        take: limit + 1,
+      const { kind, cursor } = request.query;
+      const { rows, nextCursor } = await datasetPage(s, teamOf(request), {
+        ...(kind ? { kind } : {}),
+        ...(cursor ? { cursor } : {}),
+        limit: request.query.limit ?? 50,
       });
-      const page = rows.slice(0, limit);
-      return {
-        items: page.map(datasetView),
-        nextCursor: rows.length > limit ? page[page.length - 1].id : null,
-      };
+      return { items: rows.map(datasetView), nextCursor };
     },
   );
 
@@ -85,13 +75,6 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
         response: { 200: Dataset, ...Errors },
       },
     },
-    async (request) => {
-      const team = teamOf(request);
-      const row = await s.prisma.dataset.findFirst({
-        where: { id: request.params.datasetId, teamId: team.id },
-      });
-      if (!row) throw notFound('dataset', request.params.datasetId);
-      return datasetView(row);
-    },
+    async (request) => datasetView(await findDataset(s, teamOf(request), request.params.datasetId)),
   );
 };

@@ -4,6 +4,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { teamOf } from '../auth.js';
+import { runStatus } from '../run-store.js';
 import { runDetail } from '../runs.js';
 import { Errors, RunParams } from '../schemas.js';
 import type { Services } from '../services.js';
@@ -55,8 +56,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
         write(message.type, message.data, message.id);
         if (FINAL_EVENTS.has(message.type)) {
           checking = checking.then(async () => {
-            const run = await s.prisma.run.findUnique({ where: { id: runId }, select: { status: true } });
-            if (!run || isFinished(run.status)) finish();
+            const status = await runStatus(s.prisma, runId);
+            if (status === null || isFinished(status)) finish();
           });
         }
       });

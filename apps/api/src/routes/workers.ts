@@ -2,6 +2,7 @@
 import type { WorkerInfo } from '@rlhf/contracts';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { listWorkers } from '@rlhf/queue';
+import { teamStageIds } from '../run-store.js';
 import { Errors, WorkerList } from '../schemas.js';
 import type { Services } from '../services.js';
 
@@ -26,14 +27,7 @@ export const workerRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = a
       const stageIds = workers.flatMap((w) => (w.currentStageId ? [w.currentStageId] : []));
       const visible = principal?.isAdmin
         ? new Set(stageIds)
-        : new Set(
-            (
-              await s.prisma.stage.findMany({
-                where: { id: { in: stageIds }, run: { teamId: principal?.team?.id ?? '' } },
-                select: { id: true },
-              })
-            ).map((st) => st.id),
-          );
+        : await teamStageIds(s.prisma, principal?.team?.id ?? '', stageIds);
       const items: WorkerInfo[] = workers.map((w) => ({
         id: w.workerId,
         hostname: w.hostname,
