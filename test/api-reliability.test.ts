@@ -498,7 +498,7 @@ describe('NUL characters and out-of-range queries', () => {
   });
   afterAll(() => api?.close());
 
-  test('a sample table with NUL characters is stored, each NUL as U+FFFD', async () => {
+  test('a sample table and reported settings with NUL characters are stored, each NUL as U+FFFD', async () => {
     const { headers } = await createTestTeam(api.app);
     const run = await submit(api, headers);
     const stageId = run.stages[2].id;
@@ -516,6 +516,12 @@ describe('NUL characters and out-of-range queries', () => {
       },
       api.prefix,
     );
+    // Settings a worker reports may hold NULs too (jsonb refuses them as text does).
+    await publishEvent(
+      api.app.services.redis,
+      { ...started(run.id, run.stages[0].id), hyperparameters: { eosToken: 'a\u0000b' } },
+      api.prefix,
+    );
     const items = await waitFor(async () => {
       const response = await api.app.inject({ method: 'GET', url: `/v1/runs/${run.id}/samples`, headers });
       return response.json().items.length === 2 ? response.json().items : null;
@@ -524,6 +530,11 @@ describe('NUL characters and out-of-range queries', () => {
       ['sort: 2\uFFFD1', '\uFFFD\uFFFD1 2'],
       ['sort: 9 8', '8 9'],
     ]);
+    const detail = await waitFor(async () => {
+      const view = await runOf(api, headers, run.id);
+      return view.stages[0].status === 'running' ? view : null;
+    });
+    expect(detail.hyperparameters.stages.sft.eosToken).toBe('a\uFFFDb');
   });
 
   test('NUL in cursors and metric names, steps past 32 bits and cursors holding 1e300 are 400s', async () => {

@@ -270,9 +270,12 @@ export async function applyEvent(
 const isJsonObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-// Settings by name as Prisma stores JSON (a round trip through JSON drops what JSON cannot hold).
+// Settings by name as Prisma stores JSON: a round trip through JSON drops what JSON cannot hold, and
+// strings lose their NULs as text columns do (jsonb cannot hold U+0000 either).
 const jsonObject = (value: Record<string, unknown>): Prisma.InputJsonObject =>
-  JSON.parse(JSON.stringify(value)) as Prisma.InputJsonObject;
+  JSON.parse(
+    JSON.stringify(value, (_key, item: unknown) => (typeof item === 'string' ? pgText(item) : item)),
+  ) as Prisma.InputJsonObject;
 
 const ARTIFACT_KINDS = new Set<string>([
   'checkpoint',
