@@ -41,7 +41,7 @@ async function submit(api: TestApi, headers: Headers): Promise<RunRef> {
 const runOf = async (api: TestApi, headers: Headers, runId: string) =>
   (await api.app.inject({ method: 'GET', url: `/v1/runs/${runId}`, headers })).json();
 
-const started = (runId: string, stageId: string): StageEvent => ({
+const started = (runId: string, stageId: string): Extract<StageEvent, { type: 'stage.started' }> => ({
   type: 'stage.started',
   runId,
   stageId,
