@@ -128,6 +128,40 @@ export type RewardModelConfig = Static<typeof RewardModelConfig>;
 export const RewardModelConfigInput = withoutDefaults(Type.Partial(RewardModelConfig, closed));
 export type RewardModelConfigInput = Static<typeof RewardModelConfigInput>;
 
+export const DpoConfig = Type.Object(
+  {
+    ...supervisedFields(5e-7),
+    beta: positive(100, 0.1, 'β: strength of the KL regularisation toward the reference (beta)'),
+    lossType: Type.Enum(['sigmoid', 'ipo', 'hinge', 'simpo'], {
+      default: 'sigmoid',
+      description:
+        'sigmoid = DPO (Rafailov et al. 2023), ipo (Azar et al. 2023), hinge = SLiC (Zhao et al. 2023), simpo = reference-free SimPO (Meng et al. 2024) (loss_type)',
+    }),
+    labelSmoothing: Type.Number({
+      minimum: 0,
+      maximum: 0.5,
+      default: 0,
+      description: 'sigmoid loss: assumed share of flipped labels, conservative DPO (label_smoothing)',
+    }),
+    simpoGamma: Type.Number({
+      minimum: 0,
+      maximum: 100,
+      default: 0.5,
+      description: 'simpo: target reward margin γ (simpo_gamma)',
+    }),
+    rpoAlpha: Type.Number({
+      minimum: 0,
+      maximum: 100,
+      default: 0,
+      description: 'weight of an NLL (SFT) term on the best response, RPO-style (rpo_alpha); 0 = none',
+    }),
+  },
+  { ...closed, description: 'batchSize counts prompts: a ranked prompt brings all its C(K,2) pairs' },
+);
+export type DpoConfig = Static<typeof DpoConfig>;
+export const DpoConfigInput = withoutDefaults(Type.Partial(DpoConfig, closed));
+export type DpoConfigInput = Static<typeof DpoConfigInput>;
+
 /** KL penalty coefficient β: fixed, or adapted towards a target KL (Ziegler et al. 2019 §2.2). */
 export const KlConfig = Type.Object(
   {
@@ -223,12 +257,23 @@ export function checkStageConfig<K extends StageKind>(
   input: unknown,
   base = '',
 ): { config: StageConfigs[K]; errors: [] } | { config: undefined; errors: FieldError[] } {
-  const schemas = StageConfigSchemas[kind];
+  return checkConfig<StageConfigs[K]>(StageConfigSchemas[kind], input, base, (config) =>
+    crossFieldErrors(kind, config, base),
+  );
+}
+
+/** A config checked against what users may send, then completed with the defaults and checked again. */
+function checkConfig<T>(
+  schemas: { resolved: TSchema; input: TSchema },
+  input: unknown,
+  base: string,
+  crossField: (config: T) => FieldError[] = () => [],
+): { config: T; errors: [] } | { config: undefined; errors: FieldError[] } {
   const given = input === undefined ? {} : input;
   let errors = schemaErrors(schemas.input, given, base);
   if (errors.length > 0) return { config: undefined, errors };
-  const config = Value.Default(schemas.resolved, structuredClone(given)) as StageConfigs[K];
-  errors = [...schemaErrors(schemas.resolved, config, base), ...crossFieldErrors(kind, config, base)];
+  const config = Value.Default(schemas.resolved, structuredClone(given)) as T;
+  errors = [...schemaErrors(schemas.resolved, config, base), ...crossField(config)];
   return errors.length > 0 ? { config: undefined, errors } : { config, errors: [] };
 }
 
@@ -253,3 +298,8 @@ export const resolveSftConfig = (input?: SftConfigInput): SftConfig => resolveSt
 export const resolveRewardModelConfig = (input?: RewardModelConfigInput): RewardModelConfig =>
   resolveStageConfig('reward_model', input);
 export const resolvePpoConfig = (input?: PpoConfigInput): PpoConfig => resolveStageConfig('ppo', input);
+export function resolveDpoConfig(input?: DpoConfigInput): DpoConfig {
+  const result = checkConfig<DpoConfig>({ resolved: DpoConfig, input: DpoConfigInput }, input, '');
+  if (result.errors.length > 0) throw new ContractError(result.errors);
+  return result.config as DpoConfig;
+}

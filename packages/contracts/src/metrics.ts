@@ -56,6 +56,27 @@ export const RewardModelMetrics = {
   tokensPerSec: 'perf/tokens_per_sec',
 } as const;
 
+/**
+ * Per DPO log step, as TRL's DPOTrainer logs them: rewards are the implicit ones, β(log π − log π_ref) of a
+ * response (SimPO: β · mean log π per token); accuracies = share of pairs whose chosen reward is higher.
+ * Held-out versions carry an `eval/` prefix.
+ */
+export const DpoMetrics = {
+  loss: 'train/loss',
+  rewardsChosen: 'rewards/chosen',
+  rewardsRejected: 'rewards/rejected',
+  rewardsAccuracies: 'rewards/accuracies',
+  rewardsMargins: 'rewards/margins',
+  logpsChosen: 'logps/chosen',
+  logpsRejected: 'logps/rejected',
+  evalRewardsAccuracies: 'eval/rewards/accuracies',
+  evalRewardsMargins: 'eval/rewards/margins',
+  evalRewardsChosen: 'eval/rewards/chosen',
+  evalRewardsRejected: 'eval/rewards/rejected',
+  /** mean over held-out chosen responses of Σ_t (log π − log π_ref): how far the policy moved from the reference */
+  evalKl: 'eval/kl',
+} as const;
+
 type Values<T> = T[keyof T];
 export type PpoMetricName = Values<typeof PpoMetrics>;
 export type SftMetricName = Values<typeof SftMetrics>;

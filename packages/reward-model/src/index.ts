@@ -6,8 +6,6 @@ export {
   type RewardModelInput,
   type RewardNormalisation,
   type RewardRow,
-  rankedPairs,
-  rankedResponses,
   rewardNormalisation,
   trainRewardModel,
 } from './reward-model.js';

@@ -19,17 +19,12 @@ import {
   modelFiles,
   modelFromFiles,
   NonFiniteError,
+  rankedPairs,
   SHUTDOWN,
   StageAbortedError,
 } from '@rlhf/stage-kit';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import {
-  evaluateRewardModel,
-  rankedPairs,
-  rankedResponses,
-  rewardNormalisation,
-  trainRewardModel,
-} from './index.js';
+import { evaluateRewardModel, rewardNormalisation, trainRewardModel } from './index.js';
 
 const tiny = presetConfig('tiny');
 const freshModel = (): ModelWeights => ({ config: tiny, params: initParams(tiny, 0) });
@@ -58,24 +53,6 @@ const asPairs = (rows: readonly RankedRow[]): PreferenceRow[] =>
       rejected: r.responses[j],
     })),
   );
-
-describe('ranked rows', () => {
-  test('a ranking of K yields its C(K,2) (better, worse) pairs; a preference row is K = 2', () => {
-    expect(rankedPairs(4)).toEqual([
-      [0, 1],
-      [0, 2],
-      [0, 3],
-      [1, 2],
-      [1, 3],
-      [2, 3],
-    ]);
-    expect(rankedResponses({ prompt: 'p', chosen: 'a', rejected: 'b' })).toEqual({
-      prompt: 'p',
-      responses: ['a', 'b'],
-    });
-    expect(asPairs([{ prompt: 'p', responses: ['a', 'b', 'c'] }])).toHaveLength(3);
-  });
-});
 
 describe('trainRewardModel on sort-digits (tiny preset)', () => {
   test('from the SFT trunk: >= 95 % held-out pair accuracy; K = 4 lists beat the same data as pairs', async () => {

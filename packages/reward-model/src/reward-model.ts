@@ -3,8 +3,6 @@
 // responses. A prompt's pairs share one batch and one forward pass per response, and each prompt weighs the
 // same whatever its K (the 1/C(K,2) factor of InstructGPT's eq. 1).
 import {
-  type PreferenceRow,
-  type RankedRow,
   type RewardModelConfig,
   type RewardModelConfigInput,
   RewardModelMetrics,
@@ -39,17 +37,22 @@ import { float32, int64, type Runtime } from '@rlhf/runtime';
 import {
   effectiveMaxSeqLen,
   type ModelWeights,
+  maxResponses,
   padRight,
+  type RankedExample,
+  type RankingRow,
+  rankedBatch,
+  rankedPairs,
   runSupervisedLoop,
   type StageHooks,
   type StageResult,
   splitTrainValidation,
   stackSteps,
-  tokenizeExample,
+  tokenizeRanking,
   totalStepsOf,
 } from '@rlhf/stage-kit';
 
-export type RewardRow = PreferenceRow | RankedRow;
+export type RewardRow = RankingRow;
 
 export interface RewardModelInput {
   /** A full config or any part of one (defaults from @rlhf/contracts fill the rest). */
@@ -61,20 +64,6 @@ export interface RewardModelInput {
   hooks?: StageHooks;
   /** Default: ByteTokenizer. */
   tokenizer?: Tokenizer;
-}
-
-/** A prompt and its responses best → worst (a preference row is the K = 2 case). */
-export function rankedResponses(row: RewardRow): { prompt: string; responses: string[] } {
-  return 'responses' in row
-    ? { prompt: row.prompt, responses: [...row.responses] }
-    : { prompt: row.prompt, responses: [row.chosen, row.rejected] };
-}
-
-/** Every (better, worse) index pair of a ranking of k responses: C(k, 2) pairs. */
-export function rankedPairs(k: number): [number, number][] {
-  const pairs: [number, number][] = [];
-  for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) pairs.push([i, j]);
-  return pairs;
 }
 
 /** Reward normalisation stored with the model (safetensors metadata) for PPO: score' = (score − mean) / std. */
@@ -93,30 +82,6 @@ export function rewardNormalisation(model: ModelWeights): RewardNormalisation | 
   return model.metadata?.[MEAN_KEY] !== undefined && Number.isFinite(mean) && Number.isFinite(std) && std > 0
     ? { mean, std }
     : null;
-}
-
-/** A tokenized ranking: prompt tokens (bos first) and each response's tokens (eos last, unless truncated). */
-interface RankedExample {
-  prompt: number[];
-  responses: number[][];
-}
-
-function tokenizeRanking(
-  tokenizer: Tokenizer,
-  row: RewardRow,
-  maxSeqLen: number,
-): { example: RankedExample; truncated: number } | null {
-  const { prompt, responses } = rankedResponses(row);
-  const tokenized = responses.map((r) => tokenizeExample(tokenizer, prompt, r, maxSeqLen));
-  // A response cut away entirely (prompt fills the context) cannot be scored: drop the whole ranking.
-  if (tokenized.some((t) => t.ids.length <= t.promptTokens)) return null;
-  return {
-    example: {
-      prompt: tokenized[0].ids.slice(0, tokenized[0].promptTokens),
-      responses: tokenized.map((t) => t.ids.slice(t.promptTokens)),
-    },
-    truncated: tokenized.filter((t) => t.truncated).length,
-  };
 }
 
 export interface PairEvaluation {
@@ -244,7 +209,7 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
   const reference = validation.length > 0 ? validation : train.slice(0, 256);
 
   const B = config.batchSize;
-  const K = train.reduce((k, e) => Math.max(k, e.responses.length), 0); // no spread: datasets can exceed V8's argument limit
+  const K = maxResponses(train);
   const pairs = rankedPairs(K);
   const P = B * pairs.length;
   const totalSteps = totalStepsOf(config, train.length);
@@ -274,21 +239,10 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
 
   // One training batch: B prompts × K response slots (unused slots of shorter rankings are empty, weight 0).
   const batchTensors = (indices: number[], length: number) => {
-    const sequences: number[][] = [];
-    const better: number[] = [];
-    const worse: number[] = [];
-    const weight: number[] = [];
-    indices.forEach((index, b) => {
-      const e = train[index];
-      for (let k = 0; k < K; k++)
-        sequences.push(k < e.responses.length ? [...e.prompt, ...e.responses[k]] : []);
-      const k = e.responses.length;
-      for (const [i, j] of pairs) {
-        better.push(b * K + i);
-        worse.push(b * K + j);
-        weight.push(j < k ? 2 / (k * (k - 1)) : 0); // 1 / C(k, 2): each prompt weighs 1 in total
-      }
-    });
+    const { slots, better, worse, weight } = rankedBatch(train, indices, K);
+    const sequences = slots.map((s) =>
+      s ? [...train[s.example].prompt, ...train[s.example].responses[s.response]] : [],
+    );
     return {
       input_ids: int64([B * K, length], padRight(sequences, length, tokenizer.padId)),
       attention_mask: int64(
@@ -353,8 +307,8 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
     },
     metricNames: { accuracy: RewardModelMetrics.accuracy },
     feeds(batches) {
-      const length = Math.max(
-        ...batches.flat().flatMap((i) => train[i].responses.map((r) => train[i].prompt.length + r.length)),
+      const length = longest(
+        batches.flat().flatMap((i) => train[i].responses.map((r) => [...train[i].prompt, ...r])),
       );
       const tokens = batches
         .flat()

@@ -20,6 +20,16 @@ export {
   tokenizeExample,
 } from './data.js';
 export {
+  maxResponses,
+  type RankedBatch,
+  type RankedExample,
+  type RankingRow,
+  rankedBatch,
+  rankedPairs,
+  rankedResponses,
+  tokenizeRanking,
+} from './ranked.js';
+export {
   type ResumePoint,
   runStage,
   type StageBody,

@@ -123,8 +123,20 @@ export const sigmoid = unary('Sigmoid', isFloat, (c) => mul(dy(c), mul(y0(c), su
 export const relu = unary('Relu', isFloat, (c) => where(greater(x0(c), 0), dy(c), 0));
 export const reciprocal = unary('Reciprocal', isFloat, (c) => neg(mul(dy(c), mul(y0(c), y0(c)))));
 
-/** log(1 + e^x), computed stably as relu(x) + log(1 + e^-|x|) (ORT has no float64 Softplus). */
-export const softplus = (x: Tensor): Tensor => add(relu(x), log(add(exp(neg(abs(x))), 1)));
+/**
+ * log(1 + e^x), stable for large |x| (ORT has no float64 Softplus): x + log(1 + e^−x) where x > 0, else
+ * log(1 + e^x). Each branch only sees values it cannot overflow on, so the unused one passes a 0 gradient (not
+ * NaN), and the gradient is σ(x) everywhere, also at x = 0 where relu(x) + log(1 + e^−|x|) would give 0.
+ */
+export const softplus = (x: Tensor): Tensor => {
+  const positive = relu(x); // x where x > 0, else 0
+  const nonPositive = sub(x, positive); // x where x <= 0, else 0; its derivative at 0 is 1
+  return where(
+    greater(x, 0),
+    add(positive, log(add(exp(neg(positive)), 1))),
+    log(add(exp(nonPositive), 1)),
+  );
+};
 
 /** log(sigmoid(x)) = -softplus(-x), stable for large |x| (Bradley-Terry losses). */
 export const logSigmoid = (x: Tensor): Tensor => neg(softplus(neg(x)));

@@ -68,6 +68,12 @@ describe('elementwise unary ops', () => {
   test('reciprocal', () => expectGradients(G.reciprocal, [positive([4])]));
   test('softplus', () => expectGradients(G.softplus, [{ shape: [6], low: -4, high: 4 }]));
   test('logSigmoid', () => expectGradients(G.logSigmoid, [{ shape: [6], low: -4, high: 4 }]));
+  // x = 0 is where a DPO loss starts (policy = reference); ±700 would overflow e^x in float64.
+  test('softplus and logSigmoid at 0 and far out', async () => {
+    const data = [0, 1e-3, -30, 700, -700];
+    await expectGradients(G.softplus, [{ shape: [5], data }]);
+    await expectGradients(G.logSigmoid, [{ shape: [5], data }]);
+  });
   test('sin and cos', () => expectGradients((x) => G.mul(G.sin(x), G.cos(x)), [[6]]));
   test('gelu (tanh)', () => expectGradients(G.gelu, [{ shape: [2, 5], low: -3, high: 3 }]));
   test('identity', () => expectGradients(G.identity, [[3]]));

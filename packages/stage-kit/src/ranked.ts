@@ -1,0 +1,85 @@
+// Ranked lists, shared by every stage that learns from rankings (reward model, DPO, PRO/RRHF): a prompt with K
+// responses best → worst yields all C(K,2) (better, worse) pairs, trained together in one batch, each prompt
+// weighing the same whatever its K (the 1/C(K,2) factor of InstructGPT's eq. 1). A preference row is K = 2.
+import type { PreferenceRow, RankedRow } from '@rlhf/contracts';
+import type { Tokenizer } from '@rlhf/model';
+import { tokenizeExample } from './data.js';
+
+export type RankingRow = PreferenceRow | RankedRow;
+
+/** A prompt and its responses best → worst. */
+export function rankedResponses(row: RankingRow): { prompt: string; responses: string[] } {
+  return 'responses' in row
+    ? { prompt: row.prompt, responses: [...row.responses] }
+    : { prompt: row.prompt, responses: [row.chosen, row.rejected] };
+}
+
+/** Every (better, worse) index pair of a ranking of k responses: C(k, 2) pairs. */
+export function rankedPairs(k: number): [number, number][] {
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) pairs.push([i, j]);
+  return pairs;
+}
+
+/** A tokenized ranking: prompt tokens (bos first) and each response's tokens (eos last, unless truncated). */
+export interface RankedExample {
+  prompt: number[];
+  responses: number[][];
+}
+
+/** Tokenizes a ranking within maxSeqLen; null when a response would be cut away entirely (it cannot be scored). */
+export function tokenizeRanking(
+  tokenizer: Tokenizer,
+  row: RankingRow,
+  maxSeqLen: number,
+): { example: RankedExample; truncated: number } | null {
+  const { prompt, responses } = rankedResponses(row);
+  const tokenized = responses.map((r) => tokenizeExample(tokenizer, prompt, r, maxSeqLen));
+  if (tokenized.some((t) => t.ids.length <= t.promptTokens)) return null;
+  return {
+    example: {
+      prompt: tokenized[0].ids.slice(0, tokenized[0].promptTokens),
+      responses: tokenized.map((t) => t.ids.slice(t.promptTokens)),
+    },
+    truncated: tokenized.filter((t) => t.truncated).length,
+  };
+}
+
+/** Most responses of any ranking (a loop: datasets can exceed V8's argument limit for a spread). */
+export function maxResponses(examples: readonly RankedExample[]): number {
+  let k = 0;
+  for (const e of examples) if (e.responses.length > k) k = e.responses.length;
+  return k;
+}
+
+/** One batch of B rankings laid out as B × K response slots (slot b·K + k), with the pairs between slots. */
+export interface RankedBatch {
+  /** B·K slots: which ranking and which of its responses; null where a ranking shorter than K leaves a gap. */
+  slots: ({ example: number; response: number } | null)[];
+  better: number[];
+  worse: number[];
+  /** Per pair: 1 / C(k, 2) of its ranking (each prompt weighs 1 in total), 0 for pairs with a gap. */
+  weight: number[];
+}
+
+/** The slots and pairs of the rankings at `indices`, K slots each. */
+export function rankedBatch(
+  examples: readonly RankedExample[],
+  indices: readonly number[],
+  K: number,
+): RankedBatch {
+  const batch: RankedBatch = { slots: [], better: [], worse: [], weight: [] };
+  const pairs = rankedPairs(K);
+  indices.forEach((index, b) => {
+    const e = examples[index];
+    const k = e.responses.length;
+    for (let slot = 0; slot < K; slot++)
+      batch.slots.push(slot < k ? { example: index, response: slot } : null);
+    for (const [i, j] of pairs) {
+      batch.better.push(b * K + i);
+      batch.worse.push(b * K + j);
+      batch.weight.push(j < k ? 2 / (k * (k - 1)) : 0);
+    }
+  });
+  return batch;
+}
