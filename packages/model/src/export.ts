@@ -20,13 +20,13 @@ function paramInitializers(graph: Graph, config: GptConfig, params: HostParams):
 /**
  * A policy model for incremental decoding. Inputs: `input_ids` int64 [batch, sequence], `attention_mask` int64
  * [batch, past_sequence + sequence] (1 = real token; left padding allowed), `past_key_values.{i}.key/value`
- * float32 [batch, nHead, past_sequence, headDim] (past_sequence may be 0). Outputs: `logits` float32
- * [batch, sequence, vocab] and `present.{i}.key/value` [batch, nHead, past_sequence + sequence, headDim].
+ * float32 [batch, kvHeads, past_sequence, headDim] (past_sequence may be 0). Outputs: `logits` float32
+ * [batch, sequence, vocab] and `present.{i}.key/value` [batch, kvHeads, past_sequence + sequence, headDim].
  * Position ids are the count of real tokens before each token (cumsum(attention_mask) - 1).
  */
 export function exportPolicyOnnx(config: GptConfig, params: HostParams): Uint8Array {
   validateConfig(config);
-  const g = new Graph('gpt2_policy');
+  const g = new Graph(`${config.architecture ?? 'gpt2'}_policy`);
   const weights = paramInitializers(g, config, params);
   const ids = g.input('input_ids', 'int64', ['batch', 'sequence']);
   const mask = g.input('attention_mask', 'int64', ['batch', 'total_sequence']);
@@ -51,7 +51,7 @@ export function exportRewardOnnx(config: GptConfig, params: HostParams): Uint8Ar
   validateConfig(config);
   if (!config.scalarHead)
     throw new Error('exportRewardOnnx: the config has no scalar head (scalarHead: true)');
-  const g = new Graph('gpt2_reward');
+  const g = new Graph(`${config.architecture ?? 'gpt2'}_reward`);
   const weights = paramInitializers(g, config, params);
   const ids = g.input('input_ids', 'int64', ['batch', 'sequence']);
   const mask = g.input('attention_mask', 'int64', ['batch', 'sequence']);

@@ -47,7 +47,8 @@ import {
   where,
 } from '@rlhf/graph';
 import { hostTensor, type Runtime, type Session } from '@rlhf/runtime';
-import { type GptConfig, validateConfig } from './config.js';
+import { type GptConfig, headDimOf, kvHeadsOf, validateConfig } from './config.js';
+import { paramDtype } from './decoder.js';
 import { type HostParams, leftPad, type ModelDtype, paramFeeds, toRows } from './feeds.js';
 import {
   type GptParams,
@@ -134,11 +135,10 @@ export function generateTokens(
   inputs: GenerationInputs,
 ): GenerationOutputs {
   const { promptIds, promptMask, uniforms, eosId, padId } = inputs;
-  const dtype = params.get('wte.weight')!.dtype;
+  const dtype = paramDtype(params);
   const batch = dimOf(promptIds, 0);
   const steps = dimOf(uniforms, 0);
-  const headDim = config.nEmbd / config.nHead;
-  const emptyKv = constantOfShape([batch, config.nHead, 0, headDim], dtype, 0);
+  const emptyKv = constantOfShape([batch, kvHeadsOf(config), 0, headDimOf(config)], dtype, 0);
   const layers = Array.from({ length: config.nLayer }, () => [emptyKv, emptyKv]).flat();
   const root = promptIds.graph.root;
   const headWeight = lmHeadWeight(params); // outside the Loop: transposed once, not per step

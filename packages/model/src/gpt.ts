@@ -1,69 +1,50 @@
 // A GPT-2 decoder (Radford et al. 2019) as an ONNX graph, read top to bottom like nanoGPT's model.py:
 // parameters -> attention -> MLP -> block -> model -> heads. Weights are graph inputs (never initializers)
 // so one weight copy serves rollout, scoring and training graphs; the float dtype comes from the weights.
+// The public functions (gptHidden, gptForward, lmHead, scalarHead, kvShape) take either architecture and hand a
+// Llama-family config to llama.ts, so generation, scoring, training and export serve both.
 import {
   add,
-  and,
-  cast,
-  clip,
   concat,
-  cumsum,
   type DType,
-  dimOf,
-  equal,
   gather,
   type Graph,
   gelu,
-  greater,
   layerNorm,
-  lessOrEqual,
   matmul,
   mul,
-  or,
-  range,
   reshape,
   type Shape,
-  slice,
   softmax,
   split,
   squeeze,
-  sub,
   type Tensor,
   tanh,
   transpose,
   transposeLast2,
-  unsqueeze,
   where,
 } from '@rlhf/graph';
-import { type GptConfig, paramShapes, validateConfig } from './config.js';
+import {
+  type Gpt2Config,
+  type GptConfig,
+  headDimOf,
+  isLlama,
+  kvHeadsOf,
+  paramShapes,
+  validateConfig,
+} from './config.js';
+import {
+  forwardContext,
+  type GptForwardOptions,
+  type GptHidden,
+  type GptParams,
+  type KvCache,
+  MASKED_SCORE,
+  param,
+} from './decoder.js';
+import { llamaHidden, llamaLinear } from './llama.js';
 
-/** Parameter tensors by name (paramShapes names: HF GPT-2 without `transformer.`). */
-export type GptParams = Map<string, Tensor>;
-
-/** One layer's attention keys and values, [B, nHead, S, headDim] (S = tokens seen so far). */
-export interface KvCache {
-  key: Tensor;
-  value: Tensor;
-}
-
-export interface GptForwardOptions {
-  /**
-   * [B, Tpast + T], 1 = real token, 0 = padding (left-padded prompts, right-padded responses); any numeric
-   * dtype. Covers the cached tokens too, as in HF. Default: every token is real.
-   */
-  attentionMask?: Tensor;
-  /** Keys and values of earlier tokens, one entry per layer. Default: none (Tpast = 0). */
-  pastKv?: readonly KvCache[];
-  /** int64 [B, T] or [1, T]. Default: cumsum(attentionMask) - 1 clipped at 0 (padding does not count). */
-  positionIds?: Tensor;
-}
-
-export interface GptHidden {
-  /** Final hidden states after ln_f, [B, T, d]: the input of the LM and scalar heads. */
-  hidden: Tensor;
-  /** Keys and values of past + current tokens per layer, [B, nHead, Tpast + T, headDim]. */
-  presentKv: KvCache[];
-}
+export type { GptForwardOptions, GptHidden, GptParams, KvCache } from './decoder.js';
 
 export interface GptOutput extends GptHidden {
   /** Next-token logits [B, T, V]. */
@@ -72,20 +53,11 @@ export interface GptOutput extends GptHidden {
   values?: Tensor;
 }
 
-/** Score of a masked key: large and negative but finite (no inf - inf = NaN anywhere, also in gradients). */
-const MASKED_SCORE = -1e9;
-
 /** Declares every parameter as a graph input named and shaped exactly like paramShapes. */
 export function gptParamInputs(graph: Graph, config: GptConfig, dtype: DType = 'float32'): GptParams {
   const params: GptParams = new Map();
   for (const { name, shape } of paramShapes(config)) params.set(name, graph.input(name, dtype, shape));
   return params;
-}
-
-function param(params: GptParams, name: string): Tensor {
-  const p = params.get(name);
-  if (!p) throw new Error(`GPT parameter "${name}" is missing`);
-  return p;
 }
 
 /** y = x @ W + b (HF Conv1D orientation: W is [in, out]). */
@@ -105,7 +77,7 @@ function splitHeads(x: Tensor, nHead: number, headDim: number): Tensor {
 function causalSelfAttention(
   params: GptParams,
   prefix: string,
-  config: GptConfig,
+  config: Gpt2Config,
   x: Tensor,
   allowed: Tensor,
   past: KvCache | undefined,
@@ -143,7 +115,7 @@ function mlp(params: GptParams, prefix: string, x: Tensor): Tensor {
 function block(
   params: GptParams,
   layer: number,
-  config: GptConfig,
+  config: Gpt2Config,
   x: Tensor,
   allowed: Tensor,
   past: KvCache | undefined,
@@ -157,28 +129,7 @@ function block(
   return { x: add(afterAttn, mlp(params, `${h}.mlp`, ln('ln_2', afterAttn))), present: attn.present };
 }
 
-/**
- * Which keys each query may attend to, bool [B or 1, 1, T, S]: earlier-or-same columns (causal, with Tpast
- * cached columns in front) that hold real tokens. A padding query still sees itself, so no row is empty and
- * padding never looks ahead (chunked decoding then equals one full forward everywhere).
- */
-function attentionAllowed(tokens: Tensor, past: Tensor, mask: Tensor | undefined): Tensor {
-  const queryPos = unsqueeze(add(range(0, tokens), past), [1]); // [T, 1]: columns Tpast .. Tpast+T-1
-  const keyPos = unsqueeze(range(0, add(tokens, past)), [0]); // [1, S]
-  const causal = lessOrEqual(keyPos, queryPos); // [T, S]
-  if (!mask) return causal;
-  const realKey = unsqueeze(greater(mask, 0), [1, 2]); // [B, 1, 1, S]
-  return and(causal, or(realKey, equal(keyPos, queryPos)));
-}
-
-/** Positions of the current tokens: count of real tokens before each one (left padding does not shift them). */
-function defaultPositions(tokens: Tensor, past: Tensor, mask: Tensor | undefined): Tensor {
-  if (!mask) return unsqueeze(add(range(0, tokens), past), [0]); // [1, T]
-  const positions = clip(sub(cumsum(mask, 1), 1), 0, null); // [B, S]
-  return slice(positions, unsqueeze(past, [0]), unsqueeze(add(past, tokens), [0]), [1]);
-}
-
-/** The decoder trunk: embeddings, nLayer blocks, final LayerNorm. ids int64 [B, T]. */
+/** The decoder trunk: embeddings, nLayer blocks, final norm. ids int64 [B, T]. Either architecture. */
 export function gptHidden(
   params: GptParams,
   config: GptConfig,
@@ -186,14 +137,9 @@ export function gptHidden(
   options: GptForwardOptions = {},
 ): GptHidden {
   validateConfig(config);
+  if (isLlama(config)) return llamaHidden(params, config, ids, options);
   const { pastKv } = options;
-  if (pastKv && pastKv.length !== config.nLayer)
-    throw new Error(`pastKv has ${pastKv.length} layers, the model has ${config.nLayer}`);
-  const mask = options.attentionMask && cast(options.attentionMask, 'int64');
-  const tokens = dimOf(ids, 1);
-  const past = pastKv?.length ? dimOf(pastKv[0].key, 2) : ids.graph.root.constant(0, 'int64');
-  const positions = options.positionIds ?? defaultPositions(tokens, past, mask);
-  const allowed = attentionAllowed(tokens, past, mask);
+  const { positions, allowed } = forwardContext(config.nLayer, ids, options);
 
   let x = add(gather(param(params, 'wte.weight'), ids), gather(param(params, 'wpe.weight'), positions));
   const presentKv: KvCache[] = [];
@@ -206,19 +152,31 @@ export function gptHidden(
   return { hidden, presentKv };
 }
 
-/** The tied LM head's weight wteᵀ [d, V]; a decode Loop computes it once, outside its body. */
+/**
+ * The LM head's weight [d, V]: `lm_head.weight`ᵀ when the model has one (untied Llama family), else the tied
+ * embedding's transpose (wteᵀ, embed_tokensᵀ). A decode Loop computes it once, outside its body.
+ */
 export function lmHeadWeight(params: GptParams): Tensor {
-  return transpose(param(params, 'wte.weight'), [1, 0]);
+  const untied = params.get('lm_head.weight');
+  if (untied) return transpose(untied, [1, 0]);
+  const embedding = params.has('wte.weight') ? 'wte.weight' : 'model.embed_tokens.weight';
+  return transpose(param(params, embedding), [1, 0]);
 }
 
-/** Tied LM head: logits = hidden @ wteᵀ, [..., V]. */
+/** LM head: logits = hidden @ lmHeadWeight, [..., V]. */
 export function lmHead(params: GptParams, hidden: Tensor, weight: Tensor = lmHeadWeight(params)): Tensor {
   return matmul(hidden, weight);
 }
 
-/** Scalar head (reward / value): hidden @ score.weight + score.bias, [..., d] -> [...]. */
+/**
+ * Scalar head (reward / value): hidden @ score.weight + score.bias, [..., d] -> [...]; the Llama family's
+ * `score.weight` is [1, d] (nn.Linear), GPT-2's [d, 1] (Conv1D).
+ */
 export function scalarHead(params: GptParams, hidden: Tensor): Tensor {
-  return squeeze(linear(params, 'score', hidden), [hidden.rank - 1]);
+  const score = params.has('wte.weight')
+    ? linear(params, 'score', hidden)
+    : llamaLinear(params, 'score', hidden, true);
+  return squeeze(score, [hidden.rank - 1]);
 }
 
 /** The whole model: trunk plus LM head (and the scalar head when the config has one). */
@@ -235,7 +193,7 @@ export function gptForward(
     : { logits, hidden, presentKv };
 }
 
-/** Shape of one layer's cached keys/values with a symbolic length: [batch, nHead, length, headDim]. */
+/** Shape of one layer's cached keys/values with a symbolic length: [batch, kvHeads, length, headDim]. */
 export function kvShape(config: GptConfig, batch: string | null, length: string | null): Shape {
-  return [batch, config.nHead, length, config.nEmbd / config.nHead];
+  return [batch, kvHeadsOf(config), length, headDimOf(config)];
 }

@@ -1,10 +1,19 @@
-// Checkpoints in the Hugging Face GPT-2 layout: config.json + model.safetensors (+ tokenizer.json).
-// Our own checkpoints use the same layout, so HF GPT-2 weights load here and our exports load in HF.
+// Checkpoints in the Hugging Face layout: config.json + model.safetensors (+ tokenizer.json), for GPT-2 and the
+// Llama family (hf-llama.ts reads their config.json). Our own checkpoints use the same layout, so HF weights
+// load here and our exports load in HF.
 
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type GptConfig, paramShapes, shapeSize, validateConfig } from './config.js';
+import {
+  type Gpt2Config,
+  type GptConfig,
+  isLlama,
+  paramShapes,
+  shapeSize,
+  validateConfig,
+} from './config.js';
+import { isLlamaModelType, LLAMA_MODEL_TYPES, llamaConfigFromHf, llamaConfigToHf } from './hf-llama.js';
 import {
   CheckpointError,
   readSafetensors,
@@ -32,19 +41,30 @@ export interface CheckpointExtra {
 
 const TANH_GELUS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast']; // all are GELU's tanh approximation
 
-/** Reads an HF GPT-2 `config.json` object; rejects variants this GPT does not implement. */
+/**
+ * Reads an HF `config.json` object: model_type gpt2 (or none) or llama / mistral / qwen2 / qwen3; rejects
+ * variants this implementation does not compute with one line naming the field and value.
+ */
 export function gptConfigFromHf(json: unknown, source = 'config.json'): GptConfig {
-  if (!json || typeof json !== 'object') throw new CheckpointError(`${source}: expected a JSON object`);
+  if (!json || typeof json !== 'object' || Array.isArray(json))
+    throw new CheckpointError(`${source}: expected a JSON object`);
   const hf = json as Record<string, unknown>;
+  if (isLlamaModelType(hf.model_type)) return llamaConfigFromHf(hf, source);
+  if (hf.model_type !== undefined && hf.model_type !== 'gpt2') {
+    throw new CheckpointError(
+      `${source}: model_type ${JSON.stringify(hf.model_type)} is not supported (gpt2, ${LLAMA_MODEL_TYPES.join(', ')})`,
+    );
+  }
+  return gpt2ConfigFromHf(hf, source);
+}
+
+function gpt2ConfigFromHf(hf: Record<string, unknown>, source: string): Gpt2Config {
   const int = (field: string, value: unknown = hf[field]): number => {
     if (!Number.isSafeInteger(value)) {
       throw new CheckpointError(`${source}: ${field} must be an integer, got ${JSON.stringify(value)}`);
     }
     return value as number;
   };
-  if (hf.model_type !== undefined && hf.model_type !== 'gpt2') {
-    throw new CheckpointError(`${source}: model_type "${hf.model_type}" is not gpt2`);
-  }
   if (hf.activation_function !== undefined && !TANH_GELUS.includes(hf.activation_function as string)) {
     throw new CheckpointError(
       `${source}: activation_function "${hf.activation_function}" is not supported (tanh GELU only)`,
@@ -59,7 +79,7 @@ export function gptConfigFromHf(json: unknown, source = 'config.json'): GptConfi
   }
   const eps = hf.layer_norm_epsilon ?? 1e-5;
   if (typeof eps !== 'number') throw new CheckpointError(`${source}: layer_norm_epsilon must be a number`);
-  const config: GptConfig = {
+  const config: Gpt2Config = {
     vocabSize: int('vocab_size'),
     maxPositions: int('n_positions', hf.n_positions ?? hf.n_ctx),
     nEmbd,
@@ -74,9 +94,13 @@ export function gptConfigFromHf(json: unknown, source = 'config.json'): GptConfi
   }
 }
 
-/** The HF `config.json` for a config (GPT2LMHeadModel, or GPT2ForSequenceClassification with a scalar head). */
+/**
+ * The HF `config.json` for a config: GPT2LMHeadModel / LlamaForCausalLM / ... , or the *ForSequenceClassification
+ * class with a scalar head.
+ */
 export function gptConfigToHf(config: GptConfig): Record<string, unknown> {
   validateConfig(config);
+  if (isLlama(config)) return llamaConfigToHf(config);
   return {
     model_type: 'gpt2',
     architectures: [config.scalarHead ? 'GPT2ForSequenceClassification' : 'GPT2LMHeadModel'],
@@ -98,20 +122,27 @@ export function gptConfigToHf(config: GptConfig): Record<string, unknown> {
   };
 }
 
-const ATTENTION_BUFFER = /^h\.\d+\.attn\.(bias|masked_bias)$/; // causal-mask buffers, not parameters
+const ATTENTION_BUFFER = /^h\.\d+\.attn\.(bias|masked_bias)$/; // GPT-2 causal-mask buffers, not parameters
+const ROTARY_BUFFER = /\.rotary_emb\.inv_freq$/; // older Llama checkpoints store RoPE frequencies
 
 /**
- * Maps HF tensor names to ours and checks them against the config: strips `transformer.`, drops
- * attention buffers and a tied `lm_head.weight`, accepts HF's `score.weight` [1, d] (and a missing
- * `score.bias`, which HF's GPT2ForSequenceClassification has not).
+ * Maps HF tensor names to ours and checks them against the config. GPT-2: strips `transformer.`, drops
+ * attention buffers and a tied `lm_head.weight`, accepts HF's `score.weight` [1, d]. Llama family: names as
+ * they are, drops `rotary_emb.inv_freq` buffers and a tied `lm_head.weight`; a scalar-head checkpoint
+ * (*ForSequenceClassification) without `lm_head.weight` gets a copy of the embedding as its (unused) LM head.
+ * A missing `score.bias` (HF's *ForSequenceClassification has none) is zero.
  */
 function paramsFromTensors(tensors: Map<string, SafeTensor>, config: GptConfig): Map<string, Float32Array> {
+  const llama = isLlama(config);
+  const embedding = llama ? 'model.embed_tokens.weight' : 'wte.weight';
+  const tiedHead = !llama || config.tieWordEmbeddings;
   const found = new Map<string, { tensor: SafeTensor; fileName: string }>();
   let lmHead: SafeTensor | undefined;
   for (const [fileName, tensor] of tensors) {
-    const name = fileName.startsWith('transformer.') ? fileName.slice('transformer.'.length) : fileName;
-    if (ATTENTION_BUFFER.test(name)) continue;
-    if (name === 'lm_head.weight') {
+    const name =
+      !llama && fileName.startsWith('transformer.') ? fileName.slice('transformer.'.length) : fileName;
+    if ((llama ? ROTARY_BUFFER : ATTENTION_BUFFER).test(name)) continue;
+    if (name === 'lm_head.weight' && tiedHead) {
       lmHead = tensor;
       continue;
     }
@@ -129,12 +160,20 @@ function paramsFromTensors(tensors: Map<string, SafeTensor>, config: GptConfig):
         params.set(name, new Float32Array(1));
         continue;
       }
+      if (name === 'lm_head.weight' && config.scalarHead && params.has(embedding)) {
+        params.set(name, Float32Array.from(params.get(embedding)!));
+        continue;
+      }
       throw new CheckpointError(`missing tensor "${name}" (expected shape [${shape}])`, name);
     }
     const fileShape = entry.tensor.shape;
     const sameShape = fileShape.length === shape.length && fileShape.every((d, i) => d === shape[i]);
     const hfScore =
-      name === 'score.weight' && fileShape.length === 2 && fileShape[0] === 1 && fileShape[1] === shape[0];
+      !llama &&
+      name === 'score.weight' &&
+      fileShape.length === 2 &&
+      fileShape[0] === 1 &&
+      fileShape[1] === shape[0];
     if (!sameShape && !hfScore) {
       throw new CheckpointError(
         `tensor "${entry.fileName}" has shape [${fileShape}] but the config expects [${shape}]`,
@@ -147,11 +186,13 @@ function paramsFromTensors(tensors: Map<string, SafeTensor>, config: GptConfig):
   if (extra) throw new CheckpointError(`unexpected tensor "${extra.fileName}"`, extra.fileName);
 
   if (lmHead) {
-    const wte = params.get('wte.weight')!;
+    const embed = params.get(embedding)!;
     const head = tensorToFloat32(lmHead, 'lm_head.weight');
-    if (head.length !== wte.length || head.some((v, i) => v !== wte[i])) {
+    if (head.length !== embed.length || head.some((v, i) => v !== embed[i])) {
       throw new CheckpointError(
-        'lm_head.weight differs from wte.weight: untied LM heads are not supported',
+        llama
+          ? 'lm_head.weight differs from model.embed_tokens.weight but tie_word_embeddings is true'
+          : 'lm_head.weight differs from wte.weight: untied LM heads are not supported',
         'lm_head.weight',
       );
     }
@@ -171,7 +212,7 @@ function checkDirExists(dir: string): void {
   if (!existsSync(dir)) throw new CheckpointError(`checkpoint directory ${dir} does not exist`);
 }
 
-/** A model checkpoint in memory: the two files of the HF GPT-2 layout, by file name. */
+/** A model checkpoint in memory: the two files of the HF layout, by file name. */
 export interface CheckpointFiles {
   'config.json': Uint8Array;
   'model.safetensors': Uint8Array;
@@ -197,12 +238,12 @@ export function checkpointFromFiles(
     throw new CheckpointError(`${source}/model.safetensors: ${error.message}`, error.tensor);
   }
   const hasScore = file.tensors.has('score.weight') || file.tensors.has('transformer.score.weight');
-  const config: GptConfig = hasScore ? { ...base, scalarHead: true } : base;
+  const config: GptConfig = hasScore && !base.scalarHead ? { ...base, scalarHead: true } : base;
   return { config, params: paramsFromTensors(file.tensors, config), metadata: file.metadata };
 }
 
 /**
- * Loads a checkpoint directory in the HF GPT-2 layout: config.json, model.safetensors, and
+ * Loads a checkpoint directory in the HF layout (GPT-2 or Llama family): config.json, model.safetensors, and
  * tokenizer.json if present (else the ByteTokenizer). A `score.weight` tensor makes it a
  * scalar-head model.
  */
@@ -227,13 +268,16 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   return { config, params, tokenizer, metadata };
 }
 
-/** Loads an HF GPT-2 directory (config.json + model.safetensors + tokenizer.json). */
-export async function loadHfGpt2(dir: string): Promise<LoadedCheckpoint> {
+/** Loads an HF model directory (config.json + model.safetensors + tokenizer.json): GPT-2 or the Llama family. */
+export async function loadHfModel(dir: string): Promise<LoadedCheckpoint> {
   checkDirExists(dir);
   if (!existsSync(join(dir, 'tokenizer.json')))
     throw new CheckpointError(`missing ${join(dir, 'tokenizer.json')}`);
   return loadCheckpoint(dir);
 }
+
+/** loadHfModel under its first name (GPT-2 was the only architecture). */
+export const loadHfGpt2 = loadHfModel;
 
 async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`;
@@ -242,9 +286,10 @@ async function writeFileAtomic(path: string, data: string | Uint8Array): Promise
 }
 
 /**
- * config.json + model.safetensors in the layout HF `save_pretrained` produces
- * (`transformer.` prefix, tied LM head not stored, `score.weight` as [1, d]), so
- * GPT2LMHeadModel / GPT2ForSequenceClassification load it; our `score.bias` is extra to HF.
+ * config.json + model.safetensors in the layout HF `save_pretrained` produces, so the HF class of
+ * gptConfigToHf loads it. GPT-2: `transformer.` prefix, tied LM head not stored, `score.weight` as [1, d].
+ * Llama family: paramShapes names and shapes as they are (a tied LM head is not among them). Our
+ * `score.bias` is extra to HF.
  */
 export function checkpointFiles(
   config: GptConfig,
@@ -263,6 +308,10 @@ export function checkpointFiles(
       );
     }
     checkFinite(name, data);
+    if (isLlama(config)) {
+      tensors.set(name, { dtype: 'F32', shape, data }); // HF names and shapes already
+      continue;
+    }
     const isScore = name.startsWith('score.');
     tensors.set(isScore ? name : `transformer.${name}`, {
       dtype: 'F32',

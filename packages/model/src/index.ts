@@ -8,14 +8,21 @@ export {
 } from './chat.js';
 export {
   countParams,
+  type Gpt2Config,
   type GptConfig,
   GptConfigError,
+  headDimOf,
   initParams,
+  isLlama,
+  kvHeadsOf,
+  type LlamaConfig,
+  type LlamaModelType,
   type ParamShape,
   type PresetName,
   paramShapes,
   presetConfig,
   presets,
+  type RopeScaling,
   shapeSize,
   validateConfig,
 } from './config.js';
@@ -29,6 +36,7 @@ export {
   type LoadedCheckpoint,
   loadCheckpoint,
   loadHfGpt2,
+  loadHfModel,
   saveCheckpoint,
 } from './hf.js';
 export { createRng, hashString, type Rng, xoshiro128StarStar } from './random.js';
@@ -74,6 +82,7 @@ export {
   lmHeadWeight,
   scalarHead,
 } from './gpt.js';
+export { ropeInverseFrequencies } from './llama.js';
 export {
   buildScoringGraph,
   createScorer,

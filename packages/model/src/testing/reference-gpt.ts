@@ -2,7 +2,7 @@
 // with plain loops straight from the definition. It is the ground truth for the ONNX-graph GPT:
 // keep it independent of packages/graph and free of tricks.
 
-import { type GptConfig, paramShapes, shapeSize, validateConfig } from '../config.js';
+import { type GptConfig, isLlama, paramShapes, shapeSize, validateConfig } from '../config.js';
 
 export interface ReferenceForward {
   /** Next-token logits, row-major [T, V]. */
@@ -22,6 +22,7 @@ export function referenceGptForward(
   tokens: readonly number[],
 ): ReferenceForward {
   validateConfig(config);
+  if (isLlama(config)) throw new Error('referenceGptForward: a GPT-2 config is expected');
   const { vocabSize: V, nEmbd: d, nHead: H } = config;
   const T = tokens.length;
   if (T < 1 || T > config.maxPositions)

@@ -3,8 +3,7 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { GptConfig } from '../config.js';
-import { paramShapes } from '../config.js';
+import { type GptConfig, isLlama, paramShapes } from '../config.js';
 import { type SafeTensor, writeSafetensors } from '../safetensors.js';
 
 /**
@@ -104,6 +103,7 @@ export function hfGpt2Tensors(
 
 /** The config.json HF writes for GPT-2 (written out here independently of gptConfigToHf). */
 export function hfGpt2ConfigJson(config: GptConfig): Record<string, unknown> {
+  if (isLlama(config)) throw new Error('hfGpt2ConfigJson: a GPT-2 config is expected');
   return {
     activation_function: 'gelu_new',
     architectures: ['GPT2LMHeadModel'],

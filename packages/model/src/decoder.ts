@@ -1,0 +1,106 @@
+// What the GPT-2 (gpt.ts) and Llama-family (llama.ts) decoders share: parameter lookup, the KV cache type,
+// forward options, and which keys a query may attend to.
+import {
+  add,
+  and,
+  cast,
+  clip,
+  cumsum,
+  type DType,
+  dimOf,
+  equal,
+  greater,
+  lessOrEqual,
+  or,
+  range,
+  slice,
+  sub,
+  type Tensor,
+  unsqueeze,
+} from '@rlhf/graph';
+
+/** Parameter tensors by name (paramShapes names). */
+export type GptParams = Map<string, Tensor>;
+
+/** One layer's attention keys and values, [B, kvHeads, S, headDim] (S = tokens seen so far). */
+export interface KvCache {
+  key: Tensor;
+  value: Tensor;
+}
+
+export interface GptForwardOptions {
+  /**
+   * [B, Tpast + T], 1 = real token, 0 = padding (left-padded prompts, right-padded responses); any numeric
+   * dtype. Covers the cached tokens too, as in HF. Default: every token is real.
+   */
+  attentionMask?: Tensor;
+  /** Keys and values of earlier tokens, one entry per layer. Default: none (Tpast = 0). */
+  pastKv?: readonly KvCache[];
+  /** int64 [B, T] or [1, T]. Default: cumsum(attentionMask) - 1 clipped at 0 (padding does not count). */
+  positionIds?: Tensor;
+}
+
+export interface GptHidden {
+  /** Final hidden states after the last norm, [B, T, d]: the input of the LM and scalar heads. */
+  hidden: Tensor;
+  /** Keys and values of past + current tokens per layer, [B, kvHeads, Tpast + T, headDim]. */
+  presentKv: KvCache[];
+}
+
+/** Score of a masked key: large and negative but finite (no inf - inf = NaN anywhere, also in gradients). */
+export const MASKED_SCORE = -1e9;
+
+export function param(params: GptParams, name: string): Tensor {
+  const p = params.get(name);
+  if (!p) throw new Error(`model parameter "${name}" is missing`);
+  return p;
+}
+
+/** The float dtype the model is built in: that of its parameters. */
+export function paramDtype(params: GptParams): DType {
+  const first = params.values().next().value;
+  if (!first) throw new Error('the model has no parameters');
+  return first.dtype;
+}
+
+/**
+ * Which keys each query may attend to, bool [B or 1, 1, T, S]: earlier-or-same columns (causal, with Tpast
+ * cached columns in front) that hold real tokens. A padding query still sees itself, so no row is empty and
+ * padding never looks ahead (chunked decoding then equals one full forward everywhere).
+ */
+export function attentionAllowed(tokens: Tensor, past: Tensor, mask: Tensor | undefined): Tensor {
+  const queryPos = unsqueeze(add(range(0, tokens), past), [1]); // [T, 1]: columns Tpast .. Tpast+T-1
+  const keyPos = unsqueeze(range(0, add(tokens, past)), [0]); // [1, S]
+  const causal = lessOrEqual(keyPos, queryPos); // [T, S]
+  if (!mask) return causal;
+  const realKey = unsqueeze(greater(mask, 0), [1, 2]); // [B, 1, 1, S]
+  return and(causal, or(realKey, equal(keyPos, queryPos)));
+}
+
+/** Positions of the current tokens: count of real tokens before each one (left padding does not shift them). */
+export function defaultPositions(tokens: Tensor, past: Tensor, mask: Tensor | undefined): Tensor {
+  if (!mask) return unsqueeze(add(range(0, tokens), past), [0]); // [1, T]
+  const positions = clip(sub(cumsum(mask, 1), 1), 0, null); // [B, S]
+  return slice(positions, unsqueeze(past, [0]), unsqueeze(add(past, tokens), [0]), [1]);
+}
+
+/** What every layer of a forward reads: positions of the current tokens, the attention pattern, Tpast. */
+export interface ForwardContext {
+  /** int64 [B or 1, T]. */
+  positions: Tensor;
+  /** bool [T, S] or [B, 1, T, S] (attentionAllowed). */
+  allowed: Tensor;
+  /** int64 scalar: cached tokens. */
+  past: Tensor;
+}
+
+export function forwardContext(nLayer: number, ids: Tensor, options: GptForwardOptions): ForwardContext {
+  const { pastKv } = options;
+  if (pastKv && pastKv.length !== nLayer)
+    throw new Error(`pastKv has ${pastKv.length} layers, the model has ${nLayer}`);
+  const mask = options.attentionMask && cast(options.attentionMask, 'int64');
+  const tokens = dimOf(ids, 1);
+  const past = pastKv?.length ? dimOf(pastKv[0].key, 2) : ids.graph.root.constant(0, 'int64');
+  const positions = options.positionIds ?? defaultPositions(tokens, past, mask);
+  return { positions, allowed: attentionAllowed(tokens, past, mask), past };
+}
