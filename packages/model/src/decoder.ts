@@ -11,6 +11,7 @@ import {
   equal,
   greater,
   lessOrEqual,
+  mul,
   or,
   range,
   slice,
@@ -103,4 +104,15 @@ export function forwardContext(nLayer: number, ids: Tensor, options: GptForwardO
   const past = pastKv?.length ? dimOf(pastKv[0].key, 2) : ids.graph.root.constant(0, 'int64');
   const positions = options.positionIds ?? defaultPositions(tokens, past, mask);
   return { positions, allowed: attentionAllowed(tokens, past, mask), past };
+}
+
+/**
+ * x · c, for the 1/sqrt(headDim) of attention scores (applied to the queries). ORT folds a scalar factor of a
+ * MatMul into FusedMatMul's float32 `alpha`, which rounds 1/sqrt(headDim) in float64 graphs (logit errors ~1e-8
+ * when headDim is not a power of 4); a per-column factor [headDim] is not folded.
+ */
+export function scaled(x: Tensor, c: number): Tensor {
+  if (x.dtype !== 'float64') return mul(x, c);
+  const width = x.shape[x.rank - 1] as number;
+  return mul(x, x.graph.root.constant(new Array(width).fill(c), 'float64', [width]));
 }

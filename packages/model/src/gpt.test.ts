@@ -99,6 +99,21 @@ describe('gptForward', () => {
     });
   }
 
+  it('float64 stays float64-accurate when 1/sqrt(headDim) is not exact in float32 (headDim 8)', async () => {
+    const config: GptConfig = {
+      vocabSize: 13,
+      maxPositions: 12,
+      nEmbd: 24,
+      nLayer: 2,
+      nHead: 3,
+      layerNormEps: 1e-5,
+    };
+    const params = sharpParams(config, 5, 2);
+    const row = [1, 4, 2, 9, 0, 3, 7, 7, 2, 5];
+    const out = await forward(config, params, int64([1, row.length], row), 'float64');
+    expect(maxAbsDiff(out.logits, referenceGptForward(config, params, row).logits)).toBeLessThanOrEqual(1e-9);
+  });
+
   it('left padding: real tokens get the logits of the unpadded sequence', async () => {
     const config = tinyConfigs[1][1];
     const params = sharpParams(config, 8);

@@ -41,6 +41,7 @@ import {
   type KvCache,
   MASKED_SCORE,
   param,
+  scaled,
 } from './decoder.js';
 import { llamaHidden, llamaLinear } from './llama.js';
 
@@ -89,7 +90,7 @@ function causalSelfAttention(
   );
   const key = past ? concat([past.key, k], 2) : k;
   const value = past ? concat([past.value, v], 2) : v;
-  const scores = mul(matmul(q, transposeLast2(key)), 1 / Math.sqrt(headDim)); // [B, H, T, S]
+  const scores = matmul(scaled(q, 1 / Math.sqrt(headDim)), transposeLast2(key)); // [B, H, T, S]
   const probs = softmax(where(allowed, scores, MASKED_SCORE), -1);
   const heads = matmul(probs, value); // [B, H, T, headDim]
   const y = reshape(transpose(heads, [0, 2, 1, 3]), [0, 0, d]);

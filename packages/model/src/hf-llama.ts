@@ -49,6 +49,12 @@ export function llamaConfigFromHf(hf: Record<string, unknown>, source: string): 
       fail(field, value, 'must be a positive number');
     return value as number;
   };
+  const layers = (): number => {
+    const value = hf.num_hidden_layers;
+    if (!Number.isSafeInteger(value) || (value as number) < 0)
+      fail('num_hidden_layers', value, 'must be a non-negative integer');
+    return value as number;
+  };
   const bool = (field: string, fallback: boolean): boolean => {
     const value = hf[field] ?? fallback;
     if (typeof value !== 'boolean') fail(field, value, 'must be a boolean');
@@ -159,7 +165,7 @@ export function llamaConfigFromHf(hf: Record<string, unknown>, source: string): 
     vocabSize: int('vocab_size'),
     maxPositions,
     nEmbd,
-    nLayer: int('num_hidden_layers'),
+    nLayer: layers(),
     nHead,
     numKvHeads,
     headDim,

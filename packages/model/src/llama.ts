@@ -41,6 +41,7 @@ import {
   MASKED_SCORE,
   param,
   paramDtype,
+  scaled,
 } from './decoder.js';
 
 /** y = x @ Wᵀ (+ b): nn.Linear, W is [out, in]. */
@@ -145,7 +146,7 @@ function attention(
   const value = past ? concat([past.value, v], 2) : v;
   // Queries grouped by the kv head they share: [B, G, H/G, T, hd] against keys [B, G, 1, S, hd].
   const grouped = reshape(q, [0, G, H / G, -1, hd]);
-  const scores = mul(matmul(grouped, transposeLast2(unsqueeze(key, [2]))), 1 / Math.sqrt(hd));
+  const scores = matmul(scaled(grouped, 1 / Math.sqrt(hd)), transposeLast2(unsqueeze(key, [2])));
   const mask = allowed.rank === 4 ? unsqueeze(allowed, [1]) : allowed; // [B, 1, 1, T, S] or [T, S]
   const probs = softmax(where(mask, scores, MASKED_SCORE), -1);
   const heads = reshape(matmul(probs, unsqueeze(value, [2])), [0, H, -1, hd]); // [B, H, T, hd]
@@ -153,11 +154,19 @@ function attention(
   return { y: llamaLinear(params, `${prefix}.o_proj`, y, config.oBias), present: { key, value } };
 }
 
-/** SwiGLU feed-forward (Shazeer 2020): down(silu(gate(x)) · up(x)), silu(z) = z·sigmoid(z). */
+/**
+ * SiLU (Elfwing et al. 2017): z·sigmoid(z). ORT fuses that product into QuickGelu, which has no float64 kernel,
+ * so float64 graphs spell it z / (1 + e^-z).
+ */
+function silu(z: Tensor): Tensor {
+  return z.dtype === 'float64' ? div(z, add(exp(neg(z)), 1)) : mul(z, sigmoid(z));
+}
+
+/** SwiGLU feed-forward (Shazeer 2020): down(silu(gate(x)) · up(x)). */
 function mlp(params: GptParams, prefix: string, x: Tensor): Tensor {
   const gate = llamaLinear(params, `${prefix}.gate_proj`, x);
   const up = llamaLinear(params, `${prefix}.up_proj`, x);
-  return llamaLinear(params, `${prefix}.down_proj`, mul(mul(gate, sigmoid(gate)), up));
+  return llamaLinear(params, `${prefix}.down_proj`, mul(silu(gate), up));
 }
 
 /** Pre-norm block: x + attn(input_layernorm(x)), then + mlp(post_attention_layernorm(x)). */
