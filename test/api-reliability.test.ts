@@ -1,6 +1,6 @@
 // Faults and hostile input (issue 18): a Redis restart that wipes the events stream, its group and the
 // queue; admission racing the event consumer; a poison event; NUL characters; out-of-range queries.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { admitRuns, reconcileStages } from '@rlhf/api';
 import type { StageJobData, StageJobResult } from '@rlhf/contracts';
@@ -251,7 +251,10 @@ async function redisUp(url: string): Promise<void> {
   });
 }
 
-describe('readiness across a real Redis restart', () => {
+// Where redis-server is not installed (CI installs it), the wiped-keys test above still runs.
+const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
+
+describe.skipIf(!hasRedisServer)('readiness across a real Redis restart', () => {
   let server: ChildProcess | undefined;
   let api: TestApi;
   let url: string;
@@ -426,7 +429,8 @@ describe('a poison event', () => {
     await waitFor(
       async () => (await prisma.metricPoint.count({ where: { stageId: good.stages[0].id } })) === 1,
     );
-    expect(Date.now() - sent).toBeLessThan(1000);
+    // Before: each bad event held the stream ~2 s (retries 1 s apart), 4 s for these two.
+    expect(Date.now() - sent).toBeLessThan(2000);
 
     const dead = await waitFor(async () => {
       const response = await api.app.inject({ method: 'GET', url: '/v1/admin/dead-events', headers: admin });
