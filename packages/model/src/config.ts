@@ -114,6 +114,7 @@ export const presets = {
   gpt2: { vocabSize: 50257, maxPositions: 1024, nEmbd: 768, nLayer: 12, nHead: 12, layerNormEps: 1e-5 },
   'tiny-llama': {
     architecture: 'llama',
+    modelType: 'llama',
     vocabSize: BYTE_VOCAB,
     maxPositions: 64,
     nEmbd: 64,

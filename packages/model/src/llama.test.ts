@@ -20,7 +20,7 @@ import {
 import { createRuntime, hostTensor, int64, type Runtime } from '@rlhf/runtime';
 import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GptConfig, type LlamaConfig, paramShapes, presetConfig } from './config.js';
+import { countParams, type GptConfig, type LlamaConfig, paramShapes, presetConfig } from './config.js';
 import { exportPolicyOnnx } from './export.js';
 import { type HostParams, leftPad, type ModelDtype, paramFeeds } from './feeds.js';
 import { createGenerator } from './generate.js';
@@ -504,6 +504,84 @@ describe('Llama-family HF config and checkpoints', () => {
     expect(
       gptConfigFromHf({ ...llamaGqaLlama3, architectures: ['LlamaForSequenceClassification'] }).scalarHead,
     ).toBe(true);
+  });
+
+  it('reads the published config.json of Llama-3.2-1B, Qwen3-0.6B and SmolLM2-135M; counts their parameters', () => {
+    const llama32 = {
+      architectures: ['LlamaForCausalLM'],
+      attention_bias: false,
+      head_dim: 64,
+      hidden_act: 'silu',
+      hidden_size: 2048,
+      intermediate_size: 8192,
+      max_position_embeddings: 131072,
+      mlp_bias: false,
+      model_type: 'llama',
+      num_attention_heads: 32,
+      num_hidden_layers: 16,
+      num_key_value_heads: 8,
+      pretraining_tp: 1,
+      rms_norm_eps: 1e-5,
+      rope_scaling: {
+        factor: 32.0,
+        high_freq_factor: 4.0,
+        low_freq_factor: 1.0,
+        original_max_position_embeddings: 8192,
+        rope_type: 'llama3',
+      },
+      rope_theta: 500000.0,
+      tie_word_embeddings: true,
+      torch_dtype: 'bfloat16',
+      vocab_size: 128256,
+    };
+    const qwen3 = {
+      architectures: ['Qwen3ForCausalLM'],
+      attention_bias: false,
+      head_dim: 128,
+      hidden_act: 'silu',
+      hidden_size: 1024,
+      intermediate_size: 3072,
+      max_position_embeddings: 40960,
+      max_window_layers: 28,
+      model_type: 'qwen3',
+      num_attention_heads: 16,
+      num_hidden_layers: 28,
+      num_key_value_heads: 8,
+      rms_norm_eps: 1e-6,
+      rope_scaling: null,
+      rope_theta: 1000000,
+      sliding_window: null,
+      tie_word_embeddings: true,
+      use_sliding_window: false,
+      vocab_size: 151936,
+    };
+    const smol = {
+      architectures: ['LlamaForCausalLM'],
+      hidden_size: 576,
+      intermediate_size: 1536,
+      max_position_embeddings: 8192,
+      model_type: 'llama',
+      num_attention_heads: 9,
+      num_hidden_layers: 30,
+      num_key_value_heads: 3,
+      rms_norm_eps: 1e-5,
+      rope_theta: 100000,
+      tie_word_embeddings: true,
+      vocab_size: 49152,
+    };
+    expect(countParams(gptConfigFromHf(llama32))).toBe(1_235_814_400);
+    expect(countParams(gptConfigFromHf(qwen3))).toBe(596_049_920); // 0.44 B without the embedding
+    expect(countParams(gptConfigFromHf(smol))).toBe(134_515_008);
+    expect(gptConfigFromHf(llama32)).toMatchObject({
+      maxPositions: 131072,
+      ropeScaling: {
+        type: 'llama3',
+        factor: 32,
+        lowFreqFactor: 1,
+        highFreqFactor: 4,
+        originalMaxPositions: 8192,
+      },
+    });
   });
 
   it('rejects what it does not compute with one line naming the field and value', () => {
