@@ -73,6 +73,8 @@ export interface LlamaConfig extends DecoderConfig {
   oBias: boolean;
   /** RMSNorm over each head of q and k before RoPE (Qwen3 `q_norm` / `k_norm`). */
   qkNorm: boolean;
+  /** Mistral's sliding-window attention: a query sees the last `slidingWindow` columns (itself included). */
+  slidingWindow?: number;
 }
 
 /** A decoder config; GPT-2 when `architecture` is absent. */
@@ -181,6 +183,7 @@ function validateLlama(config: LlamaConfig): void {
   checkPositive(config, 'rmsNormEps');
   checkPositive(config, 'ropeTheta');
   for (const field of ['tieWordEmbeddings', 'qkvBias', 'oBias', 'qkNorm']) checkBoolean(config, field);
+  if (config.slidingWindow !== undefined) checkPositiveInts(config, ['slidingWindow']);
   if (config.modelType !== undefined && !MODEL_TYPES.includes(config.modelType)) {
     throw new GptConfigError(`modelType "${config.modelType}" is not one of ${MODEL_TYPES.join(', ')}`);
   }

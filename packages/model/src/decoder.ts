@@ -67,15 +67,27 @@ export function paramDtype(params: GptParams): DType {
 /**
  * Which keys each query may attend to, bool [B or 1, 1, T, S]: earlier-or-same columns (causal, with Tpast
  * cached columns in front) that hold real tokens. A padding query still sees itself, so no row is empty and
- * padding never looks ahead (chunked decoding then equals one full forward everywhere).
+ * padding never looks ahead (chunked decoding then equals one full forward everywhere). A sliding window
+ * (Mistral) keeps the keys less than `window` real tokens back: HF counts left padding inside the window, we
+ * count real tokens only, so a left-padded row still equals its unpadded forward.
  */
-export function attentionAllowed(tokens: Tensor, past: Tensor, mask: Tensor | undefined): Tensor {
+export function attentionAllowed(
+  tokens: Tensor,
+  past: Tensor,
+  mask: Tensor | undefined,
+  window?: number,
+): Tensor {
   const queryPos = unsqueeze(add(range(0, tokens), past), [1]); // [T, 1]: columns Tpast .. Tpast+T-1
   const keyPos = unsqueeze(range(0, add(tokens, past)), [0]); // [1, S]
   const causal = lessOrEqual(keyPos, queryPos); // [T, S]
-  if (!mask) return causal;
+  if (!mask) return window === undefined ? causal : and(causal, greater(keyPos, sub(queryPos, window)));
   const realKey = unsqueeze(greater(mask, 0), [1, 2]); // [B, 1, 1, S]
-  return and(causal, or(realKey, equal(keyPos, queryPos)));
+  const allowed = and(causal, or(realKey, equal(keyPos, queryPos)));
+  if (window === undefined) return allowed;
+  const realCount = cumsum(mask, 1); // [B, S]: real tokens up to and including each column
+  const queryCount = slice(realCount, unsqueeze(past, [0]), unsqueeze(add(past, tokens), [0]), [1]); // [B, T]
+  const inWindow = greater(unsqueeze(realCount, [1, 2]), sub(unsqueeze(queryCount, [1, 3]), window)); // [B,1,T,S]
+  return and(allowed, inWindow);
 }
 
 /** Positions of the current tokens: count of real tokens before each one (left padding does not shift them). */
@@ -95,7 +107,12 @@ export interface ForwardContext {
   past: Tensor;
 }
 
-export function forwardContext(nLayer: number, ids: Tensor, options: GptForwardOptions): ForwardContext {
+export function forwardContext(
+  nLayer: number,
+  ids: Tensor,
+  options: GptForwardOptions,
+  window?: number,
+): ForwardContext {
   const { pastKv } = options;
   if (pastKv && pastKv.length !== nLayer)
     throw new Error(`pastKv has ${pastKv.length} layers, the model has ${nLayer}`);
@@ -103,7 +120,7 @@ export function forwardContext(nLayer: number, ids: Tensor, options: GptForwardO
   const tokens = dimOf(ids, 1);
   const past = pastKv?.length ? dimOf(pastKv[0].key, 2) : ids.graph.root.constant(0, 'int64');
   const positions = options.positionIds ?? defaultPositions(tokens, past, mask);
-  return { positions, allowed: attentionAllowed(tokens, past, mask), past };
+  return { positions, allowed: attentionAllowed(tokens, past, mask, window), past };
 }
 
 /**

@@ -93,21 +93,24 @@ export function llamaConfigFromHf(hf: Record<string, unknown>, source: string): 
   const numKvHeads = int('num_key_value_heads', defaults.kvHeads ?? nHead);
   const headDim = int('head_dim', defaults.headDim ?? Math.floor(nEmbd / nHead));
 
-  // Sliding-window attention (Mistral; Qwen2/3 with use_sliding_window) only matters inside the context.
+  // Mistral's sliding window is computed (when shorter than the context); Qwen2/3's (use_sliding_window, from
+  // layer max_window_layers on) is refused unless it covers the whole context.
   const window =
     modelType === 'mistral' ? (hf.sliding_window === undefined ? 4096 : hf.sliding_window) : null;
+  if (window !== null && !(Number.isSafeInteger(window) && (window as number) >= 1))
+    fail('sliding_window', window, 'must be a positive integer or null');
+  const slidingWindow =
+    window !== null && (window as number) < maxPositionEmbeddings ? (window as number) : undefined;
   const qwenWindow =
     (modelType === 'qwen2' || modelType === 'qwen3') && hf.use_sliding_window === true
       ? (hf.sliding_window ?? 4096)
       : null;
-  for (const w of [window, qwenWindow]) {
-    if (w !== null && !(typeof w === 'number' && w >= maxPositionEmbeddings))
-      fail(
-        'sliding_window',
-        w,
-        `is not supported: sliding-window attention inside the context (max_position_embeddings ${maxPositionEmbeddings})`,
-      );
-  }
+  if (qwenWindow !== null && !(typeof qwenWindow === 'number' && qwenWindow >= maxPositionEmbeddings))
+    fail(
+      'sliding_window',
+      qwenWindow,
+      `is not supported with use_sliding_window: sliding-window attention inside the context (max_position_embeddings ${maxPositionEmbeddings})`,
+    );
   if (Array.isArray(hf.layer_types) && hf.layer_types.some((t) => t !== 'full_attention')) {
     const other = hf.layer_types.find((t) => t !== 'full_attention');
     fail('layer_types', other, 'is not supported (full_attention only)');
@@ -177,6 +180,7 @@ export function llamaConfigFromHf(hf: Record<string, unknown>, source: string): 
     qkvBias: modelType === 'qwen2' || attentionBias,
     oBias: attentionBias,
     qkNorm: modelType === 'qwen3',
+    ...(slidingWindow ? { slidingWindow } : {}),
     ...(scalarHead ? { scalarHead } : {}),
   };
   try {
@@ -205,6 +209,8 @@ export function llamaConfigToHf(config: LlamaConfig): Record<string, unknown> {
   if (modelType === 'qwen2' && !(config.qkvBias && !config.oBias))
     unrepresentable(`qkvBias ${config.qkvBias}, oBias ${config.oBias} (qwen2 has q/k/v biases only)`);
   if (modelType === 'mistral' && (config.qkvBias || config.oBias)) unrepresentable('mistral has no biases');
+  if (config.slidingWindow !== undefined && modelType !== 'mistral')
+    unrepresentable(`slidingWindow ${config.slidingWindow} (mistral only)`);
   if ((modelType === 'llama' || modelType === 'qwen3') && config.qkvBias !== config.oBias)
     unrepresentable(`qkvBias ${config.qkvBias} and oBias ${config.oBias} differ (attention_bias sets both)`);
   const prefix = CLASS_PREFIX[modelType];
@@ -241,7 +247,7 @@ export function llamaConfigToHf(config: LlamaConfig): Record<string, unknown> {
     tie_word_embeddings: config.tieWordEmbeddings,
     ...(modelType === 'llama' ? { attention_bias: config.oBias, mlp_bias: false } : {}),
     ...(modelType === 'qwen3' ? { attention_bias: config.oBias } : {}),
-    ...(modelType === 'mistral' ? { sliding_window: null } : {}),
+    ...(modelType === 'mistral' ? { sliding_window: config.slidingWindow ?? null } : {}),
     ...(modelType === 'qwen2' || modelType === 'qwen3'
       ? { use_sliding_window: false, sliding_window: null }
       : {}),

@@ -38,6 +38,7 @@ import {
   llamaDynamic,
   llamaGqaLlama3,
   mistral,
+  mistralWindow,
   qwen2Biases,
   qwen3QkNorm,
   variants,
@@ -203,6 +204,7 @@ describe('Llama-family generation, scoring, training and export', () => {
   for (const [label, json] of [
     ['llama GQA', llamaGqaLlama3],
     ['qwen3', qwen3QkNorm],
+    ['mistral sliding window', mistralWindow],
   ] as const) {
     it(`${label}: KV-cache generation = full forward; greedy ids = step-by-step argmax`, async () => {
       const { config, params, weights } = load(json, 11);
@@ -595,7 +597,7 @@ describe('Llama-family HF config and checkpoints', () => {
         { ...llamaGqaLlama3, rope_scaling: { rope_type: 'yarn', factor: 4 } },
         /rope_scaling.rope_type "yarn" is not supported/,
       ],
-      [{ ...mistral, sliding_window: 16 }, /sliding_window 16 is not supported/],
+      [{ ...mistral, sliding_window: 0 }, /sliding_window 0 must be a positive integer or null/],
       [{ ...qwen2Biases, use_sliding_window: true, sliding_window: 8 }, /sliding_window 8 is not supported/],
       [
         { ...llamaGqaLlama3, architectures: ['Qwen2ForCausalLM'] },

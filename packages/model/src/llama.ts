@@ -197,7 +197,7 @@ export function llamaHidden(
   ids: Tensor,
   options: GptForwardOptions = {},
 ): GptHidden {
-  const { positions, allowed } = forwardContext(config.nLayer, ids, options);
+  const { positions, allowed } = forwardContext(config.nLayer, ids, options, config.slidingWindow);
   const angles = rotaryAngles(config, positions, paramDtype(params));
   let x = gather(param(params, 'model.embed_tokens.weight'), ids);
   const presentKv: KvCache[] = [];

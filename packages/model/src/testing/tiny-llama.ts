@@ -89,6 +89,9 @@ export const mistral: HfConfig = {
   tie_word_embeddings: false,
 };
 
+/** Mistral with a sliding window of 4 tokens inside its 32-token context. */
+export const mistralWindow: HfConfig = { ...mistral, vocab_size: 21, sliding_window: 4 };
+
 /** Llama with attention_bias (q/k/v/o biases) and linear RoPE scaling, tied. */
 export const llamaBiasLinear: HfConfig = {
   ...llamaGqaLlama3,
@@ -112,6 +115,7 @@ export const variants: [string, HfConfig][] = [
   ['qwen2 (q/k/v biases, MQA)', qwen2Biases],
   ['qwen3 (q/k norm, head_dim != hidden/heads, tied)', qwen3QkNorm],
   ['mistral', mistral],
+  ['mistral (sliding window 4)', mistralWindow],
   ['llama (attention_bias, linear rope scaling, tied)', llamaBiasLinear],
 ];
 
