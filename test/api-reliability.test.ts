@@ -240,6 +240,7 @@ function startRedis(port: number): ChildProcess {
 async function redisUp(url: string): Promise<void> {
   await waitFor(async () => {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => {}); // refused while the server starts: the answer is `false`
     try {
       await probe.connect();
       return (await probe.ping()) === 'PONG';

@@ -21,7 +21,7 @@ import * as store from './run-store.js';
 import type { RunView } from './schemas.js';
 import type { Services } from './services.js';
 import { isUniqueViolation } from './teams.js';
-import { artifactView, isFinished, metricView, runView, sampleView } from './views.js';
+import { artifactView, isFinished, metricView, modelPresetOf, runView, sampleView } from './views.js';
 
 export type { RunWithStages } from './run-store.js';
 
@@ -138,7 +138,7 @@ async function resolveSpec(
   return {
     spec,
     model: {
-      modelPreset: from.modelPreset,
+      modelPreset: modelPresetOf(from),
       fromRun: { runId: from.id, stage, policy: keyOf(stage) as string, rewardModel: keyOf('reward_model') },
     },
   };

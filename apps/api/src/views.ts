@@ -1,13 +1,15 @@
 // Database rows -> API resources (times as ISO strings, byte counts as numbers, absent facts as null).
-import type {
-  Artifact,
-  Dataset,
-  MetricPoint,
-  RunRecord,
-  RunSpec,
-  Sample,
-  Stage,
-  StageRecord,
+import {
+  type Artifact,
+  type Dataset,
+  isModelPreset,
+  type MetricPoint,
+  type ModelPreset,
+  type RunRecord,
+  type RunSpec,
+  type Sample,
+  type Stage,
+  type StageRecord,
 } from '@rlhf/contracts';
 import type {
   Artifact as ArtifactRow,
@@ -109,7 +111,14 @@ export function runRecord(row: RunRow & { stages: StageRow[] }): RunRecord {
           rewardModel: row.fromRunRewardModelKey,
         }
       : null;
-  return { modelPreset: row.modelPreset, fromRun, stages };
+  return { modelPreset: modelPresetOf(row), fromRun, stages };
+}
+
+/** A stored run's preset; runs are created with a checked one, so anything else is corruption. */
+export function modelPresetOf(row: { id: string; modelPreset: string }): ModelPreset {
+  if (!isModelPreset(row.modelPreset))
+    throw new Error(`run ${row.id}: unknown model preset ${row.modelPreset}`);
+  return row.modelPreset;
 }
 
 // The API groups the stored kinds: weights and their config/tokenizer are the model; ONNX exports are onnx.

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import Value from 'typebox/value';
 import {
   checkStageConfig,
   PpoConfig,
@@ -33,6 +34,9 @@ export const ModelPreset = Type.Enum(['tiny', 'small', 'gpt2'], {
     'packages/model presets: tiny (2 layers, d=64), small (6 layers, d=384), gpt2 (HF GPT-2 small)',
 });
 export type ModelPreset = Static<typeof ModelPreset>;
+
+/** Whether a stored name (a run's preset read back from the database) is one of the presets. */
+export const isModelPreset = (name: unknown): name is ModelPreset => Value.Check(ModelPreset, name);
 
 /** Start from a freshly initialised model preset. */
 export const PresetModel = Type.Object({ preset: ModelPreset }, { additionalProperties: false });

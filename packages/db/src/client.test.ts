@@ -2,15 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, test } from 'vitest';
 import { createPrisma } from './client.js';
-import {
-  ArtifactKind,
-  DatasetKind,
-  ModelPreset,
-  Prisma,
-  RunStatus,
-  StageKind,
-  StageStatus,
-} from './generated/client.js';
+import { ArtifactKind, DatasetKind, Prisma, RunStatus, StageKind, StageStatus } from './generated/client.js';
 import { testDatabaseUrl } from './test-database.js';
 
 const prisma = createPrisma(testDatabaseUrl());
@@ -37,7 +29,7 @@ async function seed() {
       teamId: team.id,
       name: 'instructgpt',
       spec: { stages: ['sft', 'reward_model', 'ppo'] },
-      modelPreset: ModelPreset.tiny,
+      modelPreset: 'tiny',
       idempotencyKey: unique('key'),
       stages: {
         create: [
@@ -100,7 +92,7 @@ describe('prisma client over @prisma/adapter-pg', () => {
         teamId: team.id,
         name: 'again',
         spec: {},
-        modelPreset: ModelPreset.tiny,
+        modelPreset: 'tiny',
         idempotencyKey: run.idempotencyKey,
       },
     });
