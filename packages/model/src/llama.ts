@@ -81,7 +81,9 @@ export function ropeInverseFrequencies(config: LlamaConfig): Float64Array {
 /**
  * cos and sin of the rotation angles, [B or 1, 1, T, headDim], for int64 positions [B or 1, T]: angle
  * position · invFreq[i], repeated for both halves of the head (HF's rotate_half layout). Dynamic NTK scaling
- * recomputes the frequencies in the graph from the longest sequence (max position + 1), as HF does per call.
+ * recomputes the frequencies in the graph from the longest sequence (max position + 1), as HF does per call; in a
+ * decode Loop that is the current length, so past the original context cached keys keep the frequencies they
+ * were rotated with (HF's behaviour too) and cached decoding no longer equals one full forward.
  */
 function rotaryAngles(
   config: LlamaConfig,
@@ -113,8 +115,8 @@ function rotaryAngles(
 
 /** Rotary position embedding (Su et al. 2021), HF layout: x·cos + rotate_half(x)·sin, rotate_half = [−x₂, x₁]. */
 function rotate(x: Tensor, angles: { cos: Tensor; sin: Tensor }): Tensor {
-  const half = x.shape[3] as number;
-  const [x1, x2] = split(x, [half / 2, half / 2], 3);
+  const width = x.shape[3] as number;
+  const [x1, x2] = split(x, [width / 2, width / 2], 3);
   return add(mul(x, angles.cos), mul(concat([neg(x2), x1], 3), angles.sin));
 }
 
