@@ -69,7 +69,11 @@ export async function buildApp(options: ApiOptions): Promise<App> {
 
   await app.register(
     async (v1) => {
-      await v1.register(authentication, { prisma: services.prisma, adminKey: services.adminKey });
+      await v1.register(authentication, {
+        prisma: services.prisma,
+        adminKey: services.adminKey,
+        guard: services.authGuard,
+      });
       await v1.register(rateLimit, {
         redis: services.redis,
         nameSpace: `${services.prefix}:api:rate:`,

@@ -44,16 +44,93 @@ export async function authenticate(
   prisma: PrismaClient,
   adminKey: string | undefined,
   key: string,
+  guard?: FailedAuthGuard,
 ): Promise<Principal | null> {
   if (adminKey !== undefined && sameSecret(key, adminKey)) return { keyId: null, isAdmin: true, team: null };
   const prefix = KEY_PATTERN.exec(key)?.[1];
   if (prefix === undefined) return null;
+  const sha256 = hashKey(key);
+  if (guard?.knownBad(sha256)) return null; // refused a moment ago: no database lookup
   const record = await prisma.apiKey.findUnique({ where: { prefix }, include: { team: true } });
-  if (!record || record.revokedAt !== null || !sameSecret(hashKey(key), record.sha256)) return null;
+  if (!record || record.revokedAt !== null || !sameSecret(sha256, record.sha256)) {
+    guard?.rememberBad(sha256);
+    return null;
+  }
   if (record.lastUsedAt === null || Date.now() - record.lastUsedAt.getTime() > LAST_USED_EVERY_MS) {
     prisma.apiKey.update({ where: { id: record.id }, data: { lastUsedAt: new Date() } }).catch(() => {}); // a failed timestamp write must not fail the request
   }
   return { keyId: record.id, isAdmin: record.isAdmin, team: record.team };
+}
+
+/** Limits on failed authentication (per client address, per API process). */
+export interface FailedAuthLimits {
+  /** Failed authentications an address may make per window before it gets 429 (default 30). */
+  max?: number;
+  /** Window of `max` (default 60 s). */
+  windowMs?: number;
+  /** How long a refused key is answered 401 without a database lookup (default 60 s). */
+  badKeyTtlMs?: number;
+}
+
+/**
+ * Failed authentications by client address, and a short negative cache of refused keys (their sha256),
+ * both bounded in memory. Unknown or revoked keys cost at most one database lookup each per
+ * `badKeyTtlMs`, and an address that keeps failing is refused (429) before any lookup until its window ends.
+ */
+export interface FailedAuthGuard {
+  /** Milliseconds until `address` may try again, or 0 when it is not blocked. */
+  blockedFor(address: string): number;
+  /** Counts a failure of `address`. */
+  failed(address: string): void;
+  knownBad(sha256: string): boolean;
+  rememberBad(sha256: string): void;
+}
+
+/** Entries each map keeps at most (the oldest go first): memory stays bounded under any key or address spray. */
+const GUARD_ENTRIES = 10_000;
+
+export function createFailedAuthGuard(limits: FailedAuthLimits = {}): FailedAuthGuard {
+  const max = limits.max ?? 30;
+  const windowMs = limits.windowMs ?? 60_000;
+  const badKeyTtlMs = limits.badKeyTtlMs ?? 60_000;
+  const failures = new Map<string, { count: number; resetAt: number }>();
+  const badKeys = new Map<string, number>();
+  const bounded = <V>(map: Map<string, V>) => {
+    while (map.size > GUARD_ENTRIES) map.delete(map.keys().next().value as string);
+  };
+  return {
+    blockedFor(address) {
+      const entry = failures.get(address);
+      if (!entry) return 0;
+      const left = entry.resetAt - Date.now();
+      if (left <= 0) {
+        failures.delete(address);
+        return 0;
+      }
+      return entry.count >= max ? left : 0;
+    },
+    failed(address) {
+      const now = Date.now();
+      const entry = failures.get(address);
+      if (!entry || entry.resetAt <= now) {
+        failures.delete(address);
+        failures.set(address, { count: 1, resetAt: now + windowMs });
+        bounded(failures);
+      } else entry.count++;
+    },
+    knownBad(sha256) {
+      const until = badKeys.get(sha256);
+      if (until === undefined) return false;
+      if (until > Date.now()) return true;
+      badKeys.delete(sha256);
+      return false;
+    },
+    rememberBad(sha256) {
+      badKeys.delete(sha256);
+      badKeys.set(sha256, Date.now() + badKeyTtlMs);
+      bounded(badKeys);
+    },
+  };
 }
 
 /** `Bearer <key>`, or the password of `Basic` credentials (browsers prompt for those: bull-board). */
@@ -79,6 +156,8 @@ declare module 'fastify' {
 export interface AuthOptions {
   prisma: PrismaClient;
   adminKey: string | undefined;
+  /** Failed authentications per address and refused keys (shared by every scope of the app). */
+  guard: FailedAuthGuard;
   /** Ask browsers for credentials on 401 (bull-board). */
   basicRealm?: string;
 }
@@ -89,11 +168,29 @@ export const authentication = fp<AuthOptions>(async (app: FastifyInstance, optio
   // Replies are sent here rather than thrown: a scope below may have its own error handler (bull-board).
   app.addHook('onRequest', async (request, reply) => {
     const key = credentialOf(request.headers.authorization);
-    const principal = key === undefined ? null : await authenticate(options.prisma, options.adminKey, key);
+    const { guard } = options;
+    // An address over its failed-authentication limit is refused before any lookup (the bootstrap
+    // admin key, compared in memory, still works).
+    const blockedMs = key === undefined ? 0 : guard.blockedFor(request.ip);
+    if (blockedMs > 0 && !(options.adminKey !== undefined && sameSecret(key as string, options.adminKey))) {
+      const seconds = Math.ceil(blockedMs / 1000);
+      return reply
+        .status(429)
+        .header('retry-after', String(seconds))
+        .send({
+          error: {
+            code: 'rate_limited',
+            message: `too many failed authentications from this address; retry in ${seconds} s`,
+          },
+        });
+    }
+    const principal =
+      key === undefined ? null : await authenticate(options.prisma, options.adminKey, key, guard);
     if (principal) {
       request.principal = principal;
       return;
     }
+    if (key !== undefined) guard.failed(request.ip);
     if (options.basicRealm) reply.header('www-authenticate', `Basic realm="${options.basicRealm}"`);
     const message =
       key === undefined

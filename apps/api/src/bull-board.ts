@@ -11,7 +11,12 @@ import type { Services } from './services.js';
 export const BULL_BOARD_PATH = '/admin/queues';
 
 export const bullBoard: FastifyPluginAsync<{ services: Services }> = async (app, { services: s }) => {
-  await app.register(authentication, { prisma: s.prisma, adminKey: s.adminKey, basicRealm: 'rlhf admin' });
+  await app.register(authentication, {
+    prisma: s.prisma,
+    adminKey: s.adminKey,
+    guard: s.authGuard,
+    basicRealm: 'rlhf admin',
+  });
   app.addHook('onRequest', requireAdmin);
   const adapter = new FastifyAdapter();
   adapter.setBasePath(BULL_BOARD_PATH);

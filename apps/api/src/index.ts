@@ -1,9 +1,17 @@
 // @rlhf/api: the REST service (buildApp) and its building blocks other workspaces and tests use.
 export { type App, buildApp } from './app.js';
-export { authenticate, generateApiKey, hashKey, type Principal } from './auth.js';
+export {
+  authenticate,
+  createFailedAuthGuard,
+  type FailedAuthGuard,
+  type FailedAuthLimits,
+  generateApiKey,
+  hashKey,
+  type Principal,
+} from './auth.js';
 export { runCli } from './cli.js';
 export { ApiError } from './errors.js';
-export { applyEvent } from './events/persist.js';
+export { applyEvent, redisStartLog, type StartLog } from './events/persist.js';
 export { createEventConsumer, type EventConsumer, EVENTS_GROUP } from './events/consumer.js';
 export { reconcileStages } from './reconcile.js';
 export { admitRuns } from './admission.js';

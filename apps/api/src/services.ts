@@ -13,6 +13,7 @@ import {
 } from '@rlhf/queue';
 import type { FlowProducer } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { createFailedAuthGuard, type FailedAuthGuard, type FailedAuthLimits } from './auth.js';
 import { createEventHub, type EventHub } from './events/hub.js';
 import { createSampler, type Sampler } from './generate.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
@@ -33,6 +34,10 @@ export interface ApiOptions {
   consumerName?: string;
   /** Events read but not acked for this long are claimed again (default 30 s). */
   claimIdleMs?: number;
+  /** Failed authentications per client address before 429, and how long a refused key is remembered. */
+  failedAuth?: FailedAuthLimits;
+  /** How often an open SSE stream re-checks its key (a revoked key's streams close; default 5 s). */
+  streamKeyCheckMs?: number;
 }
 
 export interface Services {
@@ -46,6 +51,8 @@ export interface Services {
   metrics: ApiMetrics;
   /** Samples from finished policies (POST /v1/runs/:runId/generate). */
   sampler: Sampler;
+  /** Failed authentications by address, refused keys (auth.ts). */
+  authGuard: FailedAuthGuard;
   prefix: string;
   adminKey: string | undefined;
   logger: Logger;
@@ -79,6 +86,7 @@ export async function createServices(options: ApiOptions): Promise<Services> {
     hub,
     metrics,
     sampler,
+    authGuard: createFailedAuthGuard(options.failedAuth),
     prefix,
     adminKey: options.adminKey,
     logger: options.logger,

@@ -18,7 +18,7 @@ import {
 import type { Redis } from 'ioredis';
 import { deadLetter } from './dead-letter.js';
 import type { EventHub } from './hub.js';
-import { type Applied, applyEvent, PoisonEventError } from './persist.js';
+import { type Applied, applyEvent, PoisonEventError, redisStartLog } from './persist.js';
 
 export interface EventConsumerOptions {
   prisma: PrismaClient;
@@ -82,12 +82,14 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       () => false,
     );
 
+  const stores = { ...options, starts: redisStartLog(options.commands, prefix) };
+
   // Applies one event (null: dead-lettered); throws only while the database is down, so the event is
   // read again once it is back. Any other failure is tried MAX_TRIES times, then dead-lettered.
   async function apply(id: string, event: StageEvent): Promise<Applied | null> {
     for (let tries = 1; ; tries++) {
       try {
-        return await applyEvent(options, event, timeOf(id));
+        return await applyEvent(stores, event, timeOf(id), id);
       } catch (error) {
         if (!(await databaseAnswers())) throw error;
         if (!(error instanceof PoisonEventError) && tries < MAX_TRIES) {

@@ -4,6 +4,7 @@
 import type { ArtifactStore } from '@rlhf/artifacts';
 import type { ArtifactKind, Prisma, PrismaClient, StageStatus } from '@rlhf/db';
 import { keys, type StageEvent } from '@rlhf/queue';
+import type { Redis } from 'ioredis';
 
 const FINISHED: readonly StageStatus[] = ['succeeded', 'failed', 'cancelled'];
 
@@ -30,6 +31,7 @@ function countsOf(event: StageEvent): [string, number | null | undefined][] {
     case 'stage.started':
       return [
         ['attempt', event.attempt],
+        ['resumedFromStep', event.resumedFromStep],
         ['totalSteps', event.totalSteps],
       ];
     case 'stage.progress':
@@ -61,16 +63,46 @@ export function checkCounts(event: StageEvent): void {
 /** Postgres text cannot hold U+0000 (the byte tokenizer can emit it): it is stored as U+FFFD. */
 export const pgText = (text: string): string => text.replaceAll('\u0000', '\uFFFD');
 
+/** Which stage.started events (by stream id) a stage's attempts already count. */
+export interface StartLog {
+  /** Whether this start was counted; throws when it cannot tell. */
+  seen(stageId: string, eventId: string): Promise<boolean>;
+  record(stageId: string, eventId: string): Promise<void>;
+}
+
+/** How long the start log remembers a stage's starts (events are redelivered within minutes). */
+const START_LOG_TTL_S = 7 * 24 * 3600;
+
+/** A StartLog in Redis: a sorted set of stream ids per stage, expiring a week after its last start. */
+export function redisStartLog(redis: Redis, prefix: string): StartLog {
+  const key = (stageId: string) => `${prefix}:api:stage-starts:${stageId}`;
+  return {
+    async seen(stageId, eventId) {
+      return (await redis.zscore(key(stageId), eventId)) !== null;
+    },
+    async record(stageId, eventId) {
+      await redis
+        .multi()
+        .zadd(key(stageId), 'NX', Number(eventId.split('-')[0]), eventId)
+        .expire(key(stageId), START_LOG_TTL_S)
+        .exec();
+    },
+  };
+}
+
 export interface Stores {
   prisma: PrismaClient;
   artifacts: ArtifactStore;
+  /** Where the counted starts are kept; without it (or when it fails) see `isRetake`. */
+  starts?: StartLog;
 }
 
-/** Applies `event`; `at` is when it was published (its stream id's timestamp). */
+/** Applies `event`; `at` is when it was published (its stream id's timestamp), `id` its stream id. */
 export async function applyEvent(
-  { prisma, artifacts }: Stores,
+  { prisma, artifacts, starts }: Stores,
   event: StageEvent,
   at: Date,
+  id?: string,
 ): Promise<Applied> {
   checkCounts(event);
   const stage = await prisma.stage.findUnique({ where: { id: event.stageId }, include: { run: true } });
@@ -79,6 +111,20 @@ export async function applyEvent(
   switch (event.type) {
     case 'stage.started': {
       if (!open) return nothing;
+      // A worker re-taking a stage that had started (a crash's stalled job, a shutdown's requeue) reports
+      // BullMQ's attempt, which such a re-take does not use up: it is counted here, once per start event
+      // (by its stream id in the start log; without one, a start on the worker already running the
+      // stage is taken for the same event delivered again).
+      const workerId = pgText(event.workerId);
+      let retake = stage.startedAt !== null;
+      if (retake) {
+        const counted =
+          starts && id !== undefined ? await starts.seen(stage.id, id).catch(() => undefined) : undefined;
+        retake =
+          counted === undefined ? !(stage.status === 'running' && stage.workerId === workerId) : !counted;
+      }
+      const total = event.totalSteps ?? stage.totalSteps;
+      const resumed = event.resumedFromStep;
       // Each write touches this stage's row, or the run's only where a condition in SQL says so: events of
       // two stages persisted at once never overwrite each other.
       await prisma.$transaction([
@@ -86,10 +132,14 @@ export async function applyEvent(
           where: { id: stage.id },
           data: {
             status: 'running',
-            attempts: Math.max(stage.attempts, event.attempt),
-            workerId: pgText(event.workerId),
+            attempts: Math.max(retake ? stage.attempts + 1 : stage.attempts, event.attempt),
+            // A resumed stage goes on from its checkpoint: the steps after it are done again.
+            ...(resumed === null
+              ? {}
+              : { currentStep: resumed, ...(total ? { progress: Math.min(1, resumed / total) } : {}) }),
+            workerId,
             startedAt: stage.startedAt ?? at,
-            totalSteps: event.totalSteps,
+            totalSteps: total,
             error: null,
             reported: jsonObject(event.hyperparameters),
           },
@@ -98,6 +148,8 @@ export async function applyEvent(
         prisma.run.updateMany({ where: { id: stage.runId, status: 'queued' }, data: { status: 'running' } }),
         prisma.run.updateMany({ where: { id: stage.runId, startedAt: null }, data: { startedAt: at } }),
       ]);
+      // After the commit: a write that failed is tried again and must not find itself counted already.
+      if (starts && id !== undefined) await starts.record(stage.id, id).catch(() => {});
       return { finishedTeamId: null, cancelAgain: stage.run.status === 'cancelled' };
     }
     case 'stage.progress': {

@@ -11,6 +11,8 @@ import type { Services } from '../services.js';
 import { isFinished } from '../views.js';
 
 const KEEPALIVE_MS = 15_000;
+/** How often a stream re-checks its key by default: a revoked key's streams end within this. */
+const KEY_CHECK_MS = 5_000;
 // Events after which the run may have finished.
 const FINAL_EVENTS = new Set(['stage.completed', 'stage.failed', 'stage.cancelled', 'run.updated']);
 
@@ -64,9 +66,27 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       const keepalive = setInterval(() => {
         if (!closed) response.write(': keepalive\n\n');
       }, KEEPALIVE_MS);
+      // A stream outlives the request that authenticated it: its key is looked at again now and then,
+      // and a revoked (or deleted) key ends the stream with an `unauthorized` event.
+      const keyId = request.principal?.keyId ?? null;
+      const keyCheck =
+        keyId === null
+          ? undefined
+          : setInterval(() => {
+              void s.prisma.apiKey
+                .findUnique({ where: { id: keyId }, select: { revokedAt: true } })
+                .then((key) => {
+                  if (closed || (key && key.revokedAt === null)) return;
+                  write('unauthorized', { error: { code: 'unauthorized', message: 'API key revoked' } });
+                  closed = true;
+                  response.end();
+                })
+                .catch(() => {}); // the database is away: the next check decides
+            }, s.options.streamKeyCheckMs ?? KEY_CHECK_MS);
       response.on('close', () => {
         closed = true;
         clearInterval(keepalive);
+        clearInterval(keyCheck);
         unsubscribe();
         open.delete(response);
         s.metrics.sseClients.dec();
