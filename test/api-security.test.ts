@@ -159,12 +159,12 @@ describe('attempts of a re-taken stage', () => {
     const { headers } = await createTestTeam(api.app);
     const run = await createRun(headers);
     const stage = run.stages[0];
-    const started = (workerId: string, resumedFromStep: number | null): StageEvent => ({
+    const started = (workerId: string, resumedFromStep: number | null, attempt = 1): StageEvent => ({
       type: 'stage.started',
       runId: run.id,
       stageId: stage.id,
       workerId,
-      attempt: 1,
+      attempt,
       resumedFromStep,
       totalSteps: 10,
       hyperparameters: {},
@@ -202,7 +202,7 @@ describe('attempts of a re-taken stage', () => {
       { type: 'stage.failed', runId: run.id, stageId: stage.id, error: 'boom', willRetry: true },
       new Date(),
     );
-    await applyEvent(stores, { ...started('replayed', 5), attempt: 2 }, new Date());
+    await applyEvent(stores, started('replayed', 5, 2), new Date());
     expect((await stageRow()).attempts).toBe(4);
   });
 });
