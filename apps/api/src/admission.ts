@@ -135,7 +135,8 @@ export function stageJobs(run: WaitingRun): StageJobData[] {
       const before = earlier(kind);
       return before ? (before.status === 'succeeded' ? (before.modelKey ?? undefined) : undefined) : fromRun;
     };
-    const policy = from('sft', run.fromRunPolicyKey ?? undefined);
+    // The nearest policy before this stage: a DPO stage of this run, else its SFT stage or the run it starts from.
+    const policy = earlier('dpo') ? from('dpo', undefined) : from('sft', run.fromRunPolicyKey ?? undefined);
     const rewardModel = from('reward_model', run.fromRunRewardModelKey ?? undefined);
     const job = {
       runId: run.id,

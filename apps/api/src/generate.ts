@@ -2,6 +2,7 @@
 // the stage's final model (HF GPT-2 layout: config.json + model.safetensors [+ tokenizer.json]);
 // prompts are framed as the trainers frame them: [bos] + prompt tokens, the response ends at EOS.
 import type { Logger } from '@rlhf/config';
+import type { PolicyStage } from '@rlhf/contracts';
 import {
   CheckpointError,
   createGenerator,
@@ -18,13 +19,13 @@ import type { GenerateBody, GenerateResponse } from './schemas.js';
 /** New tokens when the request names none: the PPO stage's maxNewTokens, else this. */
 const DEFAULT_NEW_TOKENS = 64;
 
-/** The policy to sample from: the requested stage, else the last finished policy stage (ppo, then sft). */
-export function policyStage(run: RunWithStages, stage?: 'sft' | 'ppo') {
+/** The policy to sample from: the requested stage, else the last finished policy stage (ppo, dpo, then sft). */
+export function policyStage(run: RunWithStages, stage?: PolicyStage) {
   const finished = run.stages.filter((st) => st.status === 'succeeded' && st.modelKey !== null);
-  const pick = (kind: 'sft' | 'ppo') => finished.find((st) => st.kind === kind);
-  const found = stage ? pick(stage) : (pick('ppo') ?? pick('sft'));
+  const pick = (kind: PolicyStage) => finished.find((st) => st.kind === kind);
+  const found = stage ? pick(stage) : (pick('ppo') ?? pick('dpo') ?? pick('sft'));
   if (!found) {
-    const which = stage ? `a finished ${stage} stage` : 'a finished sft or ppo stage';
+    const which = stage ? `a finished ${stage} stage` : 'a finished sft, dpo or ppo stage';
     throw new ApiError(409, 'no_policy', `run ${run.id} has no policy to sample from yet: it needs ${which}`);
   }
   return found as typeof found & { modelKey: string };

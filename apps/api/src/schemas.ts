@@ -8,6 +8,7 @@ import {
   Id,
   MetricPoint,
   Page,
+  POLICY_STAGES,
   Run,
   RunRecord,
   RunStatus,
@@ -138,7 +139,7 @@ export const ArtifactList = Type.Object({ items: Type.Array(Artifact) }, closed)
 export const GenerateBody = Type.Object(
   {
     prompts: Type.Array(Type.String({ minLength: 1, maxLength: 16_384 }), { minItems: 1, maxItems: 32 }),
-    stage: Type.Optional(Type.Enum(['sft', 'ppo'], { description: 'which policy (default: the last one)' })),
+    stage: Type.Optional(Type.Enum(POLICY_STAGES, { description: 'which policy (default: the last one)' })),
     maxNewTokens: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
     temperature: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10 })),
     topK: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),

@@ -5,6 +5,7 @@ import {
   isModelPreset,
   type MetricPoint,
   type ModelPreset,
+  POLICY_STAGES,
   type RunRecord,
   type RunSpec,
   type Sample,
@@ -106,7 +107,7 @@ export function runRecord(row: RunRow & { stages: StageRow[] }): RunRecord {
     row.fromRunId !== null && row.fromRunPolicyKey !== null
       ? {
           runId: row.fromRunId,
-          stage: row.fromRunStage === 'ppo' ? ('ppo' as const) : ('sft' as const),
+          stage: POLICY_STAGES.find((kind) => kind === row.fromRunStage) ?? 'sft',
           policy: row.fromRunPolicyKey,
           rewardModel: row.fromRunRewardModelKey,
         }

@@ -4,6 +4,7 @@ import type { CheckpointFiles } from '@rlhf/artifacts';
 import type { DatasetKind, DatasetRows, StageJobData, StageJobResult } from '@rlhf/contracts';
 import { formatJsonlError, validateJsonl } from '@rlhf/contracts';
 import { exportPolicyOnnx, exportRewardOnnx, initParams, presetConfig } from '@rlhf/model';
+import { trainDpo } from '@rlhf/dpo';
 import { CRITIC_PREFIX, trainPpo } from '@rlhf/ppo';
 import { HYPERPARAMETERS_FILE } from '@rlhf/queue';
 import { trainRewardModel } from '@rlhf/reward-model';
@@ -83,6 +84,23 @@ export const runners: StageRunners = {
     return finish(job, ctx, result, {
       name: 'reward.onnx',
       bytes: exportRewardOnnx(result.model.config, result.model.params),
+    });
+  },
+
+  async dpo(job, ctx) {
+    if (job.kind !== 'dpo') throw new Error(`dpo runner got a ${job.kind} job`);
+    if (!job.inputs.policy)
+      throw new Error('dpo needs a policy of an earlier stage (its starting point and reference)');
+    const result = await trainDpo({
+      config: job.config,
+      model: await loadModel(ctx, job.inputs.policy),
+      rows: await loadRows(ctx, job.dataset.key, job.dataset.kind),
+      runtime: ctx.runtime,
+      hooks: ctx.hooks,
+    });
+    return finish(job, ctx, result, {
+      name: 'policy.onnx',
+      bytes: exportPolicyOnnx(result.model.config, result.model.params),
     });
   },
 

@@ -6,10 +6,10 @@ import { ContractError, type FieldError, schemaErrors } from './errors.js';
 // recorded with the run); `XConfigInput` is what a user sends (any subset); `resolveXConfig` fills
 // the defaults and validates. Names follow TRL (camelCase), e.g. `lr` = learning_rate.
 
-export const StageKind = Type.Enum(['sft', 'reward_model', 'ppo']);
+export const StageKind = Type.Enum(['sft', 'reward_model', 'dpo', 'ppo']);
 export type StageKind = Static<typeof StageKind>;
 /** The order stages run in within one run. */
-export const STAGE_ORDER: readonly StageKind[] = ['sft', 'reward_model', 'ppo'];
+export const STAGE_ORDER: readonly StageKind[] = ['sft', 'reward_model', 'dpo', 'ppo'];
 
 const closed = { additionalProperties: false } as const;
 /** Names of registered programmatic tasks (ground-truth rewards, graders). */
@@ -236,18 +236,21 @@ export type PpoConfigInput = Static<typeof PpoConfigInput>;
 export interface StageConfigs {
   sft: SftConfig;
   reward_model: RewardModelConfig;
+  dpo: DpoConfig;
   ppo: PpoConfig;
 }
 /** What a user may send for each stage kind. */
 export interface StageConfigInputs {
   sft: SftConfigInput;
   reward_model: RewardModelConfigInput;
+  dpo: DpoConfigInput;
   ppo: PpoConfigInput;
 }
 
 export const StageConfigSchemas = {
   sft: { resolved: SftConfig, input: SftConfigInput },
   reward_model: { resolved: RewardModelConfig, input: RewardModelConfigInput },
+  dpo: { resolved: DpoConfig, input: DpoConfigInput },
   ppo: { resolved: PpoConfig, input: PpoConfigInput },
 } as const satisfies Record<StageKind, { resolved: TSchema; input: TSchema }>;
 
@@ -298,8 +301,4 @@ export const resolveSftConfig = (input?: SftConfigInput): SftConfig => resolveSt
 export const resolveRewardModelConfig = (input?: RewardModelConfigInput): RewardModelConfig =>
   resolveStageConfig('reward_model', input);
 export const resolvePpoConfig = (input?: PpoConfigInput): PpoConfig => resolveStageConfig('ppo', input);
-export function resolveDpoConfig(input?: DpoConfigInput): DpoConfig {
-  const result = checkConfig<DpoConfig>({ resolved: DpoConfig, input: DpoConfigInput }, input, '');
-  if (result.errors.length > 0) throw new ContractError(result.errors);
-  return result.config as DpoConfig;
-}
+export const resolveDpoConfig = (input?: DpoConfigInput): DpoConfig => resolveStageConfig('dpo', input);

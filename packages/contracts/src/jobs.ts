@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { PpoConfig, RewardModelConfig, SftConfig, StageKind, withoutDefaults } from './configs.js';
+import { DpoConfig, PpoConfig, RewardModelConfig, SftConfig, StageKind, withoutDefaults } from './configs.js';
 import type { DatasetKind } from './datasets.js';
 import { Id, ModelPreset } from './run-spec.js';
 
@@ -43,6 +43,18 @@ export const RewardModelJobData = Type.Object(
   closed,
 );
 
+/** DPO: `inputs.policy` is the starting policy and the frozen reference (the run's SFT model, or fromRun). */
+export const DpoJobData = Type.Object(
+  {
+    ...common,
+    kind: Type.Literal('dpo'),
+    config: withoutDefaults(DpoConfig),
+    dataset: dataset(['preference', 'ranked']),
+    inputs: Type.Object({ policy: Type.Optional(Key) }, closed),
+  },
+  closed,
+);
+
 /**
  * PPO: `inputs.policy` is both the starting policy and the frozen reference π_ref; `inputs.rewardModel`
  * scores responses. Keys of stages in the same run are known only after they finish: the API may leave
@@ -59,10 +71,11 @@ export const PpoJobData = Type.Object(
   closed,
 );
 
-export const StageJobData = Type.Union([SftJobData, RewardModelJobData, PpoJobData]);
+export const StageJobData = Type.Union([SftJobData, RewardModelJobData, DpoJobData, PpoJobData]);
 export type StageJobData = Static<typeof StageJobData>;
 export type SftJobData = Static<typeof SftJobData>;
 export type RewardModelJobData = Static<typeof RewardModelJobData>;
+export type DpoJobData = Static<typeof DpoJobData>;
 export type PpoJobData = Static<typeof PpoJobData>;
 
 /** A finished stage's return value: where its final model is (the next stage's input). */

@@ -1,5 +1,6 @@
 import Type, { type Static, type TSchema } from 'typebox';
-import { Id, ModelPreset } from './run-spec.js';
+import type { StageKind } from './configs.js';
+import { Id, ModelPreset, POLICY_STAGES } from './run-spec.js';
 
 // What is recorded with a run beyond its spec: where its model comes from (columns of the Run row) and,
 // per stage, what the worker reported when it started and what the trainer resolved (columns of the
@@ -22,7 +23,7 @@ export type ReportedSettings = Static<typeof ReportedSettings>;
 export const FromRunSource = Type.Object(
   {
     runId: Id,
-    stage: Type.Enum(['sft', 'ppo'], { description: 'the policy of that run this run starts from' }),
+    stage: Type.Enum(POLICY_STAGES, { description: 'the policy of that run this run starts from' }),
     policy: Key,
     rewardModel: Nullable(Key),
   },
@@ -58,6 +59,7 @@ export const RunRecord = Type.Object(
       {
         sft: Type.Optional(stageRecord('sft')),
         reward_model: Type.Optional(stageRecord('reward_model')),
+        dpo: Type.Optional(stageRecord('dpo')),
         ppo: Type.Optional(stageRecord('ppo')),
       },
       closed,
@@ -68,5 +70,5 @@ export const RunRecord = Type.Object(
 /** A stage's record: `resolved` plus the settings by name (the schema's additionalProperties). */
 export type StageRecord = Static<ReturnType<typeof stageRecord>> & { [setting: string]: unknown };
 export type RunRecord = ModelRecord & {
-  stages: { sft?: StageRecord; reward_model?: StageRecord; ppo?: StageRecord };
+  stages: Partial<Record<StageKind, StageRecord>>;
 };

@@ -53,12 +53,12 @@ describe('validateRunSpec', () => {
       errorsOf({
         model: { preset: 'tiny' },
         stages: [
-          { kind: 'dpo', datasetId: 'demos' },
+          { kind: 'grpo', datasetId: 'demos' },
           { ...sft, extra: 1 },
         ],
       }),
     ).toEqual([
-      '/stages/0/kind: must be one of "sft", "reward_model", "ppo"',
+      '/stages/0/kind: must be one of "sft", "reward_model", "dpo", "ppo"',
       '/stages/1/extra: unknown field',
     ]);
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [{ ...sft, config: { lr: Number.NaN } }] })).toEqual(
@@ -66,9 +66,9 @@ describe('validateRunSpec', () => {
     );
   });
 
-  test('enforces the order sft -> reward_model -> ppo, each kind at most once', () => {
+  test('enforces the order sft -> reward_model -> dpo -> ppo, each kind at most once', () => {
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [rm, sft] })).toEqual([
-      '/stages/1/kind: stages must be in the order sft -> reward_model -> ppo',
+      '/stages/1/kind: stages must be in the order sft -> reward_model -> dpo -> ppo',
     ]);
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [sft, sft] })).toEqual([
       '/stages/1/kind: "sft" appears more than once',
@@ -132,5 +132,30 @@ describe('validateRunSpec', () => {
       [],
     );
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [sft, rm] })).toEqual([]);
+  });
+
+  test('a dpo stage trains on pairs or ranked lists after a policy; β must be positive', () => {
+    const dpo = { kind: 'dpo', datasetId: 'lists' };
+    const preset = { preset: 'tiny' };
+    expect(errorsOf({ model: preset, stages: [sft, dpo] })).toEqual([]);
+    expect(errorsOf({ model: preset, stages: [sft, rm, { ...dpo, datasetId: 'pairs' }, ppo] })).toEqual([]);
+    expect(
+      errorsOf(
+        { model: { fromRun: 'r1', stage: 'dpo' }, stages: [ppo] },
+        { datasets, fromRunStages: ['sft', 'reward_model', 'dpo'] },
+      ),
+    ).toEqual([]);
+    expect(errorsOf({ model: preset, stages: [dpo] })).toEqual([
+      '/stages/0: a dpo stage needs a policy to start from and to keep as its reference: add an sft stage or set model.fromRun',
+    ]);
+    expect(errorsOf({ model: preset, stages: [sft, { ...dpo, datasetId: 'prompts' }] })).toEqual([
+      '/stages/1/datasetId: dataset prompts is of kind "prompt"; a dpo stage needs "preference" or "ranked"',
+    ]);
+    expect(errorsOf({ model: preset, stages: [sft, { ...dpo, config: { beta: 0 } }] })).toEqual([
+      '/stages/1/config/beta: must be > 0',
+    ]);
+    expect(errorsOf({ model: preset, stages: [sft, rm, ppo, dpo] })).toEqual([
+      '/stages/3/kind: stages must be in the order sft -> reward_model -> dpo -> ppo',
+    ]);
   });
 });

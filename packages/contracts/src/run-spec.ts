@@ -2,6 +2,8 @@ import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
 import {
   checkStageConfig,
+  DpoConfig,
+  DpoConfigInput,
   PpoConfig,
   PpoConfigInput,
   RewardModelConfig,
@@ -38,6 +40,10 @@ export type ModelPreset = Static<typeof ModelPreset>;
 /** Whether a stored name (a run's preset read back from the database) is one of the presets. */
 export const isModelPreset = (name: unknown): name is ModelPreset => Value.Check(ModelPreset, name);
 
+/** The stage kinds whose output is a policy (a language model), in pipeline order. */
+export const POLICY_STAGES = ['sft', 'dpo', 'ppo'] as const;
+export type PolicyStage = (typeof POLICY_STAGES)[number];
+
 /** Start from a freshly initialised model preset. */
 export const PresetModel = Type.Object({ preset: ModelPreset }, { additionalProperties: false });
 
@@ -48,9 +54,7 @@ export const PresetModel = Type.Object({ preset: ModelPreset }, { additionalProp
 export const FromRunModel = Type.Object(
   {
     fromRun: Id,
-    stage: Type.Optional(
-      Type.Enum(['sft', 'ppo'], { description: 'which policy of that run to start from' }),
-    ),
+    stage: Type.Optional(Type.Enum(POLICY_STAGES, { description: 'which policy of that run to start from' })),
   },
   { additionalProperties: false },
 );
@@ -62,16 +66,24 @@ export type ModelSource = Static<typeof ModelSource>;
 export const STAGE_DATASET_KINDS: Readonly<Record<StageKind, readonly DatasetKind[]>> = {
   sft: ['sft'],
   reward_model: ['preference', 'ranked'],
+  dpo: ['preference', 'ranked'],
   ppo: ['prompt'],
 };
 
-const stage = <K extends string, C extends typeof SftConfig | typeof RewardModelConfig | typeof PpoConfig>(
+const stage = <
+  K extends string,
+  C extends typeof SftConfig | typeof RewardModelConfig | typeof DpoConfig | typeof PpoConfig,
+>(
   kind: K,
   config: C,
 ) => Type.Object({ kind: Type.Literal(kind), datasetId: Id, config }, { additionalProperties: false });
 const stageInput = <
   K extends string,
-  C extends typeof SftConfigInput | typeof RewardModelConfigInput | typeof PpoConfigInput,
+  C extends
+    | typeof SftConfigInput
+    | typeof RewardModelConfigInput
+    | typeof DpoConfigInput
+    | typeof PpoConfigInput,
 >(
   kind: K,
   config: C,
@@ -84,6 +96,7 @@ const stageInput = <
 export const StageSpecInput = Type.Union([
   stageInput('sft', SftConfigInput),
   stageInput('reward_model', RewardModelConfigInput),
+  stageInput('dpo', DpoConfigInput),
   stageInput('ppo', PpoConfigInput),
 ]);
 export type StageSpecInput = Static<typeof StageSpecInput>;
@@ -91,6 +104,7 @@ export type StageSpecInput = Static<typeof StageSpecInput>;
 export const StageSpec = Type.Union([
   stage('sft', withoutDefaults(SftConfig)),
   stage('reward_model', withoutDefaults(RewardModelConfig)),
+  stage('dpo', withoutDefaults(DpoConfig)),
   stage('ppo', withoutDefaults(PpoConfig)),
 ]);
 export type StageSpec = Static<typeof StageSpec>;
@@ -217,7 +231,14 @@ function stageRuleErrors(
         });
       }
     }
-    const policy = has('sft') || earlier('sft') || (fromRun?.stage === 'ppo' && earlier('ppo'));
+    const policy = has('sft') || earlier('sft') || (fromRun?.stage !== undefined && earlier(fromRun.stage));
+    if (kind === 'dpo' && !policy) {
+      errors.push({
+        path: at,
+        message:
+          'a dpo stage needs a policy to start from and to keep as its reference: add an sft stage or set model.fromRun',
+      });
+    }
     if (kind === 'ppo' && !policy) {
       errors.push({
         path: at,

@@ -183,4 +183,18 @@ describe('run flows', () => {
       rewardModel: 'runs/new/rm1/final',
     });
   });
+
+  test('resolveInputs: the policy is the nearest earlier policy stage (DPO before SFT)', () => {
+    const [, , ppo] = runStages();
+    const upstream: StageJobResult[] = [
+      { stageId: 'dpo1', kind: 'dpo', modelKey: 'runs/new/dpo1/final', step: 3 },
+      { stageId: 'rm1', kind: 'reward_model', modelKey: 'runs/new/rm1/final', step: 3 },
+      { stageId: 'sft1', kind: 'sft', modelKey: 'runs/new/sft1/final', step: 3 },
+    ];
+    expect(resolveInputs(ppo, upstream).inputs).toEqual({
+      policy: 'runs/new/dpo1/final',
+      rewardModel: 'runs/new/rm1/final',
+    });
+    expect(resolveInputs(ppo, upstream.slice(1)).inputs.policy).toBe('runs/new/sft1/final');
+  });
 });

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createLogger } from '@rlhf/config';
 import {
   resolvePpoConfig,
+  resolveDpoConfig,
   resolveRewardModelConfig,
   resolveSftConfig,
   type SftConfigInput,
@@ -193,15 +194,11 @@ export function linearRun(
         dataset: { id: 'd1', key: 'datasets/t/a.jsonl', kind: 'sft' },
       };
     }
-    if (kind === 'reward_model') {
-      return {
-        ...common,
-        stageId,
-        kind,
-        config: resolveRewardModelConfig(supervised),
-        dataset: { id: 'd2', key: 'datasets/t/b.jsonl', kind: 'preference' },
-      };
-    }
+    const preferences = { id: 'd2', key: 'datasets/t/b.jsonl', kind: 'preference' as const };
+    if (kind === 'reward_model')
+      return { ...common, stageId, kind, config: resolveRewardModelConfig(supervised), dataset: preferences };
+    if (kind === 'dpo')
+      return { ...common, stageId, kind, config: resolveDpoConfig(supervised), dataset: preferences };
     return {
       ...common,
       stageId,

@@ -131,11 +131,7 @@ export const reciprocal = unary('Reciprocal', isFloat, (c) => neg(mul(dy(c), mul
 export const softplus = (x: Tensor): Tensor => {
   const positive = relu(x); // x where x > 0, else 0
   const nonPositive = sub(x, positive); // x where x <= 0, else 0; its derivative at 0 is 1
-  return where(
-    greater(x, 0),
-    add(positive, log(add(exp(neg(positive)), 1))),
-    log(add(exp(nonPositive), 1)),
-  );
+  return where(greater(x, 0), add(positive, log(add(exp(neg(positive)), 1))), log(add(exp(nonPositive), 1)));
 };
 
 /** log(sigmoid(x)) = -softplus(-x), stable for large |x| (Bradley-Terry losses). */
