@@ -1,12 +1,17 @@
 // POST /v1/datasets (JSONL upload), GET /v1/datasets, GET /v1/datasets/:datasetId
+import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { Dataset } from '@rlhf/contracts';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { teamOf } from '../auth.js';
 import { datasetPage, findDataset, uploadDataset } from '../datasets.js';
 import { DatasetListQuery, DatasetPage, DatasetParams, Errors, UploadQuery } from '../schemas.js';
 import type { Services } from '../services.js';
 import { datasetView } from '../views.js';
+
+/** How long a refused upload's client may go on sending (discarded) before its socket is destroyed. */
+const REFUSED_GRACE_MS = 1000;
 
 export const datasetRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = async (
   app,
@@ -16,6 +21,36 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
   // registered one: application/jsonl, application/x-ndjson, text/plain and octet-stream are common).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+
+  // A refused upload is answered while the client may still be sending: the connection is closed after
+  // the reply instead of being left half-read (keep-alive would wait for the rest, and so would a graceful
+  // shutdown). The reply goes out first, then our side ends; what the client still sends is discarded and
+  // the socket destroyed after a short grace (or at once when the app closes).
+  const refused = new Set<Socket>();
+  // The request's own socket is gone once its stream was destroyed (a refusal while reading): the
+  // response's is the connection. Injected requests have none.
+  const halfRead = (request: FastifyRequest, reply: FastifyReply) =>
+    reply.raw.socket instanceof Socket && !request.raw.complete;
+  app.addHook('onSend', async (request, reply) => {
+    if (reply.statusCode >= 400 && halfRead(request, reply)) reply.header('connection', 'close');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    if (!halfRead(request, reply)) return;
+    const socket = reply.raw.socket as Socket;
+    if (socket.destroyed) return;
+    request.raw.resume(); // discard the rest
+    refused.add(socket);
+    const timer = setTimeout(() => socket.destroy(), REFUSED_GRACE_MS);
+    timer.unref();
+    socket.once('close', () => {
+      clearTimeout(timer);
+      refused.delete(socket);
+    });
+    socket.end();
+  });
+  app.addHook('preClose', async () => {
+    for (const socket of refused) socket.destroy();
+  });
 
   app.post(
     '/datasets',
