@@ -9,6 +9,7 @@ import { createJsonlValidator, type DatasetKind, formatJsonlError } from '@rlhf/
 import type { DatasetKind as DatasetKindRow, Dataset as DatasetRow, Team } from '@rlhf/db';
 import { keys } from '@rlhf/queue';
 import { ApiError, notFound } from './errors.js';
+import { createUtf8LineChecker } from './utf8.js';
 import type { Services } from './services.js';
 import { isUniqueViolation } from './teams.js';
 
@@ -71,14 +72,27 @@ export async function uploadDataset(
       `not a valid ${upload.kind} dataset: ${shown.join('; ')}${more}`,
     );
   };
+  const utf8 = createUtf8LineChecker();
+  const notText = (line: number) => {
+    s.metrics.uploadRejected.inc({ reason: 'invalid' });
+    return new ApiError(
+      400,
+      'invalid_dataset',
+      `not a valid ${upload.kind} dataset: line ${line}: invalid UTF-8 (datasets are UTF-8 text)`,
+    );
+  };
   let bytes = 0;
   async function* checked(): AsyncGenerator<Uint8Array> {
     for await (const chunk of upload.body as AsyncIterable<Buffer>) {
       bytes += chunk.byteLength;
       if (bytes > limit) throw tooLarge();
+      const badLine = utf8.push(chunk);
+      if (badLine !== null) throw notText(badLine);
       if (!validator.push(chunk)) throw invalid(); // enough errors: stop reading
       yield chunk;
     }
+    const cutLine = utf8.end();
+    if (cutLine !== null) throw notText(cutLine);
   }
 
   const temporary = `uploads/${team.id}/${randomUUID()}.jsonl`;
@@ -115,6 +129,7 @@ export async function uploadDataset(
       return { dataset: raced, created: false };
     }
   } finally {
-    await s.artifacts.delete(temporary);
+    // Best effort: on a read-only store this fails too, and the error that matters is the one above.
+    await s.artifacts.delete(temporary).catch(() => {});
   }
 }

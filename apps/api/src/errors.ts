@@ -56,6 +56,38 @@ function validationBody(error: FastifyError): Body {
   return { code: 'invalid_request', message: message.join('; '), ...(field ? { field } : {}) };
 }
 
+const errnoOf = (error: unknown): string => (error as NodeJS.ErrnoException | null)?.code ?? '';
+
+/** A write to the artifact store (a local directory or a mount) that the disk refused: not our bug. */
+export function storeFault(error: unknown): { status: number; body: Body } | null {
+  const code = errnoOf(error);
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return {
+      status: 507,
+      body: {
+        code: 'insufficient_storage',
+        message: 'the artifact store is full; nothing was stored, try again later',
+      },
+    };
+  if (code === 'EROFS')
+    return {
+      status: 503,
+      body: {
+        code: 'store_read_only',
+        message: 'the artifact store is read-only; nothing was stored, try again later',
+      },
+    };
+  if (code === 'EACCES' || code === 'EPERM')
+    return {
+      status: 503,
+      body: {
+        code: 'store_unavailable',
+        message: 'the artifact store refused the write; nothing was stored',
+      },
+    };
+  return null;
+}
+
 function describe(error: FastifyError | Error): { status: number; body: Body } {
   if (error instanceof ApiError) {
     const body: Body = { code: error.code, message: error.message };
@@ -63,6 +95,8 @@ function describe(error: FastifyError | Error): { status: number; body: Body } {
     return { status: error.statusCode, body };
   }
   if (error instanceof ContractError) return describe(invalidRequest(error.errors));
+  const fault = storeFault(error);
+  if (fault) return fault;
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) return { status: 400, body: validationBody(fastifyError) };
   const status = fastifyError.statusCode;
@@ -78,6 +112,7 @@ export const errorHandling = fp(async (app: FastifyInstance) => {
     const { status, body } = describe(error);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: body.code, message: body.message }, 'client error');
+    if (status === 503 || status === 507) reply.header('retry-after', '60');
     return reply.status(status).send({ error: body });
   });
   app.setNotFoundHandler((request, reply) =>

@@ -34,6 +34,8 @@ export interface ApiOptions {
   consumerName?: string;
   /** Events read but not acked for this long are claimed again (default 30 s). */
   claimIdleMs?: number;
+  /** The artifact store (default: a directory store at artifactDir); tests inject faulty ones. */
+  artifacts?: ArtifactStore;
   /** Failed authentications per client address before 429, and how long a refused key is remembered. */
   failedAuth?: FailedAuthLimits;
   /** How often an open SSE stream re-checks its key (a revoked key's streams close; default 5 s). */
@@ -75,7 +77,7 @@ export async function createServices(options: ApiOptions): Promise<Services> {
   flows.on('error', quiet);
   const hub = await createEventHub(redis, subscriber, `${prefix}:api:run-events`);
   const metrics = createApiMetrics(() => queue.getJobCounts());
-  const artifacts = createArtifactStore(options.artifactDir);
+  const artifacts = options.artifacts ?? createArtifactStore(options.artifactDir);
   const sampler = createSampler((key) => artifacts.path(key), options.logger);
   return {
     prisma,

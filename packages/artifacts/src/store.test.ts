@@ -1,9 +1,16 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { type ArtifactStore, assertSafeKey, createArtifactStore } from './store.js';
+import {
+  type ArtifactStore,
+  assertSafeKey,
+  createArtifactStore,
+  isStoreFull,
+  isStoreReadOnly,
+} from './store.js';
 
 let dir: string;
 let store: ArtifactStore;
@@ -50,4 +57,67 @@ test('unsafe keys are refused', () => {
     expect(() => assertSafeKey(key), key).toThrow(/unsafe artifact key/);
   }
   expect(() => store.path('ok/key-1.onnx')).not.toThrow();
+});
+
+// Faults injected through the fs layer (tests run as root: chmod would not stop the writes).
+const errno = (code: string, syscall: string) =>
+  Object.assign(new Error(`${code}: injected, ${syscall}`), { code, syscall });
+
+/** A write stream that writes its first `bytes` to the real file, then fails with `code` (a disk filling up). */
+function failingAfter(bytes: number, code: string) {
+  return ((path: string) => {
+    const real = createWriteStream(path);
+    let written = 0;
+    return new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        written += chunk.byteLength;
+        if (written > bytes) callback(errno(code, 'write'));
+        else real.write(chunk, callback);
+      },
+      final(callback) {
+        real.end(callback);
+      },
+      destroy(error, callback) {
+        real.end(() => callback(error));
+      },
+    });
+  }) as unknown as typeof createWriteStream;
+}
+
+test('a disk filling up mid-write (ENOSPC): the error says so and no .tmp-* file is left', async () => {
+  const full = createArtifactStore(dir, { fs: { createWriteStream: failingAfter(4, 'ENOSPC') } });
+  const chunks = Readable.from([Buffer.from('abcd'), Buffer.from('efgh'), Buffer.from('ijkl')]);
+  const error = await full.putStream('d/big.jsonl', chunks).catch((e: unknown) => e);
+  expect(error).toMatchObject({ code: 'ENOSPC' });
+  expect(isStoreFull(error)).toBe(true);
+  expect(await readdir(join(dir, 'd'))).toEqual([]);
+
+  const fullWrites = createArtifactStore(dir, {
+    fs: {
+      writeFile: (async (path: string) => {
+        await writeFile(path, 'partial'); // part of the file made it to disk
+        throw errno('ENOSPC', 'write');
+      }) as unknown as typeof writeFile,
+    },
+  });
+  await expect(fullWrites.put('d/state.json', '{"step": 1}')).rejects.toMatchObject({ code: 'ENOSPC' });
+  expect(await readdir(join(dir, 'd'))).toEqual([]);
+});
+
+test('a read-only store reports EROFS, not a missing file, even though removing the temp file fails too', async () => {
+  const readOnly = createArtifactStore(dir, {
+    fs: {
+      createWriteStream: failingAfter(0, 'EROFS'),
+      writeFile: (async () => {
+        throw errno('EROFS', 'open');
+      }) as unknown as typeof writeFile,
+      rm: (async () => {
+        throw errno('EROFS', 'unlink');
+      }) as unknown as typeof rm,
+    },
+  });
+  const streamed = await readOnly.putStream('d/x.jsonl', Readable.from([Buffer.from('x')])).catch((e) => e);
+  expect(isStoreReadOnly(streamed)).toBe(true);
+  expect(isStoreFull(streamed)).toBe(false);
+  await expect(readOnly.put('d/y.json', 'y')).rejects.toMatchObject({ code: 'EROFS' });
 });

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import * as nodeFs from 'node:fs';
+import * as nodeFsPromises from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -43,7 +43,40 @@ export function assertSafeKey(key: string): void {
   }
 }
 
-export function createArtifactStore(rootDir: string): ArtifactStore {
+/** The file system calls the store makes: replace some to inject faults (a full or read-only disk). */
+export interface ArtifactFs {
+  mkdir: typeof nodeFsPromises.mkdir;
+  readdir: typeof nodeFsPromises.readdir;
+  readFile: typeof nodeFsPromises.readFile;
+  rename: typeof nodeFsPromises.rename;
+  rm: typeof nodeFsPromises.rm;
+  stat: typeof nodeFsPromises.stat;
+  writeFile: typeof nodeFsPromises.writeFile;
+  createReadStream: typeof nodeFs.createReadStream;
+  createWriteStream: typeof nodeFs.createWriteStream;
+}
+
+export interface ArtifactStoreOptions {
+  fs?: Partial<ArtifactFs>;
+}
+
+/** Errors of a store that cannot take writes (`code` as Node sets it: ENOSPC, EDQUOT, EROFS). */
+export const isStoreFull = (error: unknown): boolean =>
+  ['ENOSPC', 'EDQUOT'].includes((error as NodeJS.ErrnoException | null)?.code ?? '');
+export const isStoreReadOnly = (error: unknown): boolean =>
+  (error as NodeJS.ErrnoException | null)?.code === 'EROFS';
+
+/**
+ * A failed write removes its temporary file; the write's own error is what the caller sees (a cleanup that
+ * fails too, as it does on a read-only disk, does not replace it).
+ */
+export function createArtifactStore(rootDir: string, options: ArtifactStoreOptions = {}): ArtifactStore {
+  const { mkdir, readdir, readFile, rename, rm, stat, writeFile, createReadStream, createWriteStream } = {
+    ...nodeFsPromises,
+    createReadStream: nodeFs.createReadStream,
+    createWriteStream: nodeFs.createWriteStream,
+    ...options.fs,
+  } as ArtifactFs;
   const root = resolve(rootDir);
   const pathOf = (key: string): string => {
     assertSafeKey(key);
@@ -53,6 +86,7 @@ export function createArtifactStore(rootDir: string): ArtifactStore {
     return full;
   };
   const tempOf = (full: string) => `${dirname(full)}/.tmp-${randomUUID()}`;
+  const discard = (temp: string) => rm(temp, { force: true }).catch(() => {});
 
   async function putStream(key: string, source: Readable | AsyncIterable<Uint8Array>): Promise<ArtifactInfo> {
     const full = pathOf(key);
@@ -72,7 +106,7 @@ export function createArtifactStore(rootDir: string): ArtifactStore {
       await pipeline(counted, createWriteStream(temp));
       await rename(temp, full);
     } catch (err) {
-      await rm(temp, { force: true });
+      await discard(temp);
       throw err;
     }
     return { key, bytes, sha256: hash.digest('hex') };
@@ -86,8 +120,13 @@ export function createArtifactStore(rootDir: string): ArtifactStore {
       await mkdir(dirname(full), { recursive: true });
       const temp = tempOf(full);
       const buf = typeof data === 'string' ? Buffer.from(data) : data;
-      await writeFile(temp, buf);
-      await rename(temp, full);
+      try {
+        await writeFile(temp, buf);
+        await rename(temp, full);
+      } catch (err) {
+        await discard(temp);
+        throw err;
+      }
       return { key, bytes: buf.byteLength, sha256: createHash('sha256').update(buf).digest('hex') };
     },
     putStream,
