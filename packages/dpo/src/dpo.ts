@@ -25,6 +25,7 @@ import {
   rankedBatch,
   rankedPairs,
   runSupervisedLoop,
+  scoreRankings,
   type StageHooks,
   type StageResult,
   splitTrainValidation,
@@ -53,8 +54,6 @@ interface SequenceLogps {
   tokens: number[][];
 }
 
-const SCORE_BATCH = 64;
-
 /** log π(response | prompt) summed over each response's tokens, with the scoring graph PPO also uses. */
 export async function sequenceLogps(
   runtime: Runtime,
@@ -62,30 +61,12 @@ export async function sequenceLogps(
   examples: readonly RankedExample[],
   padId: number,
 ): Promise<SequenceLogps> {
-  const items = examples.flatMap((e, i) => e.responses.map((r) => ({ i, prompt: e.prompt, response: r })));
-  const result: SequenceLogps = { sums: examples.map(() => []), tokens: examples.map(() => []) };
   const scorer = await createScorer(runtime, model.config, { outputs: ['logprobs'] });
   try {
-    for (let start = 0; start < items.length; start += SCORE_BATCH) {
-      const batch = items.slice(start, start + SCORE_BATCH);
-      const n = longest(batch.map((b) => b.response));
-      const out = await scorer.score({
-        params: model.params,
-        prompts: batch.map((b) => b.prompt),
-        padId,
-        responses: batch.map((b) => [...b.response, ...new Array(n - b.response.length).fill(padId)]),
-        responseMask: batch.map((b) => [
-          ...b.response.map(() => 1),
-          ...new Array(n - b.response.length).fill(0),
-        ]),
-      });
-      batch.forEach((b, j) => {
-        const logps = out.logprobs![j].slice(0, b.response.length);
-        result.sums[b.i].push(logps.reduce((a, x) => a + x, 0));
-        result.tokens[b.i].push(b.response.length);
-      });
-    }
-    return result;
+    const sums = await scoreRankings(scorer, model.params, examples, padId, (out, row, response) =>
+      out.logprobs![row].slice(0, response.length).reduce((a, x) => a + x, 0),
+    );
+    return { sums, tokens: examples.map((e) => e.responses.map((r) => r.length)) };
   } finally {
     await scorer.release();
   }

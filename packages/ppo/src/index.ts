@@ -45,11 +45,15 @@ export {
 } from './rollout.js';
 export { explainedVariance, type PpoTargets, ppoTargets, sequenceEntropy } from './targets.js';
 export { trainInputs } from './iteration.js';
-export { criticFromRewardModel, type PpoHyperparameters, promptTokens } from './setup.js';
+export {
+  criticFromRewardModel,
+  type PpoHyperparameters,
+  type PpoResult,
+  promptTokens,
+  type TrainPpoOptions,
+} from './setup.js';
 export {
   CRITIC_PREFIX,
   GROUND_TRUTH_METRIC,
-  type PpoResult,
-  type TrainPpoOptions,
   trainPpo,
 } from './train.js';

@@ -1,9 +1,44 @@
-// What trainPpo resolves before its first iteration: the hyperparameters it records, the critic's starting
-// weights and the prompt tokens.
-import type { PpoConfig, PromptRow } from '@rlhf/contracts';
+// What trainPpo takes and returns, and what it resolves before its first iteration: the hyperparameters it
+// records, the critic's starting weights and the prompt tokens.
+import type { PpoConfig, PpoConfigInput, PromptRow } from '@rlhf/contracts';
 import type { GptConfig, Tokenizer } from '@rlhf/model';
 import { type RewardNormalisation, rewardNormalisation } from '@rlhf/reward-model';
-import type { ModelWeights } from '@rlhf/stage-kit';
+import type { Runtime } from '@rlhf/runtime';
+import type { ModelWeights, StageHooks } from '@rlhf/stage-kit';
+
+export interface TrainPpoOptions {
+  /** A full config or any part of one (@rlhf/contracts defaults fill the rest). */
+  config: PpoConfig | PpoConfigInput;
+  /** The SFT policy: the initial policy and the frozen reference. */
+  policy: ModelWeights;
+  /** The frozen reward model (config.scalarHead); the critic starts as a copy of it. */
+  rewardModel: ModelWeights;
+  /**
+   * score' = (score − mean) / std on every reward-model score, folded into the critic's initial head too.
+   * Default: the one the reward model was saved with (@rlhf/reward-model metadata); null = raw scores.
+   */
+  rewardNormalisation?: RewardNormalisation | null;
+  prompts: readonly PromptRow[];
+  runtime: Runtime;
+  hooks?: StageHooks;
+  /** Programmatic ground truth; only feeds objective/ground_truth (reward hacking shows as scores ↑, it ↓). */
+  groundTruth?: (prompt: string, response: string) => number;
+  /** Tokenizer of policy and reward model (default ByteTokenizer). */
+  tokenizer?: Tokenizer;
+}
+
+export interface PpoResult {
+  /** Iterations completed. */
+  step: number;
+  /** The trained policy. */
+  model: ModelWeights;
+  /** The trained critic (value model). */
+  critic: ModelWeights;
+  /** Metrics of the last iteration. */
+  summary: Record<string, number>;
+  /** Every resolved setting: the config, the model configs, the effective caps. */
+  hyperparameters: PpoHyperparameters;
+}
 
 export interface PpoHyperparameters {
   config: PpoConfig;
@@ -51,12 +86,7 @@ export function promptTokens(tokenizer: Tokenizer, prompt: string, maxLen: numbe
 }
 
 export function resolveHyperparameters(
-  options: {
-    policy: ModelWeights;
-    rewardModel: ModelWeights;
-    prompts: readonly PromptRow[];
-    rewardNormalisation?: RewardNormalisation | null;
-  },
+  options: TrainPpoOptions,
   config: PpoConfig,
   tokenizer: Tokenizer,
 ): PpoHyperparameters {

@@ -17,7 +17,8 @@ import {
   StageAbortedError,
 } from '@rlhf/stage-kit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { GROUND_TRUTH_METRIC, type TrainPpoOptions, trainPpo } from './train.js';
+import type { TrainPpoOptions } from './setup.js';
+import { GROUND_TRUTH_METRIC, trainPpo } from './train.js';
 
 const policyConfig: GptConfig = presetConfig('tiny', { nLayer: 1, nEmbd: 32, maxPositions: 32 });
 const policy: ModelWeights = { config: policyConfig, params: initParams(policyConfig, 1) };

@@ -4,17 +4,9 @@
 // 2. targets on the host: score − β·KL per token, GAE, whitened advantages;
 // 3. update: ppoEpochs × minibatches AdamW steps on policy + critic in one fused graph run;
 // 4. β update, metrics, samples, checkpoint.
-import {
-  type PpoConfig,
-  type PpoConfigInput,
-  PpoMetrics,
-  type PromptRow,
-  resolvePpoConfig,
-} from '@rlhf/contracts';
+import { PpoMetrics, resolvePpoConfig } from '@rlhf/contracts';
 import { createTrainer, type Trainer } from '@rlhf/graph';
-import { ByteTokenizer, hashString, type Tokenizer } from '@rlhf/model';
-import type { RewardNormalisation } from '@rlhf/reward-model';
-import type { Runtime } from '@rlhf/runtime';
+import { ByteTokenizer, hashString } from '@rlhf/model';
 import {
   batchOrder,
   type ModelWeights,
@@ -24,7 +16,6 @@ import {
   optimizerFromFiles,
   runStage,
   type SampleRow,
-  type StageHooks,
 } from '@rlhf/stage-kit';
 import { arrayMaskedMean } from './advantages.js';
 import { buildPpoTrainStep, type PpoModels } from './graphs.js';
@@ -42,48 +33,15 @@ import { createKlController, type KlController, type KlControllerState } from '.
 import { createRolloutEngine } from './rollout.js';
 import {
   criticFromRewardModel,
-  type PpoHyperparameters,
+  type PpoResult,
   promptTokens,
   resolveHyperparameters,
+  type TrainPpoOptions,
 } from './setup.js';
 import { ppoTargets } from './targets.js';
 
 /** Mean ground-truth score of the sampled responses, when the caller has a programmatic reward (tests, demo). */
 export const GROUND_TRUTH_METRIC = PpoMetrics.groundTruth;
-
-export interface TrainPpoOptions {
-  /** A full config or any part of one (@rlhf/contracts defaults fill the rest). */
-  config: PpoConfig | PpoConfigInput;
-  /** The SFT policy: the initial policy and the frozen reference. */
-  policy: ModelWeights;
-  /** The frozen reward model (config.scalarHead); the critic starts as a copy of it. */
-  rewardModel: ModelWeights;
-  /**
-   * score' = (score − mean) / std on every reward-model score, folded into the critic's initial head too.
-   * Default: the one the reward model was saved with (@rlhf/reward-model metadata); null = raw scores.
-   */
-  rewardNormalisation?: RewardNormalisation | null;
-  prompts: readonly PromptRow[];
-  runtime: Runtime;
-  hooks?: StageHooks;
-  /** Programmatic ground truth; only feeds objective/ground_truth (reward hacking shows as scores ↑, it ↓). */
-  groundTruth?: (prompt: string, response: string) => number;
-  /** Tokenizer of policy and reward model (default ByteTokenizer). */
-  tokenizer?: Tokenizer;
-}
-
-export interface PpoResult {
-  /** Iterations completed. */
-  step: number;
-  /** The trained policy. */
-  model: ModelWeights;
-  /** The trained critic (value model). */
-  critic: ModelWeights;
-  /** Metrics of the last iteration. */
-  summary: Record<string, number>;
-  /** Every resolved setting: the config, the model configs, the effective caps. */
-  hyperparameters: PpoHyperparameters;
-}
 
 /** What trainer.json holds besides stage and step (= iterations done): enough to continue exactly there. */
 interface PpoTrainerState {

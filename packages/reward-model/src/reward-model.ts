@@ -44,6 +44,7 @@ import {
   rankedBatch,
   rankedPairs,
   runSupervisedLoop,
+  scoreRankings,
   type StageHooks,
   type StageResult,
   splitTrainValidation,
@@ -97,33 +98,13 @@ export interface PairEvaluation {
   rewardStd: number;
 }
 
-const EVAL_BATCH = 64;
-
 /** Scores every response of the examples with packages/model's scorer (the graph PPO scores rollouts with). */
-async function scoreExamples(
+const scoreExamples = (
   scorer: Scorer,
   params: ReadonlyMap<string, Float32Array>,
   examples: readonly RankedExample[],
   padId: number,
-): Promise<number[][]> {
-  const items = examples.flatMap((e, i) => e.responses.map((r) => ({ i, prompt: e.prompt, response: r })));
-  const scores: number[][] = examples.map(() => []);
-  for (let start = 0; start < items.length; start += EVAL_BATCH) {
-    const batch = items.slice(start, start + EVAL_BATCH);
-    const n = longest(batch.map((b) => b.response));
-    const out = await scorer.score({
-      params,
-      prompts: batch.map((b) => b.prompt),
-      padId,
-      responses: batch.map((b) => [...b.response, ...new Array(n - b.response.length).fill(padId)]),
-      responseMask: batch.map((b) =>
-        b.response.map(() => 1).concat(new Array(n - b.response.length).fill(0)),
-      ),
-    });
-    for (const [j, b] of batch.entries()) scores[b.i].push(out.scores![j]);
-  }
-  return scores;
-}
+): Promise<number[][]> => scoreRankings(scorer, params, examples, padId, (out, row) => out.scores![row]);
 
 /** Held-out pair metrics as a mean over pairs (how users read pair accuracy); training weights each prompt's pairs 1/C(k,2). */
 function evaluateScores(scores: readonly number[][], margin: number): PairEvaluation {

@@ -27,6 +27,7 @@ export {
   rankedBatch,
   rankedPairs,
   rankedResponses,
+  scoreRankings,
   tokenizeRanking,
 } from './ranked.js';
 export {

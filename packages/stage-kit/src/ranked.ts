@@ -2,7 +2,7 @@
 // responses best → worst yields all C(K,2) (better, worse) pairs, trained together in one batch, each prompt
 // weighing the same whatever its K (the 1/C(K,2) factor of InstructGPT's eq. 1). A preference row is K = 2.
 import type { PreferenceRow, RankedRow } from '@rlhf/contracts';
-import type { Tokenizer } from '@rlhf/model';
+import { longest, type ScoreResult, type Scorer, type Tokenizer } from '@rlhf/model';
 import { tokenizeExample } from './data.js';
 
 export type RankingRow = PreferenceRow | RankedRow;
@@ -82,4 +82,42 @@ export function rankedBatch(
     }
   });
   return batch;
+}
+
+const SCORE_BATCH = 64;
+
+/**
+ * Runs every response of every ranking through a scorer (packages/model's scoring graph), 64 at a time;
+ * `read(out, row, response)` takes what a stage needs of row `row` of a batch. Returns it per ranking, per response.
+ */
+export async function scoreRankings<T>(
+  scorer: Scorer,
+  params: ReadonlyMap<string, Float32Array>,
+  examples: readonly RankedExample[],
+  padId: number,
+  read: (out: ScoreResult, row: number, response: readonly number[]) => T,
+): Promise<T[][]> {
+  const items = examples.flatMap((e, i) => e.responses.map((r) => ({ i, prompt: e.prompt, response: r })));
+  const values: T[][] = examples.map(() => []);
+  for (let start = 0; start < items.length; start += SCORE_BATCH) {
+    const batch = items.slice(start, start + SCORE_BATCH);
+    const n = longest(batch.map((b) => b.response));
+    const pad = <V>(row: readonly V[], value: V) => [...row, ...new Array<V>(n - row.length).fill(value)];
+    const out = await scorer.score({
+      params,
+      prompts: batch.map((b) => b.prompt),
+      padId,
+      responses: batch.map((b) => pad(b.response, padId)),
+      responseMask: batch.map((b) =>
+        pad(
+          b.response.map(() => 1),
+          0,
+        ),
+      ),
+    });
+    batch.forEach((b, j) => {
+      values[b.i].push(read(out, j, b.response));
+    });
+  }
+  return values;
 }
