@@ -7,11 +7,15 @@ import type { Prisma, Dataset as DatasetRow, Run as RunRow, Stage as StageRow } 
 import { addRunFlow, keys, removeRunJobs } from '@rlhf/queue';
 import type { Services } from './services.js';
 
-/** Postgres advisory lock held while admitting or cancelling: one decision at a time across API processes. */
+/**
+ * Postgres advisory locks (two-key form: this class, the team) held while admitting or cancelling a team's
+ * runs: one decision at a time per team across API processes. Quotas are per team, so teams never wait
+ * for each other.
+ */
 export const ADMISSION_LOCK = 7_270_001;
 
-export async function lockAdmission(tx: Prisma.TransactionClient): Promise<void> {
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADMISSION_LOCK})`;
+export async function lockAdmission(tx: Prisma.TransactionClient, teamId: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADMISSION_LOCK}::int4, hashtext(${teamId}))`;
 }
 
 export type WaitingRun = RunRow & { stages: (StageRow & { dataset: DatasetRow | null })[] };
@@ -22,48 +26,79 @@ interface Decision {
   priority: number;
 }
 
+const UNFINISHED = { in: ['queued', 'running'] as ('queued' | 'running')[] };
+
 /**
  * Admits every waiting run its team has room for. The decision (admittedAt, priority, stages queued)
  * commits first, then the flows are added (jobId = stage id, so adding one twice adds nothing): a worker
  * can only start a stage whose admission is committed, and a flow that could not be added is added by
  * reconciliation (reconcile.ts). Quotas are per team, so a change in one team (a run created, cancelled
- * or finished) needs only that team's pass (`teamId`). Returns the admitted run ids.
+ * or finished) needs only that team's pass (`teamId`); without one, every team with waiting runs gets
+ * its own pass. Returns the admitted run ids.
  */
 export async function admitRuns(s: Services, teamId?: string): Promise<string[]> {
+  const teams =
+    teamId === undefined
+      ? (
+          await s.prisma.run.findMany({
+            where: { status: 'queued', admittedAt: null },
+            distinct: ['teamId'],
+            select: { teamId: true },
+          })
+        ).map((r) => r.teamId)
+      : [teamId];
+  const admitted: string[] = [];
+  for (const team of teams) admitted.push(...(await admitTeam(s, team)));
+  return admitted;
+}
+
+/** The runs of a team admitted and not finished (what its quota counts). */
+const activeRuns = (db: Prisma.TransactionClient, teamId: string) =>
+  db.run.count({ where: { teamId, admittedAt: { not: null }, status: UNFINISHED } });
+
+async function admitTeam(s: Services, teamId: string): Promise<string[]> {
+  // Without the lock first: a team at its quota (the common case in a burst of submissions) costs two
+  // reads and no wait. Safe, as whatever frees room (a run finishing or cancelled) commits first and then
+  // runs this team's pass, which sees every run created before it.
+  const team = await s.prisma.team.findUnique({ where: { id: teamId } });
+  if (!team || (await activeRuns(s.prisma, teamId)) >= team.maxActiveStages) return [];
   const decided: Decision[] = [];
   const failed: { id: string; error: string }[] = [];
   await s.prisma.$transaction(
     async (tx) => {
-      await lockAdmission(tx);
-      const waiting = await tx.run.findMany({
-        where: { status: 'queued', admittedAt: null, ...(teamId === undefined ? {} : { teamId }) },
-        orderBy: { id: 'asc' }, // uuid v7: creation order
-        include: { team: true, stages: { orderBy: { index: 'asc' }, include: { dataset: true } } },
-      });
-      const active = new Map<string, number>();
-      for (const run of waiting) {
-        const count =
-          active.get(run.teamId) ??
-          (await tx.run.count({
-            where: { teamId: run.teamId, admittedAt: { not: null }, status: { in: ['queued', 'running'] } },
-          }));
-        active.set(run.teamId, count);
-        if (count >= run.team.maxActiveStages) continue;
-        let jobs: StageJobData[];
-        try {
-          jobs = stageJobs(run);
-        } catch (error) {
-          failed.push({ id: run.id, error: (error as Error).message });
-          continue;
-        }
-        const priority = count + 1;
-        await tx.run.update({ where: { id: run.id }, data: { admittedAt: new Date(), priority } });
-        await tx.stage.updateMany({
-          where: { runId: run.id, status: 'pending' },
-          data: { status: 'queued' },
+      await lockAdmission(tx, teamId);
+      let count = await activeRuns(tx, teamId);
+      const room = team.maxActiveStages - count;
+      if (room <= 0) return;
+      // Only as many waiting runs as there is room for (oldest first), not the whole backlog; one that
+      // fails to become jobs is failed and the next one looked at.
+      let cursor: string | undefined;
+      while (count < team.maxActiveStages) {
+        const waiting: WaitingRun[] = await tx.run.findMany({
+          where: { teamId, status: 'queued', admittedAt: null, ...(cursor ? { id: { gt: cursor } } : {}) },
+          orderBy: { id: 'asc' }, // uuid v7: creation order
+          take: team.maxActiveStages - count,
+          include: { stages: { orderBy: { index: 'asc' }, include: { dataset: true } } },
         });
-        active.set(run.teamId, count + 1);
-        decided.push({ run, jobs, priority });
+        if (waiting.length === 0) break;
+        for (const run of waiting) {
+          cursor = run.id;
+          let jobs: StageJobData[];
+          try {
+            jobs = stageJobs(run);
+          } catch (error) {
+            failed.push({ id: run.id, error: (error as Error).message });
+            continue;
+          }
+          const priority = count + 1;
+          await tx.run.update({ where: { id: run.id }, data: { admittedAt: new Date(), priority } });
+          await tx.stage.updateMany({
+            where: { runId: run.id, status: 'pending' },
+            data: { status: 'queued' },
+          });
+          count++;
+          decided.push({ run, jobs, priority });
+        }
       }
       const now = new Date();
       for (const { id, error } of failed) {

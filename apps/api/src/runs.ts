@@ -159,6 +159,9 @@ function epochStepErrors(spec: RunSpec, rows: ReadonlyMap<string, number>): Fiel
   });
 }
 
+/** Runs a team may have waiting for admission (ApiOptions.maxWaitingRuns). */
+export const DEFAULT_MAX_WAITING_RUNS = 1000;
+
 /**
  * Creates a run (queued, stages pending) and runs admission. With an idempotency key, a retry returns
  * the run created first (`created: false`); the same key with a different spec is a 409.
@@ -185,6 +188,18 @@ export async function createRun(
   };
   const earlier = await replay();
   if (earlier) return earlier;
+  // A bounded backlog per team (concurrent submissions may pass it by the few in flight).
+  const limit = s.options.maxWaitingRuns ?? DEFAULT_MAX_WAITING_RUNS;
+  const waiting = await s.prisma.run.count({
+    where: { teamId: team.id, status: 'queued', admittedAt: null },
+  });
+  if (waiting >= limit) {
+    throw new ApiError(
+      429,
+      'too_many_waiting_runs',
+      `the team has ${waiting} runs waiting for admission, the limit is ${limit} (maxWaitingRuns): wait for some to start, or cancel some`,
+    );
+  }
   let runId: string;
   try {
     runId = (await store.insertRun(s.prisma, team.id, spec, model, idempotencyKey)).id;
@@ -207,7 +222,7 @@ export async function cancelRun(s: Services, team: Team, runId: string): Promise
   const run = await findRun(s, team, runId);
   const now = new Date();
   await s.prisma.$transaction(async (tx) => {
-    await lockAdmission(tx); // admission cannot add this run's flow meanwhile
+    await lockAdmission(tx, team.id); // admission cannot add this run's flow meanwhile
     const current = await tx.run.findUniqueOrThrow({ where: { id: run.id } });
     if (isFinished(current.status)) {
       throw new ApiError(409, 'run_finished', `run ${run.id} already ${current.status}`);

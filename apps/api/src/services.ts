@@ -34,6 +34,8 @@ export interface ApiOptions {
   consumerName?: string;
   /** Events read but not acked for this long are claimed again (default 30 s). */
   claimIdleMs?: number;
+  /** Runs a team may have waiting for admission before POST /v1/runs is a 429 (default 1000). */
+  maxWaitingRuns?: number;
   /** The artifact store (default: a directory store at artifactDir); tests inject faulty ones. */
   artifacts?: ArtifactStore;
   /** Failed authentications per client address before 429, and how long a refused key is remembered. */
