@@ -52,7 +52,11 @@ describe('trainDpo', () => {
       model: policy(),
       rows,
       runtime,
-      hooks: { onMetrics: (step, values) => void (seen[step] = { ...seen[step], ...values }) },
+      hooks: {
+        onMetrics: (step, values) => {
+          seen[step] = { ...seen[step], ...values };
+        },
+      },
     });
     expect(result.step).toBe(12);
     expect(seen[0][DpoMetrics.evalRewardsMargins]).toBeCloseTo(0, 4);

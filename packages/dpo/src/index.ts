@@ -1,3 +1,12 @@
 // @rlhf/dpo: direct preference optimisation and its relatives on preference pairs and ranked lists.
-export { type DpoInput, sequenceLogps, trainDpo } from './dpo.js';
+export { type DpoInput, dpoObjective, trainDpo } from './dpo.js';
+export {
+  type PairSide,
+  pairSide,
+  type RankingBatch,
+  type RankingInput,
+  type RankingObjective,
+  sequenceLogps,
+  trainOnRankings,
+} from './rankings.js';
 export { dpoLogits, hingeLoss, ipoLoss, sigmoidLoss, simpoLoss } from './losses.js';
