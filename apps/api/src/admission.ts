@@ -3,7 +3,7 @@
 // Priorities give fair share across teams: a team's n-th admitted run gets priority n (lower = sooner),
 // so every team's first run is taken before anyone's second.
 import { type StageJobData, StageJobData as StageJobDataSchema, schemaErrors } from '@rlhf/contracts';
-import type { Prisma, Dataset as DatasetRow, Run as RunRow, Stage as StageRow } from '@rlhf/db';
+import type { Prisma, Dataset as DatasetRow, Run as RunRow, Stage as StageRow, Team } from '@rlhf/db';
 import { addRunFlow, keys, removeRunJobs } from '@rlhf/queue';
 import type { Services } from './services.js';
 
@@ -36,7 +36,9 @@ const UNFINISHED = { in: ['queued', 'running'] as ('queued' | 'running')[] };
  * or finished) needs only that team's pass (`teamId`); without one, every team with waiting runs gets
  * its own pass. Returns the admitted run ids.
  */
-export async function admitRuns(s: Services, teamId?: string): Promise<string[]> {
+export async function admitRuns(s: Services, teamOrId?: string | Team): Promise<string[]> {
+  if (typeof teamOrId === 'object') return admitTeam(s, teamOrId.id, teamOrId);
+  const teamId = teamOrId;
   const teams =
     teamId === undefined
       ? (
@@ -56,11 +58,12 @@ export async function admitRuns(s: Services, teamId?: string): Promise<string[]>
 const activeRuns = (db: Prisma.TransactionClient, teamId: string) =>
   db.run.count({ where: { teamId, admittedAt: { not: null }, status: UNFINISHED } });
 
-async function admitTeam(s: Services, teamId: string): Promise<string[]> {
-  // Without the lock first: a team at its quota (the common case in a burst of submissions) costs two
-  // reads and no wait. Safe, as whatever frees room (a run finishing or cancelled) commits first and then
+/** `known`: the team as the caller read it (its limits), else it is read here. */
+async function admitTeam(s: Services, teamId: string, known?: Team): Promise<string[]> {
+  // Without the lock first: a team at its quota (the common case in a burst of submissions) costs one
+  // read and no wait. Safe, as whatever frees room (a run finishing or cancelled) commits first and then
   // runs this team's pass, which sees every run created before it.
-  const team = await s.prisma.team.findUnique({ where: { id: teamId } });
+  const team = known ?? (await s.prisma.team.findUnique({ where: { id: teamId } }));
   if (!team || (await activeRuns(s.prisma, teamId)) >= team.maxActiveStages) return [];
   const decided: Decision[] = [];
   const failed: { id: string; error: string }[] = [];
@@ -147,12 +150,16 @@ export async function addAdmittedFlow(
   }
 }
 
-/** Admission that never fails the request: a run it could not admit now waits for the next pass. */
-export async function admitSafely(s: Services, teamId?: string): Promise<void> {
+/**
+ * Admission that never fails the request: a run it could not admit now waits for the next pass.
+ * Returns the admitted run ids.
+ */
+export async function admitSafely(s: Services, team?: string | Team): Promise<string[]> {
   try {
-    await admitRuns(s, teamId);
+    return await admitRuns(s, team);
   } catch (error) {
     s.logger.error({ err: error }, 'admission failed; waiting runs are retried on the next pass');
+    return [];
   }
 }
 
@@ -170,8 +177,11 @@ export function stageJobs(run: WaitingRun): StageJobData[] {
       const before = earlier(kind);
       return before ? (before.status === 'succeeded' ? (before.modelKey ?? undefined) : undefined) : fromRun;
     };
-    // The nearest policy before this stage: a DPO stage of this run, else its SFT stage or the run it starts from.
-    const policy = earlier('dpo') ? from('dpo', undefined) : from('sft', run.fromRunPolicyKey ?? undefined);
+    // The nearest policy before this stage: a PRO or DPO stage of this run, else its SFT stage or the run it starts from.
+    const policyStage = earlier('pro') ? 'pro' : earlier('dpo') ? 'dpo' : null;
+    const policy = policyStage
+      ? from(policyStage, undefined)
+      : from('sft', run.fromRunPolicyKey ?? undefined);
     const rewardModel = from('reward_model', run.fromRunRewardModelKey ?? undefined);
     const job = {
       runId: run.id,

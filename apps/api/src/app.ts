@@ -123,7 +123,9 @@ const backgroundWork = fp<{ services: Services; background: Background }>(
           hub: services.hub,
           logger: services.logger,
           onPersisted: (event) => services.metrics.eventsPersisted.inc({ type: event.type }),
-          onStageFinished: (teamId) => admitSafely(services, teamId),
+          onStageFinished: async (teamId) => {
+            await admitSafely(services, teamId);
+          },
         });
         await consumer.start();
         background.consumer = consumer;

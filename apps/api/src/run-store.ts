@@ -55,8 +55,9 @@ export async function insertRun(
   spec: RunSpec,
   model: ModelRecord,
   idempotencyKey: string | undefined,
-): Promise<RunRow> {
+): Promise<RunWithStages> {
   return prisma.run.create({
+    include: { stages: true },
     data: {
       teamId,
       name: spec.name ?? '',

@@ -172,6 +172,17 @@ export async function createRun(
   body: unknown,
   idempotencyKey: string | undefined,
 ): Promise<{ run: RunView; created: boolean }> {
+  // A team's burst takes a few database connections, not all of them: other teams' requests do not queue
+  // behind it.
+  return s.teamGate.run(team.id, () => createRunNow(s, team, body, idempotencyKey));
+}
+
+async function createRunNow(
+  s: Services,
+  team: Team,
+  body: unknown,
+  idempotencyKey: string | undefined,
+): Promise<{ run: RunView; created: boolean }> {
   const { spec, model } = await resolveSpec(s, team, body);
   const replay = async (): Promise<{ run: RunView; created: boolean } | null> => {
     if (idempotencyKey === undefined) return null;
@@ -200,9 +211,9 @@ export async function createRun(
       `the team has ${waiting} runs waiting for admission, the limit is ${limit} (maxWaitingRuns): wait for some to start, or cancel some`,
     );
   }
-  let runId: string;
+  let inserted: store.RunWithStages;
   try {
-    runId = (await store.insertRun(s.prisma, team.id, spec, model, idempotencyKey)).id;
+    inserted = await store.insertRun(s.prisma, team.id, spec, model, idempotencyKey);
   } catch (error) {
     // Two retries raced: the other one created it.
     const raced = isUniqueViolation(error) ? await replay() : null;
@@ -210,8 +221,10 @@ export async function createRun(
     throw error;
   }
   s.metrics.runsCreated.inc();
-  await admitSafely(s, team.id);
-  return { run: await runDetail(s, team, runId), created: true };
+  const admitted = await admitSafely(s, team);
+  // A new run has no metrics: unless admission changed it, the row just written is its view.
+  if (!admitted.includes(inserted.id)) return { run: runView(inserted), created: true };
+  return { run: await runDetail(s, team, inserted.id), created: true };
 }
 
 /**

@@ -55,6 +55,8 @@ export interface Services {
   metrics: ApiMetrics;
   /** Samples from finished policies (POST /v1/runs/:runId/generate). */
   sampler: Sampler;
+  /** At most a few run submissions per team at once (the rest of a burst waits its turn, in order). */
+  teamGate: TeamGate;
   /** Failed authentications by address, refused keys (auth.ts). */
   authGuard: FailedAuthGuard;
   prefix: string;
@@ -62,6 +64,38 @@ export interface Services {
   logger: Logger;
   options: ApiOptions;
   close(): Promise<void>;
+}
+
+/** Submissions of one team handled at once (each takes a database connection for a few queries). */
+const TEAM_CONCURRENT_SUBMISSIONS = 4;
+
+/** Runs work keyed by team with at most `limit` at once per team, first come first served. */
+export interface TeamGate {
+  run<T>(teamId: string, work: () => Promise<T>): Promise<T>;
+}
+
+export function createTeamGate(limit: number): TeamGate {
+  const gates = new Map<string, { active: number; queue: (() => void)[] }>();
+  return {
+    async run(teamId, work) {
+      let gate = gates.get(teamId);
+      if (!gate) {
+        gate = { active: 0, queue: [] };
+        gates.set(teamId, gate);
+      }
+      const g = gate;
+      if (g.active >= limit) await new Promise<void>((resolve) => g.queue.push(resolve));
+      else g.active++;
+      try {
+        return await work();
+      } finally {
+        const next = g.queue.shift();
+        if (next)
+          next(); // the slot passes on
+        else if (--g.active === 0) gates.delete(teamId);
+      }
+    },
+  };
 }
 
 export async function createServices(options: ApiOptions): Promise<Services> {
@@ -91,6 +125,7 @@ export async function createServices(options: ApiOptions): Promise<Services> {
     metrics,
     sampler,
     authGuard: createFailedAuthGuard(options.failedAuth),
+    teamGate: createTeamGate(TEAM_CONCURRENT_SUBMISSIONS),
     prefix,
     adminKey: options.adminKey,
     logger: options.logger,
