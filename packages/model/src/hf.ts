@@ -39,6 +39,12 @@ export interface CheckpointExtra {
   tokenizerDir?: string;
 }
 
+/**
+ * config.json key of a scalar-head model exported by hfModelFiles: the bias of our `score` head, which HF's
+ * *ForSequenceClassification (`score.weight` only) has no tensor for. Loading puts it back as `score.bias`.
+ */
+export const SCORE_BIAS_KEY = 'rlhf_score_bias';
+
 const TANH_GELUS = ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast']; // all are GELU's tanh approximation
 
 /**
@@ -130,9 +136,14 @@ const ROTARY_BUFFER = /\.rotary_emb\.inv_freq$/; // older Llama checkpoints stor
  * attention buffers and a tied `lm_head.weight`, accepts HF's `score.weight` [1, d]. Llama family: names as
  * they are, drops `rotary_emb.inv_freq` buffers and a tied `lm_head.weight`; a scalar-head checkpoint
  * (*ForSequenceClassification) without `lm_head.weight` gets a copy of the embedding as its (unused) LM head.
- * A missing `score.bias` (HF's *ForSequenceClassification has none) is zero.
+ * A missing `score.bias` (HF's *ForSequenceClassification has none) is `scoreBias`: config.json's
+ * SCORE_BIAS_KEY where hfModelFiles recorded it, else zero.
  */
-function paramsFromTensors(tensors: Map<string, SafeTensor>, config: GptConfig): Map<string, Float32Array> {
+function paramsFromTensors(
+  tensors: Map<string, SafeTensor>,
+  config: GptConfig,
+  scoreBias = 0,
+): Map<string, Float32Array> {
   const llama = isLlama(config);
   const embedding = llama ? 'model.embed_tokens.weight' : 'wte.weight';
   const tiedHead = !llama || config.tieWordEmbeddings;
@@ -157,7 +168,7 @@ function paramsFromTensors(tensors: Map<string, SafeTensor>, config: GptConfig):
     found.delete(name);
     if (!entry) {
       if (name === 'score.bias') {
-        params.set(name, new Float32Array(1));
+        params.set(name, Float32Array.of(scoreBias));
         continue;
       }
       if (name === 'lm_head.weight' && config.scalarHead && params.has(embedding)) {
@@ -239,7 +250,16 @@ export function checkpointFromFiles(
   }
   const hasScore = file.tensors.has('score.weight') || file.tensors.has('transformer.score.weight');
   const config: GptConfig = hasScore && !base.scalarHead ? { ...base, scalarHead: true } : base;
-  return { config, params: paramsFromTensors(file.tensors, config), metadata: file.metadata };
+  const scoreBias = (json as Record<string, unknown>)[SCORE_BIAS_KEY];
+  if (scoreBias !== undefined && !(typeof scoreBias === 'number' && Number.isFinite(scoreBias)))
+    throw new CheckpointError(
+      `${source}/config.json: ${SCORE_BIAS_KEY} must be a finite number, got ${JSON.stringify(scoreBias)}`,
+    );
+  return {
+    config,
+    params: paramsFromTensors(file.tensors, config, scoreBias as number | undefined),
+    metadata: file.metadata,
+  };
 }
 
 /**
@@ -286,16 +306,15 @@ async function writeFileAtomic(path: string, data: string | Uint8Array): Promise
 }
 
 /**
- * config.json + model.safetensors in the layout HF `save_pretrained` produces, so the HF class of
- * gptConfigToHf loads it. GPT-2: `transformer.` prefix, tied LM head not stored, `score.weight` as [1, d].
- * Llama family: paramShapes names and shapes as they are (a tied LM head is not among them). Our
- * `score.bias` is extra to HF.
+ * Parameters as the tensors of an HF state dict: GPT-2 with the `transformer.` prefix, the tied LM head not
+ * stored, `score.weight` as [1, d]; Llama family: paramShapes names and shapes as they are (a tied LM head is
+ * not among them). Includes our `score.bias` (and a scalar-head model's LM head), which HF's classifiers lack:
+ * checkpointFiles keeps them, hfModelFiles (hf-export.ts) leaves them out.
  */
-export function checkpointFiles(
+export function checkpointTensors(
   config: GptConfig,
   params: Map<string, Float32Array>,
-  metadata: Record<string, string> = {},
-): CheckpointFiles {
+): Map<string, SafeTensor> {
   const tensors = new Map<string, SafeTensor>();
   const expected = paramShapes(config);
   for (const { name, shape } of expected) {
@@ -321,6 +340,20 @@ export function checkpointFiles(
   }
   const unknown = [...params.keys()].find((name) => !expected.some((p) => p.name === name));
   if (unknown) throw new CheckpointError(`unexpected parameter "${unknown}" for this config`, unknown);
+  return tensors;
+}
+
+/**
+ * config.json + model.safetensors in the layout HF `save_pretrained` produces (checkpointTensors), so the HF
+ * class of gptConfigToHf loads it. Our `score.bias` is extra to HF: this is the training checkpoint, which keeps
+ * everything; hfModelFiles writes the directory for HF users.
+ */
+export function checkpointFiles(
+  config: GptConfig,
+  params: Map<string, Float32Array>,
+  metadata: Record<string, string> = {},
+): CheckpointFiles {
+  const tensors = checkpointTensors(config, params);
   // HF transformers refuses safetensors whose metadata lacks format "pt".
   return {
     'model.safetensors': writeSafetensors(tensors, { ...metadata, format: 'pt' }),

@@ -37,8 +37,20 @@ export {
   loadCheckpoint,
   loadHfGpt2,
   loadHfModel,
+  checkpointTensors,
+  SCORE_BIAS_KEY,
   saveCheckpoint,
 } from './hf.js';
+export {
+  BYTE_CHAT_TEMPLATE,
+  byteTokenizerConfig,
+  byteTokenizerJson,
+  type HfExportModel,
+  type HfGenerationDefaults,
+  type HfModelFilesOptions,
+  hfModelClass,
+  hfModelFiles,
+} from './hf-export.js';
 export { createRng, hashString, type Rng, xoshiro128StarStar } from './random.js';
 export {
   bf16ToF32,
@@ -51,7 +63,13 @@ export {
   tensorToFloat32,
   writeSafetensors,
 } from './safetensors.js';
-export { ByteTokenizer, type DecodeOptions, loadHfTokenizer, type Tokenizer } from './tokenizer.js';
+export {
+  ByteTokenizer,
+  type DecodeOptions,
+  type HfTokenizerFiles,
+  loadHfTokenizer,
+  type Tokenizer,
+} from './tokenizer.js';
 export { exportPolicyOnnx, exportRewardOnnx } from './export.js';
 export { type HostParams, leftPad, longest, type ModelDtype, paramFeeds, toRows } from './feeds.js';
 export {

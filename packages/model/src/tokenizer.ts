@@ -19,6 +19,22 @@ export interface Tokenizer {
   readonly padId: number;
   encode(text: string): number[];
   decode(ids: readonly number[], options?: DecodeOptions): string;
+  /** The Hugging Face files it was loaded from (loadHfTokenizer), so an export can write them again. */
+  readonly hfFiles?: HfTokenizerFiles;
+}
+
+/** What loadHfTokenizer read, kept for exports (hfModelFiles). */
+export interface HfTokenizerFiles {
+  /** tokenizer.json's text, as read. */
+  tokenizerJson: string;
+  /** tokenizer_config.json ({} when the directory had none). */
+  tokenizerConfig: Record<string, unknown>;
+  /** The chat template: tokenizer_config.json's `chat_template` (a string) or chat_template.jinja. */
+  chatTemplate?: string;
+  /** The token strings of bosId, eosId, padId. */
+  bosToken: string;
+  eosToken: string;
+  padToken: string;
 }
 
 /**
@@ -76,16 +92,31 @@ function specialTokenContent(value: unknown): string | undefined {
 /**
  * Loads a Hugging Face tokenizer from `dir/tokenizer.json` (+ optional `tokenizer_config.json`)
  * offline. eos = `eos_token` from the config, else `<|endoftext|>` (GPT-2); bos and pad default to eos.
- * Decoding never applies HF's `clean_up_tokenization_spaces`, so decode(encode(text)) === text.
+ * Decoding never applies HF's `clean_up_tokenization_spaces`, so decode(encode(text)) === text. With
+ * `split_special_tokens: true` in tokenizer_config.json (as transformers reads it), special tokens are not
+ * matched in text: text that looks like one encodes as ordinary text.
  */
 export async function loadHfTokenizer(dir: string): Promise<Tokenizer> {
   const tokenizerPath = join(dir, 'tokenizer.json');
   const configPath = join(dir, 'tokenizer_config.json');
-  const tokenizerJson: unknown = JSON.parse(await readFile(tokenizerPath, 'utf8'));
+  const templatePath = join(dir, 'chat_template.jinja');
+  const tokenizerText = await readFile(tokenizerPath, 'utf8');
+  const tokenizerJson = JSON.parse(tokenizerText) as Record<string, unknown>;
   const config: Record<string, unknown> = existsSync(configPath)
     ? JSON.parse(await readFile(configPath, 'utf8'))
     : {};
-  const hf = new HfTokenizer(tokenizerJson as object, config);
+  const hf = new HfTokenizer(tokenizerJson, config);
+  // tokenizers.js always splits added tokens out of the text; without the special ones it cannot.
+  const encoder =
+    config.split_special_tokens === true && Array.isArray(tokenizerJson.added_tokens)
+      ? new HfTokenizer(
+          {
+            ...tokenizerJson,
+            added_tokens: (tokenizerJson.added_tokens as { special?: unknown }[]).filter((t) => !t.special),
+          },
+          config,
+        )
+      : hf;
 
   const idOf = (field: string, fallback: number | undefined): number | undefined => {
     const content = specialTokenContent(config[field]);
@@ -103,12 +134,28 @@ export async function loadHfTokenizer(dir: string): Promise<Tokenizer> {
   let vocabSize = 0; // a loop, not Math.max(...ids): large vocabularies exceed V8's argument limit
   for (const id of hf.get_vocab(true).values()) vocabSize = Math.max(vocabSize, id + 1);
 
+  const chatTemplate =
+    typeof config.chat_template === 'string'
+      ? config.chat_template
+      : existsSync(templatePath)
+        ? await readFile(templatePath, 'utf8')
+        : undefined;
+  const hfFiles: HfTokenizerFiles = {
+    tokenizerJson: tokenizerText,
+    tokenizerConfig: config,
+    ...(chatTemplate !== undefined ? { chatTemplate } : {}),
+    bosToken: hf.id_to_token(bosId)!,
+    eosToken: hf.id_to_token(eosId)!,
+    padToken: hf.id_to_token(padId)!,
+  };
+
   return {
     vocabSize,
     bosId,
     eosId,
     padId,
-    encode: (text) => hf.encode(text, { add_special_tokens: false }).ids,
+    hfFiles,
+    encode: (text) => encoder.encode(text, { add_special_tokens: false }).ids,
     decode: (ids, options = {}) => {
       for (const id of ids) {
         checkId(id, vocabSize);

@@ -139,3 +139,40 @@ export async function writeHfGpt2Dir(
     JSON.stringify({ bos_token: '<|endoftext|>', eos_token: '<|endoftext|>', model_max_length: 1024 }),
   );
 }
+
+/**
+ * The state-dict names and shapes HF GPT2LMHeadModel / GPT2ForSequenceClassification save for an HF GPT-2
+ * config.json (modeling_gpt2.py; written from the HF config, independently of paramShapes). Conv1D weights are
+ * [in, out]; the LM head is tied (not saved); the classifier's `score` is a Linear without bias, [1, n_embd]; the
+ * causal-mask buffers are not persistent.
+ */
+export function hfGpt2Shapes(c: Record<string, unknown>): [string, number[]][] {
+  const d = c.n_embd as number;
+  const inner = (c.n_inner as number | null | undefined) ?? 4 * d;
+  const t = 'transformer';
+  const out: [string, number[]][] = [
+    [`${t}.wte.weight`, [c.vocab_size as number, d]],
+    [`${t}.wpe.weight`, [c.n_positions as number, d]],
+  ];
+  for (let i = 0; i < (c.n_layer as number); i++) {
+    const h = `${t}.h.${i}`;
+    out.push(
+      [`${h}.ln_1.weight`, [d]],
+      [`${h}.ln_1.bias`, [d]],
+      [`${h}.attn.c_attn.weight`, [d, 3 * d]],
+      [`${h}.attn.c_attn.bias`, [3 * d]],
+      [`${h}.attn.c_proj.weight`, [d, d]],
+      [`${h}.attn.c_proj.bias`, [d]],
+      [`${h}.ln_2.weight`, [d]],
+      [`${h}.ln_2.bias`, [d]],
+      [`${h}.mlp.c_fc.weight`, [d, inner]],
+      [`${h}.mlp.c_fc.bias`, [inner]],
+      [`${h}.mlp.c_proj.weight`, [inner, d]],
+      [`${h}.mlp.c_proj.bias`, [d]],
+    );
+  }
+  out.push([`${t}.ln_f.weight`, [d]], [`${t}.ln_f.bias`, [d]]);
+  const classifier = (c.architectures as string[] | undefined)?.[0] === 'GPT2ForSequenceClassification';
+  if (classifier) out.push(['score.weight', [c.num_labels as number, d]]);
+  return out;
+}
