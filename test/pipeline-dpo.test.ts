@@ -2,10 +2,12 @@
 // sort-digits lists, its metrics, exported policy and held-out implicit-reward accuracy recorded; /generate
 // samples from it by default; a bad β is refused with 400 naming the field before anything is stored.
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createLogger } from '@rlhf/config';
 import { DpoMetrics } from '@rlhf/contracts';
 import { createApiClient, stageOf, waitForRun } from '@rlhf/demo';
 import { sortDigitsFiles, tasks } from '@rlhf/examples';
+import { loadCheckpoint, loadHfModel } from '@rlhf/model';
 import { type RunningWorker, runners, startWorker } from '@rlhf/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { baseUrl, createTestTeam, startApi, type TestApi } from './api-helpers.js';
@@ -82,6 +84,20 @@ describe('sft -> dpo over HTTP', () => {
     expect(artifacts.items.some((a) => a.stageId === dpo.id && a.key.endsWith('/final/policy.onnx'))).toBe(
       true,
     );
+    // The same model as a Hugging Face directory: it loads back with its byte tokenizer, weights unchanged.
+    const weights = artifacts.items.find(
+      (a) => a.stageId === dpo.id && a.key.endsWith('/final/model.safetensors'),
+    );
+    const dir = join(api.artifactDir, weights!.key.slice(0, -'/model.safetensors'.length));
+    for (const file of ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json'])
+      expect(
+        artifacts.items.some((a) => a.key.endsWith(`/final/hf/${file}`)),
+        file,
+      ).toBe(true);
+    const [ours, hf] = [await loadCheckpoint(dir), await loadHfModel(join(dir, 'hf'))];
+    expect(hf.config).toEqual(ours.config);
+    expect(hf.params.get('wte.weight')).toEqual(ours.params.get('wte.weight'));
+    expect(hf.tokenizer.encode('sort 3 1 2:')).toEqual(ours.tokenizer.encode('sort 3 1 2:'));
     const generated = await fetch(`${url}/v1/runs/${run.id}/generate`, {
       method: 'POST',
       headers: { ...headers, 'content-type': 'application/json' },

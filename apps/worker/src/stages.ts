@@ -3,8 +3,15 @@
 import type { CheckpointFiles } from '@rlhf/artifacts';
 import type { DatasetKind, DatasetRows, StageJobData, StageJobResult } from '@rlhf/contracts';
 import { formatJsonlError, validateJsonl } from '@rlhf/contracts';
-import { exportPolicyOnnx, exportRewardOnnx, initParams, presetConfig } from '@rlhf/model';
-import { trainDpo } from '@rlhf/dpo';
+import {
+  ByteTokenizer,
+  exportPolicyOnnx,
+  exportRewardOnnx,
+  hfModelFiles,
+  initParams,
+  presetConfig,
+} from '@rlhf/model';
+import { trainDpo, trainPro } from '@rlhf/dpo';
 import { CRITIC_PREFIX, trainPpo } from '@rlhf/ppo';
 import { HYPERPARAMETERS_FILE } from '@rlhf/queue';
 import { trainRewardModel } from '@rlhf/reward-model';
@@ -45,14 +52,57 @@ async function finish(
 ): Promise<StageJobResult> {
   const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
   await ctx.hooks.onMetrics?.(result.step, result.summary);
+  const metadata = { runId: job.runId, stageId: job.stageId, kind: job.kind };
+  // The same model as a Hugging Face directory (hf/: config, generation config, weights, tokenizer files).
+  const hf = hfModelFiles(
+    { ...result.model, metadata: { ...result.model.metadata, ...metadata } },
+    {
+      tokenizer: new ByteTokenizer(),
+      ...(job.kind === 'ppo'
+        ? {
+            generation: {
+              maxNewTokens: job.config.maxNewTokens,
+              temperature: job.config.temperature,
+              topK: job.config.topK,
+              topP: job.config.topP,
+            },
+          }
+        : {}),
+    },
+  );
   const modelKey = await ctx.saveFinal({
-    ...(await modelFiles(result.model, { runId: job.runId, stageId: job.stageId, kind: job.kind })),
+    ...(await modelFiles(result.model, metadata)),
+    ...Object.fromEntries(
+      Object.entries(hf)
+        .filter(([name]) => name !== 'README.md')
+        .map(([name, bytes]) => [`hf/${name}`, bytes]),
+    ),
     [onnx.name]: onnx.bytes,
     [HYPERPARAMETERS_FILE]: json(result.hyperparameters),
     'summary.json': json(result.summary),
     ...extra,
   });
   return { stageId: job.stageId, kind: job.kind, modelKey, step: result.step };
+}
+
+/** DPO and PRO/RRHF: a policy trained on rankings, from the policy of an earlier stage. */
+async function rankingStage(job: StageJobData, ctx: StageContext): Promise<StageJobResult> {
+  if (job.kind !== 'dpo' && job.kind !== 'pro') throw new Error(`ranking runner got a ${job.kind} job`);
+  if (!job.inputs.policy) throw new Error(`${job.kind} needs the policy of an earlier stage to start from`);
+  const input = {
+    model: await loadModel(ctx, job.inputs.policy),
+    rows: await loadRows(ctx, job.dataset.key, job.dataset.kind),
+    runtime: ctx.runtime,
+    hooks: ctx.hooks,
+  };
+  const result =
+    job.kind === 'dpo'
+      ? await trainDpo({ ...input, config: job.config })
+      : await trainPro({ ...input, config: job.config });
+  return finish(job, ctx, result, {
+    name: 'policy.onnx',
+    bytes: exportPolicyOnnx(result.model.config, result.model.params),
+  });
 }
 
 /** The stage trainers this worker runs, by stage kind (a job of a kind missing here fails with a clear error). */
@@ -87,22 +137,8 @@ export const runners: StageRunners = {
     });
   },
 
-  async dpo(job, ctx) {
-    if (job.kind !== 'dpo') throw new Error(`dpo runner got a ${job.kind} job`);
-    if (!job.inputs.policy)
-      throw new Error('dpo needs a policy of an earlier stage (its starting point and reference)');
-    const result = await trainDpo({
-      config: job.config,
-      model: await loadModel(ctx, job.inputs.policy),
-      rows: await loadRows(ctx, job.dataset.key, job.dataset.kind),
-      runtime: ctx.runtime,
-      hooks: ctx.hooks,
-    });
-    return finish(job, ctx, result, {
-      name: 'policy.onnx',
-      bytes: exportPolicyOnnx(result.model.config, result.model.params),
-    });
-  },
+  dpo: rankingStage,
+  pro: rankingStage,
 
   async ppo(job, ctx) {
     if (job.kind !== 'ppo') throw new Error(`ppo runner got a ${job.kind} job`);

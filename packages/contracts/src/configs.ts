@@ -6,10 +6,10 @@ import { ContractError, type FieldError, schemaErrors } from './errors.js';
 // recorded with the run); `XConfigInput` is what a user sends (any subset); `resolveXConfig` fills
 // the defaults and validates. Names follow TRL (camelCase), e.g. `lr` = learning_rate.
 
-export const StageKind = Type.Enum(['sft', 'reward_model', 'dpo', 'ppo']);
+export const StageKind = Type.Enum(['sft', 'reward_model', 'dpo', 'pro', 'ppo']);
 export type StageKind = Static<typeof StageKind>;
 /** The order stages run in within one run. */
-export const STAGE_ORDER: readonly StageKind[] = ['sft', 'reward_model', 'dpo', 'ppo'];
+export const STAGE_ORDER: readonly StageKind[] = ['sft', 'reward_model', 'dpo', 'pro', 'ppo'];
 
 const closed = { additionalProperties: false } as const;
 /** Names of registered programmatic tasks (ground-truth rewards, graders). */
@@ -162,6 +162,35 @@ export type DpoConfig = Static<typeof DpoConfig>;
 export const DpoConfigInput = withoutDefaults(Type.Partial(DpoConfig, closed));
 export type DpoConfigInput = Static<typeof DpoConfigInput>;
 
+export const ProConfig = Type.Object(
+  {
+    ...supervisedFields(1e-4),
+    objective: Type.Enum(['pro', 'rrhf'], {
+      default: 'pro',
+      description:
+        'pro = list-wise Plackett–Luce over the whole ranking (Song et al. 2023), rrhf = pairwise hinge on length-normalised log-probs (Yuan et al. 2023)',
+    }),
+    scoreScale: positive(
+      100,
+      1,
+      'a response scores scoreScale × its mean log-prob per token (PRO: 1 / temperature)',
+    ),
+    sftWeight: Type.Number({
+      minimum: 0,
+      maximum: 100,
+      default: 1,
+      description: 'weight of the NLL (SFT) term on each ranking’s best response; 0 = none',
+    }),
+  },
+  {
+    ...closed,
+    description: 'batchSize counts prompts; ranked lists of any K ≥ 2 (a preference pair is K = 2)',
+  },
+);
+export type ProConfig = Static<typeof ProConfig>;
+export const ProConfigInput = withoutDefaults(Type.Partial(ProConfig, closed));
+export type ProConfigInput = Static<typeof ProConfigInput>;
+
 /** KL penalty coefficient β: fixed, or adapted towards a target KL (Ziegler et al. 2019 §2.2). */
 export const KlConfig = Type.Object(
   {
@@ -237,6 +266,7 @@ export interface StageConfigs {
   sft: SftConfig;
   reward_model: RewardModelConfig;
   dpo: DpoConfig;
+  pro: ProConfig;
   ppo: PpoConfig;
 }
 /** What a user may send for each stage kind. */
@@ -244,6 +274,7 @@ export interface StageConfigInputs {
   sft: SftConfigInput;
   reward_model: RewardModelConfigInput;
   dpo: DpoConfigInput;
+  pro: ProConfigInput;
   ppo: PpoConfigInput;
 }
 
@@ -251,6 +282,7 @@ export const StageConfigSchemas = {
   sft: { resolved: SftConfig, input: SftConfigInput },
   reward_model: { resolved: RewardModelConfig, input: RewardModelConfigInput },
   dpo: { resolved: DpoConfig, input: DpoConfigInput },
+  pro: { resolved: ProConfig, input: ProConfigInput },
   ppo: { resolved: PpoConfig, input: PpoConfigInput },
 } as const satisfies Record<StageKind, { resolved: TSchema; input: TSchema }>;
 
@@ -302,3 +334,4 @@ export const resolveRewardModelConfig = (input?: RewardModelConfigInput): Reward
   resolveStageConfig('reward_model', input);
 export const resolvePpoConfig = (input?: PpoConfigInput): PpoConfig => resolveStageConfig('ppo', input);
 export const resolveDpoConfig = (input?: DpoConfigInput): DpoConfig => resolveStageConfig('dpo', input);
+export const resolveProConfig = (input?: ProConfigInput): ProConfig => resolveStageConfig('pro', input);

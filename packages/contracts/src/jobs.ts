@@ -1,5 +1,13 @@
 import Type, { type Static } from 'typebox';
-import { DpoConfig, PpoConfig, RewardModelConfig, SftConfig, StageKind, withoutDefaults } from './configs.js';
+import {
+  DpoConfig,
+  PpoConfig,
+  ProConfig,
+  RewardModelConfig,
+  SftConfig,
+  StageKind,
+  withoutDefaults,
+} from './configs.js';
 import type { DatasetKind } from './datasets.js';
 import { Id, ModelPreset } from './run-spec.js';
 
@@ -55,6 +63,18 @@ export const DpoJobData = Type.Object(
   closed,
 );
 
+/** PRO / RRHF: `inputs.policy` is the starting policy (no reference). */
+export const ProJobData = Type.Object(
+  {
+    ...common,
+    kind: Type.Literal('pro'),
+    config: withoutDefaults(ProConfig),
+    dataset: dataset(['preference', 'ranked']),
+    inputs: Type.Object({ policy: Type.Optional(Key) }, closed),
+  },
+  closed,
+);
+
 /**
  * PPO: `inputs.policy` is both the starting policy and the frozen reference π_ref; `inputs.rewardModel`
  * scores responses. Keys of stages in the same run are known only after they finish: the API may leave
@@ -71,11 +91,12 @@ export const PpoJobData = Type.Object(
   closed,
 );
 
-export const StageJobData = Type.Union([SftJobData, RewardModelJobData, DpoJobData, PpoJobData]);
+export const StageJobData = Type.Union([SftJobData, RewardModelJobData, DpoJobData, ProJobData, PpoJobData]);
 export type StageJobData = Static<typeof StageJobData>;
 export type SftJobData = Static<typeof SftJobData>;
 export type RewardModelJobData = Static<typeof RewardModelJobData>;
 export type DpoJobData = Static<typeof DpoJobData>;
+export type ProJobData = Static<typeof ProJobData>;
 export type PpoJobData = Static<typeof PpoJobData>;
 
 /** A finished stage's return value: where its final model is (the next stage's input). */

@@ -60,6 +60,7 @@ export const RunRecord = Type.Object(
         sft: Type.Optional(stageRecord('sft')),
         reward_model: Type.Optional(stageRecord('reward_model')),
         dpo: Type.Optional(stageRecord('dpo')),
+        pro: Type.Optional(stageRecord('pro')),
         ppo: Type.Optional(stageRecord('ppo')),
       },
       closed,

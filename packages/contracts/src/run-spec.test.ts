@@ -58,7 +58,7 @@ describe('validateRunSpec', () => {
         ],
       }),
     ).toEqual([
-      '/stages/0/kind: must be one of "sft", "reward_model", "dpo", "ppo"',
+      '/stages/0/kind: must be one of "sft", "reward_model", "dpo", "pro", "ppo"',
       '/stages/1/extra: unknown field',
     ]);
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [{ ...sft, config: { lr: Number.NaN } }] })).toEqual(
@@ -66,9 +66,9 @@ describe('validateRunSpec', () => {
     );
   });
 
-  test('enforces the order sft -> reward_model -> dpo -> ppo, each kind at most once', () => {
+  test('enforces the order sft -> reward_model -> dpo -> pro -> ppo, each kind at most once', () => {
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [rm, sft] })).toEqual([
-      '/stages/1/kind: stages must be in the order sft -> reward_model -> dpo -> ppo',
+      '/stages/1/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> ppo',
     ]);
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [sft, sft] })).toEqual([
       '/stages/1/kind: "sft" appears more than once',
@@ -155,7 +155,19 @@ describe('validateRunSpec', () => {
       '/stages/1/config/beta: must be > 0',
     ]);
     expect(errorsOf({ model: preset, stages: [sft, rm, ppo, dpo] })).toEqual([
-      '/stages/3/kind: stages must be in the order sft -> reward_model -> dpo -> ppo',
+      '/stages/3/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> ppo',
+    ]);
+  });
+
+  test('a pro stage (PRO or RRHF) trains on rankings after a policy', () => {
+    const pro = { kind: 'pro', datasetId: 'lists' };
+    const preset = { preset: 'tiny' };
+    expect(errorsOf({ model: preset, stages: [sft, { ...pro, config: { objective: 'rrhf' } }] })).toEqual([]);
+    expect(errorsOf({ model: preset, stages: [pro] })).toEqual([
+      '/stages/0: a pro stage needs a policy to start from: add an sft stage or set model.fromRun',
+    ]);
+    expect(errorsOf({ model: preset, stages: [sft, { ...pro, config: { objective: 'kto' } }] })).toEqual([
+      '/stages/1/config/objective: must be one of "pro", "rrhf"',
     ]);
   });
 });

@@ -5,6 +5,8 @@ import {
   DpoConfig,
   DpoConfigInput,
   PpoConfig,
+  ProConfig,
+  ProConfigInput,
   PpoConfigInput,
   RewardModelConfig,
   RewardModelConfigInput,
@@ -41,7 +43,7 @@ export type ModelPreset = Static<typeof ModelPreset>;
 export const isModelPreset = (name: unknown): name is ModelPreset => Value.Check(ModelPreset, name);
 
 /** The stage kinds whose output is a policy (a language model), in pipeline order. */
-export const POLICY_STAGES = ['sft', 'dpo', 'ppo'] as const;
+export const POLICY_STAGES = ['sft', 'dpo', 'pro', 'ppo'] as const;
 export type PolicyStage = (typeof POLICY_STAGES)[number];
 
 /** Start from a freshly initialised model preset. */
@@ -67,12 +69,18 @@ export const STAGE_DATASET_KINDS: Readonly<Record<StageKind, readonly DatasetKin
   sft: ['sft'],
   reward_model: ['preference', 'ranked'],
   dpo: ['preference', 'ranked'],
+  pro: ['preference', 'ranked'],
   ppo: ['prompt'],
 };
 
 const stage = <
   K extends string,
-  C extends typeof SftConfig | typeof RewardModelConfig | typeof DpoConfig | typeof PpoConfig,
+  C extends
+    | typeof SftConfig
+    | typeof RewardModelConfig
+    | typeof DpoConfig
+    | typeof ProConfig
+    | typeof PpoConfig,
 >(
   kind: K,
   config: C,
@@ -83,6 +91,7 @@ const stageInput = <
     | typeof SftConfigInput
     | typeof RewardModelConfigInput
     | typeof DpoConfigInput
+    | typeof ProConfigInput
     | typeof PpoConfigInput,
 >(
   kind: K,
@@ -97,6 +106,7 @@ export const StageSpecInput = Type.Union([
   stageInput('sft', SftConfigInput),
   stageInput('reward_model', RewardModelConfigInput),
   stageInput('dpo', DpoConfigInput),
+  stageInput('pro', ProConfigInput),
   stageInput('ppo', PpoConfigInput),
 ]);
 export type StageSpecInput = Static<typeof StageSpecInput>;
@@ -105,6 +115,7 @@ export const StageSpec = Type.Union([
   stage('sft', withoutDefaults(SftConfig)),
   stage('reward_model', withoutDefaults(RewardModelConfig)),
   stage('dpo', withoutDefaults(DpoConfig)),
+  stage('pro', withoutDefaults(ProConfig)),
   stage('ppo', withoutDefaults(PpoConfig)),
 ]);
 export type StageSpec = Static<typeof StageSpec>;
@@ -237,6 +248,12 @@ function stageRuleErrors(
         path: at,
         message:
           'a dpo stage needs a policy to start from and to keep as its reference: add an sft stage or set model.fromRun',
+      });
+    }
+    if (kind === 'pro' && !policy) {
+      errors.push({
+        path: at,
+        message: 'a pro stage needs a policy to start from: add an sft stage or set model.fromRun',
       });
     }
     if (kind === 'ppo' && !policy) {

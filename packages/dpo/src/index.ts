@@ -9,4 +9,13 @@ export {
   sequenceLogps,
   trainOnRankings,
 } from './rankings.js';
-export { dpoLogits, hingeLoss, ipoLoss, sigmoidLoss, simpoLoss } from './losses.js';
+export {
+  dpoLogits,
+  hingeLoss,
+  ipoLoss,
+  plackettLuceLoss,
+  rrhfRankLoss,
+  sigmoidLoss,
+  simpoLoss,
+} from './losses.js';
+export { type ProInput, proObjective, trainPro } from './pro.js';

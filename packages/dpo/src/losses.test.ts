@@ -1,7 +1,15 @@
 import { Graph, grad, reduceSum, type Tensor } from '@rlhf/graph';
 import { createRuntime, float64, type Runtime } from '@rlhf/runtime';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { dpoLogits, hingeLoss, ipoLoss, sigmoidLoss, simpoLoss } from './losses.js';
+import {
+  dpoLogits,
+  hingeLoss,
+  ipoLoss,
+  plackettLuceLoss,
+  rrhfRankLoss,
+  sigmoidLoss,
+  simpoLoss,
+} from './losses.js';
 
 let runtime: Runtime;
 beforeAll(async () => {
@@ -103,5 +111,39 @@ describe('DPO family losses on hand-computed pairs', () => {
     // ∂/∂ log π(y_w) of −log σ(β z) = −β σ(−β z) = −β/2 at z = 0 (Rafailov et al. 2023 §4, the gradient's weight).
     close(out.dChosen, [-beta / 2, -beta / 2, -beta / 2]);
     close(out.dRejected, [beta / 2, beta / 2, beta / 2]);
+  });
+
+  test('RRHF: max(0, p_worse − p_better) per pair', async () => {
+    const out = await evaluate({ better: [-0.5, -2, -1], worse: [-1, -1, -1] }, (x) => ({
+      loss: rrhfRankLoss(x.better, x.worse),
+    }));
+    close(out.loss, [0, 1, 0]);
+  });
+
+  test('PRO: Plackett–Luce over each ranking, gaps at the end of shorter rankings left out', async () => {
+    const g = new Graph('pro_test');
+    const scores = g.input('scores', 'float64', [2, 3]);
+    const slots = g.input('slots', 'float64', [2, 3]);
+    const loss = plackettLuceLoss(scores, slots, 3);
+    g.output(loss, 'loss');
+    g.output(grad(reduceSum(loss), [scores])[0], 'grad');
+    const session = await runtime.createSession(g.toBytes());
+    const out = await session.run({
+      // Ranking 0: three responses scored 2, 1, 0. Ranking 1: two responses (3, 1), then a gap (score 50).
+      scores: float64([2, 3], [2, 1, 0, 3, 1, 50]),
+      slots: float64([2, 3], [1, 1, 1, 1, 1, 0]),
+    });
+    await session.release();
+    const e = Math.exp;
+    // Ranking 0: mean of −log(e²/(e²+e¹+e⁰)) and −log(e¹/(e¹+e⁰)); ranking 1: −log(e³/(e³+e¹)).
+    const first = (-Math.log(e(2) / (e(2) + e(1) + e(0))) - Math.log(e(1) / (e(1) + e(0)))) / 2;
+    const second = -Math.log(e(3) / (e(3) + e(1)));
+    close(Array.from(out.loss.data as Float64Array), [first, second]);
+    // The gap's score has no gradient; the best response's score is pushed up, the worst down.
+    const d = Array.from(out.grad.data as Float64Array);
+    expect(d[5]).toBe(0);
+    expect(d[0]).toBeLessThan(0);
+    expect(d[2]).toBeGreaterThan(0);
+    expect(d[3]).toBeCloseTo(-(1 - e(3) / (e(3) + e(1))), 10);
   });
 });

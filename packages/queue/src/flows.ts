@@ -126,12 +126,14 @@ export async function upstreamResults(queue: StageQueue, job: StageJob): Promise
 
 /**
  * Fills the inputs a job left out with the models of the stages before it in the same run: `policy` from the
- * nearest policy stage (DPO, else SFT), `rewardModel` (PPO) from the reward-model stage. Inputs the API set (fromRun) are kept.
+ * nearest policy stage (PRO, DPO, else SFT), `rewardModel` (PPO) from the reward-model stage. Inputs the API set (fromRun) are kept.
  */
 export function resolveInputs(data: StageJobData, upstream: StageJobResult[]): StageJobData {
   const model = (kind: StageJobResult['kind']) => upstream.find((r) => r.kind === kind)?.modelKey;
-  // The nearest earlier policy: DPO's when the run has one (upstream is nearest first), else SFT's.
-  const policy = data.inputs.policy ?? upstream.find((r) => r.kind === 'dpo' || r.kind === 'sft')?.modelKey;
+  // The nearest earlier policy stage (upstream is nearest first): PRO's, DPO's, else SFT's.
+  const policy =
+    data.inputs.policy ??
+    upstream.find((r) => r.kind === 'pro' || r.kind === 'dpo' || r.kind === 'sft')?.modelKey;
   if (data.kind === 'ppo') {
     const rewardModel = data.inputs.rewardModel ?? model('reward_model');
     return {

@@ -9,6 +9,7 @@ import { createLogger } from '@rlhf/config';
 import {
   resolvePpoConfig,
   resolveDpoConfig,
+  resolveProConfig,
   resolveRewardModelConfig,
   resolveSftConfig,
   type SftConfigInput,
@@ -199,6 +200,8 @@ export function linearRun(
       return { ...common, stageId, kind, config: resolveRewardModelConfig(supervised), dataset: preferences };
     if (kind === 'dpo')
       return { ...common, stageId, kind, config: resolveDpoConfig(supervised), dataset: preferences };
+    if (kind === 'pro')
+      return { ...common, stageId, kind, config: resolveProConfig(supervised), dataset: preferences };
     return {
       ...common,
       stageId,
