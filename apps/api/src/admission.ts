@@ -177,8 +177,8 @@ export function stageJobs(run: WaitingRun): StageJobData[] {
       const before = earlier(kind);
       return before ? (before.status === 'succeeded' ? (before.modelKey ?? undefined) : undefined) : fromRun;
     };
-    // The nearest policy before this stage: a PRO or DPO stage of this run, else its SFT stage or the run it starts from.
-    const policyStage = earlier('pro') ? 'pro' : earlier('dpo') ? 'dpo' : null;
+    // The nearest policy before this stage: a RAFT, PRO or DPO stage of this run, else its SFT stage or fromRun.
+    const policyStage = (['raft', 'pro', 'dpo'] as const).find((kind) => earlier(kind)) ?? null;
     const policy = policyStage
       ? from(policyStage, undefined)
       : from('sft', run.fromRunPolicyKey ?? undefined);
@@ -197,7 +197,7 @@ export function stageJobs(run: WaitingRun): StageJobData[] {
       },
       inputs: {
         ...(policy ? { policy } : {}),
-        ...(stage.kind === 'ppo' && rewardModel ? { rewardModel } : {}),
+        ...((stage.kind === 'ppo' || stage.kind === 'raft') && rewardModel ? { rewardModel } : {}),
       },
     };
     const errors = schemaErrors(StageJobDataSchema, job);

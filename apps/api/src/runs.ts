@@ -98,6 +98,10 @@ export async function findArtifact(
   return { artifact: artifactView(row, run.id), path: row.path };
 }
 
+// Only ids of the Id pattern are looked up (a NUL in one is a Postgres error, not a client's 400);
+// validateRunSpec names the others.
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 /** Checks a run spec against the team's datasets and runs; 400 naming every problem. */
 async function resolveSpec(
   s: Services,
@@ -111,13 +115,13 @@ async function resolveSpec(
   const datasetIds = Array.isArray(raw.stages)
     ? raw.stages.flatMap((st) => {
         const id = (st as { datasetId?: unknown } | null)?.datasetId;
-        return typeof id === 'string' ? [id] : [];
+        return typeof id === 'string' && ID.test(id) ? [id] : [];
       })
     : [];
   const datasets = await store.datasetKinds(s.prisma, team.id, datasetIds);
   const model = raw.model as { fromRun?: unknown; stage?: unknown } | undefined;
   const fromRunId = typeof model?.fromRun === 'string' ? model.fromRun : undefined;
-  const fromRun = fromRunId ? await store.findRun(s.prisma, team.id, fromRunId) : null;
+  const fromRun = fromRunId && ID.test(fromRunId) ? await store.findRun(s.prisma, team.id, fromRunId) : null;
   const extra: FieldError[] = [];
   if (fromRunId !== undefined && !fromRun)
     extra.push({ path: '/model/fromRun', message: `unknown run ${fromRunId}` });
@@ -147,7 +151,7 @@ async function resolveSpec(
 // Epochs over a dataset become steps the workers count in 32-bit columns: at most epochs × ⌈rows / batch⌉.
 function epochStepErrors(spec: RunSpec, rows: ReadonlyMap<string, number>): FieldError[] {
   return spec.stages.flatMap((stage, i) => {
-    if (stage.kind === 'ppo' || stage.config.maxSteps !== null) return [];
+    if (stage.kind === 'ppo' || stage.kind === 'raft' || stage.config.maxSteps !== null) return [];
     const steps = stage.config.epochs * Math.ceil((rows.get(stage.datasetId) ?? 0) / stage.config.batchSize);
     if (steps <= MAX_STEPS) return [];
     return [

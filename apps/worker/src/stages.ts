@@ -13,6 +13,7 @@ import {
 } from '@rlhf/model';
 import { trainDpo, trainPro } from '@rlhf/dpo';
 import { CRITIC_PREFIX, trainPpo } from '@rlhf/ppo';
+import { trainRaft } from '@rlhf/raft';
 import { HYPERPARAMETERS_FILE } from '@rlhf/queue';
 import { trainRewardModel } from '@rlhf/reward-model';
 import { trainSft } from '@rlhf/sft';
@@ -139,6 +140,26 @@ export const runners: StageRunners = {
 
   dpo: rankingStage,
   pro: rankingStage,
+
+  async raft(job, ctx) {
+    if (job.kind !== 'raft') throw new Error(`raft runner got a ${job.kind} job`);
+    const { policy, rewardModel } = job.inputs;
+    if (!policy || !rewardModel)
+      throw new Error('raft needs a policy and the reward model of earlier stages');
+    const result = await trainRaft({
+      config: job.config,
+      policy: await loadModel(ctx, policy),
+      rewardModel: await loadModel(ctx, rewardModel),
+      prompts: await loadRows(ctx, job.dataset.key, 'prompt'),
+      runtime: ctx.runtime,
+      hooks: ctx.hooks,
+      groundTruth: groundTruthOf(ctx.tasks, job.config.groundTruth),
+    });
+    return finish(job, ctx, result, {
+      name: 'policy.onnx',
+      bytes: exportPolicyOnnx(result.model.config, result.model.params),
+    });
+  },
 
   async ppo(job, ctx) {
     if (job.kind !== 'ppo') throw new Error(`ppo runner got a ${job.kind} job`);

@@ -6,10 +6,10 @@ import { ContractError, type FieldError, schemaErrors } from './errors.js';
 // recorded with the run); `XConfigInput` is what a user sends (any subset); `resolveXConfig` fills
 // the defaults and validates. Names follow TRL (camelCase), e.g. `lr` = learning_rate.
 
-export const StageKind = Type.Enum(['sft', 'reward_model', 'dpo', 'pro', 'ppo']);
+export const StageKind = Type.Enum(['sft', 'reward_model', 'dpo', 'pro', 'raft', 'ppo']);
 export type StageKind = Static<typeof StageKind>;
 /** The order stages run in within one run. */
-export const STAGE_ORDER: readonly StageKind[] = ['sft', 'reward_model', 'dpo', 'pro', 'ppo'];
+export const STAGE_ORDER: readonly StageKind[] = ['sft', 'reward_model', 'dpo', 'pro', 'raft', 'ppo'];
 
 const closed = { additionalProperties: false } as const;
 /** Names of registered programmatic tasks (ground-truth rewards, graders). */
@@ -191,6 +191,46 @@ export type ProConfig = Static<typeof ProConfig>;
 export const ProConfigInput = withoutDefaults(Type.Partial(ProConfig, closed));
 export type ProConfigInput = Static<typeof ProConfigInput>;
 
+export const RaftConfig = Type.Object(
+  {
+    iterations: int(1, 100_000, 10, 'sample → score → keep → fine-tune rounds'),
+    promptsPerIteration: int(1, 4096, 32, 'prompts sampled each iteration'),
+    samplesPerPrompt: int(2, 64, 4, 'responses generated per prompt (n of best-of-n)'),
+    keepPerPrompt: int(1, 64, 1, 'responses kept per prompt, the highest-scored (at most samplesPerPrompt)'),
+    selection: Type.Enum(['per_prompt', 'global'], {
+      default: 'per_prompt',
+      description:
+        'keep the best keepPerPrompt of each prompt, or the best promptsPerIteration × keepPerPrompt of the whole iteration',
+    }),
+    stepsPerIteration: int(1, 1024, 4, 'fine-tuning steps on the kept set each iteration (one fused call)'),
+    batchSize: int(1, 4096, 16, 'kept responses per fine-tuning step'),
+    lr: positive(1, 1e-4, 'learning rate of the fine-tuning steps (learning_rate)'),
+    ...optimizerFields,
+    maxPromptLen: int(
+      1,
+      65_536,
+      128,
+      'prompt tokens kept (their end), also capped at model context − maxNewTokens',
+    ),
+    maxNewTokens: int(1, 4096, 32, 'response tokens generated at most'),
+    temperature: positive(10, 1, 'sampling temperature'),
+    topK: int(0, 1_000_000, 0, 'sample among the k most likely tokens; 0 = off'),
+    topP: positive(1, 1, 'nucleus sampling mass; 1 = off'),
+    checkpointEvery: int(1, 1_000_000, 5, 'save a resumable checkpoint every N iterations'),
+    sampleEvery: int(1, 1_000_000, 5, 'log a table of kept responses every N iterations'),
+    sampleCount: int(1, 256, 4, 'rows in each sample table'),
+    seed: int(0, 2 ** 32 - 1, 42, 'seed for prompt order, sampling and batches'),
+    groundTruth: Type.Union([Type.String({ pattern: TASK_NAME, maxLength: 64 }), Type.Null()], {
+      default: null,
+      description: 'a programmatic reward the workers know by this name, logged as objective/ground_truth',
+    }),
+  },
+  { ...closed, description: 'reward-ranked fine-tuning (Dong et al. 2023)' },
+);
+export type RaftConfig = Static<typeof RaftConfig>;
+export const RaftConfigInput = withoutDefaults(Type.Partial(RaftConfig, closed));
+export type RaftConfigInput = Static<typeof RaftConfigInput>;
+
 /** KL penalty coefficient β: fixed, or adapted towards a target KL (Ziegler et al. 2019 §2.2). */
 export const KlConfig = Type.Object(
   {
@@ -267,6 +307,7 @@ export interface StageConfigs {
   reward_model: RewardModelConfig;
   dpo: DpoConfig;
   pro: ProConfig;
+  raft: RaftConfig;
   ppo: PpoConfig;
 }
 /** What a user may send for each stage kind. */
@@ -275,6 +316,7 @@ export interface StageConfigInputs {
   reward_model: RewardModelConfigInput;
   dpo: DpoConfigInput;
   pro: ProConfigInput;
+  raft: RaftConfigInput;
   ppo: PpoConfigInput;
 }
 
@@ -283,6 +325,7 @@ export const StageConfigSchemas = {
   reward_model: { resolved: RewardModelConfig, input: RewardModelConfigInput },
   dpo: { resolved: DpoConfig, input: DpoConfigInput },
   pro: { resolved: ProConfig, input: ProConfigInput },
+  raft: { resolved: RaftConfig, input: RaftConfigInput },
   ppo: { resolved: PpoConfig, input: PpoConfigInput },
 } as const satisfies Record<StageKind, { resolved: TSchema; input: TSchema }>;
 
@@ -313,6 +356,16 @@ function checkConfig<T>(
 }
 
 function crossFieldErrors(kind: StageKind, config: StageConfigs[StageKind], base: string): FieldError[] {
+  if (kind === 'raft') {
+    const raft = config as RaftConfig;
+    if (raft.keepPerPrompt <= raft.samplesPerPrompt) return [];
+    return [
+      {
+        path: `${base}/keepPerPrompt`,
+        message: `must be at most samplesPerPrompt (${raft.samplesPerPrompt})`,
+      },
+    ];
+  }
   if (kind !== 'ppo') return [];
   const ppo = config as PpoConfig;
   if (ppo.rolloutBatchSize % ppo.minibatches === 0) return [];
@@ -335,3 +388,4 @@ export const resolveRewardModelConfig = (input?: RewardModelConfigInput): Reward
 export const resolvePpoConfig = (input?: PpoConfigInput): PpoConfig => resolveStageConfig('ppo', input);
 export const resolveDpoConfig = (input?: DpoConfigInput): DpoConfig => resolveStageConfig('dpo', input);
 export const resolveProConfig = (input?: ProConfigInput): ProConfig => resolveStageConfig('pro', input);
+export const resolveRaftConfig = (input?: RaftConfigInput): RaftConfig => resolveStageConfig('raft', input);

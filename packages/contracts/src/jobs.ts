@@ -3,6 +3,7 @@ import {
   DpoConfig,
   PpoConfig,
   ProConfig,
+  RaftConfig,
   RewardModelConfig,
   SftConfig,
   StageKind,
@@ -75,6 +76,18 @@ export const ProJobData = Type.Object(
   closed,
 );
 
+/** RAFT: `inputs.policy` samples and is fine-tuned; `inputs.rewardModel` ranks its samples. */
+export const RaftJobData = Type.Object(
+  {
+    ...common,
+    kind: Type.Literal('raft'),
+    config: withoutDefaults(RaftConfig),
+    dataset: dataset(['prompt']),
+    inputs: Type.Object({ policy: Type.Optional(Key), rewardModel: Type.Optional(Key) }, closed),
+  },
+  closed,
+);
+
 /**
  * PPO: `inputs.policy` is both the starting policy and the frozen reference π_ref; `inputs.rewardModel`
  * scores responses. Keys of stages in the same run are known only after they finish: the API may leave
@@ -91,12 +104,20 @@ export const PpoJobData = Type.Object(
   closed,
 );
 
-export const StageJobData = Type.Union([SftJobData, RewardModelJobData, DpoJobData, ProJobData, PpoJobData]);
+export const StageJobData = Type.Union([
+  SftJobData,
+  RewardModelJobData,
+  DpoJobData,
+  ProJobData,
+  RaftJobData,
+  PpoJobData,
+]);
 export type StageJobData = Static<typeof StageJobData>;
 export type SftJobData = Static<typeof SftJobData>;
 export type RewardModelJobData = Static<typeof RewardModelJobData>;
 export type DpoJobData = Static<typeof DpoJobData>;
 export type ProJobData = Static<typeof ProJobData>;
+export type RaftJobData = Static<typeof RaftJobData>;
 export type PpoJobData = Static<typeof PpoJobData>;
 
 /** A finished stage's return value: where its final model is (the next stage's input). */

@@ -77,6 +77,20 @@ export const DpoMetrics = {
   evalKl: 'eval/kl',
 } as const;
 
+/** Per RAFT iteration: reward-model scores of all samples vs the kept ones, and how far the policy moved. */
+export const RaftMetrics = {
+  rewardAll: 'reward/all_mean',
+  rewardKept: 'reward/kept_mean',
+  rewardKeptMax: 'reward/kept_max',
+  groundTruth: 'objective/ground_truth',
+  groundTruthKept: 'objective/ground_truth_kept',
+  /** mean over kept responses of Σ_t (log π − log π_start) */
+  kl: 'objective/kl',
+  loss: 'train/loss',
+  responseLenMean: 'rollout/response_len_mean',
+  eosRate: 'rollout/eos_rate',
+} as const;
+
 type Values<T> = T[keyof T];
 export type PpoMetricName = Values<typeof PpoMetrics>;
 export type SftMetricName = Values<typeof SftMetrics>;

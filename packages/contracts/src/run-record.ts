@@ -61,6 +61,7 @@ export const RunRecord = Type.Object(
         reward_model: Type.Optional(stageRecord('reward_model')),
         dpo: Type.Optional(stageRecord('dpo')),
         pro: Type.Optional(stageRecord('pro')),
+        raft: Type.Optional(stageRecord('raft')),
         ppo: Type.Optional(stageRecord('ppo')),
       },
       closed,

@@ -58,7 +58,7 @@ describe('validateRunSpec', () => {
         ],
       }),
     ).toEqual([
-      '/stages/0/kind: must be one of "sft", "reward_model", "dpo", "pro", "ppo"',
+      '/stages/0/kind: must be one of "sft", "reward_model", "dpo", "pro", "raft", "ppo"',
       '/stages/1/extra: unknown field',
     ]);
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [{ ...sft, config: { lr: Number.NaN } }] })).toEqual(
@@ -66,9 +66,9 @@ describe('validateRunSpec', () => {
     );
   });
 
-  test('enforces the order sft -> reward_model -> dpo -> pro -> ppo, each kind at most once', () => {
+  test('enforces the order sft -> reward_model -> dpo -> pro -> raft -> ppo, each kind at most once', () => {
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [rm, sft] })).toEqual([
-      '/stages/1/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> ppo',
+      '/stages/1/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> raft -> ppo',
     ]);
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [sft, sft] })).toEqual([
       '/stages/1/kind: "sft" appears more than once',
@@ -155,7 +155,7 @@ describe('validateRunSpec', () => {
       '/stages/1/config/beta: must be > 0',
     ]);
     expect(errorsOf({ model: preset, stages: [sft, rm, ppo, dpo] })).toEqual([
-      '/stages/3/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> ppo',
+      '/stages/3/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> raft -> ppo',
     ]);
   });
 
@@ -169,5 +169,20 @@ describe('validateRunSpec', () => {
     expect(errorsOf({ model: preset, stages: [sft, { ...pro, config: { objective: 'kto' } }] })).toEqual([
       '/stages/1/config/objective: must be one of "pro", "rrhf"',
     ]);
+  });
+
+  test('a raft stage samples prompts from a policy and needs a reward model; keepPerPrompt <= samplesPerPrompt', () => {
+    const raft = { kind: 'raft', datasetId: 'prompts' };
+    const preset = { preset: 'tiny' };
+    expect(errorsOf({ model: preset, stages: [sft, rm, raft, ppo] })).toEqual([]);
+    expect(errorsOf({ model: preset, stages: [sft, raft] })).toEqual([
+      '/stages/1: a raft stage needs a reward model to rank its samples: add a reward_model stage or set model.fromRun to a run with one',
+    ]);
+    expect(
+      errorsOf({
+        model: preset,
+        stages: [sft, rm, { ...raft, config: { samplesPerPrompt: 4, keepPerPrompt: 5 } }],
+      }),
+    ).toEqual(['/stages/2/config/keepPerPrompt: must be at most samplesPerPrompt (4)']);
   });
 });

@@ -7,6 +7,8 @@ import {
   PpoConfig,
   ProConfig,
   ProConfigInput,
+  RaftConfig,
+  RaftConfigInput,
   PpoConfigInput,
   RewardModelConfig,
   RewardModelConfigInput,
@@ -43,7 +45,7 @@ export type ModelPreset = Static<typeof ModelPreset>;
 export const isModelPreset = (name: unknown): name is ModelPreset => Value.Check(ModelPreset, name);
 
 /** The stage kinds whose output is a policy (a language model), in pipeline order. */
-export const POLICY_STAGES = ['sft', 'dpo', 'pro', 'ppo'] as const;
+export const POLICY_STAGES = ['sft', 'dpo', 'pro', 'raft', 'ppo'] as const;
 export type PolicyStage = (typeof POLICY_STAGES)[number];
 
 /** Start from a freshly initialised model preset. */
@@ -70,6 +72,7 @@ export const STAGE_DATASET_KINDS: Readonly<Record<StageKind, readonly DatasetKin
   reward_model: ['preference', 'ranked'],
   dpo: ['preference', 'ranked'],
   pro: ['preference', 'ranked'],
+  raft: ['prompt'],
   ppo: ['prompt'],
 };
 
@@ -80,6 +83,7 @@ const stage = <
     | typeof RewardModelConfig
     | typeof DpoConfig
     | typeof ProConfig
+    | typeof RaftConfig
     | typeof PpoConfig,
 >(
   kind: K,
@@ -92,6 +96,7 @@ const stageInput = <
     | typeof RewardModelConfigInput
     | typeof DpoConfigInput
     | typeof ProConfigInput
+    | typeof RaftConfigInput
     | typeof PpoConfigInput,
 >(
   kind: K,
@@ -107,6 +112,7 @@ export const StageSpecInput = Type.Union([
   stageInput('reward_model', RewardModelConfigInput),
   stageInput('dpo', DpoConfigInput),
   stageInput('pro', ProConfigInput),
+  stageInput('raft', RaftConfigInput),
   stageInput('ppo', PpoConfigInput),
 ]);
 export type StageSpecInput = Static<typeof StageSpecInput>;
@@ -116,6 +122,7 @@ export const StageSpec = Type.Union([
   stage('reward_model', withoutDefaults(RewardModelConfig)),
   stage('dpo', withoutDefaults(DpoConfig)),
   stage('pro', withoutDefaults(ProConfig)),
+  stage('raft', withoutDefaults(RaftConfig)),
   stage('ppo', withoutDefaults(PpoConfig)),
 ]);
 export type StageSpec = Static<typeof StageSpec>;
@@ -267,6 +274,19 @@ function stageRuleErrors(
         path: at,
         message:
           'a ppo stage needs a reward model: add a reward_model stage or set model.fromRun to a run with one',
+      });
+    }
+    if (kind === 'raft' && !policy) {
+      errors.push({
+        path: at,
+        message: 'a raft stage needs a policy to sample from: add an sft stage or set model.fromRun',
+      });
+    }
+    if (kind === 'raft' && !has('reward_model') && !earlier('reward_model')) {
+      errors.push({
+        path: at,
+        message:
+          'a raft stage needs a reward model to rank its samples: add a reward_model stage or set model.fromRun to a run with one',
       });
     }
     const init = (items[i] as { config?: { init?: unknown } }).config?.init ?? 'sft';

@@ -49,7 +49,6 @@ export {
   criticFromRewardModel,
   type PpoHyperparameters,
   type PpoResult,
-  promptTokens,
   type TrainPpoOptions,
 } from './setup.js';
 export {

@@ -79,12 +79,6 @@ export function criticFromRewardModel(
   return { config: rewardModel.config, params };
 }
 
-/** [bos] + the prompt's last maxLen − 1 tokens (PPO keeps the end of long prompts, where the question is). */
-export function promptTokens(tokenizer: Tokenizer, prompt: string, maxLen: number): number[] {
-  const ids = tokenizer.encode(prompt);
-  return [tokenizer.bosId, ...ids.slice(Math.max(0, ids.length - (maxLen - 1)))];
-}
-
 export function resolveHyperparameters(
   options: TrainPpoOptions,
   config: PpoConfig,

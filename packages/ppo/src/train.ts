@@ -14,6 +14,7 @@ import {
   modelFromFiles,
   optimizerFiles,
   optimizerFromFiles,
+  promptTokens,
   runStage,
   type SampleRow,
 } from '@rlhf/stage-kit';
@@ -34,7 +35,6 @@ import { createRolloutEngine } from './rollout.js';
 import {
   criticFromRewardModel,
   type PpoResult,
-  promptTokens,
   resolveHyperparameters,
   type TrainPpoOptions,
 } from './setup.js';

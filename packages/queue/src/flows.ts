@@ -126,11 +126,11 @@ export async function upstreamResults(queue: StageQueue, job: StageJob): Promise
 
 /**
  * Fills the inputs a job left out with the models of the stages before it in the same run: `policy` from the
- * nearest policy stage (PRO, DPO, else SFT), `rewardModel` (PPO) from the reward-model stage. Inputs the API set (fromRun) are kept.
+ * nearest policy stage (RAFT, PRO, DPO, else SFT), `rewardModel` (PPO) from the reward-model stage. Inputs the API set (fromRun) are kept.
  */
 export function resolveInputs(data: StageJobData, upstream: StageJobResult[]): StageJobData {
   const model = (kind: StageJobResult['kind']) => upstream.find((r) => r.kind === kind)?.modelKey;
-  // The nearest earlier policy stage (upstream is nearest first): PRO's, DPO's, else SFT's.
+  // The nearest earlier policy stage (upstream is nearest first): RAFT's, PRO's, DPO's, else SFT's.
   const policy =
     data.inputs.policy ??
     upstream.find((r) => r.kind === 'pro' || r.kind === 'dpo' || r.kind === 'sft')?.modelKey;

@@ -1,2 +1,10 @@
 // @rlhf/sft: the supervised fine-tuning stage.
-export { type SftExample, type SftInput, sftExample, sftPromptResponse, trainSft } from './sft.js';
+export {
+  type SftExample,
+  type SftInput,
+  sftExample,
+  sftLossGraph,
+  sftPromptResponse,
+  sftTensors,
+  trainSft,
+} from './sft.js';

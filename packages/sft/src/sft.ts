@@ -7,7 +7,16 @@ import {
   SftMetrics,
   type SftRow,
 } from '@rlhf/contracts';
-import { crossEntropy, Graph, mul, neg, reduceSum, type Tensor, tokenLogProbs } from '@rlhf/graph';
+import {
+  crossEntropy,
+  Graph,
+  mul,
+  neg,
+  reduceSum,
+  type Tensor,
+  type TrainStepSpec,
+  tokenLogProbs,
+} from '@rlhf/graph';
 import {
   ByteTokenizer,
   chatPromptResponse,
@@ -71,7 +80,7 @@ export function sftExample(tokens: TokenizedExample, completionOnly: boolean): S
 }
 
 /** Batch inputs of the SFT graphs, each [B, T]: right-padded, so causal attention never sees the padding. */
-function sftTensors(examples: readonly SftExample[], rows: number, length: number, padId: number) {
+export function sftTensors(examples: readonly SftExample[], rows: number, length: number, padId: number) {
   return {
     input_ids: int64(
       [rows, length],
@@ -136,6 +145,21 @@ async function evalLoss(
   return nll / Math.max(tokens, 1);
 }
 
+/** The SFT loss of a batch of B sftTensors rows: mean NLL over its loss-mask tokens (TRL's completion-only loss). */
+export function sftLossGraph(config: GptConfig, B: number): Pick<TrainStepSpec, 'batch' | 'loss'> {
+  return {
+    batch: [
+      { name: 'input_ids', dtype: 'int64', shape: [B, 'seq'] },
+      { name: 'targets', dtype: 'int64', shape: [B, 'seq'] },
+      { name: 'loss_mask', dtype: 'float32', shape: [B, 'seq'] },
+    ],
+    loss: (params: Map<string, Tensor>, batch: Record<string, Tensor>) => {
+      const { logits } = gptForward(params, config, batch.input_ids);
+      return { loss: crossEntropy(logits, batch.targets, batch.loss_mask) };
+    },
+  };
+}
+
 /** Supervised fine-tuning; resumes from hooks.checkpoints when it holds a checkpoint of this stage. */
 export async function trainSft(input: SftInput): Promise<StageResult> {
   const config = resolveSftConfig(input.config);
@@ -189,18 +213,7 @@ export async function trainSft(input: SftInput): Promise<StageResult> {
     runtime: input.runtime,
     hooks: input.hooks,
     trainSize: train.length,
-    graph: {
-      batch: [
-        { name: 'input_ids', dtype: 'int64', shape: [B, 'seq'] },
-        { name: 'targets', dtype: 'int64', shape: [B, 'seq'] },
-        { name: 'loss_mask', dtype: 'float32', shape: [B, 'seq'] },
-      ],
-      loss: (params: Map<string, Tensor>, batch: Record<string, Tensor>) => {
-        const { logits } = gptForward(params, modelConfig, batch.input_ids);
-        // Mean over the batch's response tokens (TRL's completion-only loss).
-        return { loss: crossEntropy(logits, batch.targets, batch.loss_mask) };
-      },
-    },
+    graph: sftLossGraph(modelConfig, B),
     feeds(batches) {
       let tokens = 0;
       const length = longest(batches.flat().map((i) => train[i].inputs));

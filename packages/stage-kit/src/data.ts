@@ -146,3 +146,9 @@ export function lrScheduleOf(settings: LrSettings, totalSteps: number): LrSchedu
     ? { kind: 'constant', lr, warmupSteps }
     : { kind: settings.schedule, lr, warmupSteps, totalSteps };
 }
+
+/** [bos] + the prompt's last maxLen − 1 tokens (sampling stages keep the end of long prompts, where the question is). */
+export function promptTokens(tokenizer: Tokenizer, prompt: string, maxLen: number): number[] {
+  const ids = tokenizer.encode(prompt);
+  return [tokenizer.bosId, ...ids.slice(Math.max(0, ids.length - (maxLen - 1)))];
+}

@@ -13,6 +13,7 @@ export {
   lrScheduleOf,
   padRight,
   permutation,
+  promptTokens,
   shuffled,
   splitTrainValidation,
   stackSteps,

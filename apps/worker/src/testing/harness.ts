@@ -10,6 +10,7 @@ import {
   resolvePpoConfig,
   resolveDpoConfig,
   resolveProConfig,
+  resolveRaftConfig,
   resolveRewardModelConfig,
   resolveSftConfig,
   type SftConfigInput,
@@ -202,6 +203,15 @@ export function linearRun(
       return { ...common, stageId, kind, config: resolveDpoConfig(supervised), dataset: preferences };
     if (kind === 'pro')
       return { ...common, stageId, kind, config: resolveProConfig(supervised), dataset: preferences };
+    const prompts = { id: 'd3', key: 'datasets/t/c.jsonl', kind: 'prompt' as const };
+    if (kind === 'raft') {
+      const config = resolveRaftConfig({
+        iterations: training.maxSteps ?? 20,
+        checkpointEvery: training.checkpointEvery ?? 5,
+        lr: training.lr ?? 0.2,
+      });
+      return { ...common, stageId, kind, config, dataset: prompts };
+    }
     return {
       ...common,
       stageId,

@@ -37,8 +37,9 @@ export interface LinearRunnerOptions {
 
 /** How a job's config drives the runner: steps, fused steps per call, checkpoint interval, lr, seed. */
 export function linearSettings(job: StageJobData) {
-  const total = job.kind === 'ppo' ? job.config.iterations : (job.config.maxSteps ?? 60);
-  const perCall = job.kind === 'ppo' ? 1 : job.config.stepsPerCall;
+  const iterative = job.kind === 'ppo' || job.kind === 'raft';
+  const total = iterative ? job.config.iterations : (job.config.maxSteps ?? 60);
+  const perCall = iterative ? 1 : job.config.stepsPerCall;
   return {
     total,
     perCall: total % perCall === 0 ? perCall : 1,
