@@ -3,8 +3,12 @@
 import { RaftMetrics } from '@rlhf/contracts';
 import { generatePromptRows, groundTruthScore } from '@rlhf/examples';
 import { meanGroundTruth, ppoPrompts, rewardModel, sftPolicy } from '@rlhf/ppo/testing';
+import { mkdtemp, rm as remove } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initParams, presetConfig } from '@rlhf/model';
 import { createRuntime, type Runtime } from '@rlhf/runtime';
-import type { ModelWeights } from '@rlhf/stage-kit';
+import { directoryCheckpointStore, type ModelWeights, SHUTDOWN, StageAbortedError } from '@rlhf/stage-kit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { selectKept, trainRaft } from './raft.js';
 
@@ -84,5 +88,61 @@ describe('trainRaft on sort-digits (tiny preset)', () => {
     await expect(trainRaft({ config: {}, policy: sft, rewardModel: sft, prompts, runtime })).rejects.toThrow(
       'scalar head',
     );
+  });
+
+  test('shutdown mid-stage checkpoints; the resumed stage ends where an uninterrupted one does', async () => {
+    const tiny = presetConfig('tiny');
+    const policy = { config: tiny, params: initParams(tiny, 3) };
+    const scorer = {
+      config: { ...tiny, scalarHead: true },
+      params: initParams({ ...tiny, scalarHead: true }, 4),
+    };
+    const config = {
+      iterations: 6,
+      promptsPerIteration: 8,
+      samplesPerPrompt: 2,
+      stepsPerIteration: 2,
+      batchSize: 4,
+      maxNewTokens: 6,
+      lr: 1e-3,
+      checkpointEvery: 2,
+    };
+    const prompts = ppoPrompts(32);
+    const uninterrupted = await trainRaft({ config, policy, rewardModel: scorer, prompts, runtime });
+    const dir = await mkdtemp(join(tmpdir(), 'raft-'));
+    try {
+      const checkpoints = directoryCheckpointStore(dir);
+      const controller = new AbortController();
+      const error = await trainRaft({
+        config,
+        policy,
+        rewardModel: scorer,
+        prompts,
+        runtime,
+        hooks: {
+          signal: controller.signal,
+          checkpoints,
+          onMetrics: (step) => {
+            if (step === 3) controller.abort(SHUTDOWN);
+          },
+        },
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StageAbortedError);
+      expect((await checkpoints.latest())?.step).toBe(3);
+      const resumed = await trainRaft({
+        config,
+        policy,
+        rewardModel: scorer,
+        prompts,
+        runtime,
+        hooks: { checkpoints },
+      });
+      expect(resumed.hyperparameters).toMatchObject({ resumedFrom: 3 });
+      const a = resumed.model.params.get('wte.weight')!;
+      const b = uninterrupted.model.params.get('wte.weight')!;
+      expect(Math.max(...Array.from(a, (x, i) => Math.abs(x - b[i])))).toBeLessThan(1e-4);
+    } finally {
+      await remove(dir, { recursive: true, force: true });
+    }
   });
 });
