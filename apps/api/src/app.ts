@@ -4,7 +4,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { createRedis } from '@rlhf/queue';
 import { reconcileStages } from './reconcile.js';
@@ -37,6 +37,13 @@ export async function buildApp(options: ApiOptions): Promise<App> {
     loggerInstance: options.logger,
     // Uploads stream past this limit (datasets have per-team limits); JSON bodies stay small.
     bodyLimit: 1024 * 1024,
+    // Router errors (a malformed URL, a path parameter over maxParamLength) skip the error handler:
+    // answer them in the same `{ error: { code, message } }` shape.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const status = error.statusCode ?? 400;
+      const code = status === 414 ? 'uri_too_long' : 'bad_request';
+      reply.status(status).send({ error: { code, message: error.message } });
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
