@@ -105,5 +105,13 @@ describe('sft -> dpo over HTTP', () => {
     });
     expect(generated.status).toBe(200);
     expect(await generated.json()).toMatchObject({ stageId: dpo.id });
+    // Best of n needs a reward model to rank with; this run has none.
+    const bestOf = await fetch(`${url}/v1/runs/${run.id}/generate`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompts: ['sort 3 1 2:'], bestOf: 4 }),
+    });
+    expect(bestOf.status).toBe(409);
+    expect(await bestOf.json()).toMatchObject({ error: { code: 'no_reward_model' } });
   }, 600_000);
 });

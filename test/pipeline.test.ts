@@ -119,6 +119,17 @@ describe('the full pipeline over HTTP', () => {
     expect(generated.status).toBe(200);
     const { completions } = (await generated.json()) as { completions: { response: string }[] };
     expect(completions[0].response).toMatch(/^[ 0-9]+$/);
+
+    // Best of n: samples ranked by the run's reward model, the best returned with its score.
+    const bestOf = await fetch(`${url}/v1/runs/${run.id}/generate`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompts: ['sort 3 1 2:', 'sort 9 4:'], maxNewTokens: 12, bestOf: 4, seed: 5 }),
+    });
+    expect(bestOf.status).toBe(200);
+    const ranked = (await bestOf.json()) as { completions: { response: string; score: number }[] };
+    expect(ranked.completions).toHaveLength(2);
+    for (const c of ranked.completions) expect(Number.isFinite(c.score)).toBe(true);
   });
 });
 

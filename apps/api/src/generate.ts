@@ -6,9 +6,11 @@ import type { PolicyStage } from '@rlhf/contracts';
 import {
   CheckpointError,
   createGenerator,
+  createScorer,
   type Generator,
   type LoadedCheckpoint,
   loadCheckpoint,
+  type Scorer,
 } from '@rlhf/model';
 import { createRuntime, type Runtime } from '@rlhf/runtime';
 import type { Static } from 'typebox';
@@ -44,6 +46,27 @@ interface LoadedPolicy {
   generator: Generator;
 }
 
+interface LoadedRewardModel {
+  modelKey: string;
+  model: LoadedCheckpoint;
+  scorer: Scorer;
+}
+
+/** The reward model best-of-n ranks with: the run's finished reward_model stage, else the run it started from. */
+function rewardModelKey(run: RunWithStages): string {
+  const stage = run.stages.find(
+    (st) => st.kind === 'reward_model' && st.status === 'succeeded' && st.modelKey,
+  );
+  const key = stage?.modelKey ?? run.fromRunRewardModelKey;
+  if (!key)
+    throw new ApiError(
+      409,
+      'no_reward_model',
+      `run ${run.id} has no finished reward model to rank bestOf samples with`,
+    );
+  return key;
+}
+
 /**
  * One CPU runtime for the process (ORT on its own thread, created on first use) and the last policy
  * used kept loaded. Requests are served one at a time.
@@ -51,22 +74,36 @@ interface LoadedPolicy {
 export function createSampler(modelDir: (key: string) => string, logger: Logger): Sampler {
   let runtime: Promise<Runtime> | undefined;
   let loaded: LoadedPolicy | undefined;
+  let ranker: LoadedRewardModel | undefined;
   let queue: Promise<unknown> = Promise.resolve();
 
   async function policy(modelKey: string): Promise<LoadedPolicy> {
     if (loaded?.modelKey === modelKey) return loaded;
-    let model: LoadedCheckpoint;
-    try {
-      model = await loadCheckpoint(modelDir(modelKey));
-    } catch (error) {
-      if (!(error instanceof CheckpointError)) throw error;
-      throw new ApiError(409, 'model_unavailable', `the policy model cannot be loaded: ${error.message}`);
-    }
+    const model = await loadModel(modelKey, 'policy model');
     runtime ??= createRuntime({ device: 'cpu', logger: { warn: (message) => logger.warn(message) } });
     const generator = await createGenerator(await runtime, model.config);
     await loaded?.generator.release();
     loaded = { modelKey, model, generator };
     return loaded;
+  }
+
+  async function loadModel(modelKey: string, what: string): Promise<LoadedCheckpoint> {
+    try {
+      return await loadCheckpoint(modelDir(modelKey));
+    } catch (error) {
+      if (!(error instanceof CheckpointError)) throw error;
+      throw new ApiError(409, 'model_unavailable', `the ${what} cannot be loaded: ${error.message}`);
+    }
+  }
+
+  async function rewardModel(modelKey: string): Promise<LoadedRewardModel> {
+    if (ranker?.modelKey === modelKey) return ranker;
+    const model = await loadModel(modelKey, 'reward model');
+    runtime ??= createRuntime({ device: 'cpu', logger: { warn: (message) => logger.warn(message) } });
+    const scorer = await createScorer(await runtime, model.config, { outputs: ['scores'] });
+    await ranker?.scorer.release();
+    ranker = { modelKey, model, scorer };
+    return ranker;
   }
 
   async function generate(run: RunWithStages, body: GenerateBody): Promise<Static<typeof GenerateResponse>> {
@@ -90,9 +127,11 @@ export function createSampler(modelDir: (key: string) => string, logger: Logger)
       const ids = tokenizer.encode(text);
       return [tokenizer.bosId, ...ids.slice(Math.max(0, ids.length - room))];
     });
+    const n = body.bestOf ?? 1;
+    const ranking = n > 1 ? await rewardModel(rewardModelKey(run)) : undefined;
     const result = await generator.generate({
       params: model.params,
-      prompts,
+      prompts: prompts.flatMap((p) => Array.from({ length: n }, () => p)),
       maxNewTokens,
       temperature: body.temperature ?? 1,
       topK: body.topK ?? 0,
@@ -101,14 +140,38 @@ export function createSampler(modelDir: (key: string) => string, logger: Logger)
       eosId: tokenizer.eosId,
       padId: tokenizer.padId,
     });
+    const responses = result.tokens.map((row, r) => row.filter((_, t) => result.mask[r][t] === 1));
+    // Best of n: every sample scored by the reward model (the scoring graph PPO uses), the highest kept.
+    let scores: number[] | undefined;
+    if (ranking) {
+      const width = Math.max(1, ...responses.map((row) => row.length));
+      const pad = (row: number[], value: number) => [...row, ...new Array(width - row.length).fill(value)];
+      scores = (
+        await ranking.scorer.score({
+          params: ranking.model.params,
+          prompts: prompts.flatMap((p) => Array.from({ length: n }, () => p)),
+          padId: tokenizer.padId,
+          responses: responses.map((row) => pad(row, tokenizer.padId)),
+          responseMask: responses.map((row) =>
+            pad(
+              row.map(() => 1),
+              0,
+            ),
+          ),
+        })
+      ).scores;
+    }
     return {
       stageId: stage.id,
       completions: body.prompts.map((prompt, i) => {
-        const ids = result.tokens[i].filter((id, t) => result.mask[i][t] === 1 && id !== tokenizer.eosId);
+        let best = i * n;
+        for (let r = i * n + 1; r < (i + 1) * n; r++) if (scores && scores[r] > scores[best]) best = r;
+        const ids = responses[best].filter((id) => id !== tokenizer.eosId);
         return {
           prompt,
           response: tokenizer.decode(ids, { skipSpecialTokens: true }),
-          eos: result.finished[i],
+          eos: result.finished[best],
+          ...(scores ? { score: scores[best] } : {}),
         };
       }),
     };
@@ -123,6 +186,7 @@ export function createSampler(modelDir: (key: string) => string, logger: Logger)
     async close() {
       await queue;
       await loaded?.generator.release();
+      await ranker?.scorer.release();
       if (runtime) await (await runtime).close();
     },
   };

@@ -145,6 +145,13 @@ export const GenerateBody = Type.Object(
     topK: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
     topP: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 32 - 1 })),
+    bestOf: Type.Optional(
+      Type.Integer({
+        minimum: 2,
+        maximum: 16,
+        description: "sample this many per prompt and return the one the run's reward model scores highest",
+      }),
+    ),
   },
   closed,
 );
@@ -153,7 +160,15 @@ export const GenerateResponse = Type.Object(
   {
     stageId: Id,
     completions: Type.Array(
-      Type.Object({ prompt: Type.String(), response: Type.String(), eos: Type.Boolean() }, closed),
+      Type.Object(
+        {
+          prompt: Type.String(),
+          response: Type.String(),
+          eos: Type.Boolean(),
+          score: Type.Optional(Type.Number({ description: "the reward model's score (with bestOf)" })),
+        },
+        closed,
+      ),
     ),
   },
   closed,
