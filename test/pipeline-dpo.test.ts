@@ -1,4 +1,4 @@
-// A DPO stage through the whole service: submitted over HTTP after SFT, run by a real worker on the ranked
+// A DPO stage and a GRPO stage after it through the whole service: submitted over HTTP after SFT, run by a real worker on the ranked
 // sort-digits lists, its metrics, exported policy and held-out implicit-reward accuracy recorded; /generate
 // samples from it by default; a bad β is refused with 400 naming the field before anything is stored.
 import { readFile } from 'node:fs/promises';
@@ -40,15 +40,29 @@ describe('sft -> dpo over HTTP', () => {
     const team = await createTestTeam(api.app);
     const url = await baseUrl(api.app);
     const client = createApiClient(url, team.key);
-    const upload = async (kind: 'sft' | 'ranked', file: string) =>
+    const upload = async (kind: 'sft' | 'ranked' | 'prompt', file: string) =>
       (await client.uploadDataset(`sort-digits-${kind}`, kind, await readFile(file, 'utf8'))).id;
     const sft = await upload('sft', sortDigitsFiles.sft);
     const ranked = await upload('ranked', sortDigitsFiles.ranked);
+    const prompts = await upload('prompt', sortDigitsFiles.prompt);
     const spec = (dpoConfig: object) => ({
       model: { preset: 'tiny' },
       stages: [
         { kind: 'sft', datasetId: sft, config: { maxSteps: 300, batchSize: 32, lr: 3e-3, stepsPerCall: 20 } },
         { kind: 'dpo', datasetId: ranked, config: dpoConfig },
+        // GRPO from the DPO policy, rewarded by the task the worker registered (no reward model in this run).
+        {
+          kind: 'grpo',
+          datasetId: prompts,
+          config: {
+            reward: 'sort-digits',
+            iterations: 3,
+            promptsPerIteration: 8,
+            groupSize: 4,
+            maxNewTokens: 12,
+            lr: 1e-4,
+          },
+        },
       ],
     });
 
@@ -104,7 +118,12 @@ describe('sft -> dpo over HTTP', () => {
       body: JSON.stringify({ prompts: ['sort 3 1 2:'], maxNewTokens: 12, temperature: 0.01 }),
     });
     expect(generated.status).toBe(200);
-    expect(await generated.json()).toMatchObject({ stageId: dpo.id });
+    const grpo = stageOf(run, 'grpo');
+    expect(await generated.json()).toMatchObject({ stageId: grpo.id });
+    const grpoRewards = (await client.metrics(run.id, { stageId: grpo.id, name: 'reward' })).map(
+      (m) => m.value,
+    );
+    expect(grpoRewards).toHaveLength(3);
     // Best of n needs a reward model to rank with; this run has none.
     const bestOf = await fetch(`${url}/v1/runs/${run.id}/generate`, {
       method: 'POST',

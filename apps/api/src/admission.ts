@@ -177,8 +177,8 @@ export function stageJobs(run: WaitingRun): StageJobData[] {
       const before = earlier(kind);
       return before ? (before.status === 'succeeded' ? (before.modelKey ?? undefined) : undefined) : fromRun;
     };
-    // The nearest policy before this stage: a RAFT, PRO or DPO stage of this run, else its SFT stage or fromRun.
-    const policyStage = (['raft', 'pro', 'dpo'] as const).find((kind) => earlier(kind)) ?? null;
+    // The nearest policy before this stage: a GRPO, RAFT, PRO or DPO stage of this run, else its SFT stage or fromRun.
+    const policyStage = (['grpo', 'raft', 'pro', 'dpo'] as const).find((kind) => earlier(kind)) ?? null;
     const policy = policyStage
       ? from(policyStage, undefined)
       : from('sft', run.fromRunPolicyKey ?? undefined);
@@ -197,7 +197,9 @@ export function stageJobs(run: WaitingRun): StageJobData[] {
       },
       inputs: {
         ...(policy ? { policy } : {}),
-        ...((stage.kind === 'ppo' || stage.kind === 'raft') && rewardModel ? { rewardModel } : {}),
+        ...((stage.kind === 'ppo' || stage.kind === 'raft' || stage.kind === 'grpo') && rewardModel
+          ? { rewardModel }
+          : {}),
       },
     };
     const errors = schemaErrors(StageJobDataSchema, job);

@@ -21,15 +21,15 @@ import type { GenerateBody, GenerateResponse } from './schemas.js';
 /** New tokens when the request names none: the PPO stage's maxNewTokens, else this. */
 const DEFAULT_NEW_TOKENS = 64;
 
-/** The policy to sample from: the requested stage, else the last finished policy stage (ppo, raft, pro, dpo, then sft). */
+/** The policy to sample from: the requested stage, else the last finished policy stage (ppo, grpo, raft, pro, dpo, then sft). */
 export function policyStage(run: RunWithStages, stage?: PolicyStage) {
   const finished = run.stages.filter((st) => st.status === 'succeeded' && st.modelKey !== null);
   const pick = (kind: PolicyStage) => finished.find((st) => st.kind === kind);
   const found = stage
     ? pick(stage)
-    : (pick('ppo') ?? pick('raft') ?? pick('pro') ?? pick('dpo') ?? pick('sft'));
+    : (pick('ppo') ?? pick('grpo') ?? pick('raft') ?? pick('pro') ?? pick('dpo') ?? pick('sft'));
   if (!found) {
-    const which = stage ? `a finished ${stage} stage` : 'a finished sft, dpo, pro, raft or ppo stage';
+    const which = stage ? `a finished ${stage} stage` : 'a finished policy stage';
     throw new ApiError(409, 'no_policy', `run ${run.id} has no policy to sample from yet: it needs ${which}`);
   }
   return found as typeof found & { modelKey: string };

@@ -151,7 +151,13 @@ async function resolveSpec(
 // Epochs over a dataset become steps the workers count in 32-bit columns: at most epochs × ⌈rows / batch⌉.
 function epochStepErrors(spec: RunSpec, rows: ReadonlyMap<string, number>): FieldError[] {
   return spec.stages.flatMap((stage, i) => {
-    if (stage.kind === 'ppo' || stage.kind === 'raft' || stage.config.maxSteps !== null) return [];
+    if (
+      stage.kind === 'ppo' ||
+      stage.kind === 'raft' ||
+      stage.kind === 'grpo' ||
+      stage.config.maxSteps !== null
+    )
+      return [];
     const steps = stage.config.epochs * Math.ceil((rows.get(stage.datasetId) ?? 0) / stage.config.batchSize);
     if (steps <= MAX_STEPS) return [];
     return [

@@ -12,6 +12,7 @@ import {
   presetConfig,
 } from '@rlhf/model';
 import { trainDpo, trainPro } from '@rlhf/dpo';
+import { trainGrpo } from '@rlhf/grpo';
 import { CRITIC_PREFIX, trainPpo } from '@rlhf/ppo';
 import { trainRaft } from '@rlhf/raft';
 import { HYPERPARAMETERS_FILE } from '@rlhf/queue';
@@ -154,6 +155,29 @@ export const runners: StageRunners = {
       runtime: ctx.runtime,
       hooks: ctx.hooks,
       groundTruth: groundTruthOf(ctx.tasks, job.config.groundTruth),
+    });
+    return finish(job, ctx, result, {
+      name: 'policy.onnx',
+      bytes: exportPolicyOnnx(result.model.config, result.model.params),
+    });
+  },
+
+  async grpo(job, ctx) {
+    if (job.kind !== 'grpo') throw new Error(`grpo runner got a ${job.kind} job`);
+    const { policy, rewardModel } = job.inputs;
+    if (!policy) throw new Error('grpo needs a policy of an earlier stage');
+    const byModel = job.config.reward === 'reward_model';
+    if (byModel && !rewardModel)
+      throw new Error("grpo reward 'reward_model' needs the reward model of an earlier stage");
+    const result = await trainGrpo({
+      config: job.config,
+      policy: await loadModel(ctx, policy),
+      ...(byModel
+        ? { rewardModel: await loadModel(ctx, rewardModel!) }
+        : { task: groundTruthOf(ctx.tasks, job.config.reward) }),
+      prompts: await loadRows(ctx, job.dataset.key, 'prompt'),
+      runtime: ctx.runtime,
+      hooks: ctx.hooks,
     });
     return finish(job, ctx, result, {
       name: 'policy.onnx',

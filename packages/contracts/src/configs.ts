@@ -6,10 +6,10 @@ import { ContractError, type FieldError, schemaErrors } from './errors.js';
 // recorded with the run); `XConfigInput` is what a user sends (any subset); `resolveXConfig` fills
 // the defaults and validates. Names follow TRL (camelCase), e.g. `lr` = learning_rate.
 
-export const StageKind = Type.Enum(['sft', 'reward_model', 'dpo', 'pro', 'raft', 'ppo']);
+export const StageKind = Type.Enum(['sft', 'reward_model', 'dpo', 'pro', 'raft', 'grpo', 'ppo']);
 export type StageKind = Static<typeof StageKind>;
 /** The order stages run in within one run. */
-export const STAGE_ORDER: readonly StageKind[] = ['sft', 'reward_model', 'dpo', 'pro', 'raft', 'ppo'];
+export const STAGE_ORDER: readonly StageKind[] = ['sft', 'reward_model', 'dpo', 'pro', 'raft', 'grpo', 'ppo'];
 
 const closed = { additionalProperties: false } as const;
 /** Names of registered programmatic tasks (ground-truth rewards, graders). */
@@ -231,6 +231,56 @@ export type RaftConfig = Static<typeof RaftConfig>;
 export const RaftConfigInput = withoutDefaults(Type.Partial(RaftConfig, closed));
 export type RaftConfigInput = Static<typeof RaftConfigInput>;
 
+export const GrpoConfig = Type.Object(
+  {
+    iterations: int(1, 1_000_000, 20, 'sample → reward → update rounds'),
+    promptsPerIteration: int(1, 4096, 16, 'prompts sampled each iteration'),
+    groupSize: int(2, 64, 8, 'responses per prompt, G (num_generations)'),
+    advantage: Type.Enum(['grpo', 'rloo'], {
+      default: 'grpo',
+      description:
+        'grpo: (r − group mean) / group std (Shao et al. 2024); rloo: r − mean of the other G − 1 (Ahmadian et al. 2024)',
+    }),
+    scaleByStd: Type.Boolean({
+      default: true,
+      description: 'grpo: divide by the group std; false = Dr. GRPO (Liu et al. 2025)',
+    }),
+    reward: Type.Union([Type.Literal('reward_model'), Type.String({ pattern: TASK_NAME, maxLength: 64 })], {
+      default: 'reward_model',
+      description:
+        "'reward_model' (the run's reward model scores responses) or the name of a programmatic reward the workers know (e.g. 'sort-digits')",
+    }),
+    epochs: int(1, 100, 1, 'policy updates over each batch, μ (num_iterations)'),
+    minibatches: int(1, 4096, 1, 'minibatches per epoch; must divide promptsPerIteration × groupSize'),
+    lr: positive(1, 1e-5, 'learning rate (learning_rate)'),
+    ...optimizerFields,
+    clipRange: positive(1, 0.2, 'ε of the clipped surrogate, below 1 (epsilon)'),
+    clipRangeHigh: positive(10, 0.2, 'ε above 1; larger = DAPO clip-higher (epsilon_high)'),
+    beta: Type.Number({
+      minimum: 0,
+      maximum: 100,
+      default: 0.04,
+      description: 'weight of the k3 KL to the reference in the loss; 0 = no KL term and no reference (beta)',
+    }),
+    maxPromptLen: int(
+      1,
+      65_536,
+      128,
+      'prompt tokens kept (their end), also capped at model context − maxNewTokens',
+    ),
+    maxNewTokens: int(1, 4096, 32, 'response tokens generated at most'),
+    temperature: positive(10, 1, 'sampling temperature (also divides the logits when training)'),
+    checkpointEvery: int(1, 1_000_000, 10, 'save a resumable checkpoint every N iterations'),
+    sampleEvery: int(1, 1_000_000, 10, 'log a table of samples every N iterations'),
+    sampleCount: int(1, 256, 4, 'rows in each sample table'),
+    seed: int(0, 2 ** 32 - 1, 42, 'seed for prompt order, sampling and minibatches'),
+  },
+  { ...closed, description: 'critic-free online RL (GRPO, RLOO)' },
+);
+export type GrpoConfig = Static<typeof GrpoConfig>;
+export const GrpoConfigInput = withoutDefaults(Type.Partial(GrpoConfig, closed));
+export type GrpoConfigInput = Static<typeof GrpoConfigInput>;
+
 /** KL penalty coefficient β: fixed, or adapted towards a target KL (Ziegler et al. 2019 §2.2). */
 export const KlConfig = Type.Object(
   {
@@ -308,6 +358,7 @@ export interface StageConfigs {
   dpo: DpoConfig;
   pro: ProConfig;
   raft: RaftConfig;
+  grpo: GrpoConfig;
   ppo: PpoConfig;
 }
 /** What a user may send for each stage kind. */
@@ -317,6 +368,7 @@ export interface StageConfigInputs {
   dpo: DpoConfigInput;
   pro: ProConfigInput;
   raft: RaftConfigInput;
+  grpo: GrpoConfigInput;
   ppo: PpoConfigInput;
 }
 
@@ -326,6 +378,7 @@ export const StageConfigSchemas = {
   dpo: { resolved: DpoConfig, input: DpoConfigInput },
   pro: { resolved: ProConfig, input: ProConfigInput },
   raft: { resolved: RaftConfig, input: RaftConfigInput },
+  grpo: { resolved: GrpoConfig, input: GrpoConfigInput },
   ppo: { resolved: PpoConfig, input: PpoConfigInput },
 } as const satisfies Record<StageKind, { resolved: TSchema; input: TSchema }>;
 
@@ -366,6 +419,14 @@ function crossFieldErrors(kind: StageKind, config: StageConfigs[StageKind], base
       },
     ];
   }
+  if (kind === 'grpo') {
+    const grpo = config as GrpoConfig;
+    const rows = grpo.promptsPerIteration * grpo.groupSize;
+    if (rows % grpo.minibatches === 0) return [];
+    return [
+      { path: `${base}/minibatches`, message: `must divide promptsPerIteration × groupSize (${rows})` },
+    ];
+  }
   if (kind !== 'ppo') return [];
   const ppo = config as PpoConfig;
   if (ppo.rolloutBatchSize % ppo.minibatches === 0) return [];
@@ -389,3 +450,4 @@ export const resolvePpoConfig = (input?: PpoConfigInput): PpoConfig => resolveSt
 export const resolveDpoConfig = (input?: DpoConfigInput): DpoConfig => resolveStageConfig('dpo', input);
 export const resolveProConfig = (input?: ProConfigInput): ProConfig => resolveStageConfig('pro', input);
 export const resolveRaftConfig = (input?: RaftConfigInput): RaftConfig => resolveStageConfig('raft', input);
+export const resolveGrpoConfig = (input?: GrpoConfigInput): GrpoConfig => resolveStageConfig('grpo', input);

@@ -4,6 +4,7 @@ import {
   PpoConfig,
   ProConfig,
   RaftConfig,
+  GrpoConfig,
   RewardModelConfig,
   SftConfig,
   StageKind,
@@ -88,6 +89,18 @@ export const RaftJobData = Type.Object(
   closed,
 );
 
+/** GRPO / RLOO: `inputs.policy` samples, is updated and (β > 0) is the reference; `inputs.rewardModel` when the reward is one. */
+export const GrpoJobData = Type.Object(
+  {
+    ...common,
+    kind: Type.Literal('grpo'),
+    config: withoutDefaults(GrpoConfig),
+    dataset: dataset(['prompt']),
+    inputs: Type.Object({ policy: Type.Optional(Key), rewardModel: Type.Optional(Key) }, closed),
+  },
+  closed,
+);
+
 /**
  * PPO: `inputs.policy` is both the starting policy and the frozen reference π_ref; `inputs.rewardModel`
  * scores responses. Keys of stages in the same run are known only after they finish: the API may leave
@@ -110,6 +123,7 @@ export const StageJobData = Type.Union([
   DpoJobData,
   ProJobData,
   RaftJobData,
+  GrpoJobData,
   PpoJobData,
 ]);
 export type StageJobData = Static<typeof StageJobData>;
@@ -118,6 +132,7 @@ export type RewardModelJobData = Static<typeof RewardModelJobData>;
 export type DpoJobData = Static<typeof DpoJobData>;
 export type ProJobData = Static<typeof ProJobData>;
 export type RaftJobData = Static<typeof RaftJobData>;
+export type GrpoJobData = Static<typeof GrpoJobData>;
 export type PpoJobData = Static<typeof PpoJobData>;
 
 /** A finished stage's return value: where its final model is (the next stage's input). */

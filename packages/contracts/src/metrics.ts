@@ -91,6 +91,20 @@ export const RaftMetrics = {
   eosRate: 'rollout/eos_rate',
 } as const;
 
+/** Per GRPO / RLOO iteration (TRL GRPOTrainer names where they exist). */
+export const GrpoMetrics = {
+  reward: 'reward',
+  rewardStd: 'reward_std',
+  /** share of groups whose G rewards are all equal (no learning signal) */
+  zeroStdGroups: 'frac_reward_zero_std',
+  kl: 'kl',
+  clipLow: 'clip_ratio/low_mean',
+  clipHigh: 'clip_ratio/high_mean',
+  loss: 'train/loss',
+  responseLenMean: 'completions/mean_length',
+  eosRate: 'rollout/eos_rate',
+} as const;
+
 type Values<T> = T[keyof T];
 export type PpoMetricName = Values<typeof PpoMetrics>;
 export type SftMetricName = Values<typeof SftMetrics>;

@@ -62,6 +62,7 @@ export const RunRecord = Type.Object(
         dpo: Type.Optional(stageRecord('dpo')),
         pro: Type.Optional(stageRecord('pro')),
         raft: Type.Optional(stageRecord('raft')),
+        grpo: Type.Optional(stageRecord('grpo')),
         ppo: Type.Optional(stageRecord('ppo')),
       },
       closed,

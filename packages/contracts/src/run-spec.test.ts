@@ -53,12 +53,12 @@ describe('validateRunSpec', () => {
       errorsOf({
         model: { preset: 'tiny' },
         stages: [
-          { kind: 'grpo', datasetId: 'demos' },
+          { kind: 'kto', datasetId: 'demos' },
           { ...sft, extra: 1 },
         ],
       }),
     ).toEqual([
-      '/stages/0/kind: must be one of "sft", "reward_model", "dpo", "pro", "raft", "ppo"',
+      '/stages/0/kind: must be one of "sft", "reward_model", "dpo", "pro", "raft", "grpo", "ppo"',
       '/stages/1/extra: unknown field',
     ]);
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [{ ...sft, config: { lr: Number.NaN } }] })).toEqual(
@@ -66,9 +66,9 @@ describe('validateRunSpec', () => {
     );
   });
 
-  test('enforces the order sft -> reward_model -> dpo -> pro -> raft -> ppo, each kind at most once', () => {
+  test('enforces the order sft -> reward_model -> dpo -> pro -> raft -> grpo -> ppo, each kind at most once', () => {
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [rm, sft] })).toEqual([
-      '/stages/1/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> raft -> ppo',
+      '/stages/1/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> raft -> grpo -> ppo',
     ]);
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [sft, sft] })).toEqual([
       '/stages/1/kind: "sft" appears more than once',
@@ -155,7 +155,7 @@ describe('validateRunSpec', () => {
       '/stages/1/config/beta: must be > 0',
     ]);
     expect(errorsOf({ model: preset, stages: [sft, rm, ppo, dpo] })).toEqual([
-      '/stages/3/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> raft -> ppo',
+      '/stages/3/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> raft -> grpo -> ppo',
     ]);
   });
 
@@ -184,5 +184,26 @@ describe('validateRunSpec', () => {
         stages: [sft, rm, { ...raft, config: { samplesPerPrompt: 4, keepPerPrompt: 5 } }],
       }),
     ).toEqual(['/stages/2/config/keepPerPrompt: must be at most samplesPerPrompt (4)']);
+  });
+
+  test('a grpo stage rewards with the reward model or a named programmatic reward', () => {
+    const grpo = { kind: 'grpo', datasetId: 'prompts' };
+    const preset = { preset: 'tiny' };
+    expect(
+      errorsOf({ model: preset, stages: [sft, { ...grpo, config: { reward: 'sort-digits' } }] }),
+    ).toEqual([]);
+    expect(errorsOf({ model: preset, stages: [sft, rm, grpo] })).toEqual([]);
+    expect(errorsOf({ model: preset, stages: [sft, grpo] })).toEqual([
+      "/stages/1/config/reward: reward 'reward_model' needs a reward_model stage or model.fromRun to a run with one; or name a programmatic reward",
+    ]);
+    expect(
+      errorsOf({
+        model: preset,
+        stages: [
+          sft,
+          { ...grpo, config: { reward: 'x', promptsPerIteration: 3, groupSize: 2, minibatches: 4 } },
+        ],
+      }),
+    ).toEqual(['/stages/1/config/minibatches: must divide promptsPerIteration × groupSize (6)']);
   });
 });

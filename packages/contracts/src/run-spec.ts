@@ -9,6 +9,8 @@ import {
   ProConfigInput,
   RaftConfig,
   RaftConfigInput,
+  GrpoConfig,
+  GrpoConfigInput,
   PpoConfigInput,
   RewardModelConfig,
   RewardModelConfigInput,
@@ -45,7 +47,7 @@ export type ModelPreset = Static<typeof ModelPreset>;
 export const isModelPreset = (name: unknown): name is ModelPreset => Value.Check(ModelPreset, name);
 
 /** The stage kinds whose output is a policy (a language model), in pipeline order. */
-export const POLICY_STAGES = ['sft', 'dpo', 'pro', 'raft', 'ppo'] as const;
+export const POLICY_STAGES = ['sft', 'dpo', 'pro', 'raft', 'grpo', 'ppo'] as const;
 export type PolicyStage = (typeof POLICY_STAGES)[number];
 
 /** Start from a freshly initialised model preset. */
@@ -73,6 +75,7 @@ export const STAGE_DATASET_KINDS: Readonly<Record<StageKind, readonly DatasetKin
   dpo: ['preference', 'ranked'],
   pro: ['preference', 'ranked'],
   raft: ['prompt'],
+  grpo: ['prompt'],
   ppo: ['prompt'],
 };
 
@@ -84,6 +87,7 @@ const stage = <
     | typeof DpoConfig
     | typeof ProConfig
     | typeof RaftConfig
+    | typeof GrpoConfig
     | typeof PpoConfig,
 >(
   kind: K,
@@ -97,6 +101,7 @@ const stageInput = <
     | typeof DpoConfigInput
     | typeof ProConfigInput
     | typeof RaftConfigInput
+    | typeof GrpoConfigInput
     | typeof PpoConfigInput,
 >(
   kind: K,
@@ -113,6 +118,7 @@ export const StageSpecInput = Type.Union([
   stageInput('dpo', DpoConfigInput),
   stageInput('pro', ProConfigInput),
   stageInput('raft', RaftConfigInput),
+  stageInput('grpo', GrpoConfigInput),
   stageInput('ppo', PpoConfigInput),
 ]);
 export type StageSpecInput = Static<typeof StageSpecInput>;
@@ -123,6 +129,7 @@ export const StageSpec = Type.Union([
   stage('dpo', withoutDefaults(DpoConfig)),
   stage('pro', withoutDefaults(ProConfig)),
   stage('raft', withoutDefaults(RaftConfig)),
+  stage('grpo', withoutDefaults(GrpoConfig)),
   stage('ppo', withoutDefaults(PpoConfig)),
 ]);
 export type StageSpec = Static<typeof StageSpec>;
@@ -274,6 +281,20 @@ function stageRuleErrors(
         path: at,
         message:
           'a ppo stage needs a reward model: add a reward_model stage or set model.fromRun to a run with one',
+      });
+    }
+    const reward = (items[i] as { config?: { reward?: unknown } }).config?.reward ?? 'reward_model';
+    if (kind === 'grpo' && !policy) {
+      errors.push({
+        path: at,
+        message: 'a grpo stage needs a policy to sample from: add an sft stage or set model.fromRun',
+      });
+    }
+    if (kind === 'grpo' && reward === 'reward_model' && !has('reward_model') && !earlier('reward_model')) {
+      errors.push({
+        path: `${at}/config/reward`,
+        message:
+          "reward 'reward_model' needs a reward_model stage or model.fromRun to a run with one; or name a programmatic reward",
       });
     }
     if (kind === 'raft' && !policy) {

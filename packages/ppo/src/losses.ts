@@ -11,7 +11,8 @@ export interface PolicyLoss {
 
 /**
  * PPO clipped surrogate (Schulman et al. 2017, eq. 7), as a loss: mean over tokens of
- * max(−A·r, −A·clip(r, 1 − ε, 1 + ε)) with r = exp(log π − log π_old).
+ * max(−A·r, −A·clip(r, 1 − ε, 1 + ε_high)) with r = exp(log π − log π_old); ε_high defaults to ε
+ * (DAPO's clip-higher, Yu et al. 2025, raises it).
  */
 export function ppoPolicyLoss(
   logprobs: Tensor,
@@ -19,10 +20,11 @@ export function ppoPolicyLoss(
   advantages: Tensor,
   mask: Tensor,
   clipRange: number,
+  clipRangeHigh = clipRange,
 ): PolicyLoss {
   const ratio = exp(sub(logprobs, oldLogprobs));
   const unclipped = mul(neg(advantages), ratio);
-  const clipped = mul(neg(advantages), clip(ratio, 1 - clipRange, 1 + clipRange));
+  const clipped = mul(neg(advantages), clip(ratio, 1 - clipRange, 1 + clipRangeHigh));
   return {
     loss: maskedMean(max(unclipped, clipped), mask),
     clipFrac: maskedMean(cast(greater(clipped, unclipped), mask.dtype), mask),

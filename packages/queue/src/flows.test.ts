@@ -1,4 +1,4 @@
-import type { StageJobData, StageJobResult } from '@rlhf/contracts';
+import { resolveRaftConfig, type StageJobData, type StageJobResult } from '@rlhf/contracts';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -196,5 +196,10 @@ describe('run flows', () => {
       rewardModel: 'runs/new/rm1/final',
     });
     expect(resolveInputs(ppo, upstream.slice(1)).inputs.policy).toBe('runs/new/sft1/final');
+    const raft = { ...ppo, kind: 'raft', config: resolveRaftConfig() } as StageJobData;
+    expect(resolveInputs(raft, upstream).inputs).toEqual({
+      policy: 'runs/new/dpo1/final',
+      rewardModel: 'runs/new/rm1/final',
+    });
   });
 });

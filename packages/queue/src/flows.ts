@@ -124,18 +124,23 @@ export async function upstreamResults(queue: StageQueue, job: StageJob): Promise
   return out;
 }
 
+/** Stages whose result is a policy a later stage starts from. */
+const POLICY_KINDS = new Set<StageJobResult['kind']>(['sft', 'dpo', 'pro', 'raft', 'grpo']);
+/** Stages that also read a reward model. */
+const READS_REWARD_MODEL = new Set<StageJobData['kind']>(['raft', 'grpo', 'ppo']);
+
 /**
  * Fills the inputs a job left out with the models of the stages before it in the same run: `policy` from the
- * nearest policy stage (RAFT, PRO, DPO, else SFT), `rewardModel` (PPO) from the reward-model stage. Inputs the API set (fromRun) are kept.
+ * nearest policy stage, `rewardModel` (PPO, RAFT, GRPO) from the reward-model stage. Inputs the API set (fromRun)
+ * are kept.
  */
 export function resolveInputs(data: StageJobData, upstream: StageJobResult[]): StageJobData {
   const model = (kind: StageJobResult['kind']) => upstream.find((r) => r.kind === kind)?.modelKey;
-  // The nearest earlier policy stage (upstream is nearest first): RAFT's, PRO's, DPO's, else SFT's.
-  const policy =
-    data.inputs.policy ??
-    upstream.find((r) => r.kind === 'pro' || r.kind === 'dpo' || r.kind === 'sft')?.modelKey;
-  if (data.kind === 'ppo') {
-    const rewardModel = data.inputs.rewardModel ?? model('reward_model');
+  // The nearest earlier policy stage (upstream is nearest first).
+  const policy = data.inputs.policy ?? upstream.find((r) => POLICY_KINDS.has(r.kind))?.modelKey;
+  if (READS_REWARD_MODEL.has(data.kind)) {
+    const given = 'rewardModel' in data.inputs ? data.inputs.rewardModel : undefined;
+    const rewardModel = given ?? model('reward_model');
     return {
       ...data,
       inputs: { ...(policy ? { policy } : {}), ...(rewardModel ? { rewardModel } : {}) },

@@ -10,6 +10,7 @@ import {
   resolvePpoConfig,
   resolveDpoConfig,
   resolveProConfig,
+  resolveGrpoConfig,
   resolveRaftConfig,
   resolveRewardModelConfig,
   resolveSftConfig,
@@ -204,6 +205,14 @@ export function linearRun(
     if (kind === 'pro')
       return { ...common, stageId, kind, config: resolveProConfig(supervised), dataset: preferences };
     const prompts = { id: 'd3', key: 'datasets/t/c.jsonl', kind: 'prompt' as const };
+    if (kind === 'grpo') {
+      const config = resolveGrpoConfig({
+        iterations: training.maxSteps ?? 20,
+        checkpointEvery: training.checkpointEvery ?? 5,
+        lr: training.lr ?? 0.2,
+      });
+      return { ...common, stageId, kind, config, dataset: prompts };
+    }
     if (kind === 'raft') {
       const config = resolveRaftConfig({
         iterations: training.maxSteps ?? 20,

@@ -37,7 +37,7 @@ export interface LinearRunnerOptions {
 
 /** How a job's config drives the runner: steps, fused steps per call, checkpoint interval, lr, seed. */
 export function linearSettings(job: StageJobData) {
-  const iterative = job.kind === 'ppo' || job.kind === 'raft';
+  const iterative = job.kind === 'ppo' || job.kind === 'raft' || job.kind === 'grpo';
   const total = iterative ? job.config.iterations : (job.config.maxSteps ?? 60);
   const perCall = iterative ? 1 : job.config.stepsPerCall;
   return {
