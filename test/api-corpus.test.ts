@@ -21,6 +21,9 @@ import {
   uploadDataset,
 } from './api-helpers.js';
 
+// One seed for every property, so a CI failure reproduces (CORPUS_SEED explores others).
+fc.configureGlobal({ seed: Number(process.env.CORPUS_SEED ?? 20261202) });
+
 const admin = { authorization: `Bearer ${ADMIN_KEY}` };
 // Bounded so the whole file stays well under 30 s on 2 cores.
 const RUNS = Number(process.env.CORPUS_RUNS ?? 40);
@@ -728,7 +731,8 @@ describe('generate', () => {
 // --- admin -------------------------------------------------------------------------------------
 
 describe('admin routes', () => {
-  const limitValue = fc.oneof(badScalar, fc.constantFrom<unknown>(-1, 10_001, 0.5, 2 ** 51, 1_000_001, null));
+  // Values no limit field accepts (per-field maxima are in the hand cases).
+  const limitValue = fc.oneof(badScalar, fc.constantFrom<unknown>(-1, 0.5, null));
   test('property: bad team bodies, limits and key bodies are 400s and store nothing', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -54,6 +54,7 @@ const optimizerFields = {
   adamEpsilon: positive(1, 1e-8, 'AdamW ε'),
   maxGradNorm: Type.Number({
     minimum: 0,
+    maximum: 1e6,
     default: 1,
     description: 'clip the global gradient norm to this (max_grad_norm); 0 = no clipping',
   }),
@@ -112,6 +113,7 @@ export const RewardModelConfig = Type.Object(
     ...supervisedFields(1e-4),
     margin: Type.Number({
       minimum: 0,
+      maximum: 100,
       default: 0,
       description:
         'loss −log σ(r_chosen − r_rejected − margin) (Touvron et al. 2023 §3.2.2); 0 = plain Bradley–Terry',

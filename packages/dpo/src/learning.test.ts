@@ -47,15 +47,26 @@ async function dpo(rows: readonly RankedRow[], config: DpoConfigInput) {
 describe('DPO family on sort-digits (tiny preset)', () => {
   const offline = generateRankedRows(800, { seed: 77 });
 
-  test('DPO on ranked lists raises the ground truth; held-out implicit-reward accuracy >= 0.9', async () => {
-    const { summary, truth } = await dpo(offline, { beta: 1, lr: 2e-4 });
+  test('DPO on ranked lists raises the ground truth, sampled and greedy; held-out implicit-reward accuracy >= 0.9', async () => {
+    const result = await trainDpo({
+      config: { ...base, beta: 1, lr: 2e-4 },
+      model: sft,
+      rows: offline,
+      runtime,
+    });
+    const { summary } = result;
+    const truth = await meanGroundTruth(runtime, result.model, heldOutPrompts, SEEDS);
+    const greedy = await meanGroundTruth(runtime, result.model, heldOutPrompts, [1], undefined, 0);
+    const sftGreedy = await meanGroundTruth(runtime, sft, heldOutPrompts, [1], undefined, 0);
+    console.log(JSON.stringify({ sftTruth, truth, sftGreedy, greedy, ...summary }));
     expect(truth).toBeGreaterThan(sftTruth + 0.1);
+    expect(greedy).toBeGreaterThan(sftGreedy);
     expect(summary[DpoMetrics.evalRewardsAccuracies]).toBeGreaterThanOrEqual(0.9);
   }, 600_000);
 
   test('a small β lets the policy drift much further from the reference than a large one', async () => {
-    const weak = await dpo(offline, { beta: 0.05, lr: 1e-4 });
-    const strong = await dpo(offline, { beta: 1, lr: 1e-4 });
+    const weak = await dpo(offline, { beta: 0.01, lr: 1e-4 });
+    const strong = await dpo(offline, { beta: 0.5, lr: 1e-4 });
     // eval/kl: mean over held-out best responses of log π − log π_ref.
     expect(Math.abs(weak.summary[DpoMetrics.evalKl])).toBeGreaterThan(
       3 * Math.abs(strong.summary[DpoMetrics.evalKl]),

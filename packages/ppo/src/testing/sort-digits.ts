@@ -179,13 +179,15 @@ export function rewardModel(runtime: Runtime, settings = defaultFixtureSettings)
   });
 }
 
-/** Mean ground-truth score of the policy's samples (temperature 1, as PPO samples) over prompts × seeds. */
+/** Mean ground-truth score of the policy's samples (temperature 1, as PPO samples; 0 = greedy) over prompts × seeds. */
 export async function meanGroundTruth(
   runtime: Runtime,
   policy: ModelWeights,
   prompts: readonly PromptRow[],
   seeds: readonly number[],
   maxNewTokens = defaultFixtureSettings.maxNewTokens,
+  /** 1 samples as PPO does; 0 is greedy. */
+  temperature = 1,
 ): Promise<number> {
   const generator = await createGenerator(runtime, policy.config);
   try {
@@ -195,6 +197,7 @@ export async function meanGroundTruth(
         params: policy.params,
         prompts: prompts.map((p) => [tokenizer.bosId, ...tokenizer.encode(p.prompt)]),
         maxNewTokens,
+        temperature,
         seed,
         eosId: tokenizer.eosId,
         padId: tokenizer.padId,
