@@ -21,6 +21,7 @@ import * as store from './run-store.js';
 import type { RunView } from './schemas.js';
 import type { Services } from './services.js';
 import { isUniqueViolation } from './teams.js';
+import { stepMemoryErrors } from './limits.js';
 import { artifactView, isFinished, metricView, modelPresetOf, runView, sampleView } from './views.js';
 
 export type { RunWithStages } from './run-store.js';
@@ -132,8 +133,12 @@ async function resolveSpec(
   });
   if (!result.ok || extra.length > 0) throw invalidRequest([...extra, ...(result.ok ? [] : result.errors)]);
   const spec = result.spec;
-  const tooLong = epochStepErrors(spec, new Map(datasets.map((d) => [d.id, d.rows])));
-  if (tooLong.length > 0) throw invalidRequest(tooLong);
+  const preset = 'preset' in spec.model ? spec.model.preset : modelPresetOf(fromRun as store.RunWithStages);
+  const tooLarge = [
+    ...epochStepErrors(spec, new Map(datasets.map((d) => [d.id, d.rows]))),
+    ...stepMemoryErrors(spec, preset),
+  ];
+  if (tooLarge.length > 0) throw invalidRequest(tooLarge);
   if ('preset' in spec.model) return { spec, model: { modelPreset: spec.model.preset, fromRun: null } };
   // validateRunSpec checked that the run has the stages this one starts from.
   const from = fromRun as store.RunWithStages;
