@@ -16,7 +16,7 @@ test('a step over the vocabulary is 3 float32 copies of its logits', () => {
   expect(stepBytes(16 * 256, 50_257)).toBe(16 * 256 * 50_257 * 12);
 });
 
-test("refuses a step the worker cannot hold, naming the field; default configs pass", () => {
+test('refuses a step the worker cannot hold, naming the field; default configs pass', () => {
   // Issue 18 item 7: gpt2 at batch 4096 × 1024 tokens.
   const huge = spec('gpt2', [
     { kind: 'sft', datasetId: 'demos', config: { batchSize: 4096, maxSeqLen: 1024 } },
