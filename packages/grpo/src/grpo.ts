@@ -26,7 +26,6 @@ import {
   createScorer,
   hashString,
   leftPad,
-  longest,
   paramShapes,
   type ResponseBatch,
   scoreResponses,
@@ -45,6 +44,7 @@ import {
   permutation,
   promptTokens,
   runStage,
+  sampleGroups,
   type SampleRow,
   type StageHooks,
   type StageResult,
@@ -184,30 +184,18 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
       return {
         async step(it) {
           const batch = promptOrder(it).map((i) => prompts[i]);
-          const repeated = batch.flatMap((p) => Array.from({ length: G }, () => p.ids));
-          const out = await generator.generate({
+          const group = await sampleGroups(generator, {
             params: trainer.state.params,
-            prompts: repeated,
+            prompts: batch.map((p) => p.ids),
+            n: G,
             maxNewTokens: config.maxNewTokens,
             temperature: config.temperature,
             seed: hashString(`${config.seed}:grpo:${it}`),
-            eosId: tokenizer.eosId,
-            padId: tokenizer.padId,
+            tokenizer,
           });
-          const tokens = out.tokens.map((row, r) => row.filter((_, t) => out.mask[r][t]));
-          const width = longest(tokens);
-          const pad = (row: readonly number[], value: number) => [
-            ...row,
-            ...new Array(width - row.length).fill(value),
-          ];
-          const responses = tokens.map((row) => pad(row, tokenizer.padId));
-          const responseMask = tokens.map((row) =>
-            pad(
-              row.map(() => 1),
-              0,
-            ),
-          );
-          const scored = { prompts: repeated, padId: tokenizer.padId, responses, responseMask };
+          const { tokens, scored, generated: out } = group;
+          const { prompts: repeated, responses, responseMask } = scored;
+          const width = responses[0]?.length ?? 0;
           const texts = tokens.map((row) => tokenizer.decode(row, { skipSpecialTokens: true }));
           const rewards = rewardScorer
             ? (await rewardScorer.score({ ...scored, params: input.rewardModel!.params })).scores!

@@ -33,6 +33,7 @@ import {
   permutation,
   promptTokens,
   runStage,
+  sampleGroups,
   type SampleRow,
   type StageHooks,
   type StageResult,
@@ -142,35 +143,21 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
       return {
         async step(it) {
           const batch = promptOrder(it).map((i) => prompts[i]);
-          const repeated = batch.flatMap((p) => Array.from({ length: n }, () => p.ids));
-          const out = await generator.generate({
+          const {
+            tokens,
+            scored,
+            generated: out,
+          } = await sampleGroups(generator, {
             params: trainer.state.params,
-            prompts: repeated,
+            prompts: batch.map((p) => p.ids),
+            n,
             maxNewTokens: config.maxNewTokens,
             temperature: config.temperature,
             topK: config.topK,
             topP: config.topP,
             seed: hashString(`${config.seed}:raft:${it}`),
-            eosId: tokenizer.eosId,
-            padId: tokenizer.padId,
+            tokenizer,
           });
-          const tokens = out.tokens.map((row, r) => row.filter((_, t) => out.mask[r][t]));
-          const width = longest(tokens);
-          const pad = (row: readonly number[], value: number) => [
-            ...row,
-            ...new Array(width - row.length).fill(value),
-          ];
-          const scored = {
-            prompts: repeated,
-            padId: tokenizer.padId,
-            responses: tokens.map((row) => pad(row, tokenizer.padId)),
-            responseMask: tokens.map((row) =>
-              pad(
-                row.map(() => 1),
-                0,
-              ),
-            ),
-          };
           const scores = (await scorer.score({ ...scored, params: input.rewardModel.params })).scores!;
           const samples: Sample[] = tokens.map((row, r) => ({
             prompt: Math.floor(r / n),
