@@ -22,3 +22,4 @@ export {
   type StageRef,
   saveCheckpoint,
 } from './checkpoints.js';
+export { readTar, TarError, type TarLimits, writeTar } from './tar.js';
