@@ -8,17 +8,23 @@ import {
   cumsum,
   type DType,
   dimOf,
+  div,
   equal,
   greater,
+  greaterOrEqual,
   lessOrEqual,
+  matmul,
   mul,
   or,
+  randomUniformLike,
   range,
   slice,
   sub,
   type Tensor,
+  transpose,
   unsqueeze,
 } from '@rlhf/graph';
+import { hashString } from './random.js';
 
 /** Parameter tensors by name (paramShapes names). */
 export type GptParams = Map<string, Tensor>;
@@ -55,6 +61,31 @@ export function param(params: GptParams, name: string): Tensor {
   const p = params.get(name);
   if (!p) throw new Error(`model parameter "${name}" is missing`);
   return p;
+}
+
+/** Params-map key of the LoRA scale s (a scalar: adapterScale · α/r); 0 turns every adapter off (the base model). */
+export const LORA_SCALE = 'lora.scale';
+/** Params-map key of the LoRA dropout probability (a scalar), present in training graphs only. */
+export const LORA_DROPOUT = 'lora.dropout';
+
+/**
+ * A linear layer's output with its LoRA adapter (Hu et al. 2022 eq. 3): y + s·(dropout(x) Aᵀ) Bᵀ, A [r, in] and
+ * B [out, r] as PEFT stores them, when `params` holds `${name}.lora_A.weight`; otherwise y as it is.
+ */
+export function withAdapter(params: GptParams, name: string, x: Tensor, y: Tensor): Tensor {
+  const a = params.get(`${name}.lora_A.weight`);
+  if (!a) return y;
+  const b = param(params, `${name}.lora_B.weight`);
+  const p = params.get(LORA_DROPOUT);
+  // Inverted dropout on the adapter's input only (PEFT's lora_dropout); one seed per layer, advancing per run.
+  const input = p
+    ? div(
+        mul(x, cast(greaterOrEqual(randomUniformLike(x, { seed: hashString(name) }), p), x.dtype)),
+        sub(1, p),
+      )
+    : x;
+  const delta = matmul(matmul(input, transpose(a, [1, 0])), transpose(b, [1, 0]));
+  return add(y, mul(delta, param(params, LORA_SCALE)));
 }
 
 /** The float dtype the model is built in: that of its parameters. */

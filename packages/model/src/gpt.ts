@@ -42,6 +42,7 @@ import {
   MASKED_SCORE,
   param,
   scaled,
+  withAdapter,
 } from './decoder.js';
 import { llamaHidden, llamaLinear } from './llama.js';
 
@@ -61,9 +62,10 @@ export function gptParamInputs(graph: Graph, config: GptConfig, dtype: DType = '
   return params;
 }
 
-/** y = x @ W + b (HF Conv1D orientation: W is [in, out]). */
+/** y = x @ W + b (HF Conv1D orientation: W is [in, out]), plus its LoRA adapter when params hold one. */
 function linear(params: GptParams, name: string, x: Tensor): Tensor {
-  return add(matmul(x, param(params, `${name}.weight`)), param(params, `${name}.bias`));
+  const y = add(matmul(x, param(params, `${name}.weight`)), param(params, `${name}.bias`));
+  return withAdapter(params, name, x, y);
 }
 
 /** [B, T, d] -> [B, nHead, T, headDim]: heads are contiguous column blocks (HF layout). */

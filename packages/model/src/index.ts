@@ -126,3 +126,39 @@ export {
   temperedLogprobs,
   withTemperature,
 } from './score.js';
+export { LORA_DROPOUT, LORA_SCALE, withAdapter } from './decoder.js';
+export {
+  adaptableLinears,
+  adapterSize,
+  checkAdapter,
+  initLora,
+  type LoraLinear,
+  LoraError,
+  type LoraSettings,
+  linearKinds,
+  loraParamShapes,
+  loraScale,
+  loraTargets,
+  mergeLora,
+  savedModuleParams,
+  validateLora,
+} from './lora.js';
+export {
+  adaptedParams,
+  adapterFeeds,
+  adapterInput,
+  adapterInputs,
+  buildLoraScoringGraph,
+  createLoraScorer,
+  type LoraScoreRequest,
+  scoreWithReference,
+} from './lora-graph.js';
+export {
+  ADAPTER_CONFIG,
+  ADAPTER_WEIGHTS,
+  type PeftAdapter,
+  loraSettingsFromPeft,
+  peftAdapterFiles,
+  peftAdapterFromFiles,
+  peftKey,
+} from './lora-peft.js';

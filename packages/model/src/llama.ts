@@ -42,12 +42,13 @@ import {
   param,
   paramDtype,
   scaled,
+  withAdapter,
 } from './decoder.js';
 
-/** y = x @ Wᵀ (+ b): nn.Linear, W is [out, in]. */
+/** y = x @ Wᵀ (+ b): nn.Linear, W is [out, in]; plus its LoRA adapter when params hold one. */
 export function llamaLinear(params: GptParams, name: string, x: Tensor, bias = false): Tensor {
   const y = matmul(x, transpose(param(params, `${name}.weight`), [1, 0]));
-  return bias ? add(y, param(params, `${name}.bias`)) : y;
+  return withAdapter(params, name, x, bias ? add(y, param(params, `${name}.bias`)) : y);
 }
 
 /** RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x²) + eps) · weight over the last axis. */
