@@ -1,6 +1,7 @@
-// Bradley–Terry strengths from pairwise comparisons (ties as half a win to each side), fitted by the MM
-// algorithm (Hunter 2004, "MM algorithms for generalized Bradley–Terry models", Ann. Statist. 32, eq. 3),
-// reported on the Elo scale, with percentile-bootstrap intervals over comparisons.
+// Bradley–Terry strengths (Bradley & Terry 1952) from pairwise comparisons, ties as half a win to each side,
+// fitted by damped Newton on the log-likelihood with a weak virtual-games prior, reported on the Elo scale,
+// with percentile-bootstrap intervals over comparisons. (Hunter 2004's MM converges linearly: ~3000
+// iterations on a 5-model round robin, against ~5 Newton steps.)
 import {
   type BootstrapOptions,
   bootstrapRng,
@@ -29,9 +30,9 @@ export interface BradleyTerryOptions extends BootstrapOptions {
   priorGames?: number;
   /** Default `{ mean: 1000 }`. */
   anchor?: RatingAnchor;
-  /** Stop when no log-strength moves by more than this in one MM step (default 1e-10). */
+  /** Stop when no log-strength moves by more than this in one Newton step (default 1e-10). */
   tolerance?: number;
-  /** Default 100000. */
+  /** Default 200. */
   maxIterations?: number;
 }
 
@@ -67,7 +68,7 @@ export function eloOfLogStrength(theta: number): number {
   return (400 * theta) / Math.LN10;
 }
 
-/** Comparisons folded into per-pair game counts and points; the MM update needs only these. */
+/** Comparisons folded into per-pair game counts and points; the likelihood needs only these. */
 interface PairTable {
   size: number;
   /** Row-major size×size: games between i and j (symmetric). */
@@ -87,53 +88,124 @@ function addGame(table: PairTable, i: number, j: number, scoreOfI: number): void
   table.points[j] += 1 - scoreOfI;
 }
 
-interface MmResult {
+interface FitResult {
   theta: Float64Array;
   iterations: number;
   converged: boolean;
 }
 
+/** log(e^x + e^y) without overflow. */
+function logAddExp(x: number, y: number): number {
+  const m = Math.max(x, y);
+  return m + Math.log(Math.exp(x - m) + Math.exp(y - m));
+}
+
 /**
- * MM iterations π_i ← (W_i + g/2) / (Σ_j n_ij/(π_i+π_j) + g/(π_i+1)) (Hunter 2004 eq. 3, with g virtual
- * games against a reference of strength 1). Without a prior the scale is fixed by a geometric mean of 1.
+ * Bradley–Terry log-likelihood with g virtual games per model against a reference of log-strength 0, half
+ * won: Σ_i (W_i + g/2) θ_i − Σ_{i<j} n_ij log(e^θi + e^θj) − g Σ_i log(e^θi + 1) (Hunter 2004 §2).
  */
-function fitMm(
+function penalizedLogLikelihood(table: PairTable, priorGames: number, theta: Float64Array): number {
+  const { size, games, points } = table;
+  let value = 0;
+  for (let i = 0; i < size; i++) {
+    value += (points[i] + priorGames / 2) * theta[i] - priorGames * logAddExp(theta[i], 0);
+    for (let j = i + 1; j < size; j++) {
+      const n = games[i * size + j];
+      if (n > 0) value -= n * logAddExp(theta[i], theta[j]);
+    }
+  }
+  return value;
+}
+
+/** Cholesky solve of A x = b for a symmetric positive-definite A (row-major m×m); null when not SPD. */
+function choleskySolve(a: Float64Array, b: Float64Array, m: number): Float64Array | null {
+  const l = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j <= i; j++) {
+      let sum = a[i * m + j];
+      for (let k = 0; k < j; k++) sum -= l[i * m + k] * l[j * m + k];
+      if (i === j) {
+        if (!(sum > 0)) return null;
+        l[i * m + i] = Math.sqrt(sum);
+      } else {
+        l[i * m + j] = sum / l[j * m + j];
+      }
+    }
+  }
+  const y = new Float64Array(m);
+  for (let i = 0; i < m; i++) {
+    let sum = b[i];
+    for (let k = 0; k < i; k++) sum -= l[i * m + k] * y[k];
+    y[i] = sum / l[i * m + i];
+  }
+  const x = new Float64Array(m);
+  for (let i = m - 1; i >= 0; i--) {
+    let sum = y[i];
+    for (let k = i + 1; k < m; k++) sum -= l[k * m + i] * x[k];
+    x[i] = sum / l[i * m + i];
+  }
+  return x;
+}
+
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/**
+ * Damped Newton ascent on the penalized log-likelihood: gradient W_i + g/2 − Σ_j n_ij σ(θi−θj) − g σ(θi),
+ * Hessian from the Fisher weights p(1−p). Without a prior the last model is held at 0 (the scale is free)
+ * and the result centred; it then stops unconverged when some model is unbeaten or the graph disconnected.
+ */
+function fitNewton(
   table: PairTable,
   priorGames: number,
   tolerance: number,
   maxIterations: number,
   start?: Float64Array,
-): MmResult {
+): FitResult {
   const { size, games, points } = table;
-  const pi = new Float64Array(size);
-  for (let i = 0; i < size; i++) pi[i] = start === undefined ? 1 : Math.exp(start[i]);
-  const theta = new Float64Array(size);
-  for (let i = 0; i < size; i++) theta[i] = Math.log(pi[i]);
+  const theta = start === undefined ? new Float64Array(size) : Float64Array.from(start);
+  const free = priorGames > 0 ? size : size - 1;
+  let objective = penalizedLogLikelihood(table, priorGames, theta);
   for (let iteration = 1; iteration <= maxIterations; iteration++) {
-    let change = 0;
-    for (let i = 0; i < size; i++) {
-      let denominator = priorGames / (pi[i] + 1);
+    const gradient = new Float64Array(free);
+    const information = new Float64Array(free * free);
+    for (let i = 0; i < free; i++) {
+      const self = sigmoid(theta[i]);
+      gradient[i] = points[i] + priorGames / 2 - priorGames * self;
+      information[i * free + i] = priorGames * self * (1 - self);
       for (let j = 0; j < size; j++) {
         const n = games[i * size + j];
-        if (n > 0) denominator += n / (pi[i] + pi[j]);
+        if (n === 0 || j === i) continue;
+        const p = sigmoid(theta[i] - theta[j]);
+        gradient[i] -= n * p;
+        information[i * free + i] += n * p * (1 - p);
+        if (j < free) information[i * free + j] -= n * p * (1 - p);
       }
-      const numerator = points[i] + priorGames / 2;
-      pi[i] = denominator > 0 ? numerator / denominator : 1;
     }
-    let meanLog = 0;
-    if (priorGames === 0) {
-      for (let i = 0; i < size; i++) meanLog += Math.log(pi[i]) / size;
+    const step = choleskySolve(information, gradient, free);
+    if (step === null) return { theta: centred(theta, priorGames), iterations: iteration, converged: false };
+    let scale = 1;
+    const next = new Float64Array(size);
+    let nextObjective = Number.NEGATIVE_INFINITY;
+    for (; scale > 1e-10; scale /= 2) {
+      for (let i = 0; i < size; i++) next[i] = theta[i] + (i < free ? scale * step[i] : 0);
+      nextObjective = penalizedLogLikelihood(table, priorGames, next);
+      if (nextObjective >= objective - 1e-12 * Math.abs(objective)) break;
     }
-    for (let i = 0; i < size; i++) {
-      const next = Math.log(pi[i]) - meanLog;
-      pi[i] = Math.exp(next);
-      change = Math.max(change, Math.abs(next - theta[i]));
-      theta[i] = next;
-    }
-    if (!theta.every(Number.isFinite)) return { theta, iterations: iteration, converged: false };
-    if (change < tolerance) return { theta, iterations: iteration, converged: true };
+    let change = 0;
+    for (let i = 0; i < size; i++) change = Math.max(change, Math.abs(next[i] - theta[i]));
+    theta.set(next);
+    objective = nextObjective;
+    if (change < tolerance)
+      return { theta: centred(theta, priorGames), iterations: iteration, converged: true };
   }
-  return { theta, iterations: maxIterations, converged: false };
+  return { theta: centred(theta, priorGames), iterations: maxIterations, converged: false };
+}
+
+/** Without a prior only differences are identified: report log-strengths with mean 0. */
+function centred(theta: Float64Array, priorGames: number): Float64Array {
+  if (priorGames > 0) return theta;
+  const mean = theta.reduce((s, t) => s + t, 0) / theta.length;
+  return theta.map((t) => t - mean);
 }
 
 /** Elo ratings of log-strengths, shifted so the anchor holds. */
@@ -151,7 +223,9 @@ function anchoredRatings(
   } else {
     shift = anchor.mean - elo.reduce((s, r) => s + r, 0) / elo.length;
   }
-  return elo.map((r) => r + shift);
+  const shifted = elo.map((r) => r + shift);
+  if ('model' in anchor) shifted[models.indexOf(anchor.model)] = anchor.rating;
+  return shifted;
 }
 
 /**
@@ -167,7 +241,7 @@ export function bradleyTerry(
   const priorGames = options.priorGames ?? 1;
   const anchor = options.anchor ?? { mean: 1000 };
   const tolerance = options.tolerance ?? 1e-10;
-  const maxIterations = options.maxIterations ?? 100_000;
+  const maxIterations = options.maxIterations ?? 200;
   if (!(priorGames >= 0) || !Number.isFinite(priorGames)) {
     throw new RangeError(`priorGames must be a finite number ≥ 0, got ${priorGames}`);
   }
@@ -202,7 +276,7 @@ export function bradleyTerry(
       else tallies[k].ties++;
     }
   }
-  const fit = fitMm(full, priorGames, tolerance, maxIterations);
+  const fit = fitNewton(full, priorGames, tolerance, maxIterations);
   const ratings = anchoredRatings(fit.theta, models, anchor);
 
   const rng = bootstrapRng(seed, 'bradley-terry');
@@ -210,7 +284,7 @@ export function bradleyTerry(
   for (let r = 0; r < resamples; r++) {
     const table = emptyTable(size);
     for (const k of resampleIndices(rng, rows.length)) addGame(table, rows[k].i, rows[k].j, rows[k].score);
-    const refit = fitMm(table, priorGames, tolerance, maxIterations, fit.theta);
+    const refit = fitNewton(table, priorGames, tolerance, maxIterations, fit.theta);
     anchoredRatings(refit.theta, models, anchor).forEach((rating, k) => {
       samples[k][r] = rating;
     });
