@@ -94,18 +94,61 @@ const supervisedFields = (lr: number) => ({
   stepsPerCall: int(1, 1024, 8, 'optimizer steps fused into one ONNX Loop (one session.run)'),
 });
 
-export const SftConfig = Type.Object(
+/** A LoRA adapter (Hu et al. 2022), PEFT's LoraConfig in camelCase; any stage that trains one reuses it. */
+export const LoraConfig = Type.Object(
   {
-    ...supervisedFields(3e-4),
-    completionOnlyLoss: Type.Boolean({
-      default: true,
-      description: 'loss on response tokens only; prompt tokens are context (completion_only_loss)',
+    r: int(1, 4096, 8, 'rank of the update BA (r)'),
+    alpha: positive(
+      1e6,
+      16,
+      'the update is scaled by alpha / r, alpha / sqrt(r) with useRslora (lora_alpha)',
+    ),
+    dropout: Type.Number({
+      minimum: 0,
+      exclusiveMaximum: 1,
+      default: 0,
+      description: "dropout on the adapter's input while training (lora_dropout)",
+    }),
+    targetModules: Type.Union(
+      [
+        Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.]+$', maxLength: 128 }), {
+          minItems: 1,
+          maxItems: 64,
+        }),
+        Type.Null(),
+      ],
+      {
+        default: null,
+        description:
+          'linear layers to adapt, by name or dotted suffix: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj (Llama family), c_attn c_proj c_fc (GPT-2); null = the attention projections (q_proj v_proj / c_attn) (target_modules)',
+      },
+    ),
+    useRslora: Type.Boolean({ default: false, description: 'rsLoRA: scale alpha / sqrt(r) (use_rslora)' }),
+    modulesToSave: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.]+$', maxLength: 128 }), {
+      maxItems: 64,
+      default: [],
+      description: 'modules trained in full beside the adapters, e.g. lm_head, wte, score (modules_to_save)',
     }),
   },
   closed,
 );
+export type LoraConfig = Static<typeof LoraConfig>;
+export const LoraConfigInput = withoutDefaults(Type.Partial(LoraConfig, closed));
+export type LoraConfigInput = Static<typeof LoraConfigInput>;
+
+const sftFields = {
+  ...supervisedFields(3e-4),
+  completionOnlyLoss: Type.Boolean({
+    default: true,
+    description: 'loss on response tokens only; prompt tokens are context (completion_only_loss)',
+  }),
+};
+/** Absent = full fine-tuning; set = a LoRA adapter on the frozen base (defaults fill the fields not given). */
+export const SftConfig = Type.Object({ ...sftFields, lora: Type.Optional(LoraConfig) }, closed);
 export type SftConfig = Static<typeof SftConfig>;
-export const SftConfigInput = withoutDefaults(Type.Partial(SftConfig, closed));
+export const SftConfigInput = withoutDefaults(
+  Type.Partial(Type.Object({ ...sftFields, lora: LoraConfigInput }, closed), closed),
+);
 export type SftConfigInput = Static<typeof SftConfigInput>;
 
 export const RewardModelConfig = Type.Object(
