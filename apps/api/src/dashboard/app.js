@@ -1,0 +1,1089 @@
+// The dashboard: runs, one page per run (/dashboard/runs/:id) and the workers, all read from /v1 with the
+// team key the user entered. Routes are client-side (the server answers every dashboard path with one shell).
+import { fmt, LineChart } from './chart.js';
+
+const KEY_STORE = 'rlhf.apiKey';
+const STAGE_LABELS = {
+  sft: 'SFT',
+  reward_model: 'RM',
+  dpo: 'DPO',
+  pro: 'PRO',
+  raft: 'RAFT',
+  grpo: 'GRPO',
+  ppo: 'PPO',
+};
+// The metrics users watch first per stage kind (TRL's names); the others follow, folded.
+const KEY_METRICS = {
+  sft: ['train/loss', 'eval/loss'],
+  reward_model: ['train/loss', 'eval/accuracy', 'eval/loss', 'train/accuracy'],
+  dpo: ['train/loss', 'rewards/accuracies', 'rewards/margins', 'eval/rewards/accuracies'],
+  pro: ['train/loss', 'rewards/accuracies', 'rewards/margins', 'eval/rewards/accuracies'],
+  raft: ['reward/kept_mean', 'reward/all_mean', 'objective/ground_truth', 'train/loss'],
+  grpo: ['reward', 'reward_std', 'kl', 'objective/ground_truth', 'train/loss'],
+  ppo: ['objective/scores', 'objective/ground_truth', 'objective/kl', 'kl_ctl/value', 'loss/policy_avg'],
+};
+const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+const SAMPLE_PAGE = 50;
+const POLL_MS = 2000;
+
+const $ = (id) => document.getElementById(id);
+const label = (kind) => STAGE_LABELS[kind] ?? kind;
+const finished = (status) => ['succeeded', 'failed', 'cancelled'].includes(status);
+// A cancelled run's running stage stops only at its next check: follow the run until no stage runs.
+const settled = (run) => finished(run.status) && !run.stages.some((s) => s.status === 'running');
+const when = (time) => (time ? new Date(time).toLocaleString() : '–');
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function duration(from, to) {
+  if (!from) return '–';
+  const seconds = Math.max(0, Math.round(((to ? new Date(to) : new Date()) - new Date(from)) / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+}
+function size(bytes) {
+  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return bytes < 1024 ** 3
+    ? `${(bytes / 1024 ** 2).toFixed(1)} MiB`
+    : `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+// Builds an element; strings become text nodes, so nothing from the API is ever parsed as HTML.
+function el(tag, props, ...children) {
+  const { dataset, ...rest } = props ?? {};
+  const node = Object.assign(document.createElement(tag), rest);
+  for (const [name, value] of Object.entries(dataset ?? {})) node.dataset[name] = String(value);
+  node.append(
+    ...children
+      .flat()
+      .filter((c) => c !== null && c !== undefined && c !== false)
+      .map((c) => (c instanceof Node ? c : String(c))),
+  );
+  return node;
+}
+const badge = (status, id) => el('span', { className: `badge ${status}`, ...(id ? { id } : {}) }, status);
+function table(headings, rows, props = {}) {
+  return el(
+    'table',
+    props,
+    el('thead', {}, el('tr', {}, ...headings.map((h) => el('th', {}, h)))),
+    el('tbody', {}, ...rows),
+  );
+}
+// Coalesces a burst of calls into one, at most every `ms` (e.g. many events -> one request).
+function throttle(fn, ms) {
+  let waiting = false;
+  return () => {
+    if (waiting) return;
+    waiting = true;
+    setTimeout(() => {
+      waiting = false;
+      Promise.resolve(fn()).catch(showError);
+    }, ms);
+  };
+}
+function showError(error) {
+  if (error?.name === 'AbortError' || error instanceof SignedOut) return;
+  $('error').hidden = !error;
+  $('error').textContent = error ? String(error.message ?? error) : '';
+}
+
+// --- API key and requests ------------------------------------------------------------------------
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+/** Thrown after a 401: the login form is showing, callers just stop. */
+class SignedOut extends Error {}
+
+let key = localStorage.getItem(KEY_STORE);
+const fragmentKey = new URLSearchParams(location.hash.slice(1)).get('key');
+if (fragmentKey) {
+  // local testing only: moved to localStorage, then cleared from the address bar
+  key = fragmentKey;
+  localStorage.setItem(KEY_STORE, key);
+  history.replaceState(null, '', location.pathname + location.search);
+}
+
+async function api(path, init = {}) {
+  if (!key) throw new SignedOut('no key');
+  let response;
+  try {
+    response = await fetch(path, { ...init, headers: { ...init.headers, authorization: `Bearer ${key}` } });
+  } catch (error) {
+    if (error.name === 'AbortError') throw error;
+    throw new Error(`The API is unreachable (${error.message}); retrying.`);
+  }
+  if (response.ok) return response;
+  const body = await response.json().catch(() => null);
+  const message = body?.error?.message ?? `HTTP ${response.status}`;
+  if (response.status === 401) {
+    signOut(
+      `This API key was not accepted (${message}). Check that it is complete and not revoked, or ask an admin for a new one.`,
+    );
+    throw new SignedOut(message);
+  }
+  if (response.status === 429) {
+    const wait = response.headers.get('retry-after');
+    throw new ApiError(429, 'rate_limited', `${message}${wait ? ` (try again in ${wait} s)` : ''}`);
+  }
+  throw new ApiError(response.status, body?.error?.code ?? 'error', message);
+}
+const getJson = async (path, init) => (await api(path, init)).json();
+
+function signOut(message) {
+  localStorage.removeItem(KEY_STORE);
+  key = null;
+  stopPage();
+  $('page').hidden = true;
+  $('page').replaceChildren();
+  $('nav').hidden = true;
+  $('forget').hidden = true;
+  $('error').hidden = true;
+  $('login').hidden = false;
+  $('login-message').hidden = !message;
+  $('login-message').textContent = message ?? '';
+  $('key').focus();
+}
+$('forget').onclick = () => signOut(null);
+$('login').onsubmit = async (event) => {
+  event.preventDefault();
+  const entered = $('key').value.trim();
+  if (!entered) return;
+  $('key').value = '';
+  key = entered;
+  try {
+    await getJson('/v1/runs?limit=1'); // a wrong key is told here, before any page is drawn
+  } catch (error) {
+    if (!(error instanceof SignedOut)) {
+      key = null;
+      $('login-message').hidden = false;
+      $('login-message').textContent = String(error.message);
+    }
+    return;
+  }
+  localStorage.setItem(KEY_STORE, key);
+  signedIn();
+};
+function signedIn() {
+  $('login').hidden = true;
+  $('login-message').hidden = true;
+  $('page').hidden = false;
+  $('nav').hidden = false;
+  $('forget').hidden = false;
+  route();
+}
+
+// --- Pages and routes ----------------------------------------------------------------------------
+// The page showing now: its requests and timers end when another page replaces it.
+let page = null;
+function stopPage() {
+  if (!page) return;
+  page.controller.abort();
+  for (const timer of page.timers) clearInterval(timer);
+  page = null;
+}
+function newPage() {
+  stopPage();
+  page = { controller: new AbortController(), timers: [] };
+  showError(null);
+  return page;
+}
+function every(p, ms, fn) {
+  p.timers.push(setInterval(() => page === p && Promise.resolve(fn()).catch(showError), ms));
+}
+
+function route() {
+  if (!key) return;
+  const path = location.pathname.replace(/\/+$/, '');
+  for (const link of $('nav').querySelectorAll('a')) {
+    link.classList.toggle('current', new URL(link.href).pathname === path);
+  }
+  const match = /^\/dashboard\/runs\/([^/]+)$/.exec(path);
+  if (match) runPage(decodeURIComponent(match[1])).catch(showError);
+  else if (path === '/dashboard/workers') workersPage().catch(showError);
+  else runsPage().catch(showError);
+}
+document.addEventListener('click', (event) => {
+  const link = event.target.closest?.('a[data-route]');
+  if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+  event.preventDefault();
+  if (link.href !== location.href) history.pushState(null, '', link.href);
+  route();
+});
+window.addEventListener('popstate', route);
+const runLink = (run) =>
+  el('a', { href: `/dashboard/runs/${run.id}`, dataset: { route: '' } }, run.name ?? run.id);
+
+function stageBar(stage, labelled = true) {
+  const fill = el('div', { className: `fill ${stage.status}` });
+  fill.style.width = `${Math.round(stage.progress * 100)}%`;
+  return el(
+    'div',
+    {
+      className: 'stagebar',
+      title: `${stage.kind}: ${stage.status}, step ${stage.step} / ${stage.totalSteps ?? '?'}`,
+    },
+    labelled ? el('span', {}, label(stage.kind)) : null,
+    el('div', { className: 'track' }, fill),
+  );
+}
+
+// --- Runs ----------------------------------------------------------------------------------------
+async function runsPage() {
+  const p = newPage();
+  const state = { status: '', items: [], cursor: null, extended: false };
+  const status = el(
+    'select',
+    { id: 'run-status-filter' },
+    el('option', { value: '' }, 'all statuses'),
+    ...RUN_STATUSES.map((s) => el('option', { value: s }, s)),
+  );
+  const list = el('div', { id: 'runs' });
+  const more = el('button', { type: 'button', hidden: true }, 'Load more');
+  $('page').replaceChildren(
+    el(
+      'section',
+      { className: 'card' },
+      el(
+        'div',
+        { className: 'row' },
+        el('h2', {}, 'Runs'),
+        el('label', { className: 'controls' }, 'Show ', status),
+      ),
+      list,
+      more,
+    ),
+  );
+  const query = (cursor) =>
+    new URLSearchParams({
+      limit: '50',
+      ...(state.status ? { status: state.status } : {}),
+      ...(cursor ? { cursor } : {}),
+    });
+  const render = () => {
+    if (page !== p) return;
+    list.replaceChildren(
+      state.items.length === 0
+        ? el('p', { className: 'muted' }, 'No runs yet: POST /v1/runs (or `rlhf submit`) starts one.')
+        : table(
+            ['run', 'status', 'stages', 'created', 'duration', 'error'],
+            state.items.map((run) =>
+              el(
+                'tr',
+                { dataset: { runId: run.id } },
+                el('td', {}, runLink(run), el('div', { className: 'muted' }, run.id)),
+                el('td', {}, badge(run.status)),
+                el('td', {}, ...run.stages.map((s) => stageBar(s))),
+                el('td', { className: 'num' }, when(run.createdAt)),
+                el('td', { className: 'num' }, duration(run.startedAt, run.finishedAt)),
+                el('td', {}, run.error ? el('div', { className: 'error-text' }, run.error) : ''),
+              ),
+            ),
+          ),
+    );
+    more.hidden = !state.cursor;
+  };
+  const load = async () => {
+    const first = await getJson(`/v1/runs?${query()}`, { signal: p.controller.signal });
+    state.items = first.items;
+    state.cursor = first.nextCursor;
+    state.extended = false;
+    render();
+  };
+  status.onchange = () => {
+    state.status = status.value;
+    load().catch(showError);
+  };
+  more.onclick = async () => {
+    const next = await getJson(`/v1/runs?${query(state.cursor)}`, { signal: p.controller.signal }).catch(
+      showError,
+    );
+    if (!next) return;
+    state.items.push(...next.items);
+    state.cursor = next.nextCursor;
+    state.extended = true;
+    render();
+  };
+  await load();
+  every(p, 5000, () => (state.extended ? undefined : load())); // older pages the user opened stay as they are
+}
+
+// --- Workers -------------------------------------------------------------------------------------
+async function workersPage() {
+  const p = newPage();
+  const body = el('div', { id: 'workers' }, el('p', { className: 'muted' }, 'Loading…'));
+  $('page').replaceChildren(
+    el(
+      'section',
+      { className: 'card' },
+      el('h2', {}, 'Workers'),
+      el(
+        'p',
+        { className: 'muted' },
+        'Worker processes that sent a heartbeat recently; refreshed every 3 s.',
+      ),
+      body,
+    ),
+  );
+  const load = async () => {
+    const signal = p.controller.signal;
+    const [workers, runs] = await Promise.all([
+      getJson('/v1/workers', { signal }),
+      getJson('/v1/runs?limit=100', { signal }),
+    ]);
+    // The team's stage ids -> their run, to link a busy worker to what it trains.
+    const stages = new Map(runs.items.flatMap((run) => run.stages.map((s) => [s.id, { run, stage: s }])));
+    if (page !== p) return;
+    body.replaceChildren(
+      workers.items.length === 0
+        ? el('p', { className: 'muted' }, 'No worker is alive: start one with `npm start -w @rlhf/worker`.')
+        : table(
+            ['worker', 'host', 'device', 'status', 'stage', 'last heartbeat'],
+            workers.items.map((w) => {
+              const found = w.stageId ? stages.get(w.stageId) : null;
+              return el(
+                'tr',
+                { dataset: { workerId: w.id } },
+                el('td', { className: 'key' }, w.id),
+                el('td', {}, w.hostname),
+                el('td', {}, w.device),
+                el('td', {}, badge(w.status)),
+                el(
+                  'td',
+                  {},
+                  found
+                    ? [runLink(found.run), ` · ${label(found.stage.kind)}`]
+                    : w.status === 'busy'
+                      ? el('span', { className: 'muted' }, "another team's stage")
+                      : '–',
+                ),
+                el('td', { className: 'num', title: w.lastSeenAt }, `${duration(w.lastSeenAt, null)} ago`),
+              );
+            }),
+          ),
+    );
+  };
+  await load();
+  every(p, 3000, load);
+}
+
+// --- One run -------------------------------------------------------------------------------------
+function notFound(id, message) {
+  $('page').replaceChildren(
+    el(
+      'section',
+      { className: 'card notfound', id: 'not-found' },
+      el('h2', {}, 'Run not found'),
+      el(
+        'p',
+        {},
+        'No run ',
+        el('code', {}, id),
+        ' belongs to your team: it may be another team’s run, or the id is wrong.',
+      ),
+      el('p', { className: 'muted' }, message),
+      el('p', {}, el('a', { href: '/dashboard', dataset: { route: '' } }, '← all runs')),
+    ),
+  );
+}
+
+async function runPage(id) {
+  const p = newPage();
+  const signal = p.controller.signal;
+  let run;
+  try {
+    run = await getJson(`/v1/runs/${encodeURIComponent(id)}`, { signal });
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 400)) {
+      if (page === p) notFound(id, error.message);
+      return;
+    }
+    throw error;
+  }
+  if (page !== p) return;
+  const v = {
+    p,
+    run,
+    metrics: new Map(), // stageId -> name -> step -> value
+    fetched: new Map(), // stageId -> last step read over REST (live events do not move it)
+    charts: new Map(), // `${stageId} ${name}` -> LineChart
+    sections: new Map(), // stageId -> its chart section
+    smoothing: 0,
+    compare: null, // { run, metrics: stage kind -> name -> [[step, value]] }
+    samples: [],
+    samplesCursor: null,
+    artifacts: [],
+    mode: '',
+  };
+  const alive = () => page === p;
+  buildRunLayout(v);
+  renderRun(v);
+  await sync(v);
+  loadCompareChoices(v).catch(showError);
+  every(p, 1000, () => !settled(v.run) && renderTimeline(v)); // running bars grow with the clock
+  if (!settled(v.run)) follow(v, alive).catch(showError);
+  else setMode(v, 'finished');
+}
+
+function buildRunLayout(v) {
+  const smoothing = el('input', {
+    type: 'range',
+    min: '0',
+    max: '0.99',
+    step: '0.01',
+    value: '0',
+    id: 'smoothing',
+  });
+  const smoothingValue = el('span', { className: 'num' }, '0');
+  smoothing.oninput = () => {
+    v.smoothing = Number(smoothing.value);
+    smoothingValue.textContent = smoothing.value;
+    renderCharts(v);
+  };
+  const compare = el('select', { id: 'compare' }, el('option', { value: '' }, 'no other run'));
+  compare.onchange = () => chooseCompare(v, compare.value).catch(showError);
+  const filter = el('input', {
+    type: 'search',
+    id: 'sample-filter',
+    placeholder: 'filter prompt or response…',
+  });
+  filter.oninput = () => renderSamples(v);
+  const stageFilter = el('select', { id: 'sample-stage' }, el('option', { value: '' }, 'all stages'));
+  stageFilter.onchange = () => reloadSamples(v).catch(showError);
+  const checkpoints = el('input', { type: 'checkbox', id: 'show-checkpoints' });
+  checkpoints.onchange = () => renderArtifacts(v);
+  const moreSamples = el(
+    'button',
+    { type: 'button', id: 'more-samples', hidden: true },
+    'Load older samples',
+  );
+  moreSamples.onclick = () => loadSamples(v, true).catch(showError);
+  $('page').replaceChildren(
+    el('section', { className: 'card', id: 'run-head' }),
+    el(
+      'section',
+      { className: 'card' },
+      el('h2', {}, 'Stages'),
+      el('div', { id: 'timeline' }),
+      el('div', { id: 'stages' }),
+    ),
+    el(
+      'section',
+      { className: 'card' },
+      el(
+        'div',
+        { className: 'row' },
+        el('h2', {}, 'Metrics'),
+        el(
+          'div',
+          { className: 'controls' },
+          el('label', {}, 'smoothing ', smoothing, ' ', smoothingValue),
+          el('label', {}, 'compare with ', compare),
+          el('span', { className: 'muted' }, 'drag to zoom, double-click to reset'),
+        ),
+      ),
+      el('div', { id: 'legend', className: 'legend', hidden: true }),
+      el('div', { id: 'charts' }),
+    ),
+    el(
+      'section',
+      { className: 'card' },
+      el(
+        'div',
+        { className: 'row' },
+        el('h2', {}, 'Samples (newest first)'),
+        el(
+          'div',
+          { className: 'controls' },
+          filter,
+          stageFilter,
+          el('span', { id: 'sample-count', className: 'muted' }),
+        ),
+      ),
+      el('div', { id: 'samples' }),
+      moreSamples,
+    ),
+    el(
+      'section',
+      { className: 'card' },
+      el('h2', {}, 'Resolved hyperparameters'),
+      el('div', { id: 'hyperparameters' }),
+    ),
+    el(
+      'section',
+      { className: 'card' },
+      el(
+        'div',
+        { className: 'row' },
+        el('h2', {}, 'Artifacts'),
+        el(
+          'label',
+          { className: 'controls' },
+          checkpoints,
+          el('span', { id: 'checkpoint-count' }, 'show checkpoints'),
+        ),
+      ),
+      el('div', { id: 'artifacts' }),
+    ),
+  );
+  for (const stage of v.run.stages) stageFilter.append(el('option', { value: stage.id }, label(stage.kind)));
+}
+
+function setMode(v, mode) {
+  v.mode = mode;
+  if (page === v.p) renderHead(v);
+}
+function renderRun(v) {
+  if (page !== v.p) return;
+  renderHead(v);
+  renderTimeline(v);
+  renderStages(v);
+  renderHyperparameters(v);
+}
+
+function renderHead(v) {
+  const { run } = v;
+  const cancel = finished(run.status)
+    ? null
+    : el(
+        'button',
+        { className: 'danger', id: 'cancel-run', type: 'button', onclick: () => cancelRun(v) },
+        'Cancel run',
+      );
+  $('run-head').replaceChildren(
+    el(
+      'div',
+      { className: 'row' },
+      el('h2', {}, run.name ?? 'unnamed run', ' ', badge(run.status, 'run-status')),
+      el(
+        'span',
+        { className: 'controls' },
+        el('span', { className: 'muted', id: 'run-mode' }, v.mode),
+        cancel,
+      ),
+    ),
+    el(
+      'div',
+      { className: 'muted' },
+      `${run.id} · model ${run.hyperparameters?.modelPreset ?? run.spec?.model?.preset ?? '?'} · created ${when(run.createdAt)}` +
+        ` · started ${when(run.startedAt)} · finished ${when(run.finishedAt)} · ${duration(run.startedAt, run.finishedAt)}`,
+    ),
+    run.error ? el('div', { className: 'error-text', id: 'run-error' }, run.error) : null,
+  );
+}
+
+function renderTimeline(v) {
+  if (page !== v.p) return;
+  const { run } = v;
+  const begin = new Date(run.startedAt ?? run.createdAt).getTime();
+  const ends = run.stages.map((s) =>
+    s.finishedAt ? new Date(s.finishedAt).getTime() : s.startedAt ? Date.now() : 0,
+  );
+  const end = Math.max(
+    begin + 1000,
+    run.finishedAt ? new Date(run.finishedAt).getTime() : Date.now(),
+    ...ends,
+  );
+  const at = (time) => ((time - begin) / (end - begin)) * 100;
+  const lanes = run.stages.map((s) => {
+    const track = el('div', { className: 'lane-track' });
+    if (s.startedAt) {
+      const from = new Date(s.startedAt).getTime();
+      const to = s.finishedAt ? new Date(s.finishedAt).getTime() : Date.now();
+      const bar = el('div', {
+        className: `bar ${s.status}`,
+        title: `${when(s.startedAt)} → ${when(s.finishedAt)}`,
+      });
+      bar.style.left = `${at(from)}%`;
+      bar.style.width = `${Math.max(0, at(to) - at(from))}%`;
+      track.append(bar);
+    }
+    const step = `${s.step} / ${s.totalSteps ?? '?'}`;
+    return el(
+      'div',
+      { className: 'lane', dataset: { stageKind: s.kind, status: s.status } },
+      el('span', {}, label(s.kind), ' ', badge(s.status)),
+      track,
+      el(
+        'span',
+        { className: 'muted' },
+        s.startedAt ? `step ${step} · ${duration(s.startedAt, s.finishedAt)}` : 'waiting',
+      ),
+    );
+  });
+  $('timeline').replaceChildren(
+    el(
+      'div',
+      { className: 'timeline' },
+      ...lanes,
+      el(
+        'div',
+        { className: 'axis' },
+        el('span'),
+        el(
+          'div',
+          {},
+          el('span', {}, new Date(begin).toLocaleTimeString()),
+          el('span', {}, `+${duration(begin, end)}`),
+        ),
+        el('span'),
+      ),
+    ),
+  );
+}
+
+function renderStages(v) {
+  $('stages').replaceChildren(
+    table(
+      ['stage', 'status', 'progress', 'step', 'attempts', 'worker', 'started', 'took', 'error'],
+      v.run.stages.map((s) =>
+        el(
+          'tr',
+          { dataset: { stageKind: s.kind, step: s.step, status: s.status } },
+          el('td', {}, label(s.kind)),
+          el('td', {}, badge(s.status)),
+          el('td', {}, stageBar(s, false)),
+          el('td', { className: 'num stage-step' }, `${s.step} / ${s.totalSteps ?? '?'}`),
+          el('td', { className: 'num' }, s.attempts),
+          el('td', { className: 'key' }, s.workerId ?? '–'),
+          el('td', { className: 'num' }, when(s.startedAt)),
+          el('td', { className: 'num' }, duration(s.startedAt, s.finishedAt)),
+          el('td', {}, s.error ? el('div', { className: 'error-text' }, s.error) : ''),
+        ),
+      ),
+      { id: 'stage-table' },
+    ),
+  );
+}
+
+/** Nested settings as dotted keys: { kl: { coef: 0.1 } } -> kl.coef = 0.1. */
+function flatten(value, prefix = '', out = []) {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, inner] of Object.entries(value)) flatten(inner, prefix ? `${prefix}.${k}` : k, out);
+  } else out.push([prefix, Array.isArray(value) ? JSON.stringify(value) : String(value)]);
+  return out;
+}
+function renderHyperparameters(v) {
+  const record = v.run.hyperparameters ?? { stages: {} };
+  const signature = JSON.stringify(record);
+  if (signature === v.hyperparameters) return; // unchanged: keep the sections the user opened
+  v.hyperparameters = signature;
+  const settingsTable = (rows) =>
+    table(
+      ['setting', 'value'],
+      rows.map(([k, value]) =>
+        el('tr', {}, el('td', { className: 'key' }, k), el('td', { className: 'text' }, value)),
+      ),
+    );
+  $('hyperparameters').replaceChildren(
+    el(
+      'p',
+      { className: 'muted' },
+      `model preset ${record.modelPreset ?? '–'}`,
+      record.fromRun ? ` · from run ${record.fromRun.runId} (${record.fromRun.stage})` : '',
+    ),
+    el(
+      'div',
+      { className: 'cols' },
+      ...v.run.stages.map((stage) => {
+        const { resolved, ...given } = record.stages?.[stage.kind] ?? {};
+        return el(
+          'div',
+          { dataset: { hyperparameters: stage.kind } },
+          el('h3', {}, label(stage.kind)),
+          resolved
+            ? [el('div', { className: 'muted' }, 'resolved by the trainer'), settingsTable(flatten(resolved))]
+            : el('p', { className: 'muted' }, 'Resolved when the stage finishes.'),
+          el(
+            'details',
+            {},
+            el('summary', {}, 'submitted settings (with defaults)'),
+            settingsTable(flatten(given)),
+          ),
+        );
+      }),
+    ),
+  );
+}
+
+// --- One run: metrics ----------------------------------------------------------------------------
+function addPoint(v, stageId, step, name, value) {
+  if (!v.metrics.has(stageId)) v.metrics.set(stageId, new Map());
+  const byName = v.metrics.get(stageId);
+  if (!byName.has(name)) byName.set(name, new Map());
+  const series = byName.get(name);
+  if (!series.has(step)) series.set(step, value); // a step reported again (resumed stage): the API keeps the first
+}
+/** All metric points of one stage after `afterStep`, page by page. */
+async function metricPages(runId, stageId, afterStep, signal, onPoint) {
+  let cursor = null;
+  do {
+    const query = new URLSearchParams({ stageId, limit: '5000' });
+    if (afterStep !== undefined) query.set('afterStep', String(afterStep));
+    if (cursor) query.set('cursor', cursor);
+    const pageOfPoints = await getJson(`/v1/runs/${runId}/metrics?${query}`, { signal });
+    for (const point of pageOfPoints.items) onPoint(point);
+    cursor = pageOfPoints.nextCursor;
+  } while (cursor);
+}
+async function loadMetrics(v, stage) {
+  await metricPages(v.run.id, stage.id, v.fetched.get(stage.id), v.p.controller.signal, (m) => {
+    addPoint(v, m.stageId, m.step, m.name, m.value);
+    v.fetched.set(m.stageId, Math.max(m.step, v.fetched.get(m.stageId) ?? -1));
+  });
+}
+const sortedPoints = (series) => [...series].sort((a, b) => a[0] - b[0]);
+
+function stageSection(v, stage) {
+  let section = v.sections.get(stage.id);
+  if (!section) {
+    const key = el('div', { className: 'grid' });
+    const more = el('div', { className: 'grid' });
+    const moreLabel = el('summary', {});
+    const details = el('details', { hidden: true }, moreLabel, more);
+    const empty = el('p', { className: 'muted' }, 'No metrics yet.');
+    section = { key, more, moreLabel, details, empty, names: '' };
+    section.element = el(
+      'div',
+      { dataset: { stageCharts: stage.kind } },
+      el('h3', {}, label(stage.kind)),
+      empty,
+      key,
+      details,
+    );
+    v.sections.set(stage.id, section);
+  }
+  return section;
+}
+function renderCharts(v) {
+  if (page !== v.p) return;
+  const container = $('charts');
+  v.run.stages.forEach((stage, i) => {
+    const section = stageSection(v, stage);
+    if (container.children[i] !== section.element) container.append(section.element);
+    const byName = v.metrics.get(stage.id) ?? new Map();
+    const names = [...byName.keys()];
+    const wanted = KEY_METRICS[stage.kind] ?? [];
+    let first = wanted.filter((n) => byName.has(n));
+    if (first.length === 0) first = names.slice().sort().slice(0, 4); // an unknown kind: its first few
+    const rest = names.filter((n) => !first.includes(n)).sort();
+    const chartOf = (name) => {
+      const id = `${stage.id} ${name}`;
+      if (!v.charts.has(id)) v.charts.set(id, new LineChart(name));
+      return v.charts.get(id);
+    };
+    // Charts move between grids only when the set of names changed (moving a node would drop its hover).
+    const layout = `${first.join(',')}|${rest.join(',')}`;
+    if (layout !== section.names) {
+      section.names = layout;
+      section.key.replaceChildren(...first.map((n) => chartOf(n).element));
+      section.more.replaceChildren(...rest.map((n) => chartOf(n).element));
+      section.moreLabel.textContent = `${rest.length} more metrics`;
+      section.details.hidden = rest.length === 0;
+      section.empty.hidden = names.length > 0;
+    }
+    const other = v.compare?.metrics.get(stage.kind);
+    for (const name of names) {
+      chartOf(name).update(sortedPoints(byName.get(name)), other?.get(name) ?? null, v.smoothing);
+    }
+  });
+}
+
+async function loadCompareChoices(v) {
+  const runs = await getJson('/v1/runs?limit=100', { signal: v.p.controller.signal });
+  const select = $('compare');
+  if (!select) return;
+  for (const run of runs.items.filter((r) => r.id !== v.run.id)) {
+    select.append(
+      el('option', { value: run.id }, `${run.name ?? 'unnamed'} · ${run.id.slice(0, 8)} · ${run.status}`),
+    );
+  }
+}
+async function chooseCompare(v, runId) {
+  if (!runId) {
+    v.compare = null;
+  } else {
+    const signal = v.p.controller.signal;
+    const run = await getJson(`/v1/runs/${runId}`, { signal });
+    const metrics = new Map(); // stage kind -> name -> step -> value
+    for (const stage of run.stages) {
+      const byName = new Map();
+      metrics.set(stage.kind, byName);
+      await metricPages(run.id, stage.id, undefined, signal, (m) => {
+        if (!byName.has(m.name)) byName.set(m.name, new Map());
+        byName.get(m.name).set(m.step, m.value);
+      });
+    }
+    const sorted = new Map(
+      [...metrics].map(([kind, byName]) => [
+        kind,
+        new Map([...byName].map(([n, s]) => [n, sortedPoints(s)])),
+      ]),
+    );
+    v.compare = { run, metrics: sorted };
+  }
+  const legend = $('legend');
+  legend.hidden = !v.compare;
+  if (v.compare) {
+    legend.replaceChildren(
+      el('span', {}, el('span', { className: 'swatch' }), 'this run'),
+      el('span', {}, el('span', { className: 'swatch compare' }), v.compare.run.name ?? v.compare.run.id),
+    );
+  }
+  renderCharts(v);
+}
+
+// --- One run: samples and artifacts ----------------------------------------------------------------
+const sampleKey = (s) => `${s.stageId} ${s.step} ${s.prompt} ${s.response}`;
+async function loadSamples(v, older) {
+  const query = new URLSearchParams({ limit: String(SAMPLE_PAGE) });
+  const stageId = $('sample-stage')?.value;
+  if (stageId) query.set('stageId', stageId);
+  if (older && v.samplesCursor) query.set('cursor', v.samplesCursor);
+  const result = await getJson(`/v1/runs/${v.run.id}/samples?${query}`, { signal: v.p.controller.signal });
+  if (older) {
+    v.samples.push(...result.items);
+    v.samplesCursor = result.nextCursor;
+  } else {
+    // The newest page, then the older rows already loaded that it does not repeat.
+    const fresh = new Set(result.items.map(sampleKey));
+    const kept = v.samples.filter((s) => !fresh.has(sampleKey(s)));
+    v.samples = [...result.items, ...kept];
+    if (kept.length === 0) v.samplesCursor = result.nextCursor;
+  }
+  renderSamples(v);
+}
+async function reloadSamples(v) {
+  v.samples = [];
+  v.samplesCursor = null;
+  await loadSamples(v, false);
+}
+function renderSamples(v) {
+  if (page !== v.p) return;
+  const kinds = new Map(v.run.stages.map((s) => [s.id, label(s.kind)]));
+  const needle = $('sample-filter').value.trim().toLowerCase();
+  const shown = needle
+    ? v.samples.filter((s) => `${s.prompt}\n${s.response}`.toLowerCase().includes(needle))
+    : v.samples;
+  $('sample-count').textContent = needle
+    ? `${shown.length} of ${v.samples.length} loaded match`
+    : `${v.samples.length} loaded`;
+  $('more-samples').hidden = !v.samplesCursor;
+  $('samples').replaceChildren(
+    v.samples.length === 0
+      ? el(
+          'p',
+          { className: 'muted' },
+          'No samples yet (RAFT, GRPO and PPO stages log them while they train).',
+        )
+      : shown.length === 0
+        ? el('p', { className: 'muted' }, 'No loaded sample matches the filter.')
+        : table(
+            ['stage', 'step', 'prompt', 'response', 'score', 'KL', 'EOS'],
+            shown.map((s) =>
+              el(
+                'tr',
+                { className: 'sample' },
+                el('td', {}, kinds.get(s.stageId) ?? ''),
+                el('td', { className: 'num' }, s.step),
+                el('td', { className: 'text' }, s.prompt),
+                el('td', { className: 'text' }, s.response),
+                el('td', { className: 'num' }, fmt(s.score)),
+                el('td', { className: 'num' }, fmt(s.kl)),
+                el('td', {}, s.eos ? 'yes' : 'cut'),
+              ),
+            ),
+            { id: 'sample-table' },
+          ),
+  );
+}
+
+async function loadArtifacts(v) {
+  v.artifacts = (await getJson(`/v1/runs/${v.run.id}/artifacts`, { signal: v.p.controller.signal })).items;
+  renderArtifacts(v);
+}
+function renderArtifacts(v) {
+  if (page !== v.p) return;
+  const kinds = new Map(v.run.stages.map((s) => [s.id, label(s.kind)]));
+  const withCheckpoints = $('show-checkpoints').checked;
+  const checkpoints = v.artifacts.filter((a) => a.kind === 'checkpoint').length;
+  $('checkpoint-count').textContent = `show checkpoints (${checkpoints})`;
+  const shown = v.artifacts.filter((a) => withCheckpoints || a.kind !== 'checkpoint');
+  $('artifacts').replaceChildren(
+    shown.length === 0
+      ? el(
+          'p',
+          { className: 'muted' },
+          v.artifacts.length === 0 ? 'No artifacts yet.' : 'Only checkpoints so far.',
+        )
+      : table(
+          ['stage', 'kind', 'file', 'step', 'size', 'sha256', ''],
+          shown.map((a) => {
+            const name = a.key.split('/').pop();
+            const link = el(
+              'a',
+              {
+                href: `/v1/runs/${a.runId}/artifacts/${a.id}/download`,
+                download: name,
+                className: 'download',
+              },
+              'download',
+            );
+            link.onclick = (event) => {
+              event.preventDefault();
+              download(a, name).catch(showError);
+            };
+            return el(
+              'tr',
+              { dataset: { artifactKind: a.kind } },
+              el('td', {}, kinds.get(a.stageId) ?? ''),
+              el('td', {}, a.kind),
+              el('td', { className: 'key' }, a.key),
+              el('td', { className: 'num' }, a.step ?? '–'),
+              el('td', { className: 'num' }, size(a.sizeBytes)),
+              el('td', { className: 'key', title: a.sha256 ?? '' }, a.sha256 ? a.sha256.slice(0, 12) : '–'),
+              el('td', {}, link),
+            );
+          }),
+          { id: 'artifact-table' },
+        ),
+  );
+}
+// Downloads need the Authorization header: fetch the file as a blob and save it from an object URL.
+async function download(artifact, name) {
+  const response = await api(`/v1/runs/${artifact.runId}/artifacts/${artifact.id}/download`);
+  const url = URL.createObjectURL(await response.blob());
+  const link = el('a', { href: url, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+// --- One run: keeping it current ------------------------------------------------------------------
+/** Brings the whole view up to date: the run, new metrics of started stages, samples, artifacts. */
+async function sync(v) {
+  const signal = v.p.controller.signal;
+  v.run = await getJson(`/v1/runs/${v.run.id}`, { signal });
+  const started = v.run.stages.filter((s) => !['pending', 'queued'].includes(s.status));
+  await Promise.all([
+    loadSamples(v, false),
+    loadArtifacts(v),
+    ...started.map((stage) => loadMetrics(v, stage)),
+  ]);
+  renderRun(v);
+  renderCharts(v);
+}
+
+/**
+ * Server-Sent Events over fetch (a browser EventSource cannot send the Authorization header). Resolves
+ * true after the server's `end` event, false when the stream closed without one.
+ */
+async function readEvents(path, signal, lastEventId, onEvent) {
+  const headers = { accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) };
+  const response = await api(path, { signal, headers });
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return false;
+    buffer += value.replace(/\r\n/g, '\n');
+    const blocks = buffer.split('\n\n');
+    buffer = blocks.pop(); // an incomplete event stays for the next chunk
+    for (const block of blocks) {
+      let [type, data, id] = ['message', '', null];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) type = line.slice(6).trim();
+        else if (line.startsWith('data:')) data += line.slice(5).trim();
+        else if (line.startsWith('id:')) id = line.slice(3).trim();
+      }
+      if (!data) continue; // `: keepalive` comments have no data
+      onEvent(type, JSON.parse(data), id);
+      if (type === 'end') return true;
+    }
+  }
+}
+
+/** Follows the run's event stream (reconnecting with Last-Event-ID when it drops) until the run ended. */
+async function follow(v, alive) {
+  const path = `/v1/runs/${v.run.id}/events`;
+  const signal = v.p.controller.signal;
+  const chartsSoon = throttle(() => renderCharts(v), 250);
+  const runSoon = throttle(async () => {
+    v.run = await getJson(`/v1/runs/${v.run.id}`, { signal });
+    renderRun(v);
+  }, 500);
+  const samplesSoon = throttle(() => loadSamples(v, false), 500);
+  const artifactsSoon = throttle(() => loadArtifacts(v), 1000);
+  const syncSoon = throttle(() => sync(v), 100);
+  let lastEventId = null;
+  let failures = 0;
+  let revoked = false;
+  const onEvent = (type, data, id) => {
+    if (id) lastEventId = id;
+    if (type === 'run') {
+      v.run = data;
+      renderRun(v);
+      syncSoon(); // the snapshot: load what was persisted before the stream
+    } else if (type === 'metrics') {
+      for (const [name, value] of Object.entries(data.values)) {
+        if (typeof value === 'number') addPoint(v, data.stageId, data.step, name, value); // NaN arrives as null
+      }
+      chartsSoon();
+    } else if (type === 'stage.progress') {
+      const stage = v.run.stages.find((s) => s.id === data.stageId);
+      if (stage && data.step >= stage.step) {
+        stage.step = data.step;
+        stage.totalSteps = data.totalSteps ?? stage.totalSteps;
+        if (stage.totalSteps) stage.progress = Math.min(1, stage.step / stage.totalSteps);
+        renderRun(v);
+      }
+    } else if (type === 'samples') samplesSoon();
+    else if (type === 'artifact') artifactsSoon();
+    else if (type === 'unauthorized') revoked = true;
+    else if (type !== 'end') runSoon(); // stage.* and run.updated: statuses changed
+  };
+  while (alive()) {
+    try {
+      setMode(v, 'live');
+      if (await readEvents(path, signal, lastEventId, onEvent)) break;
+      if (revoked) {
+        signOut('This API key was revoked while the page was open; enter a valid key.');
+        return;
+      }
+      failures = 0;
+    } catch (error) {
+      if (signal.aborted || error instanceof SignedOut) return;
+      failures += 1;
+      setMode(v, `stream lost (${error.message}); reconnecting`);
+    }
+    await sleep(Math.min(1000 * 2 ** failures, 10_000));
+    if (alive()) await sync(v).catch(showError); // what the gap missed
+  }
+  // After `end`: sync until no stage is running (a cancelled stage stops at its next check).
+  for (;;) {
+    if (!alive()) return;
+    await sync(v).catch(showError);
+    if (settled(v.run)) break;
+    setMode(v, `stopping; polling every ${POLL_MS / 1000} s`);
+    await sleep(POLL_MS);
+  }
+  setMode(v, 'finished');
+}
+
+async function cancelRun(v) {
+  if (!confirm('Cancel this run? A running stage stops at its next check.')) return;
+  try {
+    v.run = await getJson(`/v1/runs/${v.run.id}/cancel`, { method: 'POST' });
+    renderRun(v);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+if (key) signedIn();
+else signOut(null);
