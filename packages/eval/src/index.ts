@@ -1,0 +1,50 @@
+// @rlhf/eval: the statistics of evaluation — win rates, Bradley–Terry / Elo ratings, position-bias control,
+// reward-model calibration and leaderboards.
+export {
+  type BootstrapOptions,
+  type Interval,
+  percentileInterval,
+  quantileSorted,
+} from './bootstrap.js';
+export {
+  type BradleyTerryFit,
+  type BradleyTerryOptions,
+  bradleyTerry,
+  type Comparison,
+  eloExpectedScore,
+  eloOfLogStrength,
+  type ModelRating,
+  type RatingAnchor,
+} from './bradley-terry.js';
+export {
+  bradleyTerryPreference,
+  type CalibrationOptions,
+  type MarginBucket,
+  type RewardCalibration,
+  rewardCalibration,
+} from './calibration.js';
+export { comparisonsOf, type Leaderboard, type LeaderboardRow, leaderboard } from './leaderboard.js';
+export {
+  consistentOutcome,
+  type JudgeRequest,
+  outcomeOfPreference,
+  type PairwiseJudge,
+  type PositionBias,
+  type ResponsePair,
+  type SwappedVerdict,
+  type SwappedVerdictOptions,
+  type SwappedVerdicts,
+  swapAveragedPreference,
+  swappedVerdicts,
+} from './position-bias.js';
+export {
+  flipOutcome,
+  type Outcome,
+  outcomeOfDifference,
+  outcomeScore,
+  pairedOutcomes,
+  type WinRate,
+  type WinRateOptions,
+  winRate,
+  winRateOfCounts,
+} from './win-rate.js';
