@@ -1,0 +1,35 @@
+// The commands, in the order `rlhf --help` lists them.
+import type { Command } from '../command.js';
+import { cancel } from './cancel.js';
+import { completion } from './completion.js';
+import { datasetsList } from './datasets-list.js';
+import { datasetsUpload } from './datasets-upload.js';
+import { download } from './download.js';
+import { events } from './events.js';
+import { login } from './login.js';
+import { metrics } from './metrics.js';
+import { modelsList } from './models-list.js';
+import { modelsUpload } from './models-upload.js';
+import { runs } from './runs.js';
+import { samples } from './samples.js';
+import { show } from './show.js';
+import { submit } from './submit.js';
+import { watch } from './watch.js';
+
+export const COMMANDS: readonly Command[] = [
+  login,
+  datasetsUpload,
+  datasetsList,
+  modelsUpload,
+  modelsList,
+  submit,
+  watch,
+  runs,
+  show,
+  metrics,
+  samples,
+  events,
+  cancel,
+  download,
+  completion,
+];
