@@ -181,13 +181,14 @@ export function stageJobs(run: WaitingRun): StageJobData[] {
     const policyStage = (['grpo', 'raft', 'pro', 'dpo'] as const).find((kind) => earlier(kind)) ?? null;
     const policy = policyStage
       ? from(policyStage, undefined)
-      : from('sft', run.fromRunPolicyKey ?? undefined);
+      : from('sft', run.fromRunPolicyKey ?? run.baseModelKey ?? undefined);
     const rewardModel = from('reward_model', run.fromRunRewardModelKey ?? undefined);
     const job = {
       runId: run.id,
       stageId: stage.id,
       teamId: run.teamId,
       modelPreset: run.modelPreset,
+      ...(run.baseModelKey ? { baseModel: run.baseModelKey } : {}),
       kind: stage.kind,
       config: stage.config,
       dataset: {

@@ -20,6 +20,7 @@ import { datasetRoutes } from './routes/datasets.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { runRoutes } from './routes/runs.js';
+import { modelRoutes } from './routes/models.js';
 import { workerRoutes } from './routes/workers.js';
 import { type ApiOptions, createServices, type Services } from './services.js';
 import { serializerCompiler, validatorCompiler } from './validation.js';
@@ -93,6 +94,7 @@ export async function buildApp(options: ApiOptions): Promise<App> {
       await v1.register(datasetRoutes, { services });
       await v1.register(runRoutes, { services });
       await v1.register(eventRoutes, { services });
+      await v1.register(modelRoutes, { services });
       await v1.register(workerRoutes, { services });
       await v1.register(adminRoutes, { services, prefix: '/admin' });
     },

@@ -1,7 +1,7 @@
 // Limits derived from the model a run trains: a stage whose one optimizer step would need more memory than a
 // worker has is refused at submission (400 naming the field) instead of failing, or swapping, on a worker.
 import type { FieldError, ModelPreset, RunSpec } from '@rlhf/contracts';
-import { presetConfig } from '@rlhf/model';
+import { type GptConfig, presetConfig } from '@rlhf/model';
 
 /** Memory one optimizer step may use on a worker by default (the API's `maxStepBytes` option). */
 export const DEFAULT_MAX_STEP_BYTES = 16 * 2 ** 30;
@@ -54,13 +54,16 @@ function stepShape(stage: RunSpec['stages'][number], context: number): { field: 
   }
 }
 
-/** Stages of a run on `preset` whose one step would exceed `maxStepBytes`. */
+/** The shape facts the limit needs: a preset's, or a registered model's config. */
+export type ModelShape = Pick<GptConfig, 'maxPositions' | 'vocabSize'>;
+
+/** Stages of a run on `model` (a preset or a registered model's shape) whose one step would exceed `maxStepBytes`. */
 export function stepMemoryErrors(
   spec: RunSpec,
-  preset: ModelPreset,
+  shape: ModelPreset | ModelShape,
   maxStepBytes = DEFAULT_MAX_STEP_BYTES,
 ): FieldError[] {
-  const model = presetConfig(preset);
+  const model = typeof shape === 'string' ? presetConfig(shape) : shape;
   return spec.stages.flatMap((stage, i) => {
     const { field, tokens } = stepShape(stage, model.maxPositions);
     const bytes = stepBytes(tokens, model.vocabSize);

@@ -63,6 +63,8 @@ export async function insertRun(
       name: spec.name ?? '',
       spec: spec as Prisma.InputJsonObject,
       modelPreset: model.modelPreset,
+      modelId: model.registeredModel?.modelId ?? null,
+      baseModelKey: model.registeredModel?.key ?? null,
       fromRunId: model.fromRun?.runId ?? null,
       fromRunStage: model.fromRun?.stage ?? null,
       fromRunPolicyKey: model.fromRun?.policy ?? null,

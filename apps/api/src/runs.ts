@@ -21,7 +21,7 @@ import * as store from './run-store.js';
 import type { RunView } from './schemas.js';
 import type { Services } from './services.js';
 import { isUniqueViolation } from './teams.js';
-import { stepMemoryErrors } from './limits.js';
+import { type ModelShape, stepMemoryErrors } from './limits.js';
 import { artifactView, isFinished, metricView, modelPresetOf, runView, sampleView } from './views.js';
 
 export type { RunWithStages } from './run-store.js';
@@ -120,12 +120,23 @@ async function resolveSpec(
       })
     : [];
   const datasets = await store.datasetKinds(s.prisma, team.id, datasetIds);
-  const model = raw.model as { fromRun?: unknown; stage?: unknown } | undefined;
+  const model = raw.model as { fromRun?: unknown; stage?: unknown; modelId?: unknown } | undefined;
   const fromRunId = typeof model?.fromRun === 'string' ? model.fromRun : undefined;
   const fromRun = fromRunId && ID.test(fromRunId) ? await store.findRun(s.prisma, team.id, fromRunId) : null;
   const extra: FieldError[] = [];
   if (fromRunId !== undefined && !fromRun)
     extra.push({ path: '/model/fromRun', message: `unknown run ${fromRunId}` });
+  // A registered model: the team's own (another team's id is unknown); a fromRun run keeps its run's.
+  const modelId =
+    typeof model?.modelId === 'string' && fromRunId === undefined
+      ? model.modelId
+      : (fromRun?.modelId ?? undefined);
+  const registered =
+    modelId && ID.test(modelId)
+      ? await s.prisma.model.findFirst({ where: { id: modelId, teamId: team.id } })
+      : null;
+  if (modelId !== undefined && !registered && fromRunId === undefined)
+    extra.push({ path: '/model/modelId', message: `unknown model ${modelId}` });
   const finished = fromRun ? store.finishedModels(fromRun) : undefined;
   const result = validateRunSpec(body, {
     datasets: Object.fromEntries(datasets.map((d) => [d.id, d.kind])),
@@ -133,13 +144,16 @@ async function resolveSpec(
   });
   if (!result.ok || extra.length > 0) throw invalidRequest([...extra, ...(result.ok ? [] : result.errors)]);
   const spec = result.spec;
-  const preset = 'preset' in spec.model ? spec.model.preset : modelPresetOf(fromRun as store.RunWithStages);
+  const preset = 'preset' in spec.model ? spec.model.preset : fromRun ? modelPresetOf(fromRun) : null;
+  const registeredModel = registered ? { modelId: registered.id, key: registered.key } : null;
+  const shape = preset ?? (registered?.config as unknown as ModelShape | undefined);
   const tooLarge = [
     ...epochStepErrors(spec, new Map(datasets.map((d) => [d.id, d.rows]))),
-    ...stepMemoryErrors(spec, preset),
+    ...(shape ? stepMemoryErrors(spec, shape) : []),
   ];
   if (tooLarge.length > 0) throw invalidRequest(tooLarge);
-  if ('preset' in spec.model) return { spec, model: { modelPreset: spec.model.preset, fromRun: null } };
+  if (!('fromRun' in spec.model))
+    return { spec, model: { modelPreset: preset, registeredModel, fromRun: null } };
   // validateRunSpec checked that the run has the stages this one starts from.
   const from = fromRun as store.RunWithStages;
   const stage = spec.model.stage ?? 'sft';
@@ -147,7 +161,8 @@ async function resolveSpec(
   return {
     spec,
     model: {
-      modelPreset: modelPresetOf(from),
+      modelPreset: preset,
+      registeredModel,
       fromRun: { runId: from.id, stage, policy: keyOf(stage) as string, rewardModel: keyOf('reward_model') },
     },
   };

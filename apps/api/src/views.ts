@@ -112,11 +112,16 @@ export function runRecord(row: RunRow & { stages: StageRow[] }): RunRecord {
           rewardModel: row.fromRunRewardModelKey,
         }
       : null;
-  return { modelPreset: modelPresetOf(row), fromRun, stages };
+  const registeredModel =
+    row.modelId !== null && row.baseModelKey !== null
+      ? { modelId: row.modelId, key: row.baseModelKey }
+      : null;
+  return { modelPreset: modelPresetOf(row), registeredModel, fromRun, stages };
 }
 
-/** A stored run's preset; runs are created with a checked one, so anything else is corruption. */
-export function modelPresetOf(row: { id: string; modelPreset: string }): ModelPreset {
+/** A stored run's preset (null: a registered model); runs are created with a checked one, so anything else is corruption. */
+export function modelPresetOf(row: { id: string; modelPreset: string | null }): ModelPreset | null {
+  if (row.modelPreset === null) return null;
   if (!isModelPreset(row.modelPreset))
     throw new Error(`run ${row.id}: unknown model preset ${row.modelPreset}`);
   return row.modelPreset;

@@ -7,10 +7,14 @@ import {
   ByteTokenizer,
   exportPolicyOnnx,
   exportRewardOnnx,
+  type GptConfig,
   hfModelFiles,
   initParams,
+  loadHfTokenizer,
   presetConfig,
+  type Tokenizer,
 } from '@rlhf/model';
+import { UnrecoverableError } from 'bullmq';
 import { trainDpo, trainPro } from '@rlhf/dpo';
 import { trainGrpo } from '@rlhf/grpo';
 import { CRITIC_PREFIX, trainPpo } from '@rlhf/ppo';
@@ -37,11 +41,21 @@ export async function loadModel(ctx: StageContext, dir: string): Promise<ModelWe
   return modelFromFiles(files);
 }
 
-/** The model a stage starts from: an earlier stage's final model, or fresh preset weights. */
+/** The model a stage starts from: an earlier stage's final model, or fresh weights of the run's architecture. */
 async function startingModel(job: StageJobData, ctx: StageContext, seed: number): Promise<ModelWeights> {
   if (job.inputs.policy) return loadModel(ctx, job.inputs.policy);
-  const config = presetConfig(job.modelPreset);
+  let config: GptConfig;
+  if (job.modelPreset) config = presetConfig(job.modelPreset);
+  else if (job.baseModel) config = (await loadModel(ctx, job.baseModel)).config;
+  else throw new UnrecoverableError('the job names neither a model preset nor a registered model');
   return { config, params: initParams(config, seed) };
+}
+
+/** The run's tokenizer: its registered model's tokenizer.json, else the byte tokenizer of the presets. */
+export async function tokenizerOf(job: StageJobData, ctx: StageContext): Promise<Tokenizer> {
+  if (job.baseModel && (await ctx.artifacts.exists(`${job.baseModel}/tokenizer.json`)))
+    return loadHfTokenizer(ctx.artifacts.path(job.baseModel));
+  return new ByteTokenizer();
 }
 
 /** Saves the final model (weights, standalone ONNX, what the stage resolved and measured); returns the result. */
@@ -55,11 +69,12 @@ async function finish(
   const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
   await ctx.hooks.onMetrics?.(result.step, result.summary);
   const metadata = { runId: job.runId, stageId: job.stageId, kind: job.kind };
+  const tokenizer = await tokenizerOf(job, ctx);
   // The same model as a Hugging Face directory (hf/: config, generation config, weights, tokenizer files).
   const hf = hfModelFiles(
     { ...result.model, metadata: { ...result.model.metadata, ...metadata } },
     {
-      tokenizer: new ByteTokenizer(),
+      tokenizer,
       ...(job.kind === 'ppo'
         ? {
             generation: {
@@ -79,6 +94,12 @@ async function finish(
         .filter(([name]) => name !== 'README.md')
         .map(([name, bytes]) => [`hf/${name}`, bytes]),
     ),
+    // A model's own tokenizer also beside its weights, where loaders of this directory (/generate) look.
+    ...(tokenizer.hfFiles
+      ? Object.fromEntries(
+          ['tokenizer.json', 'tokenizer_config.json'].flatMap((name) => (hf[name] ? [[name, hf[name]]] : [])),
+        )
+      : {}),
     [onnx.name]: onnx.bytes,
     [HYPERPARAMETERS_FILE]: json(result.hyperparameters),
     'summary.json': json(result.summary),
@@ -96,6 +117,7 @@ async function rankingStage(job: StageJobData, ctx: StageContext): Promise<Stage
     rows: await loadRows(ctx, job.dataset.key, job.dataset.kind),
     runtime: ctx.runtime,
     hooks: ctx.hooks,
+    tokenizer: await tokenizerOf(job, ctx),
   };
   const result =
     job.kind === 'dpo'
@@ -117,6 +139,7 @@ export const runners: StageRunners = {
       rows: await loadRows(ctx, job.dataset.key, 'sft'),
       runtime: ctx.runtime,
       hooks: ctx.hooks,
+      tokenizer: await tokenizerOf(job, ctx),
     });
     return finish(job, ctx, result, {
       name: 'policy.onnx',
@@ -132,6 +155,7 @@ export const runners: StageRunners = {
       rows: await loadRows(ctx, job.dataset.key, job.dataset.kind),
       runtime: ctx.runtime,
       hooks: ctx.hooks,
+      tokenizer: await tokenizerOf(job, ctx),
     });
     return finish(job, ctx, result, {
       name: 'reward.onnx',
@@ -154,6 +178,7 @@ export const runners: StageRunners = {
       prompts: await loadRows(ctx, job.dataset.key, 'prompt'),
       runtime: ctx.runtime,
       hooks: ctx.hooks,
+      tokenizer: await tokenizerOf(job, ctx),
       groundTruth: groundTruthOf(ctx.tasks, job.config.groundTruth),
     });
     return finish(job, ctx, result, {
@@ -198,6 +223,7 @@ export const runners: StageRunners = {
       prompts,
       runtime: ctx.runtime,
       hooks: ctx.hooks,
+      tokenizer: await tokenizerOf(job, ctx),
       groundTruth: groundTruthOf(ctx.tasks, job.config.groundTruth),
     });
     return finish(

@@ -23,8 +23,10 @@ const common = {
   runId: Id,
   stageId: Id,
   teamId: Id,
-  /** Architecture of the policy (for fromRun runs: the preset of the run it started from). */
-  modelPreset: ModelPreset,
+  /** Architecture of the policy (for fromRun runs: the preset of the run it started from); null = registered. */
+  modelPreset: Type.Union([ModelPreset, Type.Null()]),
+  /** The registered model's files (config.json, model.safetensors, tokenizer): the architecture and tokenizer. */
+  baseModel: Type.Optional(Key),
 };
 const dataset = <K extends DatasetKind[]>(kinds: [...K]) =>
   Type.Object({ id: Id, key: Key, kind: Type.Enum(kinds) }, closed);

@@ -94,6 +94,12 @@ export const Sample = Type.Object(
     score: Type.Number({ description: 'reward model score (after any missing-EOS penalty)' }),
     kl: Type.Number({ description: 'Σ_t log π − log π_ref over the response' }),
     eos: Type.Boolean({ description: 'false when the response hit maxNewTokens without EOS' }),
+    parts: Type.Optional(
+      Type.Record(Type.String(), Type.Number(), {
+        description:
+          "each named part of the reward (a grader, the reward model, a task): this response's score",
+      }),
+    ),
   },
   closed,
 );
@@ -147,3 +153,37 @@ export type ErrorBody = Static<typeof ErrorBody>;
 /** A page of a list: pass `nextCursor` back as `?cursor=` for the next page; null on the last page. */
 export const Page = <T extends TSchema>(item: T) =>
   Type.Object({ items: Type.Array(item), nextCursor: Nullable(Type.String()) }, closed);
+
+/** A model directory a team uploaded (POST /v1/models), as validated. */
+export const ModelFile = Type.Object(
+  {
+    name: Type.String(),
+    bytes: Type.Integer({ minimum: 0 }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  },
+  closed,
+);
+export const RegisteredModelView = Type.Object(
+  {
+    id: Id,
+    teamId: Id,
+    name: Type.String(),
+    object: Type.Literal('model'),
+    created: Type.Integer({ minimum: 0, description: 'Unix seconds (as OpenAI model objects have it)' }),
+    owned_by: Type.String({ description: 'the team id (as OpenAI model objects have it)' }),
+    architecture: Type.String({ description: "transformers class, e.g. 'LlamaForCausalLM'" }),
+    modelType: Type.String({ description: "config.json's model_type" }),
+    parameterCount: Type.Integer({ minimum: 0 }),
+    dtype: Type.String({ description: 'dtype of the stored weights (F32, F16, BF16)' }),
+    contextLength: Type.Integer({ minimum: 1 }),
+    vocabSize: Type.Integer({ minimum: 1 }),
+    hasTokenizer: Type.Boolean(),
+    hasChatTemplate: Type.Boolean(),
+    files: Type.Array(ModelFile),
+    sizeBytes: Type.Integer({ minimum: 0 }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'sha256 of the uploaded archive' }),
+    createdAt: Time,
+  },
+  closed,
+);
+export type RegisteredModelView = Static<typeof RegisteredModelView>;

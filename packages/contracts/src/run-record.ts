@@ -31,10 +31,15 @@ export const FromRunSource = Type.Object(
 );
 export type FromRunSource = Static<typeof FromRunSource>;
 
-/** Where a run's model comes from (Run columns). */
+/** model.modelId resolved: the registered model and where its files are. */
+export const RegisteredModelSource = Type.Object({ modelId: Id, key: Key }, closed);
+export type RegisteredModelSource = Static<typeof RegisteredModelSource>;
+
+/** Where a run's model comes from (Run columns): a preset or a registered model, and maybe an earlier run. */
 export const ModelRecord = Type.Object(
   {
-    modelPreset: ModelPreset,
+    modelPreset: Nullable(ModelPreset),
+    registeredModel: Nullable(RegisteredModelSource),
     fromRun: Nullable(FromRunSource),
   },
   closed,

@@ -65,7 +65,13 @@ export const FromRunModel = Type.Object(
   { additionalProperties: false },
 );
 
-export const ModelSource = Type.Union([PresetModel, FromRunModel]);
+/** Start from a model the team registered (POST /v1/models): its weights, tokenizer and architecture. */
+export const RegisteredModel = Type.Object(
+  { modelId: Id },
+  { additionalProperties: false, description: 'a model of the team, uploaded with POST /v1/models' },
+);
+
+export const ModelSource = Type.Union([PresetModel, RegisteredModel, FromRunModel]);
 export type ModelSource = Static<typeof ModelSource>;
 
 /** The dataset kinds each stage trains on. */
@@ -182,8 +188,12 @@ export function validateRunSpec(input: unknown, context: RunSpecContext = {}): R
   }
   if (raw.name !== undefined) errors.push(...schemaErrors(runFields.name, raw.name, '/name'));
   const model = raw.model;
-  const fromRun = typeof model === 'object' && model !== null && 'fromRun' in model;
-  errors.push(...schemaErrors(fromRun ? FromRunModel : PresetModel, model, '/model'));
+  const has = (key: string) => typeof model === 'object' && model !== null && key in model;
+  const fromRun = has('fromRun');
+  const registered = !fromRun && has('modelId');
+  errors.push(
+    ...schemaErrors(fromRun ? FromRunModel : registered ? RegisteredModel : PresetModel, model, '/model'),
+  );
 
   const stages: StageSpec[] = [];
   if (!Array.isArray(raw.stages)) {
@@ -210,7 +220,12 @@ export function validateRunSpec(input: unknown, context: RunSpecContext = {}): R
         stages.push({ kind, datasetId, config: checked.config } as StageSpec);
     });
     errors.push(
-      ...stageRuleErrors(raw.stages, fromRun ? (model as Static<typeof FromRunModel>) : null, context),
+      ...stageRuleErrors(
+        raw.stages,
+        fromRun ? (model as Static<typeof FromRunModel>) : null,
+        registered,
+        context,
+      ),
     );
   }
   if (errors.length > 0) return { ok: false, errors };
@@ -222,6 +237,7 @@ export function validateRunSpec(input: unknown, context: RunSpecContext = {}): R
 function stageRuleErrors(
   items: unknown[],
   fromRun: Static<typeof FromRunModel> | null,
+  registered: boolean,
   context: RunSpecContext,
 ): FieldError[] {
   const errors: FieldError[] = [];
@@ -256,7 +272,8 @@ function stageRuleErrors(
         });
       }
     }
-    const policy = has('sft') || earlier('sft') || (fromRun?.stage !== undefined && earlier(fromRun.stage));
+    const policy =
+      registered || has('sft') || earlier('sft') || (fromRun?.stage !== undefined && earlier(fromRun.stage));
     if (kind === 'dpo' && !policy) {
       errors.push({
         path: at,

@@ -1,5 +1,7 @@
 -- AlterTable
-ALTER TABLE "Run" ADD COLUMN     "modelId" TEXT;
+ALTER TABLE "Run" ADD COLUMN     "baseModelKey" TEXT,
+ADD COLUMN     "modelId" TEXT,
+ALTER COLUMN "modelPreset" DROP NOT NULL;
 
 -- CreateTable
 CREATE TABLE "Model" (
