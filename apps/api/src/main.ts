@@ -1,13 +1,26 @@
 // The API process: config from the environment, services checked, then listen. SIGTERM/SIGINT close
 // the app (SSE streams, event consumer, connections) before exiting.
-import { checkPostgres, checkRedis, createLogger, loadApiConfig, runMain } from '@rlhf/config';
+import {
+  checkArtifactDir,
+  checkPostgres,
+  checkRedis,
+  createLogger,
+  loadApiConfig,
+  runMain,
+} from '@rlhf/config';
 import { buildApp } from './app.js';
 
 runMain(async () => {
   const config = loadApiConfig();
-  await Promise.all([checkPostgres(config.databaseUrl), checkRedis(config.redisUrl)]);
+  await Promise.all([
+    checkPostgres(config.databaseUrl),
+    checkRedis(config.redisUrl),
+    checkArtifactDir(config.artifactDir),
+  ]);
   const logger = createLogger('api', config.logLevel);
-  const app = await buildApp({ ...config, logger });
+  const { redisPrefix, ...rest } = config;
+  const app = await buildApp({ ...rest, ...(redisPrefix ? { redisPrefix } : {}), logger });
+  logger.info({ artifactDir: config.artifactDir }, 'artifact store');
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       logger.info({ signal }, 'shutting down');

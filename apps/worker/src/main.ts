@@ -1,7 +1,14 @@
 // Worker process entry: `tsx apps/worker/src/main.ts [--device cuda:0 | --devices 0,1,2,3] ...` (see args.ts).
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
-import { checkRedis, createLogger, loadWorkerConfig, runMain, StartupError } from '@rlhf/config';
+import {
+  checkArtifactDir,
+  checkRedis,
+  createLogger,
+  loadWorkerConfig,
+  runMain,
+  StartupError,
+} from '@rlhf/config';
 import { childArgs, parseWorkerArgs, USAGE, type WorkerArgs } from './args.js';
 import type { StageRunners } from './context.js';
 import { runners as builtInRunners } from './stages.js';
@@ -19,7 +26,7 @@ runMain(async () => {
   const env = args.device === undefined ? process.env : { ...process.env, DEVICE: args.device };
   const config = loadWorkerConfig(env);
   const logger = createLogger('worker', config.logLevel);
-  await checkRedis(config.redisUrl);
+  await Promise.all([checkRedis(config.redisUrl), checkArtifactDir(config.artifactDir)]);
 
   if (args.devices) {
     const supervisor = superviseWorkers({
@@ -47,7 +54,7 @@ runMain(async () => {
     runners,
     tasks,
     logger,
-    prefix: args.prefix,
+    prefix: args.prefix ?? config.redisPrefix,
     lockDuration: args.lockDuration,
     stalledInterval: args.stalledInterval,
     maxStalledCount: args.maxStalledCount,

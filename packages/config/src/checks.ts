@@ -1,7 +1,10 @@
 // Start-up probes: fail fast with one line that names the variable to fix and the host it points at.
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { UnreachableError } from './errors.js';
+import { StartupError, UnreachableError } from './errors.js';
 
 const DEFAULT_TIMEOUT_MS = 3000;
 
@@ -60,6 +63,24 @@ export async function checkPostgres(
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/**
+ * Creates the artifact directory if needed and writes (then removes) a probe file in it; throws a
+ * StartupError naming `variable` when the directory cannot be written.
+ */
+export async function checkArtifactDir(dir: string, variable = 'ARTIFACT_DIR'): Promise<void> {
+  // A dot file: the store never lists hidden files, so a probe left by a crash is never an artifact.
+  const probe = join(dir, `.write-check-${randomUUID()}`);
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeFile(probe, '');
+  } catch (error) {
+    throw new StartupError(
+      `${variable}: cannot write to ${dir} (${reason(error)}); API and workers need one shared, writable directory`,
+    );
+  }
+  await rm(probe, { force: true });
 }
 
 function hostOf(url: string, defaultPort: number): string {

@@ -1,6 +1,7 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { loadApiConfig, loadWorkerConfig } from './config.js';
+import { DEFAULT_ARTIFACT_DIR, loadApiConfig, loadWorkerConfig, REPO_ROOT } from './config.js';
 import { ConfigError } from './errors.js';
 
 function problems(load: () => unknown): string[] {
@@ -28,6 +29,7 @@ describe('loadApiConfig', () => {
       databaseUrl: 'postgresql://rlhf:pw@db:5432/rlhf',
       redisUrl: 'redis://cache:6379',
       artifactDir: '/data/artifacts',
+      redisPrefix: undefined,
       port: 8080,
       host: '0.0.0.0',
       adminKey: 'a'.repeat(32),
@@ -40,7 +42,7 @@ describe('loadApiConfig', () => {
     expect(config).toEqual({
       databaseUrl: 'postgres://localhost/rlhf',
       redisUrl: 'redis://127.0.0.1:6379',
-      artifactDir: resolve('.artifacts'),
+      artifactDir: join(REPO_ROOT, '.artifacts'),
       port: 3000,
       host: '127.0.0.1',
       adminKey: undefined,
@@ -74,12 +76,43 @@ describe('loadApiConfig', () => {
   });
 });
 
+describe('ARTIFACT_DIR', () => {
+  test('the default is <repo root>/.artifacts, found from the package, not from the working directory', () => {
+    expect(existsSync(join(REPO_ROOT, 'package-lock.json'))).toBe(true);
+    expect(DEFAULT_ARTIFACT_DIR).toBe(join(REPO_ROOT, '.artifacts'));
+    const elsewhere = process.cwd() === REPO_ROOT ? '/' : process.cwd();
+    expect(elsewhere).not.toBe(REPO_ROOT);
+    const env = { DATABASE_URL: 'postgres://localhost/rlhf' };
+    expect(loadApiConfig(env).artifactDir).toBe(DEFAULT_ARTIFACT_DIR);
+    expect(loadWorkerConfig({}).artifactDir).toBe(DEFAULT_ARTIFACT_DIR);
+  });
+
+  test('a relative value is taken from the repository root; API and worker agree', () => {
+    const env = { DATABASE_URL: 'postgres://localhost/rlhf', ARTIFACT_DIR: 'shared/store' };
+    const api = loadApiConfig(env).artifactDir;
+    expect(api).toBe(join(REPO_ROOT, 'shared', 'store'));
+    expect(isAbsolute(api)).toBe(true);
+    expect(loadWorkerConfig(env).artifactDir).toBe(api);
+    expect(loadWorkerConfig({ ARTIFACT_DIR: '/mnt/artifacts' }).artifactDir).toBe('/mnt/artifacts');
+  });
+});
+
+describe('REDIS_PREFIX', () => {
+  test('is read by both processes and refused when it is not a plain namespace', () => {
+    expect(loadWorkerConfig({ REDIS_PREFIX: 'team-a' }).redisPrefix).toBe('team-a');
+    expect(loadApiConfig({ DATABASE_URL: 'postgres://h/d', REDIS_PREFIX: 'x:y' }).redisPrefix).toBe('x:y');
+    expect(problems(() => loadWorkerConfig({ REDIS_PREFIX: 'a b' }))).toEqual([
+      'REDIS_PREFIX: expected letters, digits, _ . : - (at most 64), got "a b"',
+    ]);
+  });
+});
+
 describe('loadWorkerConfig', () => {
   test('needs no database and accepts cuda devices', () => {
     const config = loadWorkerConfig({ DEVICE: 'cuda:1', WORKER_ID: 'gpu-1', ARTIFACT_DIR: 'store' });
     expect(config).toEqual({
       redisUrl: 'redis://127.0.0.1:6379',
-      artifactDir: resolve('store'),
+      artifactDir: join(REPO_ROOT, 'store'),
       device: 'cuda:1',
       workerId: 'gpu-1',
       logLevel: 'info',

@@ -1,7 +1,8 @@
 // Environment variables of the two processes, validated at start-up. Problems are collected so the
 // user fixes them all in one go.
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError } from './errors.js';
 import { redactUrl } from './logger.js';
 
@@ -15,6 +16,8 @@ export interface ApiConfig {
   redisUrl: string;
   /** Absolute path of the artifact store (datasets, checkpoints, exports). */
   artifactDir: string;
+  /** Namespace of every Redis key (queues, events stream); the workers must use the same one. */
+  redisPrefix: string | undefined;
   port: number;
   host: string;
   /** Bootstrap admin key; when unset, admin endpoints accept only admin keys stored in the database. */
@@ -26,6 +29,7 @@ export interface ApiConfig {
 export interface WorkerConfig {
   redisUrl: string;
   artifactDir: string;
+  redisPrefix: string | undefined;
   /** `cpu`, `cuda` or `cuda:N`. */
   device: string;
   workerId: string;
@@ -33,6 +37,20 @@ export interface WorkerConfig {
 }
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** The repository (or installed app) root, found from this file's place, never from the working directory. */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/[/\\]$/, '');
+/** API and workers share this store unless ARTIFACT_DIR says otherwise. */
+export const DEFAULT_ARTIFACT_DIR = join(REPO_ROOT, '.artifacts');
+
+/**
+ * ARTIFACT_DIR as an absolute path: a relative value is taken from the repository root, so processes
+ * started from different folders (`npm start -w ...` runs in the workspace folder) share one store.
+ */
+export const resolveArtifactDir = (value: string | undefined): string =>
+  value === undefined ? DEFAULT_ARTIFACT_DIR : resolve(REPO_ROOT, value);
+
+const PREFIX_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 const MIN_ADMIN_KEY_LENGTH = 24;
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {
@@ -40,7 +58,12 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
   const config: ApiConfig = {
     databaseUrl: read.url('DATABASE_URL', ['postgresql:', 'postgres:'], undefined),
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:'], DEFAULT_REDIS_URL),
-    artifactDir: resolve(read.string('ARTIFACT_DIR', '.artifacts')),
+    artifactDir: resolveArtifactDir(read.optional('ARTIFACT_DIR')),
+    redisPrefix: read.optionalMatching(
+      'REDIS_PREFIX',
+      PREFIX_PATTERN,
+      'letters, digits, _ . : - (at most 64)',
+    ),
     port: read.port('PORT', 3000),
     host: read.string('HOST', '127.0.0.1'),
     adminKey: read.secret('ADMIN_KEY', MIN_ADMIN_KEY_LENGTH),
@@ -54,7 +77,12 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
   const read = new EnvReader(env);
   const config: WorkerConfig = {
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:'], DEFAULT_REDIS_URL),
-    artifactDir: resolve(read.string('ARTIFACT_DIR', '.artifacts')),
+    artifactDir: resolveArtifactDir(read.optional('ARTIFACT_DIR')),
+    redisPrefix: read.optionalMatching(
+      'REDIS_PREFIX',
+      PREFIX_PATTERN,
+      'letters, digits, _ . : - (at most 64)',
+    ),
     device: read.matching('DEVICE', /^(cpu|cuda(:\d+)?)$/, 'cpu, cuda or cuda:N', 'cpu'),
     workerId: read.string('WORKER_ID', `${hostname()}-${process.pid}`),
     logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
@@ -75,6 +103,17 @@ class EnvReader {
 
   string(name: string, fallback: string): string {
     return this.raw(name) ?? fallback;
+  }
+
+  optional(name: string): string | undefined {
+    return this.raw(name);
+  }
+
+  optionalMatching(name: string, pattern: RegExp, expected: string): string | undefined {
+    const value = this.raw(name);
+    if (value !== undefined && !pattern.test(value))
+      return this.problem(`${name}: expected ${expected}, got "${value}"`, undefined);
+    return value;
   }
 
   url(name: string, protocols: string[], fallback: string | undefined): string {

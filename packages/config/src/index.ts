@@ -1,12 +1,15 @@
-export { checkPostgres, checkRedis } from './checks.js';
+export { checkArtifactDir, checkPostgres, checkRedis } from './checks.js';
 export {
   type ApiConfig,
+  DEFAULT_ARTIFACT_DIR,
   DEFAULT_REDIS_URL,
   type Env,
   LOG_LEVELS,
   type LogLevel,
   loadApiConfig,
   loadWorkerConfig,
+  REPO_ROOT,
+  resolveArtifactDir,
   type WorkerConfig,
 } from './config.js';
 export { ConfigError, StartupError, UnreachableError } from './errors.js';
