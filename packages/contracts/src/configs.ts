@@ -281,14 +281,25 @@ export const GrpoConfig = Type.Object(
     iterations: int(1, 1_000_000, 20, 'sample → reward → update rounds'),
     promptsPerIteration: int(1, 4096, 16, 'prompts sampled each iteration'),
     groupSize: int(2, 64, 8, 'responses per prompt, G (num_generations)'),
-    advantage: Type.Enum(['grpo', 'rloo'], {
+    advantage: Type.Enum(['grpo', 'rloo', 'reinforce_pp'], {
       default: 'grpo',
       description:
-        'grpo: (r − group mean) / group std (Shao et al. 2024); rloo: r − mean of the other G − 1 (Ahmadian et al. 2024)',
+        'grpo: (r − group mean) / group std (Shao et al. 2024); rloo: r − mean of the other G − 1 (Ahmadian et al. 2024); ' +
+        'reinforce_pp: REINFORCE++ (Hu 2025), per-token returns of the reward with a β-weighted per-token KL penalty, normalised over the whole batch',
     }),
     scaleByStd: Type.Boolean({
       default: true,
       description: 'grpo: divide by the group std; false = Dr. GRPO (Liu et al. 2025)',
+    }),
+    dynamicSampling: Type.Boolean({
+      default: false,
+      description:
+        'DAPO dynamic sampling (Yu et al. 2025): groups whose G rewards are all equal are left out of the update (masked, not resampled); all flat = no update that iteration',
+    }),
+    lossAggregation: Type.Enum(['token_mean', 'sequence_mean', 'token_sum_norm'], {
+      default: 'token_mean',
+      description:
+        'token_mean: mean over the tokens of a minibatch (DAPO); sequence_mean: mean of each response’s token mean (GRPO); token_sum_norm: token sum / (maxNewTokens × rows) (Dr. GRPO)',
     }),
     reward: Type.Union([Type.Literal('reward_model'), Type.String({ pattern: TASK_NAME, maxLength: 64 })], {
       default: 'reward_model',
@@ -305,7 +316,8 @@ export const GrpoConfig = Type.Object(
       minimum: 0,
       maximum: 100,
       default: 0.04,
-      description: 'weight of the k3 KL to the reference in the loss; 0 = no KL term and no reference (beta)',
+      description:
+        'weight of the k3 KL to the reference in the loss (reinforce_pp: of the per-token k1 KL in the reward, no loss term); 0 = no KL and no reference (beta)',
     }),
     maxPromptLen: int(
       1,
@@ -320,7 +332,7 @@ export const GrpoConfig = Type.Object(
     sampleCount: int(1, 256, 4, 'rows in each sample table'),
     seed: int(0, 2 ** 32 - 1, 42, 'seed for prompt order, sampling and minibatches'),
   },
-  { ...closed, description: 'critic-free online RL (GRPO, RLOO)' },
+  { ...closed, description: 'critic-free online RL (GRPO, RLOO, REINFORCE++)' },
 );
 export type GrpoConfig = Static<typeof GrpoConfig>;
 export const GrpoConfigInput = withoutDefaults(Type.Partial(GrpoConfig, closed));

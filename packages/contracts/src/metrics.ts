@@ -91,19 +91,35 @@ export const RaftMetrics = {
   eosRate: 'rollout/eos_rate',
 } as const;
 
-/** Per GRPO / RLOO iteration (TRL GRPOTrainer names where they exist). */
+/** Per GRPO / RLOO / REINFORCE++ iteration (TRL GRPOTrainer names where they exist). */
 export const GrpoMetrics = {
+  /** mean reward of the iteration's responses */
   reward: 'reward',
+  /** mean over groups of the population std of their G rewards */
   rewardStd: 'reward_std',
   /** share of groups whose G rewards are all equal (no learning signal) */
   zeroStdGroups: 'frac_reward_zero_std',
+  /** share of groups dynamic sampling left out of the update (0 when it is off) */
+  droppedGroups: 'dynamic_sampling/dropped_frac',
+  /** 1 when the iteration updated the policy; 0 when dynamic sampling left no group */
+  updated: 'train/updated',
+  /** k3 KL(π ‖ π_ref) per token, mean over the update's steps (over the rollout when there was no update) */
   kl: 'kl',
+  /** share of tokens with A < 0 whose ratio fell below 1 − ε (clipped) */
   clipLow: 'clip_ratio/low_mean',
+  /** share of tokens with A > 0 whose ratio rose above 1 + ε_high (clipped) */
   clipHigh: 'clip_ratio/high_mean',
+  /** exact entropy of the sampling distribution (at the temperature) per response token, mean */
+  entropy: 'entropy',
   loss: 'train/loss',
   responseLenMean: 'completions/mean_length',
   eosRate: 'rollout/eos_rate',
+  /** response tokens sampled per second of generation */
+  samplingTokensPerSec: 'perf/sampling_tokens_per_sec',
 } as const;
+
+/** The metric of one named part of a batch reward (a grader, the reward model, a task): its mean score. */
+export const rewardPartMetric = (name: string): string => `reward/${name}`;
 
 type Values<T> = T[keyof T];
 export type PpoMetricName = Values<typeof PpoMetrics>;

@@ -29,13 +29,47 @@ export function rlooAdvantages(rewards: readonly number[], G: number): Float32Ar
   return out;
 }
 
+/** Whether each group's G rewards are all equal: no learning signal (DAPO's dynamic sampling drops these). */
+export function flatGroups(rewards: readonly number[], G: number): boolean[] {
+  const flat: boolean[] = [];
+  forEachGroup(rewards, G, (_, group) => {
+    flat.push(group.every((r) => r === group[0]));
+  });
+  return flat;
+}
+
 /** Share of groups whose G rewards are all equal (they carry no learning signal). */
 export function zeroSpreadGroups(rewards: readonly number[], G: number): number {
-  let flat = 0;
+  const flat = flatGroups(rewards, G);
+  return flat.filter(Boolean).length / flat.length;
+}
+
+/** Mean over groups of the population std of their G rewards (TRL's reward_std). */
+export function meanGroupStd(rewards: readonly number[], G: number): number {
+  let sum = 0;
   forEachGroup(rewards, G, (_, group) => {
-    if (group.every((r) => r === group[0])) flat++;
+    const m = group.reduce((a, x) => a + x, 0) / G;
+    sum += Math.sqrt(group.reduce((a, x) => a + (x - m) ** 2, 0) / G);
   });
-  return flat / (rewards.length / G);
+  return sum / (rewards.length / G);
+}
+
+/**
+ * Sequence advantages [rows] at each real token of their row, as the train graph takes them: [rows, width]
+ * row-major, 0 off the mask (GRPO / RLOO give every token of a response its sequence's advantage).
+ */
+export function perTokenAdvantages(
+  advantages: ArrayLike<number>,
+  mask: ArrayLike<number>,
+  width: number,
+): Float32Array {
+  if (mask.length !== advantages.length * width)
+    throw new RangeError(
+      `perTokenAdvantages: mask has ${mask.length} entries, not ${advantages.length} × ${width}`,
+    );
+  const out = new Float32Array(mask.length);
+  for (let i = 0; i < mask.length; i++) if (mask[i]) out[i] = advantages[Math.floor(i / width)];
+  return out;
 }
 
 function forEachGroup(

@@ -1,61 +1,56 @@
-// GRPO (Shao et al. 2024) and RLOO (Ahmadian et al. 2024): critic-free online RL as a body on the stage driver.
-// Each iteration: sample G responses to each of a batch of prompts; reward them (a reward model, or a programmatic
-// reward a team declared); group advantages; μ epochs × minibatches of clipped-surrogate updates (clip-higher
-// optional) with a k3 KL to the frozen reference as a loss term (β = 0: none), fused in one graph run.
+// GRPO (Shao et al. 2024), RLOO (Ahmadian et al. 2024) and REINFORCE++ (Hu et al. 2025): critic-free online RL as
+// a body on the stage driver. Each iteration: sample G responses to each of a batch of prompts; score them with
+// one BatchReward (a reward model, a named programmatic task, declared graders); advantages (group-normalised,
+// leave-one-out, or per-token batch-normalised returns); optionally drop flat groups (DAPO dynamic sampling);
+// μ epochs × minibatches of clipped-surrogate updates (clip-higher optional) with a k3 KL to the frozen reference
+// as a loss term (β = 0: none; REINFORCE++ puts a k1 KL in the reward instead), fused in one graph run.
 import {
   GrpoMetrics,
   type GrpoConfig,
   type GrpoConfigInput,
   type PromptRow,
   resolveGrpoConfig,
+  rewardPartMetric,
 } from '@rlhf/contracts';
-import {
-  add,
-  buildTrainStep,
-  cast,
-  createTrainer,
-  gather,
-  mul,
-  type Tensor,
-  type Trainer,
-  unsqueeze,
-} from '@rlhf/graph';
+import { createTrainer, type Trainer } from '@rlhf/graph';
 import {
   ByteTokenizer,
   createGenerator,
   createScorer,
   hashString,
   leftPad,
-  paramShapes,
-  type ResponseBatch,
-  scoreResponses,
   type Tokenizer,
 } from '@rlhf/model';
-import { approxKlK3, ppoPolicyLoss } from '@rlhf/ppo';
 import { float32, int64, type Runtime } from '@rlhf/runtime';
 import {
+  type BatchReward,
   batchOrder,
   type ModelWeights,
   modelFiles,
   modelFromFiles,
   optimizerFiles,
   optimizerFromFiles,
-  optimizerOf,
   permutation,
+  promptText,
   promptTokens,
   runStage,
   sampleGroups,
   type SampleRow,
   type StageHooks,
   type StageResult,
+  taskReward,
 } from '@rlhf/stage-kit';
-import { grpoAdvantages, rlooAdvantages, zeroSpreadGroups } from './advantages.js';
+import { createRewardModelReward } from './rewards.js';
+import { rolloutK3, rolloutTensors, sequenceKl, tokenMean } from './rollout.js';
+import { grpoTrainStep } from './train-step.js';
 
 export interface GrpoInput {
   config: GrpoConfig | GrpoConfigInput;
   /** The policy to sample from and update (usually SFT); also the frozen reference when β > 0. */
   policy: ModelWeights;
-  /** Scores responses when config.reward is 'reward_model'. */
+  /** The reward (e.g. declared graders). Without it: the reward model or the task, as config.reward says. */
+  reward?: BatchReward;
+  /** Scores responses when config.reward is 'reward_model' and no `reward` is given. */
   rewardModel?: ModelWeights;
   /** The programmatic reward config.reward names (resolved by the caller: the worker's tasks). */
   task?: (prompt: string, response: string) => number;
@@ -67,56 +62,6 @@ export interface GrpoInput {
 
 const mean = (xs: ArrayLike<number>) => Array.from(xs).reduce((a, x) => a + x, 0) / Math.max(xs.length, 1);
 
-/** The training graph: K = epochs × minibatches clipped-surrogate steps over the shared rollout tensors. */
-function grpoTrainStep(policy: ModelWeights['config'], config: GrpoConfig, rows: number) {
-  const miniBatch = rows / config.minibatches;
-  const perToken = (name: string) => ({ name, dtype: 'float32' as const, shape: ['rows', 'response'] });
-  const ids = (name: string, length: string) => ({ name, dtype: 'int64' as const, shape: ['rows', length] });
-  return buildTrainStep({
-    name: 'grpo_train',
-    params: paramShapes(policy),
-    batch: [{ name: 'rows', dtype: 'int64', shape: [miniBatch] }],
-    shared: [
-      ids('prompt_ids', 'prompt'),
-      ids('prompt_mask', 'prompt'),
-      ids('response_ids', 'response'),
-      ids('response_mask', 'response'),
-      perToken('old_logprobs'),
-      perToken('ref_logprobs'),
-      { name: 'advantages', dtype: 'float32', shape: ['rows'] },
-    ],
-    steps: config.epochs * config.minibatches,
-    optimizer: optimizerOf(config),
-    loss: (params: Map<string, Tensor>, batch: Record<string, Tensor>, shared: Record<string, Tensor>) => {
-      const pick = (name: string) => gather(shared[name], batch.rows, 0);
-      const minibatch: ResponseBatch = {
-        promptIds: pick('prompt_ids'),
-        promptMask: pick('prompt_mask'),
-        responseIds: pick('response_ids'),
-        responseMask: pick('response_mask'),
-      };
-      const mask = cast(minibatch.responseMask, 'float32');
-      const { logprobs } = scoreResponses(params, policy, minibatch, { temperature: config.temperature });
-      // The sequence's advantage at each of its tokens; token-level mean over the minibatch (DAPO).
-      const advantages = mul(unsqueeze(pick('advantages'), [1]), mask);
-      const low = ppoPolicyLoss(logprobs, pick('old_logprobs'), advantages, mask, config.clipRange, 1e9);
-      const high = ppoPolicyLoss(logprobs, pick('old_logprobs'), advantages, mask, 1e9, config.clipRangeHigh);
-      const pg = ppoPolicyLoss(
-        logprobs,
-        pick('old_logprobs'),
-        advantages,
-        mask,
-        config.clipRange,
-        config.clipRangeHigh,
-      );
-      // k3 estimate of KL(π ‖ π_ref) on the sampled tokens (Shao et al. 2024 eq. 4).
-      const kl = approxKlK3(pick('ref_logprobs'), logprobs, mask);
-      const loss = config.beta > 0 ? add(pg.loss, mul(kl, config.beta)) : pg.loss;
-      return { loss, metrics: { kl, clipLow: low.clipFrac, clipHigh: high.clipFrac } };
-    },
-  });
-}
-
 export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
   const config = resolveGrpoConfig(input.config);
   const { runtime, policy: start } = input;
@@ -124,14 +69,14 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
   if (input.prompts.length === 0) throw new Error('grpo: no prompts');
   if (start.config.scalarHead)
     throw new Error('grpo: the policy must be a language model without a scalar head');
-  const useRewardModel = config.reward === 'reward_model';
+  const useRewardModel = !input.reward && config.reward === 'reward_model';
   if (useRewardModel && !input.rewardModel?.config.scalarHead)
     throw new Error("grpo: reward 'reward_model' needs a reward model with a scalar head");
-  if (!useRewardModel && !input.task)
+  if (!input.reward && !useRewardModel && !input.task)
     throw new Error(`grpo: no programmatic reward '${config.reward}' was given`);
   const context = Math.min(
     start.config.maxPositions,
-    input.rewardModel?.config.maxPositions ?? Number.POSITIVE_INFINITY,
+    useRewardModel ? input.rewardModel!.config.maxPositions : Number.POSITIVE_INFINITY,
   );
   const maxPromptLen = Math.min(config.maxPromptLen, context - config.maxNewTokens);
   if (maxPromptLen < 1)
@@ -146,8 +91,9 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
       `grpo: minibatches (${config.minibatches}) must divide promptsPerIteration × groupSize (${rows})`,
     );
   const prompts = input.prompts.map((row) => ({
-    text: row.prompt,
-    ids: promptTokens(tokenizer, row.prompt, maxPromptLen),
+    row,
+    text: promptText(row),
+    ids: promptTokens(tokenizer, promptText(row), maxPromptLen),
   }));
   const promptOrder = batchOrder(prompts.length, B, config.seed);
   const hyperparameters = {
@@ -158,6 +104,7 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
       maxPromptLen,
       rowsPerIteration: rows,
       stepsPerIteration: config.epochs * config.minibatches,
+      reward: input.reward ? 'given' : config.reward,
     },
   };
 
@@ -174,16 +121,23 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
         step: Number(resume?.state.optimizerStep ?? 0),
       });
       const generator = await createGenerator(runtime, model.config);
-      const logprobScorer = await createScorer(runtime, model.config, { outputs: ['logprobs'] });
-      const rewardScorer = useRewardModel
-        ? await createScorer(runtime, input.rewardModel!.config, { outputs: ['scores'] })
+      const logprobScorer = await createScorer(runtime, model.config, { outputs: ['logprobs', 'entropy'] });
+      const rewardModel = useRewardModel
+        ? await createRewardModelReward(runtime, input.rewardModel!, {
+            tokenizer,
+            maxPromptLen,
+            maxResponseLen: config.maxNewTokens,
+          })
         : undefined;
+      const reward: BatchReward =
+        input.reward ?? rewardModel?.reward ?? taskReward(config.reward, input.task!);
       const current = (): ModelWeights => ({ ...model, params: trainer.state.params });
       let last: Record<string, number> = {};
 
       return {
         async step(it) {
           const batch = promptOrder(it).map((i) => prompts[i]);
+          const sampleStart = performance.now();
           const group = await sampleGroups(generator, {
             params: trainer.state.params,
             prompts: batch.map((p) => p.ids),
@@ -193,25 +147,26 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
             seed: hashString(`${config.seed}:grpo:${it}`),
             tokenizer,
           });
+          const sampleSeconds = (performance.now() - sampleStart) / 1000;
           const { tokens, scored, generated: out } = group;
           const { prompts: repeated, responses, responseMask } = scored;
-          const width = responses[0]?.length ?? 0;
+          const N = responses[0]?.length ?? 0;
           const texts = tokens.map((row) => tokenizer.decode(row, { skipSpecialTokens: true }));
-          const rewards = rewardScorer
-            ? (await rewardScorer.score({ ...scored, params: input.rewardModel!.params })).scores!
-            : texts.map((text, r) => input.task!(batch[Math.floor(r / G)].text, text));
-          const advantages =
-            config.advantage === 'rloo'
-              ? rlooAdvantages(rewards, G)
-              : grpoAdvantages(rewards, G, config.scaleByStd);
+          const rowOf = (r: number) => batch[Math.floor(r / G)].row;
+          const graded = await reward(
+            texts.map((_, r) => rowOf(r)),
+            texts,
+          );
+          const scores = graded.scores;
+          if (scores.length !== rows || Object.values(graded.parts).some((part) => part.length !== rows))
+            throw new Error(`grpo: the reward returned ${scores.length} scores for ${rows} responses`);
           // Old log-probs from the scoring graph the update reads (as PPO recomputes them); the reference's too.
-          const old = (
-            await logprobScorer.score({
-              ...scored,
-              params: trainer.state.params,
-              temperature: config.temperature,
-            })
-          ).logprobs!;
+          const policyScored = await logprobScorer.score({
+            ...scored,
+            params: trainer.state.params,
+            temperature: config.temperature,
+          });
+          const old = policyScored.logprobs!;
           const ref =
             config.beta > 0
               ? (
@@ -222,57 +177,69 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
                   })
                 ).logprobs!
               : old;
-          const prompt = leftPad(repeated, tokenizer.padId);
-          const N = width;
-          const shared = {
-            prompt_ids: prompt.ids,
-            prompt_mask: prompt.mask,
-            response_ids: int64([rows, N], responses.flat()),
-            response_mask: int64([rows, N], responseMask.flat()),
-            old_logprobs: float32([rows, N], old.flat()),
-            ref_logprobs: float32([rows, N], ref.flat()),
-            advantages: float32([rows], advantages),
-          };
-          const order: number[] = [];
-          for (let epoch = 0; epoch < config.epochs; epoch++)
-            order.push(...permutation(rows, config.seed, `grpo-${it}-${epoch}`));
-          const K = config.epochs * config.minibatches;
-          const report = await trainer.run(
-            { rows: int64([K, 1, rows / config.minibatches], order) },
-            config.lr,
-            shared,
-          );
+          const rollout = rolloutTensors({ config, scores, responseMask, old, ref });
+          const updated = rollout.keptRows > 0;
+          let report: { loss: number[]; metrics: Record<string, number[]> } | undefined;
+          if (updated) {
+            const prompt = leftPad(repeated, tokenizer.padId);
+            const shared = {
+              prompt_ids: prompt.ids,
+              prompt_mask: prompt.mask,
+              response_ids: int64([rows, N], responses.flat()),
+              response_mask: int64([rows, N], responseMask.flat()),
+              old_logprobs: float32([rows, N], old.flat()),
+              ref_logprobs: float32([rows, N], ref.flat()),
+              advantages: float32([rows, N], rollout.advantages),
+              loss_mask: float32([rows, N], rollout.lossMask),
+            };
+            const order: number[] = [];
+            for (let epoch = 0; epoch < config.epochs; epoch++)
+              order.push(...permutation(rows, config.seed, `grpo-${it}-${epoch}`));
+            const K = config.epochs * config.minibatches;
+            const result = await trainer.run(
+              { rows: int64([K, 1, rows / config.minibatches], order) },
+              config.lr,
+              shared,
+            );
+            report = {
+              loss: Array.from(result.loss),
+              metrics: mapValues(result.metrics, (v) => Array.from(v)),
+            };
+          }
 
-          const groupStd = mean(
-            Array.from({ length: B }, (_, b) => {
-              const group = rewards.slice(b * G, (b + 1) * G);
-              const m = mean(group);
-              return Math.sqrt(mean(group.map((x) => (x - m) ** 2)));
-            }),
-          );
+          const sampledTokens = tokens.reduce((a, row) => a + row.length, 0);
           const metrics: Record<string, number> = {
-            [GrpoMetrics.reward]: mean(rewards),
-            [GrpoMetrics.rewardStd]: groupStd,
-            [GrpoMetrics.zeroStdGroups]: zeroSpreadGroups(rewards, G),
-            [GrpoMetrics.kl]: mean(report.metrics.kl),
-            [GrpoMetrics.clipLow]: mean(report.metrics.clipLow),
-            [GrpoMetrics.clipHigh]: mean(report.metrics.clipHigh),
-            [GrpoMetrics.loss]: mean(report.loss),
+            [GrpoMetrics.reward]: mean(scores),
+            [GrpoMetrics.rewardStd]: rollout.rewardStd,
+            [GrpoMetrics.zeroStdGroups]: rollout.zeroStdGroups,
+            [GrpoMetrics.droppedGroups]: rollout.droppedGroups,
+            [GrpoMetrics.updated]: updated ? 1 : 0,
+            [GrpoMetrics.kl]: report ? mean(report.metrics.kl) : rolloutK3(old, ref, responseMask),
+            [GrpoMetrics.clipLow]: report ? mean(report.metrics.clipLow) : 0,
+            [GrpoMetrics.clipHigh]: report ? mean(report.metrics.clipHigh) : 0,
+            [GrpoMetrics.entropy]: tokenMean(policyScored.entropy!, responseMask),
+            [GrpoMetrics.loss]: report ? mean(report.loss) : 0,
             [GrpoMetrics.responseLenMean]: mean(tokens.map((row) => row.length)),
             [GrpoMetrics.eosRate]: mean(out.finished.map((f) => (f ? 1 : 0))),
+            [GrpoMetrics.samplingTokensPerSec]: sampledTokens / Math.max(sampleSeconds, 1e-6),
           };
+          for (const [name, part] of Object.entries(graded.parts))
+            metrics[rewardPartMetric(name)] = mean(part);
           last = metrics;
           const step = it + 1;
           const sampled = step % config.sampleEvery === 0 || step === config.iterations;
+          const kls = sequenceKl(old, ref, responseMask);
           const samples: SampleRow[] = texts.slice(0, config.sampleCount).map((text, r) => ({
             prompt: batch[Math.floor(r / G)].text,
             response: text,
-            score: rewards[r],
-            kl: 0,
+            score: scores[r],
+            kl: kls[r],
             eos: out.finished[r],
+            parts: mapValues(graded.parts, (part) => part[r]),
           }));
           input.hooks?.log?.(
-            `grpo ${step}/${config.iterations}: reward ${metrics[GrpoMetrics.reward].toFixed(4)}`,
+            `grpo ${step}/${config.iterations}: reward ${metrics[GrpoMetrics.reward].toFixed(4)}` +
+              (updated ? '' : ': every group’s rewards are equal, no update (dynamic sampling)'),
           );
           return { steps: 1, metrics: [metrics], ...(sampled ? { samples } : {}) };
         },
@@ -287,7 +254,7 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
         async release() {
           await generator.release();
           await logprobScorer.release();
-          await rewardScorer?.release();
+          await rewardModel?.release();
           await trainer.release();
         },
       };
@@ -300,4 +267,8 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
     summary,
     hyperparameters: { ...hyperparameters, resumedFrom: run.resumedFrom },
   };
+}
+
+function mapValues<T, U>(record: Record<string, T>, fn: (value: T) => U): Record<string, U> {
+  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, fn(value)]));
 }

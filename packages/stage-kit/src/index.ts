@@ -31,6 +31,7 @@ export {
   scoreRankings,
   tokenizeRanking,
 } from './ranked.js';
+export { type BatchReward, taskReward } from './reward.js';
 export { type SampledGroups, type SampleGroupsRequest, sampleGroups } from './sampling.js';
 export {
   type ResumePoint,
