@@ -1,4 +1,4 @@
-import type { PreferenceRow, PromptRow, RankedRow } from '@rlhf/contracts';
+import type { PreferenceRow, PromptTextRow, RankedRow } from '@rlhf/contracts';
 import { createRng, type Rng } from './random.js';
 import { formatPrompt, formatResponse, groundTruthScore } from './task.js';
 
@@ -132,7 +132,7 @@ export function generateRankedRows(count: number, options: DigitsOptions & { k?:
 }
 
 /** Prompts for PPO rollouts. */
-export function generatePromptRows(count: number, options: DigitsOptions = {}): PromptRow[] {
+export function generatePromptRows(count: number, options: DigitsOptions = {}): PromptTextRow[] {
   const rng = createRng(options.seed ?? DEFAULT_SEEDS.prompt);
   return Array.from({ length: count }, () => ({ prompt: formatPrompt(randomDigits(rng, options)) }));
 }

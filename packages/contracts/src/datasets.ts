@@ -59,9 +59,43 @@ export const RankedRow = Type.Object(
 );
 export type RankedRow = Static<typeof RankedRow>;
 
-/** A prompt the PPO policy answers during rollouts. */
-export const PromptRow = Type.Object({ prompt: Text('prompt to answer') }, { additionalProperties: false });
-export type PromptRow = Static<typeof PromptRow>;
+/** Reference fields of a prompt row (for graders): at most this many, this many characters as JSON. */
+export const MAX_PROMPT_FIELDS = 32;
+export const MAX_PROMPT_FIELDS_CHARS = 16_384;
+
+/** A reference field of a prompt row: any JSON value. */
+export type PromptFieldValue =
+  | string
+  | number
+  | boolean
+  | null
+  | PromptFieldValue[]
+  | { [key: string]: PromptFieldValue };
+
+const ReferenceFields = {
+  additionalProperties: Type.Unknown({ description: 'a reference field for graders: any JSON value' }),
+} as const;
+/** A prompt the policy answers during rollouts, as text, with optional reference fields for graders. */
+export const PromptTextRow = Type.Object({ prompt: Text('prompt to answer') }, ReferenceFields);
+/** A prompt as a conversation ending in a user turn (packages/model chat template), with optional reference fields. */
+export const PromptChatRow = Type.Object(
+  { messages: Type.Array(ChatMessage, { minItems: 1, maxItems: MAX_MESSAGES }) },
+  ReferenceFields,
+);
+export const PromptRow = Type.Union([PromptTextRow, PromptChatRow]);
+export interface PromptTextRow {
+  prompt: string;
+  [field: string]: PromptFieldValue;
+}
+export interface PromptChatRow {
+  messages: ChatMessage[];
+  [field: string]: PromptFieldValue;
+}
+/** `{ prompt, ...fields }` or `{ messages, ...fields }`; the fields are JSON values graders refer to by name. */
+export type PromptRow = PromptTextRow | PromptChatRow;
+
+/** Whether a prompt row is a conversation (`messages`) rather than text (`prompt`). */
+export const isPromptChatRow = (row: PromptRow): row is PromptChatRow => 'messages' in row;
 
 export const DatasetRowSchemas = {
   sft: SftRow,
@@ -100,8 +134,54 @@ export function datasetRowErrors(kind: DatasetKind, row: unknown): FieldError[] 
           : e,
       );
     case 'prompt':
-      return schemaErrors(PromptRow, row);
+      return promptRowErrors(row);
   }
+}
+
+const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+// The two prompt shapes are told apart by their keys, like SFT rows; extra keys are reference fields.
+function promptRowErrors(row: unknown): FieldError[] {
+  if (!isObject(row)) return [{ path: '', message: 'must be an object' }];
+  const chat = 'messages' in row;
+  if (chat && 'prompt' in row)
+    return [{ path: '/prompt', message: 'a row has either prompt or messages, not both' }];
+  const errors = schemaErrors(chat ? PromptChatRow : PromptTextRow, row);
+  if (errors.length > 0) return errors;
+  const fields = Object.keys(row).filter((key) => key !== (chat ? 'messages' : 'prompt'));
+  if (fields.length > MAX_PROMPT_FIELDS)
+    errors.push({ path: '', message: `at most ${MAX_PROMPT_FIELDS} reference fields besides the prompt` });
+  for (const key of fields)
+    if (!FIELD.test(key) || key.length > 64 || key === '__proto__')
+      errors.push({
+        path: pointer('', key),
+        message: 'a field name is a letter or _ then letters, digits or _ (at most 64)',
+      });
+  const size = fields.reduce((sum, key) => sum + key.length + JSON.stringify(row[key]).length, 0);
+  if (size > MAX_PROMPT_FIELDS_CHARS)
+    errors.push({
+      path: '',
+      message: `the reference fields take more than ${MAX_PROMPT_FIELDS_CHARS} characters as JSON`,
+    });
+  // No NUL: Postgres text cannot hold it, and samples carry these values.
+  for (const key of fields)
+    if (hasNul(row[key]))
+      errors.push({ path: pointer('', key), message: 'must not contain a NUL character' });
+  if (!chat) return errors;
+  const messages = (row as PromptChatRow).messages;
+  messages.forEach((m, i) => {
+    if (m.role === 'system' && i !== 0)
+      errors.push({
+        path: pointer(pointer('/messages', i), 'role'),
+        message: 'a system message may only come first',
+      });
+  });
+  if (messages[messages.length - 1].role !== 'user')
+    errors.push({
+      path: pointer(pointer('/messages', messages.length - 1), 'role'),
+      message: 'the last message must be the user turn the policy answers',
+    });
+  return errors;
 }
 
 // The two SFT shapes are told apart by their keys, so errors describe the shape the row meant.
@@ -125,6 +205,13 @@ function sftRowErrors(row: unknown): FieldError[] {
     });
   }
   return errors;
+}
+
+function hasNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(hasNul);
+  if (isObject(value)) return Object.entries(value).some(([k, v]) => k.includes('\u0000') || hasNul(v));
+  return false;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

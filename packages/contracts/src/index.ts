@@ -1,6 +1,7 @@
 export * from './configs.js';
 export * from './datasets.js';
 export * from './errors.js';
+export * from './graders.js';
 export * from './jobs.js';
 export * from './jsonl.js';
 export * from './metrics.js';

@@ -14,6 +14,7 @@ import {
   modelFromFiles,
   optimizerFiles,
   optimizerFromFiles,
+  promptText,
   promptTokens,
   runStage,
   type SampleRow,
@@ -68,8 +69,8 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
   const B = config.rolloutBatchSize;
   const K = hyper.stepsPerIteration;
   const prompts = options.prompts.map((row) => ({
-    text: row.prompt,
-    ids: promptTokens(tokenizer, row.prompt, hyper.effectiveMaxPromptLen),
+    text: promptText(row),
+    ids: promptTokens(tokenizer, row, hyper.effectiveMaxPromptLen),
   }));
   // Prompts of iteration i: a fresh seeded order every epoch, read as one stream (resume needs only i).
   const promptOrder = batchOrder(prompts.length, B, config.seed);

@@ -31,6 +31,7 @@ import {
   optimizerFromFiles,
   optimizerOf,
   permutation,
+  promptText,
   promptTokens,
   runStage,
   sampleGroups,
@@ -100,8 +101,8 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
   const n = config.samplesPerPrompt;
   const K = config.stepsPerIteration;
   const prompts = input.prompts.map((row) => ({
-    text: row.prompt,
-    ids: promptTokens(tokenizer, row.prompt, maxPromptLen),
+    text: promptText(row),
+    ids: promptTokens(tokenizer, row, maxPromptLen),
   }));
   const promptOrder = batchOrder(prompts.length, B, config.seed);
   const hyperparameters = {

@@ -10,6 +10,7 @@ import {
   directoryCheckpointStore,
   type ModelWeights,
   NonFiniteError,
+  promptText,
   SHUTDOWN,
   StageAbortedError,
 } from '@rlhf/stage-kit';
@@ -29,7 +30,7 @@ beforeAll(async () => {
   rows = (await validateJsonl('sft', readFileSync(sortDigitsFiles.sft, 'utf8'))).rows;
   // PPO's prompt file is drawn with another seed: prompts the SFT stage never trained on.
   const prompts = (await validateJsonl('prompt', readFileSync(sortDigitsFiles.prompt, 'utf8'))).rows;
-  heldOutPrompts = prompts.slice(0, 32).map((r) => r.prompt);
+  heldOutPrompts = prompts.slice(0, 32).map(promptText);
 });
 afterAll(() => runtime.close());
 beforeEach(async () => {

@@ -1,7 +1,8 @@
 // Dataset rows -> token sequences -> batches, all deterministic by seed: the same seed gives the same split and
 // the same batch at every step, so a resumed stage needs nothing but its step to find its place in the data.
+import { isPromptChatRow, type PromptRow } from '@rlhf/contracts';
 import type { LrSchedule } from '@rlhf/graph';
-import { createRng, type GptConfig, type Tokenizer } from '@rlhf/model';
+import { chatPrompt, createRng, type GptConfig, type Tokenizer } from '@rlhf/model';
 import { float32, type HostTensor, int64 } from '@rlhf/runtime';
 
 /** [bos] + prompt tokens + response tokens + [eos], cut to a maximum length. */
@@ -147,8 +148,13 @@ export function lrScheduleOf(settings: LrSettings, totalSteps: number): LrSchedu
     : { kind: settings.schedule, lr, warmupSteps, totalSteps };
 }
 
+/** The text a prompt row gives the policy: its `prompt`, or its `messages` in the chat template (ending in the assistant header). */
+export function promptText(row: PromptRow): string {
+  return isPromptChatRow(row) ? chatPrompt(row.messages) : row.prompt;
+}
+
 /** [bos] + the prompt's last maxLen − 1 tokens (sampling stages keep the end of long prompts, where the question is). */
-export function promptTokens(tokenizer: Tokenizer, prompt: string, maxLen: number): number[] {
-  const ids = tokenizer.encode(prompt);
+export function promptTokens(tokenizer: Tokenizer, prompt: string | PromptRow, maxLen: number): number[] {
+  const ids = tokenizer.encode(typeof prompt === 'string' ? prompt : promptText(prompt));
   return [tokenizer.bosId, ...ids.slice(Math.max(0, ids.length - (maxLen - 1)))];
 }

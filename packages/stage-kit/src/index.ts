@@ -13,6 +13,7 @@ export {
   lrScheduleOf,
   padRight,
   permutation,
+  promptText,
   promptTokens,
   shuffled,
   splitTrainValidation,

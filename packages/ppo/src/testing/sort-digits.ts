@@ -22,7 +22,13 @@ import {
 import { trainRewardModel } from '@rlhf/reward-model';
 import type { Runtime } from '@rlhf/runtime';
 import { trainSft } from '@rlhf/sft';
-import { directoryCheckpointStore, type ModelWeights, modelFiles, modelFromFiles } from '@rlhf/stage-kit';
+import {
+  directoryCheckpointStore,
+  type ModelWeights,
+  modelFiles,
+  modelFromFiles,
+  promptText,
+} from '@rlhf/stage-kit';
 
 const tokenizer = new ByteTokenizer();
 
@@ -129,7 +135,7 @@ export async function sampleRankings(
 ): Promise<RankedRow[]> {
   const generator = await createGenerator(runtime, policy.config);
   try {
-    const repeated = prompts.flatMap((p) => Array.from({ length: samples }, () => p.prompt));
+    const repeated = prompts.flatMap((p) => Array.from({ length: samples }, () => promptText(p)));
     const out = await generator.generate({
       params: policy.params,
       prompts: repeated.map((p) => [tokenizer.bosId, ...tokenizer.encode(p)]),
@@ -144,7 +150,8 @@ export async function sampleRankings(
         { skipSpecialTokens: true },
       ),
     );
-    return prompts.flatMap(({ prompt }, i) => {
+    return prompts.flatMap((row, i) => {
+      const prompt = promptText(row);
       const byScore = new Map<number, string>();
       for (const text of texts.slice(i * samples, (i + 1) * samples))
         if (text.length > 0) byScore.set(groundTruthScore(prompt, text), text);
@@ -195,7 +202,7 @@ export async function meanGroundTruth(
     for (const seed of seeds) {
       const out = await generator.generate({
         params: policy.params,
-        prompts: prompts.map((p) => [tokenizer.bosId, ...tokenizer.encode(p.prompt)]),
+        prompts: prompts.map((p) => [tokenizer.bosId, ...tokenizer.encode(promptText(p))]),
         maxNewTokens,
         temperature,
         seed,
@@ -207,7 +214,7 @@ export async function meanGroundTruth(
           row.filter((_, t) => out.mask[b][t]),
           { skipSpecialTokens: true },
         );
-        total += groundTruthScore(prompts[b].prompt, text);
+        total += groundTruthScore(promptText(prompts[b]), text);
       });
     }
     return total / (prompts.length * seeds.length);
