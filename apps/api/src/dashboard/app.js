@@ -62,12 +62,17 @@ function el(tag, props, ...children) {
   return node;
 }
 const badge = (status, id) => el('span', { className: `badge ${status}`, ...(id ? { id } : {}) }, status);
+// A table in a box of its own that scrolls sideways on a narrow screen, so the page itself never does.
 function table(headings, rows, props = {}) {
   return el(
-    'table',
-    props,
-    el('thead', {}, el('tr', {}, ...headings.map((h) => el('th', {}, h)))),
-    el('tbody', {}, ...rows),
+    'div',
+    { className: 'table-wrap' },
+    el(
+      'table',
+      props,
+      el('thead', {}, el('tr', {}, ...headings.map((h) => el('th', {}, h)))),
+      el('tbody', {}, ...rows),
+    ),
   );
 }
 // Coalesces a burst of calls into one, at most every `ms` (e.g. many events -> one request).
@@ -572,7 +577,7 @@ function renderHead(v) {
       `${run.id} · model ${run.hyperparameters?.modelPreset ?? run.spec?.model?.preset ?? '?'} · created ${when(run.createdAt)}` +
         ` · started ${when(run.startedAt)} · finished ${when(run.finishedAt)} · ${duration(run.startedAt, run.finishedAt)}`,
     ),
-    run.error ? el('div', { className: 'error-text', id: 'run-error' }, run.error) : null,
+    ...(run.error ? [el('div', { className: 'error-text', id: 'run-error' }, run.error)] : []),
   );
 }
 
@@ -639,8 +644,8 @@ function renderTimeline(v) {
 function renderStages(v) {
   $('stages').replaceChildren(
     table(
-      ['stage', 'status', 'progress', 'step', 'attempts', 'worker', 'started', 'took', 'error'],
-      v.run.stages.map((s) =>
+      ['stage', 'status', 'progress', 'step', 'attempts', 'worker', 'started', 'took'],
+      v.run.stages.flatMap((s) => [
         el(
           'tr',
           { dataset: { stageKind: s.kind, step: s.step, status: s.status } },
@@ -652,9 +657,18 @@ function renderStages(v) {
           el('td', { className: 'key' }, s.workerId ?? '–'),
           el('td', { className: 'num' }, when(s.startedAt)),
           el('td', { className: 'num' }, duration(s.startedAt, s.finishedAt)),
-          el('td', {}, s.error ? el('div', { className: 'error-text' }, s.error) : ''),
         ),
-      ),
+        // An error gets a row of its own, as wide as the table, where it wraps.
+        ...(s.error
+          ? [
+              el(
+                'tr',
+                {},
+                el('td', { colSpan: 8 }, el('div', { className: 'error-text stage-error' }, s.error)),
+              ),
+            ]
+          : []),
+      ]),
       { id: 'stage-table' },
     ),
   );
@@ -942,7 +956,11 @@ function renderArtifacts(v) {
               { dataset: { artifactKind: a.kind } },
               el('td', {}, kinds.get(a.stageId) ?? ''),
               el('td', {}, a.kind),
-              el('td', { className: 'key' }, a.key),
+              el(
+                'td',
+                { className: 'key', title: a.key },
+                a.key.replace(`runs/${a.runId}/${a.stageId}/`, ''),
+              ),
               el('td', { className: 'num' }, a.step ?? '–'),
               el('td', { className: 'num' }, size(a.sizeBytes)),
               el('td', { className: 'key', title: a.sha256 ?? '' }, a.sha256 ? a.sha256.slice(0, 12) : '–'),
