@@ -48,3 +48,13 @@ export {
   winRate,
   winRateOfCounts,
 } from './win-rate.js';
+export {
+  type CompareModelsInput,
+  type CompareModelsResult,
+  compareModels,
+  type EvalJudge,
+  type EvalModel,
+  type EvalSampling,
+  type PairComparison,
+  type VerdictRow,
+} from './compare.js';

@@ -70,7 +70,7 @@ export function outcomeOfPreference(pA: number, tieMargin: number): Outcome {
 
 /** P(A better) averaged over both orders: (P(A ≻ B | A first) + 1 − P(B ≻ A | B first)) / 2. */
 export function swapAveragedPreference(pAFirst: number, pBFirst: number): number {
-  return (pAFirst + 1 - pBFirst) / 2;
+  return 0.5 + (pAFirst - pBFirst) / 2; // this form is exactly 1/2 when both orders say the same
 }
 
 /** Keeps a verdict only when both orders agree (Zheng et al. 2023 §3.3: inconsistent → tie). */
