@@ -306,9 +306,9 @@ describe('rlhf CLI', () => {
 
   test('the installed bin runs as a subprocess (runs --json; completion scripts parse in bash)', async () => {
     const run = promisify(execFile);
-    const env = { ...process.env, XDG_CONFIG_HOME: config, RLHF_URL: '', RLHF_API_KEY: '' };
-    delete env.RLHF_URL;
-    delete env.RLHF_API_KEY;
+    // The stored login only: the RLHF_* variables of whoever runs the tests are left out.
+    const { RLHF_URL: _url, RLHF_API_KEY: _key, ...inherited } = process.env;
+    const env = { ...inherited, XDG_CONFIG_HOME: config };
     // Both at once: each start loads the TypeScript sources through tsx.
     const [listed, failed] = await Promise.all([
       run(BIN, ['runs', '--json'], { env, cwd: work }),
