@@ -162,6 +162,13 @@ test('log in, watch a run train live, samples, downloads, cancel from the page, 
   await lossChart.locator('svg').dblclick();
   expect(await lossChart.locator('svg').textContent()).not.toContain('zoomed');
 
+  // Smoothing draws the raw series faintly under the smoothed one, and hover tells both.
+  await page.fill('#smoothing', '0.8');
+  expect(await lossChart.locator('polyline.raw').count()).toBe(1);
+  await lossChart.locator('svg').hover({ position: { x: 150, y: 50 } });
+  expect(await lossChart.locator('.tip').textContent()).toContain('smoothed');
+  await page.fill('#smoothing', '0');
+
   // GRPO's samples appear; the text filter narrows them.
   await page.waitForSelector('#sample-table tr.sample', { timeout: 120_000 });
   const rows = page.locator('#sample-table tr.sample');

@@ -157,7 +157,9 @@ export class LineChart {
       children.push(svg('text', { x: LEFT - 3, y: y(t) + 3, 'text-anchor': 'end' }, fmt(t)));
     }
     for (const t of ticks(x0, x1, 4).filter((t) => Number.isInteger(t))) {
-      children.push(svg('text', { x: x(t), y: H - 4, 'text-anchor': 'middle' }, String(t)));
+      // Labels at either end are anchored inwards, so they are not cut off.
+      const anchor = x(t) > W - RIGHT - 12 ? 'end' : x(t) < LEFT + 12 ? 'start' : 'middle';
+      children.push(svg('text', { x: x(t), y: H - 4, 'text-anchor': anchor }, String(t)));
     }
     children.push(svg('path', { class: 'axis', d: `M${LEFT},${TOP}V${H - BOTTOM}H${W - RIGHT}` }));
     const clip = `clip-${Math.random().toString(36).slice(2)}`;
