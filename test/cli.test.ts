@@ -15,7 +15,7 @@ import { sortDigitsFiles, tasks } from '@rlhf/examples';
 import { loadHfModel } from '@rlhf/model';
 import { type RunningWorker, runners, startWorker } from '@rlhf/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { baseUrl, createTestTeam, startApi, type TestApi, type TestTeam } from './api-helpers.js';
+import { baseUrl, createTestTeam, startApi, type TestApi, type TestTeam, waitFor } from './api-helpers.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const BIN = fileURLToPath(new URL('../node_modules/.bin/rlhf', import.meta.url));
@@ -60,17 +60,17 @@ describe('rlhf CLI', () => {
   let runId: string;
   let sftDatasetId: string;
   /** The CLI in-process, with its own config directory and `work` as the current directory. */
-  const cli = async (args: string[], env: Record<string, string> = {}): Promise<Result> => {
-    let out = '';
-    let err = '';
-    const code = await main(args, {
+  const start = (args: string[], env: Record<string, string> = {}) => {
+    const result: Result = { code: -1, out: '', err: '' };
+    const done = main(args, {
       env: { XDG_CONFIG_HOME: config, ...env },
-      stdout: { write: (text: string) => (out += text) },
-      stderr: { write: (text: string) => (err += text) },
+      stdout: { write: (text: string) => (result.out += text) },
+      stderr: { write: (text: string) => (result.err += text) },
       cwd: work,
-    });
-    return { code, out, err };
+    }).then((code) => Object.assign(result, { code }));
+    return { result, done };
   };
+  const cli = (args: string[], env: Record<string, string> = {}): Promise<Result> => start(args, env).done;
   const jsonLines = (text: string): unknown[] =>
     text
       .trim()
@@ -268,7 +268,7 @@ describe('rlhf CLI', () => {
     expect((await cli(['models', 'list'])).out).toContain('cli-sft-model');
   });
 
-  test('cancel stops a long run; watching it exits 1 with the summary', async () => {
+  test('events and metrics --follow print live lines until a cancel ends the run; watch then exits 1', async () => {
     const long = join(work, 'long.json');
     await writeFile(
       long,
@@ -278,9 +278,20 @@ describe('rlhf CLI', () => {
       }),
     );
     const submitted = JSON.parse((await cli(['submit', 'long.json', '--json'])).out) as { id: string };
+    const events = start(['events', submitted.id, '--follow']);
+    const metrics = start(['metrics', submitted.id, '--name', 'train/loss', '--follow']);
+    await waitFor(async () => /^sft +\d+ +train\/loss /m.test(metrics.result.out), 60_000);
+    await waitFor(async () => /^metrics +sft step \d+ /m.test(events.result.out), 10_000);
     const cancelled = await cli(['cancel', submitted.id]);
     expect(cancelled.code, cancelled.err).toBe(0);
     expect(cancelled.out).toMatch(new RegExp(`^run ${submitted.id}: cancelled`));
+    // Both streams end by themselves once the run is over.
+    await Promise.all([events.done, metrics.done]);
+    expect(events.result).toMatchObject({ code: 0, err: '' });
+    expect(events.result.out).toMatch(/^run +(queued|running) sft:/m);
+    expect(events.result.out).toMatch(/^stage\.progress +sft \d+\/100000$/m);
+    expect(events.result.out).toMatch(/^(stage\.cancelled +sft|run\.updated +cancelled)$/m);
+    expect(metrics.result).toMatchObject({ code: 0, err: '' });
     const watched = await cli(['watch', submitted.id]);
     expect(watched.code).toBe(1);
     expect(watched.out).toContain(`run ${submitted.id} cancelled`);
