@@ -2,7 +2,9 @@ import { describe, expect, test } from 'vitest';
 import {
   checkStageConfig,
   PpoConfig,
+  type GrpoConfigInput,
   PpoConfigInput,
+  resolveGrpoConfig,
   resolvePpoConfig,
   resolveRewardModelConfig,
   resolveSftConfig,
@@ -116,6 +118,44 @@ describe('resolve*Config', () => {
       '/minibatches: must divide rolloutBatchSize (10)',
     ]);
     expect(resolvePpoConfig({ rolloutBatchSize: 12, minibatches: 4 }).minibatches).toBe(4);
+  });
+
+  test('grpo: advantage, dynamic sampling and loss aggregation default to GRPO as TRL runs it, and are checked', () => {
+    const grpo = resolveGrpoConfig();
+    expect([grpo.advantage, grpo.scaleByStd, grpo.dynamicSampling, grpo.lossAggregation, grpo.beta]).toEqual([
+      'grpo',
+      true,
+      false,
+      'token_mean',
+      0.04,
+    ]);
+    const pp = resolveGrpoConfig({
+      advantage: 'reinforce_pp',
+      dynamicSampling: true,
+      lossAggregation: 'token_sum_norm',
+    });
+    expect([pp.advantage, pp.dynamicSampling, pp.lossAggregation]).toEqual([
+      'reinforce_pp',
+      true,
+      'token_sum_norm',
+    ]);
+    expect(
+      errorsOf(() =>
+        resolveGrpoConfig({
+          advantage: 'ppo',
+          dynamicSampling: 'yes',
+          lossAggregation: 'sum',
+        } as unknown as GrpoConfigInput),
+      ),
+    ).toEqual([
+      '/advantage: must be one of "grpo", "rloo", "reinforce_pp"',
+      '/dynamicSampling: must be a boolean',
+      '/lossAggregation: must be one of "token_mean", "sequence_mean", "token_sum_norm"',
+    ]);
+    expect(errorsOf(() => resolveGrpoConfig({ groupSize: 1 }))).toEqual(['/groupSize: must be >= 2']);
+    expect(
+      errorsOf(() => resolveGrpoConfig({ promptsPerIteration: 3, groupSize: 2, minibatches: 4 })),
+    ).toEqual(['/minibatches: must divide promptsPerIteration × groupSize (6)']);
   });
 
   test('checkStageConfig prefixes paths for use inside a run spec', () => {
