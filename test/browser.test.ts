@@ -227,9 +227,12 @@ test('log in, watch a run train live, samples, downloads, cancel from the page, 
     page.$eval(selector, (e) => e.scrollWidth <= e.clientWidth && e.getBoundingClientRect().height > 30);
   expect(await wraps('#run-error')).toBe(true);
   expect(await wraps('#stage-table .stage-error')).toBe(true);
-  expect(await page.$eval('#run-error', (e) => e.getBoundingClientRect().right <= innerWidth)).toBe(true);
-  // Wide tables scroll in their own box; the page does not scroll sideways.
-  expect(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth)).toBe(true);
+  // In the viewport, and wide tables scroll in their own box: the page does not scroll sideways.
+  // (Expressions as strings: they run in the page, and this project's TypeScript has no DOM types.)
+  expect(
+    await page.evaluate("document.querySelector('#run-error').getBoundingClientRect().right <= innerWidth"),
+  ).toBe(true);
+  expect(await page.evaluate('document.documentElement.scrollWidth <= innerWidth')).toBe(true);
   await page.setViewportSize({ width: 1280, height: 900 });
 
   // The workers page lists the test's worker.

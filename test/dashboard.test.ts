@@ -47,7 +47,9 @@ test('every dashboard route is the one HTML shell, which runs only scripts of it
     expect(file.headers['x-content-type-options']).toBe('nosniff');
     expect(file.body).not.toMatch(/https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
   }
-  expect((await api.app.inject({ method: 'GET', url: '/dashboard/static/app.js' })).body).toContain('/v1/runs');
+  expect((await api.app.inject({ method: 'GET', url: '/dashboard/static/app.js' })).body).toContain(
+    '/v1/runs',
+  );
 });
 
 test('only the listed files are served: other names, and paths out of the directory, are 404', async () => {
