@@ -9,8 +9,10 @@ import { resolveLogin } from './config.js';
 import { type Io, processIo, say } from './io.js';
 
 function overview(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length + c.args.join(' ').length + 1));
-  const lines = COMMANDS.map((c) => `  ${`${c.name} ${c.args.join(' ')}`.padEnd(width)}  ${c.summary}`);
+  const usage = (c: (typeof COMMANDS)[number]) =>
+    [c.name, ...c.args.map((a) => (a.endsWith('?') ? `[${a.slice(0, -1)}]` : `<${a}>`))].join(' ');
+  const width = Math.max(...COMMANDS.map((c) => usage(c).length));
+  const lines = COMMANDS.map((c) => `  ${usage(c).padEnd(width)}  ${c.summary}`);
   const globals = Object.entries(GLOBAL_OPTIONS).map(
     ([name, s]) => `  --${name.padEnd(width - 2)}  ${s.description}`,
   );

@@ -6,8 +6,8 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Artifact } from '@rlhf/contracts';
-import { UsageError } from '../args.js';
 import type { RunView } from '../client.js';
 import type { Command } from '../command.js';
 import { table } from '../format.js';
@@ -27,7 +27,7 @@ function pickStage(run: RunView, artifacts: readonly Artifact[], ref: string | u
   if (ref) return findStage(run, ref);
   const withModel = run.stages.filter((s) => artifacts.some((a) => a.stageId === s.id && hfName(a)));
   const stage = withModel.at(-1);
-  if (!stage) throw new UsageError(`run ${run.id} (${run.status}) has no finished model to download yet`);
+  if (!stage) throw new Error(`run ${run.id} (${run.status}) has no finished model to download yet`);
   return stage;
 }
 
@@ -55,7 +55,7 @@ export const download: Command = {
     const stage = pickStage(run, items, ctx.flags.string('stage'));
     const files = items.filter((a) => a.stageId === stage.id && hfName(a));
     if (files.length === 0)
-      throw new UsageError(`run ${run.id}: stage ${stage.kind} (${stage.status}) has no final model yet`);
+      throw new Error(`run ${run.id}: stage ${stage.kind} (${stage.status}) has no final model yet`);
     const out = resolve(ctx.io.cwd, ctx.flags.string('out') ?? `${run.id}-${stage.kind}`);
     await mkdir(out, { recursive: true });
     const written: { name: string; bytes: number; sha256: string }[] = [];
@@ -68,7 +68,7 @@ export const download: Command = {
       const tmp = join(out, `.${name}.part`);
       try {
         await pipeline(
-          Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>),
+          Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
           new Transform({
             transform(chunk: Buffer, _encoding, done) {
               hash.update(chunk);
