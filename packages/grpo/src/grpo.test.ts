@@ -110,6 +110,14 @@ describe('GRPO / RLOO / REINFORCE++ on sort-digits with a programmatic reward on
     for (const [name, value] of sft.params) expect(model.params.get(name)).toEqual(value);
   }, 600_000);
 
+  test('a reward that is not a finite number stops the stage naming the response', async () => {
+    const broken: BatchReward = async (rows) => ({
+      scores: rows.map((_, i) => (i === 3 ? Number.NaN : 0)),
+      parts: {},
+    });
+    await expect(run({ iterations: 1 }, broken)).rejects.toThrow('the reward of response 3 is NaN');
+  }, 600_000);
+
   test('refuses a missing reward', async () => {
     await expect(
       trainGrpo({ config: { reward: 'reward_model' }, policy: sft, prompts: ppoPrompts(4), runtime }),

@@ -160,6 +160,9 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
           const scores = graded.scores;
           if (scores.length !== rows || Object.values(graded.parts).some((part) => part.length !== rows))
             throw new Error(`grpo: the reward returned ${scores.length} scores for ${rows} responses`);
+          const bad = scores.findIndex((x) => !Number.isFinite(x));
+          if (bad >= 0)
+            throw new Error(`grpo: the reward of response ${bad} is ${scores[bad]}, not a finite number`);
           // Old log-probs from the scoring graph the update reads (as PPO recomputes them); the reference's too.
           const policyScored = await logprobScorer.score({
             ...scored,
