@@ -40,7 +40,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 }
 
 describe('upload', () => {
-  test('stores a valid file under its sha256 and records it; the same content again is the same dataset', async () => {
+  test('stores a valid file under its sha256 and records it; the same upload again is the same dataset', async () => {
     const { team, headers } = await createTestTeam(api.app);
     const text = jsonl(SFT_ROWS);
     const sha256 = createHash('sha256').update(text).digest('hex');
@@ -56,7 +56,7 @@ describe('upload', () => {
     });
     expect(await readFile(join(api.artifactDir, 'datasets', team.id, `${sha256}.jsonl`), 'utf8')).toBe(text);
     expect(await filesUnder(`uploads/${team.id}`)).toEqual([]);
-    const again = await upload(headers, 'name=other-name&kind=sft', text);
+    const again = await upload(headers, 'name=demos&kind=sft', text);
     expect(again.statusCode).toBe(200);
     expect(again.json().id).toBe(created.json().id);
     const fetched = await api.app.inject({
@@ -65,6 +65,28 @@ describe('upload', () => {
       headers,
     });
     expect(fetched.json()).toEqual(created.json());
+  });
+
+  test('the same content under another name (or kind) is a new named dataset on the same stored file', async () => {
+    const { team, headers } = await createTestTeam(api.app);
+    const text = jsonl(PROMPT_ROWS);
+    const first = await upload(headers, 'name=prompts-v1&kind=prompt', text);
+    const renamed = await upload(headers, 'name=prompts-final&kind=prompt', text);
+    expect([first.statusCode, renamed.statusCode]).toEqual([201, 201]);
+    expect(renamed.json().id).not.toBe(first.json().id);
+    expect(renamed.json()).toMatchObject({
+      name: 'prompts-final',
+      kind: 'prompt',
+      sha256: first.json().sha256,
+    });
+    // Each name stays idempotent on its own.
+    const renamedAgain = await upload(headers, 'name=prompts-final&kind=prompt', text);
+    expect([renamedAgain.statusCode, renamedAgain.json().id]).toEqual([200, renamed.json().id]);
+    const listed = await api.app.inject({ method: 'GET', url: '/v1/datasets', headers });
+    expect(listed.json().items.map((d: { name: string }) => d.name)).toEqual(['prompts-final', 'prompts-v1']);
+    // One stored file for both records (beside it, the store's hidden record of its sha256).
+    const stored = (await filesUnder(`datasets/${team.id}`)).filter((name) => !name.startsWith('.'));
+    expect(stored).toEqual([`${first.json().sha256}.jsonl`]);
   });
 
   test('accepts every kind, chat-form SFT rows and CRLF line ends', async () => {

@@ -21,7 +21,9 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { runRoutes } from './routes/runs.js';
 import { modelRoutes } from './routes/models.js';
+import { openaiRoutes } from './openai/routes.js';
 import { workerRoutes } from './routes/workers.js';
+import { NoQuery } from './schemas.js';
 import { type ApiOptions, createServices, type Services } from './services.js';
 import { serializerCompiler, validatorCompiler } from './validation.js';
 
@@ -77,6 +79,10 @@ export async function buildApp(options: ApiOptions): Promise<App> {
 
   await app.register(
     async (v1) => {
+      // Unknown query parameters are refused like unknown body fields: a route without a querystring takes none.
+      v1.addHook('onRoute', (route) => {
+        if (route.schema?.querystring === undefined) route.schema = { ...route.schema, querystring: NoQuery };
+      });
       await v1.register(authentication, {
         prisma: services.prisma,
         adminKey: services.adminKey,
@@ -95,6 +101,7 @@ export async function buildApp(options: ApiOptions): Promise<App> {
       await v1.register(runRoutes, { services });
       await v1.register(eventRoutes, { services });
       await v1.register(modelRoutes, { services });
+      await v1.register(openaiRoutes, { services });
       await v1.register(workerRoutes, { services });
       await v1.register(adminRoutes, { services, prefix: '/admin' });
     },

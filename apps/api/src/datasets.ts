@@ -2,8 +2,6 @@
 // artifact; only a valid file is moved to its content address (datasets/{teamId}/{sha256}.jsonl)
 // and recorded. A bad or oversized upload leaves nothing behind.
 import { randomUUID } from 'node:crypto';
-import { mkdir, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createJsonlValidator, type DatasetKind, formatJsonlError } from '@rlhf/contracts';
 import type { DatasetKind as DatasetKindRow, Dataset as DatasetRow, Team } from '@rlhf/db';
@@ -44,7 +42,7 @@ export async function findDataset(s: Services, team: Team, datasetId: string): P
 
 export interface UploadResult {
   dataset: DatasetRow;
-  /** false when the team already had a dataset with the same content (the upload is idempotent). */
+  /** false when the team already had this dataset: same name, kind and content (the upload is idempotent). */
   created: boolean;
 }
 
@@ -100,13 +98,11 @@ export async function uploadDataset(
   try {
     if (!validator.end().ok) throw invalid();
     const sha256 = info.sha256 as string;
-    const existing = await s.prisma.dataset.findUnique({
-      where: { teamId_sha256: { teamId: team.id, sha256 } },
-    });
+    // The same name, kind and content is the same upload; anything else is a new record on the same file.
+    const identity = { teamId: team.id, sha256, name: upload.name, kind: upload.kind };
+    const existing = await s.prisma.dataset.findUnique({ where: { teamId_sha256_name_kind: identity } });
     if (existing) return { dataset: existing, created: false };
-    const key = keys.dataset(team.id, sha256);
-    await mkdir(dirname(s.artifacts.path(key)), { recursive: true });
-    await rename(s.artifacts.path(temporary), s.artifacts.path(key));
+    await s.artifacts.move(temporary, keys.dataset(team.id, sha256));
     try {
       const dataset = await s.prisma.dataset.create({
         data: {
@@ -124,7 +120,7 @@ export async function uploadDataset(
       // The same content uploaded twice at once: the other upload recorded it (and owns the same file).
       if (!isUniqueViolation(error)) throw error;
       const raced = await s.prisma.dataset.findUniqueOrThrow({
-        where: { teamId_sha256: { teamId: team.id, sha256 } },
+        where: { teamId_sha256_name_kind: identity },
       });
       return { dataset: raced, created: false };
     }

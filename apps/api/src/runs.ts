@@ -80,10 +80,17 @@ export async function samplePage(
   return { items: rows.map(sampleView), nextCursor };
 }
 
-export async function artifactList(s: Services, team: Team, runId: string): Promise<Artifact[]> {
+export async function artifactList(
+  s: Services,
+  team: Team,
+  runId: string,
+  filter: { kind?: Artifact['kind']; stageId?: string } = {},
+): Promise<Artifact[]> {
   const run = await findRun(s, team, runId);
-  const rows = await store.listArtifacts(s.prisma, stageIdsOf(run, undefined));
-  return rows.map((row) => artifactView(row, run.id));
+  const rows = await store.listArtifacts(s.prisma, stageIdsOf(run, filter.stageId));
+  return rows
+    .map((row) => artifactView(row, run.id))
+    .filter((artifact) => filter.kind === undefined || artifact.kind === filter.kind);
 }
 
 /** An artifact of the team's run and its file's store key; 404 for anything else. */
@@ -201,10 +208,11 @@ export async function createRun(
   team: Team,
   body: unknown,
   idempotencyKey: string | undefined,
+  extra: store.RunExtra = {},
 ): Promise<{ run: RunView; created: boolean }> {
   // A team's burst takes a few database connections, not all of them: other teams' requests do not queue
   // behind it.
-  return s.teamGate.run(team.id, () => createRunNow(s, team, body, idempotencyKey));
+  return s.teamGate.run(team.id, () => createRunNow(s, team, body, idempotencyKey, extra));
 }
 
 async function createRunNow(
@@ -212,6 +220,7 @@ async function createRunNow(
   team: Team,
   body: unknown,
   idempotencyKey: string | undefined,
+  extra: store.RunExtra,
 ): Promise<{ run: RunView; created: boolean }> {
   const { spec, model } = await resolveSpec(s, team, body);
   const replay = async (): Promise<{ run: RunView; created: boolean } | null> => {
@@ -243,7 +252,7 @@ async function createRunNow(
   }
   let inserted: store.RunWithStages;
   try {
-    inserted = await store.insertRun(s.prisma, team.id, spec, model, idempotencyKey);
+    inserted = await store.insertRun(s.prisma, team.id, spec, model, idempotencyKey, extra);
   } catch (error) {
     // Two retries raced: the other one created it.
     const raced = isUniqueViolation(error) ? await replay() : null;

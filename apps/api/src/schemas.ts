@@ -135,6 +135,13 @@ export const SamplePage = Page(Sample);
 export const FileBody = Type.Unsafe<NodeJS.ReadableStream>({ type: 'string', format: 'binary' });
 
 export const ArtifactList = Type.Object({ items: Type.Array(Artifact) }, closed);
+export const ArtifactListQuery = Type.Object(
+  { kind: Type.Optional(Artifact.properties.kind), stageId: Type.Optional(Id) },
+  closed,
+);
+
+/** The query of a route that takes none: any parameter is a 400 naming it (routes without a querystring schema get it). */
+export const NoQuery = Type.Object({}, closed);
 
 export const GenerateBody = Type.Object(
   {

@@ -49,7 +49,7 @@ test('putStream hashes and counts while writing, and leaves no temp file on fail
   }
   await expect(store.putStream('d/broken.jsonl', failing())).rejects.toThrow('client went away');
   expect(await store.exists('d/broken.jsonl')).toBe(false);
-  expect((await readdir(join(dir, 'd'))).sort()).toEqual(['data.jsonl']);
+  expect((await readdir(join(dir, 'd'))).sort()).toEqual(['.data.jsonl.sha256', 'data.jsonl']);
 });
 
 test('unsafe keys are refused', () => {

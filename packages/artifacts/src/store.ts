@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import * as nodeFs from 'node:fs';
 import * as nodeFsPromises from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -15,9 +15,17 @@ export interface ArtifactStore {
   getText(key: string): Promise<string>;
   stream(key: string): Readable;
   exists(key: string): Promise<boolean>;
+  /** Size, and the sha256 recorded when the file was written (absent for a file written some other way). */
   info(key: string): Promise<ArtifactInfo>;
+  /** The recorded sha256, or (for a file the store did not write) one computed from the content now. */
+  sha256(key: string): Promise<string>;
+  /** Hashes the content as it is on disk now; a mismatch with the recorded sha256 means corruption. */
+  hashContent(key: string): Promise<string>;
+  /** Renames a file to another key, with its recorded sha256 (same file system: atomic). */
+  move(from: string, to: string): Promise<void>;
   /** Keys under a prefix ('a/b/' lists everything below a/b), sorted. */
   list(prefix: string): Promise<string[]>;
+  /** Removes a file (and its recorded sha256) or a directory. */
   delete(key: string): Promise<void>;
   /** Absolute path of a key, for libraries that need a file (e.g. onnxruntime loading a model). */
   path(key: string): string;
@@ -34,6 +42,19 @@ export class ArtifactKeyError extends Error {
 }
 
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * The sha256 of a file is recorded when the store writes it, in a hidden sidecar `.<name>.sha256` beside it
+ * (never listed), together with the file's inode, size and mtime: a sidecar that does not match the file
+ * (a crash between the two renames, a file replaced or edited by hand) is ignored rather than trusted.
+ */
+interface Recorded {
+  sha256: string;
+  bytes: number;
+  ino: number;
+  mtimeMs: number;
+}
+const sidecarOf = (full: string) => join(dirname(full), `.${basename(full)}.sha256`);
 
 /** Keys are '/'-separated safe segments: no '..', no absolute paths, no hidden files, no odd characters. */
 export function assertSafeKey(key: string): void {
@@ -102,14 +123,48 @@ export function createArtifactStore(rootDir: string, options: ArtifactStoreOptio
         yield buf;
       }
     }
+    const sha256 = () => hash.digest('hex');
+    let digest = '';
     try {
       await pipeline(counted, createWriteStream(temp));
+      digest = sha256();
+      await record(full, temp, digest, bytes);
       await rename(temp, full);
     } catch (err) {
       await discard(temp);
       throw err;
     }
-    return { key, bytes, sha256: hash.digest('hex') };
+    return { key, bytes, sha256: digest };
+  }
+
+  // The sidecar names the temporary file's inode, which the rename gives to `full`.
+  async function record(full: string, temp: string, sha256: string, bytes: number): Promise<void> {
+    const { ino, mtimeMs } = await stat(temp);
+    const sidecar = sidecarOf(full);
+    const sidecarTemp = tempOf(full);
+    try {
+      await writeFile(sidecarTemp, JSON.stringify({ sha256, bytes, ino, mtimeMs } satisfies Recorded));
+      await rename(sidecarTemp, sidecar);
+    } catch (err) {
+      await discard(sidecarTemp);
+      throw err;
+    }
+  }
+
+  async function recorded(full: string): Promise<{ size: number; sha256?: string }> {
+    const { size, ino, mtimeMs } = await stat(full);
+    try {
+      const entry = JSON.parse(await readFile(sidecarOf(full), 'utf8')) as Recorded;
+      const same = entry.ino === ino && entry.bytes === size && entry.mtimeMs === mtimeMs;
+      if (same && /^[0-9a-f]{64}$/.test(entry.sha256)) return { size, sha256: entry.sha256 };
+    } catch {}
+    return { size };
+  }
+
+  async function hashContent(key: string): Promise<string> {
+    const hash = createHash('sha256');
+    await pipeline(createReadStream(pathOf(key)), hash);
+    return hash.digest('hex');
   }
 
   return {
@@ -120,14 +175,16 @@ export function createArtifactStore(rootDir: string, options: ArtifactStoreOptio
       await mkdir(dirname(full), { recursive: true });
       const temp = tempOf(full);
       const buf = typeof data === 'string' ? Buffer.from(data) : data;
+      const sha256 = createHash('sha256').update(buf).digest('hex');
       try {
         await writeFile(temp, buf);
+        await record(full, temp, sha256, buf.byteLength);
         await rename(temp, full);
       } catch (err) {
         await discard(temp);
         throw err;
       }
-      return { key, bytes: buf.byteLength, sha256: createHash('sha256').update(buf).digest('hex') };
+      return { key, bytes: buf.byteLength, sha256 };
     },
     putStream,
     async get(key) {
@@ -147,7 +204,22 @@ export function createArtifactStore(rootDir: string, options: ArtifactStoreOptio
       }
     },
     async info(key) {
-      return { key, bytes: (await stat(pathOf(key))).size };
+      const { size, sha256 } = await recorded(pathOf(key));
+      return { key, bytes: size, ...(sha256 ? { sha256 } : {}) };
+    },
+    async sha256(key) {
+      return (await recorded(pathOf(key))).sha256 ?? (await hashContent(key));
+    },
+    hashContent,
+    async move(from, to) {
+      const source = pathOf(from);
+      const target = pathOf(to);
+      await mkdir(dirname(target), { recursive: true });
+      // The sidecar first: until the data's rename it names an inode `target` does not have yet, so it is ignored.
+      await rename(sidecarOf(source), sidecarOf(target)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+      await rename(source, target);
     },
     async list(prefix) {
       const base = prefix.replace(/\/+$/, '');
@@ -171,7 +243,9 @@ export function createArtifactStore(rootDir: string, options: ArtifactStoreOptio
       return out.sort();
     },
     async delete(key) {
-      await rm(pathOf(key), { force: true, recursive: true });
+      const full = pathOf(key);
+      await rm(full, { force: true, recursive: true });
+      await rm(sidecarOf(full), { force: true });
     },
   };
 }

@@ -200,14 +200,21 @@ export async function applyEvent(
     case 'artifact': {
       // Workers report a file or a directory (a checkpoint, a final model): one row per file, so each
       // can be listed and downloaded on its own.
+      // The sha256 is the one the store recorded when the worker wrote the file (computed here only for
+      // a file written some other way).
       const files = (await artifacts.exists(event.key))
-        ? [{ key: event.key, bytes: event.bytes, sha256: event.sha256 ?? '' }]
+        ? [
+            {
+              key: event.key,
+              bytes: event.bytes,
+              sha256: event.sha256 ?? (await artifacts.sha256(event.key)),
+            },
+          ]
         : await Promise.all(
-            (await artifacts.list(event.key)).map(async (key) => ({
-              key,
-              bytes: (await artifacts.info(key)).bytes,
-              sha256: '',
-            })),
+            (await artifacts.list(event.key)).map(async (key) => {
+              const info = await artifacts.info(key);
+              return { key, bytes: info.bytes, sha256: info.sha256 ?? (await artifacts.sha256(key)) };
+            }),
           );
       for (const file of files) {
         const data = {

@@ -61,7 +61,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = 
         description:
           'Send the file as the raw body, e.g. `curl --data-binary @train.jsonl -H "content-type: application/jsonl"`. ' +
           'Rows by kind: sft `{prompt, response}` or `{messages}`, preference `{prompt, chosen, rejected}`, ' +
-          'ranked `{prompt, responses}` (best first), prompt `{prompt}`. Uploading the same content again returns the stored dataset (200).',
+          'ranked `{prompt, responses}` (best first), prompt `{prompt}`. The same name, kind and content again returns the stored dataset (200); the same content under another name is a new dataset (201) on the same stored file.',
         querystring: UploadQuery,
         response: { 200: Dataset, 201: Dataset, ...Errors },
       },

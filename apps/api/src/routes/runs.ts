@@ -18,6 +18,7 @@ import {
 } from '../runs.js';
 import {
   ArtifactList,
+  ArtifactListQuery,
   ArtifactParams,
   Errors,
   FileBody,
@@ -184,11 +185,18 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
       schema: {
         tags: ['artifacts'],
         summary: 'Checkpoints, final weights (safetensors) and ONNX exports of a run',
+        description:
+          'Filter by `kind` (checkpoint, model, onnx) and `stageId`. Each has the sha256 of its file.',
         params: RunParams,
+        querystring: ArtifactListQuery,
         response: { 200: ArtifactList, ...Errors },
       },
     },
-    async (request) => ({ items: await artifactList(s, teamOf(request), request.params.runId) }),
+    async (request) => {
+      const { kind, stageId } = request.query;
+      const filter = { ...(kind ? { kind } : {}), ...(stageId ? { stageId } : {}) };
+      return { items: await artifactList(s, teamOf(request), request.params.runId, filter) };
+    },
   );
 
   app.get(
@@ -213,6 +221,9 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
       schema: {
         tags: ['artifacts'],
         summary: 'Download an artifact file',
+        description:
+          'The file is checked against its recorded sha256 before a byte is sent (header `x-content-sha256`); ' +
+          'a damaged file is a 500 `artifact_corrupt`, never bad bytes.',
         params: ArtifactParams,
         response: { 200: FileBody, ...Errors },
       },
@@ -224,10 +235,20 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
         throw new ApiError(404, 'not_found', `artifact ${artifact.id}: its file ${path} is not in the store`);
       }
       const { bytes } = await s.artifacts.info(path);
+      // Hashed before sending: once the body streams, a mismatch could only cut the connection.
+      const actual = await s.artifacts.hashContent(path);
+      if (artifact.sha256 !== null && actual !== artifact.sha256) {
+        throw new ApiError(
+          500,
+          'artifact_corrupt',
+          `artifact ${artifact.id}: the stored file ${path} does not match its sha256 (recorded ${artifact.sha256}, now ${actual}); it is damaged on disk`,
+        );
+      }
       const file = path.slice(path.lastIndexOf('/') + 1);
       return reply
         .header('content-type', 'application/octet-stream')
         .header('content-length', bytes)
+        .header('x-content-sha256', actual)
         .header('content-disposition', `attachment; filename="${file}"`)
         .send(s.artifacts.stream(path));
     },
