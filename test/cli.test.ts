@@ -159,8 +159,8 @@ describe('rlhf CLI', () => {
     const watched = await cli(['submit', 'pipeline.yaml', '--watch']);
     expect(watched.code, watched.out + watched.err).toBe(0);
     runId = /run (\S+) submitted: sft -> grpo/.exec(watched.out)![1];
-    // sft.jsonl was uploaded by the test before (stored once by content); prompts.jsonl is new.
-    expect(watched.out).toContain('sft: sft.jsonl already stored as dataset');
+    // sft.jsonl's content was uploaded before under another name (stored once, named again); prompts.jsonl is new.
+    expect(watched.out).toMatch(/^sft: sft\.jsonl (uploaded|already stored) as dataset \S+$/m);
     expect(watched.out).toContain('grpo: prompts.jsonl uploaded as dataset');
     // Progress lines per stage with step/total and key metrics, then the summary table.
     expect(watched.out).toMatch(/^sft +\[#+\] 100% 8\/8 +succeeded +train\/loss [\d.]+ +eval\/loss [\d.]+$/m);
@@ -175,7 +175,8 @@ describe('rlhf CLI', () => {
     console.info(`cli: submit --watch of sft -> grpo took ${Date.now() - started} ms`);
   });
 
-  test('runs, show, metrics, samples and events print what the API has (tables and --json)', async () => {
+  test('workers, runs, show, metrics, samples and events print what the API has (tables and --json)', async () => {
+    expect((await cli(['workers'])).out).toMatch(/^cli-worker +\S+ +cpu +(idle|busy) /m);
     const runs = await cli(['runs']);
     expect(runs.out).toMatch(new RegExp(`^${runId} +cli pipeline +succeeded +sft>grpo +100%`, 'm'));
     expect(JSON.parse((await cli(['runs', '--status', 'failed', '--json'])).out)).toEqual([]);

@@ -9,6 +9,7 @@ import type {
   RegisteredModelView,
   RunStatus,
   Sample,
+  WorkerInfo,
 } from '@rlhf/contracts';
 import { readSse, type SseEvent } from './sse.js';
 
@@ -174,6 +175,8 @@ export function createClient({ url, key, timeoutMs = 60_000 }: ClientOptions) {
         `/v1/runs/${encodeURIComponent(runId)}/artifacts/${encodeURIComponent(artifactId)}/download`,
         { timeout: false, ...(signal ? { signal } : {}) },
       ),
+    /** GET /v1/workers */
+    listWorkers: () => json<{ items: WorkerInfo[] }>('list workers', '/v1/workers'),
     /** GET /v1/runs/:id/events (SSE): the events until the server ends the stream or `signal` aborts. */
     async *events(
       id: string,

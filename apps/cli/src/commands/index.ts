@@ -15,6 +15,7 @@ import { samples } from './samples.js';
 import { show } from './show.js';
 import { submit } from './submit.js';
 import { watch } from './watch.js';
+import { workers } from './workers.js';
 
 export const COMMANDS: readonly Command[] = [
   login,
@@ -31,5 +32,6 @@ export const COMMANDS: readonly Command[] = [
   events,
   cancel,
   download,
+  workers,
   completion,
 ];
