@@ -116,6 +116,18 @@ test('log in, watch a run train live, samples, downloads, cancel from the page, 
   const page = await context.newPage();
   const pageErrors: string[] = [];
   page.on('pageerror', (error) => pageErrors.push(error.message));
+  // CSP violations and script errors; refused requests (the wrong key's 401, the 404) are expected.
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+      pageErrors.push(message.text());
+    }
+  });
+  // Offline: nothing is fetched from anywhere but the API itself (downloads are blob: URLs of the page).
+  const elsewhere: string[] = [];
+  page.on('request', (request) => {
+    if (!request.url().startsWith(`${url}/`) && !request.url().startsWith('blob:'))
+      elsewhere.push(request.url());
+  });
   page.on('dialog', (dialog) => void dialog.accept()); // the cancel confirmation
 
   // A wrong key is refused with a message, and the login form stays.
@@ -246,6 +258,7 @@ test('log in, watch a run train live, samples, downloads, cancel from the page, 
   expect(await page.textContent('#not-found')).toContain(otherTeamsRun);
 
   expect(pageErrors).toEqual([]);
+  expect(elsewhere).toEqual([]);
   await context.close();
 }, 300_000);
 

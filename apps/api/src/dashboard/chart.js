@@ -53,6 +53,38 @@ function nearest(points, step) {
   return Math.abs(points[lo][0] - step) <= Math.abs(points[hi][0] - step) ? lo : hi;
 }
 
+/**
+ * At most two points (the lowest and the highest) per slice of the x axis, in step order: a long series
+ * draws as fast as a short one and keeps its spikes.
+ */
+function decimate(points, slices) {
+  if (points.length <= slices * 2) return points;
+  const [first, last] = [points[0][0], points[points.length - 1][0]];
+  const out = [];
+  let bucket = [];
+  let index = 0;
+  const flush = () => {
+    if (bucket.length === 0) return;
+    let [lo, hi] = [bucket[0], bucket[0]];
+    for (const p of bucket) {
+      if (p[1] < lo[1]) lo = p;
+      if (p[1] > hi[1]) hi = p;
+    }
+    out.push(...(lo === hi ? [lo] : lo[0] < hi[0] ? [lo, hi] : [hi, lo]));
+    bucket = [];
+  };
+  for (const p of points) {
+    const slice = Math.min(slices - 1, Math.floor(((p[0] - first) / (last - first || 1)) * slices));
+    if (slice !== index) {
+      flush();
+      index = slice;
+    }
+    bucket.push(p);
+  }
+  flush();
+  return out;
+}
+
 export class LineChart {
   constructor(name) {
     this.name = name;
@@ -144,13 +176,15 @@ export class LineChart {
     const y = (value) => TOP + (1 - (value - y0) / (y1 - y0)) * (H - TOP - BOTTOM);
     const stepAt = (vx) => Math.round(x0 + ((vx - LEFT) / (W - LEFT - RIGHT)) * (x1 - x0));
     this.scale = { stepAt };
-    const line = (series, cls) =>
-      series.length === 1
+    const line = (all, cls) => {
+      const series = decimate(all, W - LEFT - RIGHT);
+      return series.length === 1
         ? svg('circle', { class: `dot ${cls}`, cx: x(series[0][0]), cy: y(series[0][1]), r: 2.5 })
         : svg('polyline', {
             class: cls,
             points: series.map(([s, v]) => `${x(s).toFixed(1)},${y(v).toFixed(1)}`).join(' '),
           });
+    };
     const children = [];
     for (const t of ticks(y0, y1, 3)) {
       children.push(svg('line', { class: 'gridline', x1: LEFT, x2: W - RIGHT, y1: y(t), y2: y(t) }));
