@@ -27,7 +27,17 @@ const linearRegExp: RegExpEngine = Object.assign(
 );
 
 // addUsedSchema: false, so one team's `$id` never clashes with another's; removeSchema keeps the cache empty.
-const ajv = new Ajv({ strict: true, allErrors: false, addUsedSchema: false, code: { regExp: linearRegExp } });
+// Unknown keywords and formats are errors (strictSchema); the style checks of full strict mode are not.
+const ajv = new Ajv({
+  strictSchema: true,
+  strictNumbers: true,
+  strictTypes: false,
+  strictTuples: false,
+  strictRequired: false,
+  allErrors: false,
+  addUsedSchema: false,
+  code: { regExp: linearRegExp },
+});
 
 /** The first `uniqueItems` keyword in a schema, as a JSON Pointer, or null. */
 function uniqueItemsAt(node: unknown, at = ''): string | null {

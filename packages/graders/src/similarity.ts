@@ -2,10 +2,6 @@
 // after Unicode NFC normalisation; the token metrics use `words`: maximal runs of letters, marks and digits,
 // lowercased (SQuAD-style, without its English-only article removal).
 
-/** Cells one quadratic comparison may fill; above it both sequences are cut to QUADRATIC_CUT items. */
-export const MAX_QUADRATIC_CELLS = 2 ** 26;
-export const QUADRATIC_CUT = 8192;
-
 /** Lowercased runs of letters, combining marks and digits. */
 export function words(text: string): string[] {
   return (
@@ -16,11 +12,23 @@ export function words(text: string): string[] {
   );
 }
 
-// Keeps a quadratic comparison bounded (about a second): exact while n·m ≤ MAX_QUADRATIC_CELLS, otherwise on the
-// first QUADRATIC_CUT items of each, far beyond any generation length a stage allows.
-function bounded<T>(a: readonly T[], b: readonly T[]): [readonly T[], readonly T[]] {
-  if (a.length * b.length <= MAX_QUADRATIC_CELLS) return [a, b];
-  return [a.slice(0, QUADRATIC_CUT), b.slice(0, QUADRATIC_CUT)];
+/** Cells one quadratic comparison (edit distance, LCS) may fill: about a second; 11 585 × 11 585 items. */
+export const MAX_QUADRATIC_CELLS = 2 ** 27;
+
+/**
+ * The longer sequence cut so that |longer| · |shorter| ≤ MAX_QUADRATIC_CELLS, and how many items were cut.
+ * Callers turn the cut into a lower bound of the score (never over-rewarding): each cut item counts as an
+ * edit (edit distance) or as unmatched (LCS).
+ */
+function withinBudget<T>(
+  a: readonly T[],
+  b: readonly T[],
+): { longer: readonly T[]; shorter: readonly T[]; cut: number } {
+  const [longer, shorter] = a.length >= b.length ? [a, b] : [b, a];
+  const keep = Math.max(shorter.length, Math.floor(MAX_QUADRATIC_CELLS / Math.max(1, shorter.length)));
+  return keep >= longer.length
+    ? { longer, shorter, cut: 0 }
+    : { longer: longer.slice(0, keep), shorter, cut: longer.length - keep };
 }
 
 /** Levenshtein distance (unit-cost insert, delete, substitute) by the two-row Wagner–Fischer DP. */
@@ -46,11 +54,16 @@ const codePoints = (text: string): number[] => {
   return out;
 };
 
-/** Normalised edit similarity: 1 − lev(a, b) / max(|a|, |b|) over code points; 1 for two empty texts. */
+/**
+ * Normalised edit similarity: 1 − lev(a, b) / max(|a|, |b|) over code points; 1 for two empty texts. Past
+ * MAX_QUADRATIC_CELLS the longer text's tail counts as edits: lev ≤ lev(head, b) + |tail| (a lower bound of the score).
+ */
 export function editSimilarity(response: string, reference: string): number {
-  const [a, b] = bounded(codePoints(response), codePoints(reference));
+  const [a, b] = [codePoints(response), codePoints(reference)];
   const longest = Math.max(a.length, b.length);
-  return longest === 0 ? 1 : 1 - levenshtein(a, b) / longest;
+  if (longest === 0) return 1;
+  const { longer, shorter, cut } = withinBudget(a, b);
+  return 1 - Math.min(longest, levenshtein(longer, shorter) + cut) / longest;
 }
 
 const counts = (items: readonly string[]): Map<string, number> => {
@@ -122,10 +135,14 @@ export function lcsLength(a: readonly string[], b: readonly string[]): number {
   return previous[b.length];
 }
 
-/** ROUGE-L F-measure (Lin 2004, β = 1): P = LCS/|response|, R = LCS/|reference| over words; 1 when both are empty. */
+/**
+ * ROUGE-L F-measure (Lin 2004, β = 1): P = LCS/|response|, R = LCS/|reference| over words; 1 when both are
+ * empty. Past MAX_QUADRATIC_CELLS the longer text's tail is left unmatched (a lower bound of the score).
+ */
 export function rougeL(response: string, reference: string): number {
-  const [candidate, wanted] = bounded(words(response), words(reference));
+  const [candidate, wanted] = [words(response), words(reference)];
   if (candidate.length === 0 || wanted.length === 0) return candidate.length === wanted.length ? 1 : 0;
-  const lcs = lcsLength(candidate, wanted);
+  const { longer, shorter } = withinBudget(candidate, wanted);
+  const lcs = lcsLength(longer, shorter);
   return f1(lcs / candidate.length, lcs / wanted.length);
 }
