@@ -44,7 +44,8 @@ export function progressRenderer(out: Io['stdout']): (run: RunView) => void {
 function applyEvent(run: RunView, type: string, data: Record<string, unknown>): RunView {
   const stage = run.stages.find((s) => s.id === data.stageId);
   if (!stage) return run;
-  if (type === 'stage.progress' && typeof data.step === 'number') {
+  // A replayed (older) progress event never moves a stage back.
+  if (type === 'stage.progress' && typeof data.step === 'number' && data.step >= stage.step) {
     const totalSteps = typeof data.totalSteps === 'number' ? data.totalSteps : stage.totalSteps;
     const progress = totalSteps ? Math.min(1, data.step / totalSteps) : stage.progress;
     Object.assign(stage, { step: data.step, totalSteps, progress, status: 'running' });
