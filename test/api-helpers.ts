@@ -5,7 +5,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ApiOptions, type App, buildApp, createApiKey, createTeam, type TeamLimits } from '@rlhf/api';
+import { writeTar } from '@rlhf/artifacts';
 import { createLogger } from '@rlhf/config';
+import { ByteTokenizer, hfModelFiles, initParams, presetConfig } from '@rlhf/model';
 import { createTestDatabase, type Team } from '@rlhf/db';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
@@ -156,4 +158,30 @@ export async function baseUrl(app: App): Promise<string> {
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
   return `http://127.0.0.1:${address.port}`;
+}
+
+/** A tiny random Llama in HF layout as transformers writes it: config, generation config, weights, tokenizer files. */
+export function tinyLlamaFiles(): Record<string, Uint8Array> {
+  const config = presetConfig('tiny-llama');
+  const files = hfModelFiles({ config, params: initParams(config, 7) }, { tokenizer: new ByteTokenizer() });
+  const { 'README.md': _readme, ...rest } = files;
+  return rest;
+}
+
+/** Registers `files` as a model of the team (POST /v1/models with a tar body); returns its view. */
+export async function registerModel(
+  app: App,
+  headers: { authorization: string },
+  name: string,
+  files: Record<string, Uint8Array> = tinyLlamaFiles(),
+): Promise<{ id: string; name: string }> {
+  const response = await app.inject({
+    method: 'POST',
+    url: `/v1/models?name=${encodeURIComponent(name)}`,
+    headers: { ...headers, 'content-type': 'application/x-tar' },
+    payload: Buffer.from(writeTar(files)),
+  });
+  if (response.statusCode !== 201)
+    throw new Error(`model upload failed: ${response.statusCode} ${response.body}`);
+  return response.json();
 }

@@ -19,19 +19,12 @@ import {
   startApi,
   type TestApi,
   type TestTeam,
+  tinyLlamaFiles,
   uploadDataset,
 } from './api-helpers.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const logger = createLogger('api-models-test', process.env.TEST_LOG_LEVEL ?? 'silent');
-
-/** A tiny random Llama as transformers writes it: config, generation config, weights, tokenizer files. */
-function tinyLlamaFiles(): Record<string, Uint8Array> {
-  const config = presetConfig('tiny-llama');
-  const files = hfModelFiles({ config, params: initParams(config, 7) }, { tokenizer: new ByteTokenizer() });
-  const { 'README.md': _readme, ...rest } = files;
-  return rest;
-}
 
 const text = (value: string) => new TextEncoder().encode(value);
 

@@ -21,6 +21,7 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { runRoutes } from './routes/runs.js';
 import { modelRoutes } from './routes/models.js';
+import { openaiRoutes } from './openai/routes.js';
 import { workerRoutes } from './routes/workers.js';
 import { NoQuery } from './schemas.js';
 import { type ApiOptions, createServices, type Services } from './services.js';
@@ -100,6 +101,7 @@ export async function buildApp(options: ApiOptions): Promise<App> {
       await v1.register(runRoutes, { services });
       await v1.register(eventRoutes, { services });
       await v1.register(modelRoutes, { services });
+      await v1.register(openaiRoutes, { services });
       await v1.register(workerRoutes, { services });
       await v1.register(adminRoutes, { services, prefix: '/admin' });
     },

@@ -48,6 +48,11 @@ export async function findRunByIdempotencyKey(
   return prisma.run.findUnique({ where: { teamId_idempotencyKey: { teamId, idempotencyKey } } });
 }
 
+/** What a run may carry beyond its spec: the OpenAI-compatible job it is (apps/api/src/openai). */
+export interface RunExtra {
+  fineTuning?: Prisma.InputJsonObject;
+}
+
 /** A new run, queued, with one pending row per stage. */
 export async function insertRun(
   prisma: PrismaClient,
@@ -55,6 +60,7 @@ export async function insertRun(
   spec: RunSpec,
   model: ModelRecord,
   idempotencyKey: string | undefined,
+  extra: RunExtra = {},
 ): Promise<RunWithStages> {
   return prisma.run.create({
     include: { stages: true },
@@ -70,6 +76,7 @@ export async function insertRun(
       fromRunPolicyKey: model.fromRun?.policy ?? null,
       fromRunRewardModelKey: model.fromRun?.rewardModel ?? null,
       idempotencyKey: idempotencyKey ?? null,
+      ...(extra.fineTuning ? { fineTuning: extra.fineTuning } : {}),
       stages: {
         create: spec.stages.map((stage, index) => ({
           index,

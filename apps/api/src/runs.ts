@@ -208,10 +208,11 @@ export async function createRun(
   team: Team,
   body: unknown,
   idempotencyKey: string | undefined,
+  extra: store.RunExtra = {},
 ): Promise<{ run: RunView; created: boolean }> {
   // A team's burst takes a few database connections, not all of them: other teams' requests do not queue
   // behind it.
-  return s.teamGate.run(team.id, () => createRunNow(s, team, body, idempotencyKey));
+  return s.teamGate.run(team.id, () => createRunNow(s, team, body, idempotencyKey, extra));
 }
 
 async function createRunNow(
@@ -219,6 +220,7 @@ async function createRunNow(
   team: Team,
   body: unknown,
   idempotencyKey: string | undefined,
+  extra: store.RunExtra,
 ): Promise<{ run: RunView; created: boolean }> {
   const { spec, model } = await resolveSpec(s, team, body);
   const replay = async (): Promise<{ run: RunView; created: boolean } | null> => {
@@ -250,7 +252,7 @@ async function createRunNow(
   }
   let inserted: store.RunWithStages;
   try {
-    inserted = await store.insertRun(s.prisma, team.id, spec, model, idempotencyKey);
+    inserted = await store.insertRun(s.prisma, team.id, spec, model, idempotencyKey, extra);
   } catch (error) {
     // Two retries raced: the other one created it.
     const raced = isUniqueViolation(error) ? await replay() : null;

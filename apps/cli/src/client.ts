@@ -78,13 +78,14 @@ export function createClient({ url, key, timeoutMs = 60_000 }: ClientOptions) {
     path: string,
     init: RequestInit & { timeout?: boolean } = {},
   ): Promise<Response> {
-    const signals = [init.signal, init.timeout === false ? undefined : AbortSignal.timeout(timeoutMs)].filter(
+    const { timeout, ...request } = init;
+    const signals = [init.signal, timeout === false ? undefined : AbortSignal.timeout(timeoutMs)].filter(
       (s): s is AbortSignal => s != null,
     );
     let response: Response;
     try {
       response = await fetch(`${url}${path}`, {
-        ...init,
+        ...request,
         headers: { ...auth, ...init.headers },
         signal: signals.length ? AbortSignal.any(signals) : null,
       });
@@ -95,7 +96,11 @@ export function createClient({ url, key, timeoutMs = 60_000 }: ClientOptions) {
     if (!response.ok) throw await errorOf(response, what);
     return response;
   }
-  async function json<T>(what: string, path: string, init: RequestInit = {}): Promise<T> {
+  async function json<T>(
+    what: string,
+    path: string,
+    init: RequestInit & { timeout?: boolean } = {},
+  ): Promise<T> {
     const response = await send(what, path, init);
     try {
       return (await response.json()) as T;
@@ -118,6 +123,7 @@ export function createClient({ url, key, timeoutMs = 60_000 }: ClientOptions) {
         `/v1/datasets${query({ name: input.name, kind: input.kind })}`,
         {
           method: 'POST',
+          timeout: false, // an upload takes as long as the bytes take
           headers: { 'content-type': 'application/jsonl' },
           body: input.body,
         },
@@ -133,6 +139,7 @@ export function createClient({ url, key, timeoutMs = 60_000 }: ClientOptions) {
     uploadModel: (input: { name: string; body: Uint8Array }) =>
       json<RegisteredModelView>('upload model', `/v1/models${query({ name: input.name })}`, {
         method: 'POST',
+        timeout: false,
         headers: { 'content-type': 'application/x-tar' },
         body: input.body,
       }),
