@@ -18,6 +18,7 @@ import { metricsPlugin } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { eventRoutes } from './routes/events.js';
+import { graderRoutes } from './routes/graders.js';
 import { healthRoutes } from './routes/health.js';
 import { runRoutes } from './routes/runs.js';
 import { modelRoutes } from './routes/models.js';
@@ -100,6 +101,7 @@ export async function buildApp(options: ApiOptions): Promise<App> {
       await v1.register(datasetRoutes, { services });
       await v1.register(runRoutes, { services });
       await v1.register(eventRoutes, { services });
+      await v1.register(graderRoutes, { services });
       await v1.register(modelRoutes, { services });
       await v1.register(openaiRoutes, { services });
       await v1.register(workerRoutes, { services });
