@@ -1,10 +1,13 @@
 // @rlhf/sft: the supervised fine-tuning stage.
 export {
+  type SftAdapter,
   type SftExample,
   type SftInput,
+  type SftResult,
   sftExample,
   sftLossGraph,
   sftPromptResponse,
   sftTensors,
   trainSft,
 } from './sft.js';
+export { defaultTargetModules, loraLoopAdapter, loraSettingsOf, loraSftLossGraph } from './lora.js';

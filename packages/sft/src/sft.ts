@@ -23,11 +23,17 @@ import {
   type GptConfig,
   gptForward,
   gptParamInputs,
+  countParams,
+  type LoraSettings,
   longest,
+  loraParamShapes,
+  mergeLora,
   paramFeeds,
+  shapeSize,
   type Tokenizer,
+  validateLora,
 } from '@rlhf/model';
-import { float32, int64, type Runtime, type Session } from '@rlhf/runtime';
+import { float32, int64, type Runtime, type Session, type Weights } from '@rlhf/runtime';
 import {
   effectiveMaxSeqLen,
   type ModelWeights,
@@ -41,6 +47,7 @@ import {
   tokenizeExample,
   totalStepsOf,
 } from '@rlhf/stage-kit';
+import { loraLoopAdapter, loraSettingsOf, loraSftLossGraph } from './lora.js';
 
 export interface SftInput {
   /** A full config or any part of one (defaults from @rlhf/contracts fill the rest). */
@@ -51,6 +58,24 @@ export interface SftInput {
   hooks?: StageHooks;
   /** Default: ByteTokenizer (bos 256, eos 257, pad 258). */
   tokenizer?: Tokenizer;
+  /** With config.lora: the adapter to start from (e.g. an imported PEFT adapter); default PEFT's fresh init. */
+  adapter?: Weights;
+  /** With config.lora: the base's name or location, recorded as the adapter's base_model_name_or_path. */
+  baseModel?: string;
+}
+
+/** A LoRA stage's adapter: its settings, tensors, PEFT files and the base it applies to. */
+export interface SftAdapter {
+  settings: LoraSettings;
+  params: Weights;
+  /** adapter_config.json + adapter_model.safetensors. */
+  files: Record<string, Uint8Array>;
+  baseModel: string | null;
+}
+
+/** With config.lora, `model` is the merged model (base + s·BA) and `adapter` the adapter itself. */
+export interface SftResult extends StageResult {
+  adapter?: SftAdapter;
 }
 
 /** The prompt and the response to learn of a row; `messages` rows go through packages/model's chat template. */
@@ -161,7 +186,7 @@ export function sftLossGraph(config: GptConfig, B: number): Pick<TrainStepSpec, 
 }
 
 /** Supervised fine-tuning; resumes from hooks.checkpoints when it holds a checkpoint of this stage. */
-export async function trainSft(input: SftInput): Promise<StageResult> {
+export async function trainSft(input: SftInput): Promise<SftResult> {
   const config = resolveSftConfig(input.config);
   const tokenizer = input.tokenizer ?? new ByteTokenizer();
   const modelConfig: GptConfig = { ...input.model.config, scalarHead: false };
@@ -172,6 +197,11 @@ export async function trainSft(input: SftInput): Promise<StageResult> {
     model.params.delete('score.bias');
   }
   const maxSeqLen = effectiveMaxSeqLen(config.maxSeqLen, modelConfig);
+  const lora = config.lora && loraSettingsOf(config.lora, modelConfig);
+  if (lora) validateLora(modelConfig, lora);
+  const loopAdapter =
+    lora &&
+    loraLoopAdapter(model, lora, { seed: config.seed, initial: input.adapter, baseModel: input.baseModel });
 
   const tokenized = input.rows.map((row) => {
     const { prompt, response } = sftPromptResponse(row);
@@ -194,6 +224,13 @@ export async function trainSft(input: SftInput): Promise<StageResult> {
       trainExamples: train.length,
       validationExamples: validation.length,
       truncatedExamples: tokenized.filter((t) => t.truncated).length,
+      ...(lora && {
+        lora: {
+          ...lora,
+          trainableParams: loraParamShapes(modelConfig, lora).reduce((n, p) => n + shapeSize(p.shape), 0),
+          baseParams: countParams(modelConfig),
+        },
+      }),
       droppedExamples: all.length - usable.length,
       tokenizer: {
         bos: tokenizer.bosId,
@@ -213,7 +250,8 @@ export async function trainSft(input: SftInput): Promise<StageResult> {
     runtime: input.runtime,
     hooks: input.hooks,
     trainSize: train.length,
-    graph: sftLossGraph(modelConfig, B),
+    graph: lora ? loraSftLossGraph(modelConfig, lora, B) : sftLossGraph(modelConfig, B),
+    adapter: loopAdapter || undefined,
     feeds(batches) {
       let tokens = 0;
       const length = longest(batches.flat().map((i) => train[i].inputs));
@@ -224,15 +262,30 @@ export async function trainSft(input: SftInput): Promise<StageResult> {
       });
       return { feeds: stackSteps(tensors), tokens };
     },
-    evaluate: async (weights): Promise<Record<string, number>> =>
-      validation.length === 0
-        ? {}
-        : { [SftMetrics.evalLoss]: await evalLoss(evalSession, weights, validation, tokenizer.padId) },
+    evaluate: async (weights): Promise<Record<string, number>> => {
+      if (validation.length === 0) return {};
+      // With an adapter the weights are its tensors: evaluate the merged model (the same function, in one graph).
+      const evaluated = lora
+        ? { ...model, params: mergeLora(modelConfig, lora, model.params, weights.params) }
+        : weights;
+      return { [SftMetrics.evalLoss]: await evalLoss(evalSession, evaluated, validation, tokenizer.padId) };
+    },
   }).finally(() => evalSession.release());
   const evalLossValue = result.eval[SftMetrics.evalLoss];
+  const adapter: SftAdapter | undefined = loopAdapter
+    ? {
+        settings: lora,
+        params: result.model.params,
+        files: loopAdapter.files(result.model.params),
+        baseModel: input.baseModel ?? null,
+      }
+    : undefined;
   return {
     step: result.step,
-    model: result.model,
+    model: adapter
+      ? { ...model, params: mergeLora(modelConfig, adapter.settings, model.params, adapter.params) }
+      : result.model,
+    ...(adapter && { adapter }),
     summary:
       evalLossValue === undefined ? {} : { ...result.eval, 'eval/perplexity': Math.exp(evalLossValue) },
     hyperparameters: { ...hyperparameters, resumedFrom: result.resumedFrom },

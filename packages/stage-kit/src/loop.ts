@@ -8,13 +8,15 @@ import {
   lrSchedule,
   lrsFor,
   type OptimizerConfig,
+  type ParamSpec,
   type StepReport,
   type Trainer,
   type TrainerState,
   type TrainStepSpec,
 } from '@rlhf/graph';
 import { paramShapes } from '@rlhf/model';
-import type { HostTensor, Runtime } from '@rlhf/runtime';
+import type { HostTensor, Runtime, Weights } from '@rlhf/runtime';
+import type { CheckpointFiles } from './checkpoints.js';
 import { batchOrder, lrScheduleOf } from './data.js';
 import { runStage } from './driver.js';
 import {
@@ -69,6 +71,20 @@ export interface SupervisedLoop {
    * shutdown, checked between calls, is seen within about this long (default 10 s).
    */
   callBudgetSeconds?: number;
+  /**
+   * Train these tensors (a LoRA adapter) instead of the model's parameters: the model stays frozen, fed as the
+   * graph's `shared` inputs (no gradient, no AdamW state), and checkpoints hold only these tensors. The
+   * ModelWeights that `evaluate` gets and the result returns then carry the adapter's tensors as `params`.
+   */
+  adapter?: {
+    params: readonly ParamSpec[];
+    /** Starting values when there is no checkpoint to resume from. */
+    initial: Weights;
+    /** The frozen inputs of every call (the base weights), by the graph's shared input names. */
+    shared: Record<string, HostTensor>;
+    files(params: Weights): CheckpointFiles;
+    fromFiles(files: CheckpointFiles): Weights;
+  };
 }
 
 export interface SupervisedResult {
@@ -118,10 +134,12 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
     hooks: loop.hooks,
     async start(resume) {
       // The latest checkpoint, else the given weights with zero AdamW moments.
-      const model = resume ? await modelFromFiles(resume.files) : loop.model;
+      const { adapter } = loop;
+      const model = resume && !adapter ? await modelFromFiles(resume.files) : loop.model;
+      const params = adapter ? (resume ? adapter.fromFiles(resume.files) : adapter.initial) : model.params;
       let state: TrainerState = resume
-        ? { params: model.params, ...optimizerFromFiles(resume.files), step: resume.step }
-        : { params: model.params, m: new Map(), v: new Map(), step: 0 };
+        ? { params, ...optimizerFromFiles(resume.files), step: resume.step }
+        : { params, m: new Map(), v: new Map(), step: 0 };
       const current = (): ModelWeights => ({ ...model, params: state.params });
       let evalValues: Record<string, number> | null = null;
       const evaluate = async () => {
@@ -137,7 +155,7 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
         trainer = null;
         const trainStep = buildTrainStep({
           name: `${loop.stage}_train`,
-          params: paramShapes(model.config),
+          params: adapter?.params ?? paramShapes(model.config),
           ...loop.graph,
           optimizer: optimizerOf(config),
           steps: k,
@@ -162,7 +180,7 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
           const { feeds, tokens } = loop.feeds(Array.from({ length: k }, (_, i) => stepBatches(first + i)));
           const lrs = lrsFor(lrAt, first, k);
           const started = performance.now();
-          const report: StepReport = await active.run(feeds, lrs);
+          const report: StepReport = await active.run(feeds, lrs, adapter?.shared);
           const seconds = (performance.now() - started) / 1000;
           if (seconds > budget && callSteps > 1) {
             callSteps = Math.max(1, Math.floor((k * budget) / seconds));
@@ -197,7 +215,7 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
         weights: () => state.params,
         async checkpoint() {
           const files = {
-            ...(await modelFiles(current())),
+            ...(adapter ? adapter.files(state.params) : await modelFiles(current())),
             ...optimizerFiles({ m: state.m, v: state.v }),
           };
           // The data position follows from the step: batchOrder(seed) reads units step·batchSize onwards.

@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type SftConfigInput, SftMetrics, type SftRow, validateJsonl } from '@rlhf/contracts';
+import { sortDigitsFiles } from '@rlhf/examples';
+import {
+  ADAPTER_CONFIG,
+  ADAPTER_WEIGHTS,
+  adapterSize,
+  countParams,
+  initParams,
+  LoraError,
+  mergeLora,
+  peftAdapterFromFiles,
+  presetConfig,
+  readSafetensors,
+} from '@rlhf/model';
+import { createRuntime, type Runtime } from '@rlhf/runtime';
+import { type CheckpointStore, directoryCheckpointStore, type ModelWeights, SHUTDOWN } from '@rlhf/stage-kit';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { trainSft } from './index.js';
+import { loraSettingsOf } from './lora.js';
+
+const tiny = presetConfig('tiny');
+let runtime: Runtime;
+let rows: SftRow[];
+let dir: string;
+beforeAll(async () => {
+  runtime = await createRuntime({ device: 'cpu' });
+  rows = (await validateJsonl('sft', readFileSync(sortDigitsFiles.sft, 'utf8'))).rows;
+  dir = await mkdtemp(join(tmpdir(), 'sft-lora-'));
+});
+afterAll(async () => {
+  await runtime.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const common: SftConfigInput = {
+  batchSize: 32,
+  schedule: 'constant',
+  stepsPerCall: 20,
+  validationFraction: 0.05,
+  maxSeqLen: 32,
+  seed: 3,
+};
+const lora = { r: 8, alpha: 16, targetModules: ['c_attn', 'c_proj', 'c_fc'] };
+
+async function run(config: SftConfigInput, model: ModelWeights, checkpoints?: CheckpointStore) {
+  let first = Number.NaN;
+  const result = await trainSft({
+    config: { ...common, ...config },
+    model,
+    rows,
+    runtime,
+    hooks: {
+      checkpoints,
+      onMetrics: (step, values) => {
+        if (step === 0) first = values[SftMetrics.evalLoss];
+      },
+    },
+  });
+  return { result, before: first, after: result.summary[SftMetrics.evalLoss] };
+}
+
+const bytesOf = async (store: CheckpointStore, name: string) =>
+  ((await store.latest())?.files[name] as Uint8Array | undefined)?.length ?? 0;
+
+describe('LoRA SFT on sort-digits (tiny preset)', () => {
+  test('only the adapter trains; held-out loss within the documented factor of full SFT; files scale with the adapter', async () => {
+    // The base: a short full SFT from scratch (a model that knows bytes, not yet the task's answers).
+    const warm = await run(
+      { maxSteps: 60, lr: 3e-3, evalEvery: 1000 },
+      { config: tiny, params: initParams(tiny, 0) },
+    );
+    const base = warm.result.model;
+    const baseCopy = new Map([...base.params].map(([k, v]) => [k, v.slice()]));
+    const steps = 200;
+    const fullStore = directoryCheckpointStore(join(dir, 'full'));
+    const full = await run(
+      { maxSteps: steps, lr: 3e-3, evalEvery: 1000, checkpointEvery: steps },
+      base,
+      fullStore,
+    );
+    const loraStore = directoryCheckpointStore(join(dir, 'lora'));
+    const adapted = await run(
+      { maxSteps: steps, lr: 3e-3, evalEvery: 1000, checkpointEvery: steps, lora },
+      base,
+      loraStore,
+    );
+    const ratio = adapted.after / full.after;
+    console.log(
+      `lora sft: base held-out loss ${adapted.before.toFixed(4)}; after ${steps} steps full ${full.after.toFixed(4)}, ` +
+        `LoRA r=8 ${adapted.after.toFixed(4)} (ratio ${ratio.toFixed(3)})`,
+    );
+    expect(adapted.before).toBeCloseTo(full.before, 5); // both start from the same base
+    expect(adapted.after).toBeLessThan(0.9 * adapted.before); // measured 0.97 -> 0.82
+    // Documented factor: LoRA's held-out loss ≤ 1.5 × full SFT's at the same steps and lr (measured 1.39 at r 8;
+    // the tiny model's embeddings, which full SFT also trains, matter for it).
+    expect(ratio).toBeLessThan(1.5);
+    // The base never changed (it is a shared input, not an optimizer variable).
+    for (const [name, data] of base.params) expect(data).toEqual(baseCopy.get(name));
+    // The result: the adapter and the merged model.
+    const adapter = adapted.result.adapter;
+    if (!adapter) throw new Error('no adapter in the result');
+    expect(adapted.result.model.params).toEqual(
+      mergeLora(tiny, adapter.settings, base.params, adapter.params),
+    );
+    expect(peftAdapterFromFiles(tiny, adapter.files).adapter).toEqual(adapter.params);
+    // Checkpoint: PEFT files + the adapter's moments only; sizes scale with the adapter, not the model.
+    const saved = await loraStore.latest();
+    expect(Object.keys(saved?.files ?? {}).sort()).toEqual(
+      [ADAPTER_CONFIG, ADAPTER_WEIGHTS, 'optimizer.safetensors', 'trainer.json'].sort(),
+    );
+    const optimizerKeys = [
+      ...readSafetensors(saved?.files['optimizer.safetensors'] as Uint8Array).tensors.keys(),
+    ];
+    expect(optimizerKeys.every((k) => k.includes('.lora_'))).toBe(true);
+    const values = adapterSize(
+      tiny,
+      loraSettingsOf({ ...lora, dropout: 0, useRslora: false, modulesToSave: [] }, tiny),
+    );
+    const [adapterBytes, loraMoments] = [
+      await bytesOf(loraStore, ADAPTER_WEIGHTS),
+      await bytesOf(loraStore, 'optimizer.safetensors'),
+    ];
+    const [modelBytes, fullMoments] = [
+      await bytesOf(fullStore, 'model.safetensors'),
+      await bytesOf(fullStore, 'optimizer.safetensors'),
+    ];
+    console.log(
+      `checkpoint: adapter ${adapterBytes} B + moments ${loraMoments} B (${values} values) vs model ${modelBytes} B + moments ${fullMoments} B (${countParams(tiny)} values)`,
+    );
+    expect(Math.abs(adapterBytes - 4 * values)).toBeLessThan(8192); // float32 values + the header
+    expect(Math.abs(loraMoments - 8 * values)).toBeLessThan(8192);
+    expect(loraMoments / fullMoments).toBeLessThan((1.1 * values) / countParams(tiny));
+    // Twice the rank: twice the adapter and optimizer bytes.
+    const wideStore = directoryCheckpointStore(join(dir, 'wide'));
+    await run(
+      { maxSteps: 1, lr: 1e-3, evalEvery: 1000, validationFraction: 0, lora: { ...lora, r: 16 } },
+      base,
+      wideStore,
+    );
+    const [wideAdapter, wideMoments] = [
+      await bytesOf(wideStore, ADAPTER_WEIGHTS),
+      await bytesOf(wideStore, 'optimizer.safetensors'),
+    ];
+    expect(wideAdapter / adapterBytes).toBeCloseTo(2, 1);
+    expect(wideMoments / loraMoments).toBeCloseTo(2, 1);
+  });
+
+  test('resumes from its adapter checkpoint to the same adapter; bad lora settings name the field', async () => {
+    const base: ModelWeights = { config: tiny, params: initParams(tiny, 1) };
+    const config = {
+      maxSteps: 8,
+      lr: 1e-2,
+      stepsPerCall: 2,
+      validationFraction: 0,
+      lora: { ...lora, dropout: 0.1 },
+    };
+    const straight = await run({ ...config, lora: { ...lora } }, base);
+    const store = directoryCheckpointStore(join(dir, 'resume'));
+    const controller = new AbortController();
+    await expect(
+      trainSft({
+        config: { ...common, ...config, lora: { ...lora }, checkpointEvery: 4 },
+        model: base,
+        rows,
+        runtime,
+        hooks: {
+          checkpoints: store,
+          signal: controller.signal,
+          onMetrics: (step) => {
+            if (step === 4) controller.abort(SHUTDOWN);
+          },
+        },
+      }),
+    ).rejects.toThrow();
+    expect((await store.latest())?.step).toBe(4);
+    const resumed = await run({ ...config, lora: { ...lora } }, base, store);
+    expect(resumed.result.adapter?.params).toEqual(straight.result.adapter?.params);
+    // Dropout trains too (a different adapter from the same start).
+    const dropped = await run(config, base);
+    expect(dropped.result.adapter?.params).not.toEqual(straight.result.adapter?.params);
+    const fieldOf = async (patch: object) =>
+      trainSft({
+        config: { ...common, maxSteps: 1, lora: { ...lora, ...patch } },
+        model: base,
+        rows,
+        runtime,
+      }).then(
+        () => 'no error',
+        (e) => (e instanceof LoraError ? e.field : String(e)),
+      );
+    expect(await fieldOf({ targetModules: ['q_proj'] })).toBe('targetModules');
+    expect(await fieldOf({ modulesToSave: ['embed_tokens'] })).toBe('modulesToSave');
+    await expect(fieldOf({ r: 0 })).resolves.toMatch(/lora\/r/);
+  });
+});
