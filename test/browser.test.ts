@@ -238,7 +238,7 @@ test('log in, watch a run train live, samples, downloads, cancel from the page, 
   const wraps = (selector: string) =>
     page.$eval(selector, (e) => e.scrollWidth <= e.clientWidth && e.getBoundingClientRect().height > 30);
   expect(await wraps('#run-error')).toBe(true);
-  expect(await wraps('#stage-table .stage-error')).toBe(true);
+  expect(await wraps('#stages .stage-error')).toBe(true);
   // In the viewport, and wide tables scroll in their own box: the page does not scroll sideways.
   // (Expressions as strings: they run in the page, and this project's TypeScript has no DOM types.)
   expect(

@@ -645,7 +645,7 @@ function renderStages(v) {
   $('stages').replaceChildren(
     table(
       ['stage', 'status', 'progress', 'step', 'attempts', 'worker', 'started', 'took'],
-      v.run.stages.flatMap((s) => [
+      v.run.stages.map((s) =>
         el(
           'tr',
           { dataset: { stageKind: s.kind, step: s.step, status: s.status } },
@@ -658,19 +658,19 @@ function renderStages(v) {
           el('td', { className: 'num' }, when(s.startedAt)),
           el('td', { className: 'num' }, duration(s.startedAt, s.finishedAt)),
         ),
-        // An error gets a row of its own, as wide as the table, where it wraps.
-        ...(s.error
-          ? [
-              el(
-                'tr',
-                {},
-                el('td', { colSpan: 8 }, el('div', { className: 'error-text stage-error' }, s.error)),
-              ),
-            ]
-          : []),
-      ]),
+      ),
       { id: 'stage-table' },
     ),
+    // Errors below the table, as wide as the card (a table may scroll sideways on a narrow screen).
+    ...v.run.stages
+      .filter((s) => s.error)
+      .map((s) =>
+        el(
+          'div',
+          { className: 'error-text stage-error', dataset: { stageKind: s.kind } },
+          `${label(s.kind)}: ${s.error}`,
+        ),
+      ),
   );
 }
 
