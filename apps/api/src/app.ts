@@ -88,6 +88,7 @@ export async function buildApp(options: ApiOptions): Promise<App> {
         prisma: services.prisma,
         adminKey: services.adminKey,
         guard: services.authGuard,
+        streamTokens: services.streamTokens,
       });
       await v1.register(rateLimit, {
         redis: services.redis,
