@@ -5,6 +5,7 @@ import type { PrismaClient, Team } from '@rlhf/db';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiError } from './errors.js';
+import type { StreamTokens } from './stream-tokens.js';
 
 export interface NewApiKey {
   key: string;
@@ -151,6 +152,31 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
   }
+  interface FastifyContextConfig {
+    /** The route also accepts `?token=` from POST /v1/runs/:runId/stream-token (SSE from a browser). */
+    streamToken?: boolean;
+  }
+}
+
+/** The principal of a stream token for the route's run, or a 401 message. */
+async function streamPrincipal(
+  prisma: PrismaClient,
+  tokens: StreamTokens,
+  request: FastifyRequest,
+): Promise<Principal | string> {
+  const token = (request.query as { token?: unknown } | undefined)?.token;
+  const runId = (request.params as { runId?: unknown } | undefined)?.runId;
+  if (typeof token !== 'string' || typeof runId !== 'string') return 'missing stream token';
+  let grant: Awaited<ReturnType<StreamTokens['verify']>>;
+  try {
+    grant = await tokens.verify(token, runId);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  const key = await prisma.apiKey.findUnique({ where: { id: grant.keyId }, include: { team: true } });
+  if (!key || key.revokedAt !== null || key.teamId !== grant.teamId)
+    return 'the key that issued the stream token was revoked';
+  return { keyId: key.id, isAdmin: key.isAdmin, team: key.team };
 }
 
 export interface AuthOptions {
@@ -158,6 +184,8 @@ export interface AuthOptions {
   adminKey: string | undefined;
   /** Failed authentications per address and refused keys (shared by every scope of the app). */
   guard: FailedAuthGuard;
+  /** Stream tokens, accepted (as `?token=`) on routes whose config sets `streamToken`. */
+  streamTokens?: StreamTokens;
   /** Ask browsers for credentials on 401 (bull-board). */
   basicRealm?: string;
 }
@@ -183,6 +211,18 @@ export const authentication = fp<AuthOptions>(async (app: FastifyInstance, optio
             message: `too many failed authentications from this address; retry in ${seconds} s`,
           },
         });
+    }
+    if (key === undefined && options.streamTokens && request.routeOptions.config.streamToken) {
+      const query = request.query as { token?: unknown } | undefined;
+      if (query?.token !== undefined) {
+        const found = await streamPrincipal(options.prisma, options.streamTokens, request);
+        if (typeof found !== 'string') {
+          request.principal = found;
+          return;
+        }
+        guard.failed(request.ip);
+        return reply.status(401).send({ error: { code: 'unauthorized', message: found } });
+      }
     }
     const principal =
       key === undefined ? null : await authenticate(options.prisma, options.adminKey, key, guard);

@@ -131,6 +131,46 @@ export const SamplesQuery = Type.Object(
 );
 export const SamplePage = Page(Sample);
 
+// Events (SSE) -----------------------------------------------------------------------------------
+
+const EVENT_ID = '^[0-9]{1,18}$';
+export const EventsQuery = Type.Object(
+  {
+    token: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 2048,
+        pattern: '^[A-Za-z0-9_.-]+$',
+        description:
+          'a stream token from POST /v1/runs/:runId/stream-token, instead of the Authorization header',
+      }),
+    ),
+    lastEventId: Type.Optional(
+      Type.String({
+        pattern: EVENT_ID,
+        description: 'resume after this event id (as the Last-Event-ID header, for a new EventSource)',
+      }),
+    ),
+  },
+  closed,
+);
+export const EventsHeaders = Type.Object({
+  'last-event-id': Type.Optional(
+    Type.String({
+      pattern: EVENT_ID,
+      description: 'resume after this event id (EventSource sends it on reconnect)',
+    }),
+  ),
+});
+export const StreamTokenView = Type.Object(
+  {
+    token: Type.String({ description: "opens this run's event stream as `?token=`; expires at expiresAt" }),
+    expiresAt: Time,
+    url: Type.String({ description: 'the stream URL with the token (path and query)' }),
+  },
+  closed,
+);
+
 /** A file streamed as the response body. */
 export const FileBody = Type.Unsafe<NodeJS.ReadableStream>({ type: 'string', format: 'binary' });
 

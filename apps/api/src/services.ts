@@ -14,7 +14,9 @@ import {
 import type { FlowProducer } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createFailedAuthGuard, type FailedAuthGuard, type FailedAuthLimits } from './auth.js';
+import { recordRunEvent } from './events/history.js';
 import { createEventHub, type EventHub } from './events/hub.js';
+import { createStreamTokens, type StreamTokens } from './stream-tokens.js';
 import { createSampler, type Sampler } from './generate.js';
 import { type ApiMetrics, createApiMetrics } from './metrics.js';
 
@@ -52,6 +54,8 @@ export interface Services {
   flows: FlowProducer;
   artifacts: ArtifactStore;
   hub: EventHub;
+  /** Signed, expiring tokens that open one run's SSE stream (EventSource cannot send headers). */
+  streamTokens: StreamTokens;
   metrics: ApiMetrics;
   /** Samples from finished policies (POST /v1/runs/:runId/generate). */
   sampler: Sampler;
@@ -111,7 +115,9 @@ export async function createServices(options: ApiOptions): Promise<Services> {
   subscriber.on('error', quiet);
   queue.on('error', quiet);
   flows.on('error', quiet);
-  const hub = await createEventHub(redis, subscriber, `${prefix}:api:run-events`);
+  const hub = await createEventHub(redis, subscriber, `${prefix}:api:run-events`, (message) =>
+    recordRunEvent(prisma, message),
+  );
   const metrics = createApiMetrics(() => queue.getJobCounts());
   const artifacts = options.artifacts ?? createArtifactStore(options.artifactDir);
   const sampler = createSampler((key) => artifacts.path(key), options.logger);
@@ -122,6 +128,7 @@ export async function createServices(options: ApiOptions): Promise<Services> {
     flows,
     artifacts,
     hub,
+    streamTokens: createStreamTokens(redis, prefix),
     metrics,
     sampler,
     authGuard: createFailedAuthGuard(options.failedAuth),

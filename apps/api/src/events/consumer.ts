@@ -17,6 +17,7 @@ import {
 } from '@rlhf/queue';
 import type { Redis } from 'ioredis';
 import { deadLetter } from './dead-letter.js';
+import { recordRunEvent } from './history.js';
 import type { EventHub } from './hub.js';
 import { type Applied, applyEvent, PoisonEventError, redisStartLog } from './persist.js';
 
@@ -84,12 +85,15 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
 
   const stores = { ...options, starts: redisStartLog(options.commands, prefix) };
 
-  // Applies one event (null: dead-lettered); throws only while the database is down, so the event is
-  // read again once it is back. Any other failure is tried MAX_TRIES times, then dead-lettered.
-  async function apply(id: string, event: StageEvent): Promise<Applied | null> {
+  // Applies one event and stores it in its run's history (null: dead-lettered; seq: its place in the history,
+  // null when its run is gone); throws only while the database is down, so the event is read again once it
+  // is back. Any other failure is tried MAX_TRIES times, then dead-lettered.
+  async function apply(id: string, event: StageEvent): Promise<(Applied & { seq: string | null }) | null> {
     for (let tries = 1; ; tries++) {
       try {
-        return await applyEvent(stores, event, timeOf(id), id);
+        const applied = await applyEvent(stores, event, timeOf(id), id);
+        const message = { runId: event.runId, type: event.type, data: event };
+        return { ...applied, seq: await recordRunEvent(options.prisma, message, id) };
       } catch (error) {
         if (!(await databaseAnswers())) throw error;
         if (!(error instanceof PoisonEventError) && tries < MAX_TRIES) {
@@ -117,7 +121,8 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       options.onPersisted?.(event);
       if (applied.cancelAgain) await requestCancel(options.commands, event.runId, prefix);
       if (applied.finishedTeamId) finished.add(applied.finishedTeamId);
-      await options.hub?.publish({ runId: event.runId, type: event.type, id, data: event });
+      if (applied.seq !== null)
+        await options.hub?.publish({ runId: event.runId, type: event.type, id: applied.seq, data: event });
       if (stopping) break; // the rest of the batch stays pending and is claimed again later
     }
     return finished;

@@ -7,7 +7,7 @@ export interface RunMessage {
   runId: string;
   /** SSE event name: the StageEvent type ('metrics', 'stage.completed', ...) or 'run.updated'. */
   type: string;
-  /** Redis stream id of a worker event (SSE `id:`). */
+  /** Its seq in the run's stored history (SSE `id:`); messages that could not be stored have none. */
   id?: string;
   data: unknown;
 }
@@ -15,11 +15,15 @@ export interface RunMessage {
 export interface EventHub {
   /** Calls `listener` for each message of `runId` until the returned function is called. */
   subscribe(runId: string, listener: (message: RunMessage) => void): () => void;
+  /** Stores a message without an id first (it gets its seq as id), then fans it out. */
   publish(message: RunMessage): Promise<void>;
   /** Open subscriptions. */
   readonly size: number;
   close(): Promise<void>;
 }
+
+/** Stores a message in the run's history and returns its id (null: not stored). */
+export type RecordMessage = (message: RunMessage) => Promise<string | null>;
 
 /**
  * `subscriber` becomes a subscriber-mode connection (give it a dedicated one, the hub closes it);
@@ -29,6 +33,7 @@ export async function createEventHub(
   publisher: Redis,
   subscriber: Redis,
   channel: string,
+  record?: RecordMessage,
 ): Promise<EventHub> {
   const listeners = new Map<string, Set<(message: RunMessage) => void>>();
   let size = 0;
@@ -50,7 +55,9 @@ export async function createEventHub(
       };
     },
     async publish(message) {
-      await publisher.publish(channel, JSON.stringify(message));
+      // A status change the history could not take is still sent live (the snapshot on reconnect has it).
+      const id = message.id ?? (record ? await record(message).catch(() => null) : null);
+      await publisher.publish(channel, JSON.stringify(id === null ? message : { ...message, id }));
     },
     get size() {
       return size;

@@ -1,18 +1,24 @@
-// GET /v1/runs/:runId/events: Server-Sent Events. First a `run` event with the run as it is, then each
-// event the API persists for it (metrics, stage.progress, stage.completed, samples, artifact,
-// run.updated, ...), then `end` once the run finished. Streams are closed when the app closes.
+// GET /v1/runs/:runId/events: Server-Sent Events. First a `run` event with the run as it is, then the run's
+// stored history (every event the API persisted for it: metrics, stage.progress, samples, artifact,
+// stage.completed, run.updated, ...; after `Last-Event-ID` when given), then each new one live, then `end`
+// once the run finished. Each event's `id:` is its place in the history. Browsers authenticate with a
+// short-lived token from POST /v1/runs/:runId/stream-token (`?token=`). Streams close when the app closes.
 import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { teamOf } from '../auth.js';
+import { runEventsAfter } from '../events/history.js';
+import type { RunMessage } from '../events/hub.js';
 import { runStatus } from '../run-store.js';
-import { runDetail } from '../runs.js';
-import { Errors, RunParams } from '../schemas.js';
+import { findRun, runDetail } from '../runs.js';
+import { Errors, EventsHeaders, EventsQuery, RunParams, StreamTokenView } from '../schemas.js';
 import type { Services } from '../services.js';
 import { isFinished } from '../views.js';
 
 const KEEPALIVE_MS = 15_000;
 /** How often a stream re-checks its key by default: a revoked key's streams end within this. */
 const KEY_CHECK_MS = 5_000;
+/** History rows read per query while replaying. */
+const REPLAY_PAGE = 500;
 // Events after which the run may have finished.
 const FINAL_EVENTS = new Set(['stage.completed', 'stage.failed', 'stage.cancelled', 'run.updated']);
 
@@ -26,19 +32,52 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     for (const response of open) response.end();
   });
 
-  app.get(
-    '/runs/:runId/events',
+  app.post(
+    '/runs/:runId/stream-token',
     {
       schema: {
         tags: ['runs'],
-        summary: 'Live events of a run (text/event-stream)',
+        summary: "A short-lived token that opens this run's event stream (for a browser EventSource)",
+        description:
+          'Send it as `GET /v1/runs/:runId/events?token=…`: it opens only this run, for 5 minutes, and only while the key that asked for it is valid. Never put the API key in a URL.',
         params: RunParams,
+        response: { 201: StreamTokenView, ...Errors },
+      },
+    },
+    async (request, reply) => {
+      const team = teamOf(request);
+      const run = await findRun(s, team, request.params.runId); // 404 for another team's run
+      const keyId = request.principal?.keyId as string; // team keys always have an id
+      const { token, expiresAt } = await s.streamTokens.issue({ teamId: team.id, runId: run.id, keyId });
+      return reply.status(201).send({
+        token,
+        expiresAt: expiresAt.toISOString(),
+        url: `/v1/runs/${run.id}/events?token=${token}`,
+      });
+    },
+  );
+
+  app.get(
+    '/runs/:runId/events',
+    {
+      config: { streamToken: true },
+      schema: {
+        tags: ['runs'],
+        summary: 'Live events of a run (text/event-stream): its history first, then new events',
+        description:
+          'Authenticate with the Authorization header or `?token=` (POST /v1/runs/:runId/stream-token). ' +
+          '`Last-Event-ID` (or `?lastEventId=`) resumes after that event.',
+        params: RunParams,
+        querystring: EventsQuery,
+        headers: EventsHeaders,
         response: { ...Errors },
       },
     },
     async (request, reply) => {
       const team = teamOf(request);
       const { runId } = request.params;
+      const resumeAfter = request.headers['last-event-id'] ?? request.query.lastEventId;
+      let lastSent = BigInt(resumeAfter ?? 0);
       const snapshot = await runDetail(s, team, runId); // 404 before the stream starts
       const response = reply.raw;
       let closed = false;
@@ -53,15 +92,27 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
         closed = true;
         response.end();
       };
-      // Subscribe before sending the snapshot: nothing falls between the two.
-      const unsubscribe = s.hub.subscribe(runId, (message) => {
-        write(message.type, message.data, message.id);
-        if (FINAL_EVENTS.has(message.type)) {
-          checking = checking.then(async () => {
-            const status = await runStatus(s.prisma, runId);
-            if (status === null || isFinished(status)) finish();
-          });
+      const finishIfDone = () => {
+        checking = checking.then(async () => {
+          const status = await runStatus(s.prisma, runId);
+          if (status === null || isFinished(status)) finish();
+        });
+      };
+      // Each stored event once, in order: the replay and the live feed overlap, ids tell them apart.
+      const deliver = (message: RunMessage) => {
+        if (message.id !== undefined) {
+          const seq = BigInt(message.id);
+          if (seq <= lastSent) return;
+          lastSent = seq;
         }
+        write(message.type, message.data, message.id);
+      };
+      // Subscribed before the history is read: what arrives meanwhile waits, nothing falls in between.
+      let waiting: RunMessage[] | null = [];
+      const unsubscribe = s.hub.subscribe(runId, (message) => {
+        if (waiting) return void waiting.push(message);
+        deliver(message);
+        if (FINAL_EVENTS.has(message.type)) finishIfDone();
       });
       const keepalive = setInterval(() => {
         if (!closed) response.write(': keepalive\n\n');
@@ -102,7 +153,20 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
         'x-accel-buffering': 'no', // nginx: do not buffer the stream
       });
       write('run', snapshot);
-      if (isFinished(snapshot.status)) finish();
+      try {
+        for (;;) {
+          const page = await runEventsAfter(s.prisma, runId, lastSent, REPLAY_PAGE);
+          for (const message of page) deliver(message);
+          if (page.length < REPLAY_PAGE || closed) break;
+        }
+      } catch (error) {
+        request.log.error({ err: error }, 'replaying run events failed');
+        write('error', { error: { code: 'internal_error', message: 'the history could not be read' } });
+      }
+      const caughtUp = waiting;
+      waiting = null;
+      for (const message of caughtUp) deliver(message);
+      if (isFinished(snapshot.status) || caughtUp.some((m) => FINAL_EVENTS.has(m.type))) finishIfDone();
     },
   );
 };
