@@ -6,6 +6,8 @@ import {
   lrScheduleOf,
   padRight,
   permutation,
+  promptText,
+  promptTokens,
   splitTrainValidation,
   tokenizeExample,
 } from './data.js';
@@ -74,5 +76,28 @@ describe('splits and batch order', () => {
       warmupSteps: 0,
       totalSteps: 10,
     });
+  });
+});
+
+describe('promptText / promptTokens', () => {
+  const tokenizer = new ByteTokenizer();
+  test('a text row is its prompt; a messages row is the chat template ending in the assistant header', () => {
+    expect(promptText({ prompt: 'sort 2 1:', answer: ' 1 2' })).toBe('sort 2 1:');
+    const chat = {
+      messages: [
+        { role: 'system' as const, content: 'Be brief.' },
+        { role: 'user' as const, content: 'Hi' },
+      ],
+      answer: 'Hello',
+    };
+    expect(promptText(chat)).toBe('<|system|>\nBe brief.\n<|user|>\nHi\n<|assistant|>\n');
+  });
+  test('[bos] + the last maxLen − 1 tokens, for a row or its text', () => {
+    const row = { messages: [{ role: 'user' as const, content: 'Hi' }] };
+    const text = '<|user|>\nHi\n<|assistant|>\n';
+    const ids = [...text].map((c) => c.charCodeAt(0));
+    expect(promptTokens(tokenizer, row, 100)).toEqual([tokenizer.bosId, ...ids]);
+    expect(promptTokens(tokenizer, text, 4)).toEqual([tokenizer.bosId, ...ids.slice(-3)]);
+    expect(promptTokens(tokenizer, { prompt: 'ab' }, 10)).toEqual([tokenizer.bosId, 97, 98]);
   });
 });
