@@ -10,6 +10,11 @@ import type { Services } from './services.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
+// bull-board's page links Google Fonts; offline (or behind a firewall) that stylesheet never loads and the
+// page stays on "Loading". Its own CSS and the system fonts are enough: external stylesheets are dropped.
+const EXTERNAL_STYLESHEET = /<link\b[^>]*\bhref="https?:\/\/[^"]*"[^>]*>\s*/gi;
+export const withoutExternalStylesheets = (html: string): string => html.replace(EXTERNAL_STYLESHEET, '');
+
 export const bullBoard: FastifyPluginAsync<{ services: Services }> = async (app, { services: s }) => {
   await app.register(authentication, {
     prisma: s.prisma,
@@ -18,6 +23,12 @@ export const bullBoard: FastifyPluginAsync<{ services: Services }> = async (app,
     basicRealm: 'rlhf admin',
   });
   app.addHook('onRequest', requireAdmin);
+  app.addHook('onSend', async (_request, reply, payload) => {
+    const type = String(reply.getHeader('content-type') ?? '');
+    return typeof payload === 'string' && type.startsWith('text/html')
+      ? withoutExternalStylesheets(payload)
+      : payload;
+  });
   const adapter = new FastifyAdapter();
   adapter.setBasePath(BULL_BOARD_PATH);
   createBullBoard({ queues: [new BullMQAdapter(s.queue, { readOnlyMode: true })], serverAdapter: adapter });
