@@ -28,6 +28,13 @@ const DPO = jsonl(
   })),
 );
 
+const REINFORCEMENT = jsonl(
+  ['3 1 2', '9 7', '5 4 6', '8 2'].map((digits) => ({
+    messages: [{ role: 'user', content: `sort: ${digits}` }],
+    answer: digits.split(' ').sort().join(' '),
+  })),
+);
+
 async function finished(client: OpenAI, id: string) {
   for (let i = 0; i < 600; i++) {
     const job = await client.fineTuning.jobs.retrieve(id);
@@ -161,6 +168,50 @@ describe('OpenAI-compatible fine-tuning API with the official client', () => {
     expect(dpoDone.error).toBeNull();
     expect(dpoDone.status).toBe('succeeded');
     expect(dpoDone.method).toMatchObject({ type: 'dpo', dpo: { hyperparameters: { beta: 0.2 } } });
+
+    // Reinforcement fine-tuning with a string_check grader on a reference field of each prompt row.
+    const prompts = await client.files.create({
+      file: await toFile(Buffer.from(REINFORCEMENT), 'rft.jsonl'),
+      purpose: 'fine-tune',
+    });
+    const grader = {
+      type: 'string_check' as const,
+      name: 'Exact answer',
+      input: '{{sample.output_text}}',
+      reference: '{{item.answer}}',
+      operation: 'eq' as const,
+    };
+    const missing = await client.fineTuning.jobs
+      .create({
+        model: done.fine_tuned_model as string,
+        training_file: prompts.id,
+        method: {
+          type: 'reinforcement',
+          reinforcement: { grader: { ...grader, reference: '{{item.solution}}' } },
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(BadRequestError);
+    expect((missing as BadRequestError).param).toBe('training_file'); // its rows lack the field
+    expect((missing as BadRequestError).message).toMatch(/solution/);
+    const rft = await client.fineTuning.jobs.create({
+      model: done.fine_tuned_model as string,
+      training_file: prompts.id,
+      method: { type: 'reinforcement', reinforcement: { grader, hyperparameters: { batch_size: 2 } } },
+    });
+    const rftDone = await finished(client, rft.id);
+    expect(rftDone.error).toBeNull();
+    expect(rftDone.status).toBe('succeeded');
+    const stage = await api.app.services.prisma.stage.findFirstOrThrow({
+      where: { runId: rft.id.replace('ftjob-', '') },
+    });
+    expect(stage.config).toMatchObject({
+      reward: { type: 'string_check', name: 'exact_answer', reference: '{{item.answer}}' },
+    });
+    const graded = await api.app.services.prisma.metricPoint.findMany({
+      where: { stageId: stage.id, name: 'reward/exact_answer' },
+    });
+    expect(graded.length).toBeGreaterThan(0);
   }, 240_000);
 
   test('cancel, and every error the client surfaces as its typed error', async () => {

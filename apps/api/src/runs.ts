@@ -21,6 +21,7 @@ import * as store from './run-store.js';
 import type { RunView } from './schemas.js';
 import type { Services } from './services.js';
 import { isUniqueViolation } from './teams.js';
+import { runGraderErrors } from './grader-checks.js';
 import { type ModelShape, stepMemoryErrors } from './limits.js';
 import { artifactView, isFinished, metricView, modelPresetOf, runView, sampleView } from './views.js';
 
@@ -157,6 +158,9 @@ async function resolveSpec(
   const tooLarge = [
     ...epochStepErrors(spec, new Map(datasets.map((d) => [d.id, d.rows]))),
     ...(shape ? stepMemoryErrors(spec, shape) : []),
+    ...(await runGraderErrors(s, team, spec, {
+      fromRunRewardModel: finished?.some((st) => st.kind === 'reward_model') ?? false,
+    })),
   ];
   if (tooLarge.length > 0) throw invalidRequest(tooLarge);
   if (!('fromRun' in spec.model))

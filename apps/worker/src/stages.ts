@@ -191,18 +191,24 @@ export const runners: StageRunners = {
     if (job.kind !== 'grpo') throw new Error(`grpo runner got a ${job.kind} job`);
     const { policy, rewardModel } = job.inputs;
     if (!policy) throw new Error('grpo needs a policy of an earlier stage');
-    const byModel = job.config.reward === 'reward_model';
-    if (byModel && !rewardModel)
+    const { reward } = job.config;
+    if (reward === 'reward_model' && !rewardModel)
       throw new Error("grpo reward 'reward_model' needs the reward model of an earlier stage");
+    // A declared grader gets the run's reward model too (its reward_model graders score with it).
     const result = await trainGrpo({
       config: job.config,
       policy: await loadModel(ctx, policy),
-      ...(byModel
-        ? { rewardModel: await loadModel(ctx, rewardModel!) }
-        : { task: groundTruthOf(ctx.tasks, job.config.reward) }),
+      ...(rewardModel && typeof reward !== 'string'
+        ? { rewardModel: await loadModel(ctx, rewardModel) }
+        : {}),
+      ...(reward === 'reward_model' ? { rewardModel: await loadModel(ctx, rewardModel!) } : {}),
+      ...(typeof reward === 'string' && reward !== 'reward_model'
+        ? { task: groundTruthOf(ctx.tasks, reward) }
+        : {}),
       prompts: await loadRows(ctx, job.dataset.key, 'prompt'),
       runtime: ctx.runtime,
       hooks: ctx.hooks,
+      tokenizer: await tokenizerOf(job, ctx),
     });
     return finish(job, ctx, result, {
       name: 'policy.onnx',

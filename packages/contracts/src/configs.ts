@@ -1,6 +1,7 @@
 import Type, { type Static, type TSchema } from 'typebox';
 import Value from 'typebox/value';
 import { ContractError, type FieldError, schemaErrors } from './errors.js';
+import { graderSpecErrors } from './graders.js';
 
 // Stage hyperparameters. Each `XConfig` schema is the fully resolved config (every field present,
 // recorded with the run); `XConfigInput` is what a user sends (any subset); `resolveXConfig` fills
@@ -276,6 +277,12 @@ export type RaftConfig = Static<typeof RaftConfig>;
 export const RaftConfigInput = withoutDefaults(Type.Partial(RaftConfig, closed));
 export type RaftConfigInput = Static<typeof RaftConfigInput>;
 
+/** A grader spec as given; graderSpecErrors (graders.ts) checks it and names bad fields better than a union could. */
+const GraderSpecShape = Type.Object(
+  { type: Type.String({ maxLength: 32 }) },
+  { additionalProperties: true, description: 'a declared grader (see POST /v1/graders/validate)' },
+);
+
 export const GrpoConfig = Type.Object(
   {
     iterations: int(1, 1_000_000, 20, 'sample → reward → update rounds'),
@@ -301,11 +308,14 @@ export const GrpoConfig = Type.Object(
       description:
         'token_mean: mean over the tokens of a minibatch (DAPO); sequence_mean: mean of each response’s token mean (GRPO); token_sum_norm: token sum / (maxNewTokens × rows) (Dr. GRPO)',
     }),
-    reward: Type.Union([Type.Literal('reward_model'), Type.String({ pattern: TASK_NAME, maxLength: 64 })], {
-      default: 'reward_model',
-      description:
-        "'reward_model' (the run's reward model scores responses) or the name of a programmatic reward the workers know (e.g. 'sort-digits')",
-    }),
+    reward: Type.Union(
+      [Type.Literal('reward_model'), Type.String({ pattern: TASK_NAME, maxLength: 64 }), GraderSpecShape],
+      {
+        default: 'reward_model',
+        description:
+          "'reward_model' (the run's reward model scores responses), the name of a programmatic reward the workers know (e.g. 'sort-digits'), or a grader spec ({ type: 'string_check' | 'regex' | … })",
+      },
+    ),
     epochs: int(1, 100, 1, 'policy updates over each batch, μ (num_iterations)'),
     minibatches: int(1, 4096, 1, 'minibatches per epoch; must divide promptsPerIteration × groupSize'),
     lr: positive(1, 1e-5, 'learning rate (learning_rate)'),
@@ -479,8 +489,10 @@ function crossFieldErrors(kind: StageKind, config: StageConfigs[StageKind], base
   if (kind === 'grpo') {
     const grpo = config as GrpoConfig;
     const rows = grpo.promptsPerIteration * grpo.groupSize;
-    if (rows % grpo.minibatches === 0) return [];
+    const grader = typeof grpo.reward === 'object' ? graderSpecErrors(grpo.reward, `${base}/reward`) : [];
+    if (rows % grpo.minibatches === 0) return grader;
     return [
+      ...grader,
       { path: `${base}/minibatches`, message: `must divide promptsPerIteration × groupSize (${rows})` },
     ];
   }

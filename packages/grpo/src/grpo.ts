@@ -5,6 +5,7 @@
 // μ epochs × minibatches of clipped-surrogate updates (clip-higher optional) with a k3 KL to the frozen reference
 // as a loss term (β = 0: none; REINFORCE++ puts a k1 KL in the reward instead), fused in one graph run.
 import {
+  type GraderSpec,
   GrpoMetrics,
   type GrpoConfig,
   type GrpoConfigInput,
@@ -12,6 +13,7 @@ import {
   resolveGrpoConfig,
   rewardPartMetric,
 } from '@rlhf/contracts';
+import { createGrader } from '@rlhf/graders';
 import { createTrainer, type Trainer } from '@rlhf/graph';
 import {
   ByteTokenizer,
@@ -69,10 +71,14 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
   if (input.prompts.length === 0) throw new Error('grpo: no prompts');
   if (start.config.scalarHead)
     throw new Error('grpo: the policy must be a language model without a scalar head');
-  const useRewardModel = !input.reward && config.reward === 'reward_model';
+  // A declared grader (config.reward an object) may score with the reward model too, when the run has one.
+  const grader = typeof config.reward === 'object' ? (config.reward as GraderSpec) : undefined;
+  const useRewardModel =
+    !input.reward &&
+    (config.reward === 'reward_model' || (grader !== undefined && input.rewardModel !== undefined));
   if (useRewardModel && !input.rewardModel?.config.scalarHead)
     throw new Error("grpo: reward 'reward_model' needs a reward model with a scalar head");
-  if (!input.reward && !useRewardModel && !input.task)
+  if (!input.reward && !useRewardModel && !grader && !input.task)
     throw new Error(`grpo: no programmatic reward '${config.reward}' was given`);
   const context = Math.min(
     start.config.maxPositions,
@@ -130,7 +136,23 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
           })
         : undefined;
       const reward: BatchReward =
-        input.reward ?? rewardModel?.reward ?? taskReward(config.reward, input.task!);
+        input.reward ??
+        (grader
+          ? createGrader(grader, {
+              ...(rewardModel
+                ? {
+                    rewardModel: async (texts: string[], responses: string[]) =>
+                      (
+                        await rewardModel.reward(
+                          texts.map((prompt) => ({ prompt })),
+                          responses,
+                        )
+                      ).scores,
+                  }
+                : {}),
+              countTokens: (text: string) => tokenizer.encode(text).length,
+            })
+          : (rewardModel?.reward ?? taskReward(config.reward as string, input.task!)));
       const current = (): ModelWeights => ({ ...model, params: trainer.state.params });
       let last: Record<string, number> = {};
 

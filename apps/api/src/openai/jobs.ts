@@ -34,6 +34,8 @@ export interface FineTuningRecord {
   metadata: Record<string, string> | null;
   method: MethodType;
   hyperparameters: Hyperparameters;
+  /** reinforcement: the grader as sent (OpenAI's shape); the run's grpo stage has it in ours. */
+  grader?: Record<string, unknown>;
 }
 
 const bad = (message: string, param: string) => new ApiError(400, 'invalid_request', message, param);
@@ -102,7 +104,11 @@ function parseRequest(body: unknown): FineTuningRecord {
     if (typeof value !== 'number' || !(value > 0) || (integer && !Number.isInteger(value)))
       throw bad(`${key} must be 'auto' or a positive ${integer ? 'integer' : 'number'}`, param);
   }
+  const grader = type === 'reinforcement' ? settings.grader : undefined;
+  if (type === 'reinforcement' && !isObject(grader))
+    throw bad('a reinforcement job needs a grader', 'method.reinforcement.grader');
   return {
+    ...(isObject(grader) ? { grader } : {}),
     model: text('model', true) as string,
     training_file: text('training_file', true) as string,
     validation_file: text('validation_file', false),
@@ -156,7 +162,18 @@ function stageConfig(job: FineTuningRecord, rows: number): Record<string, unknow
   const config: Record<string, unknown> = { seed: job.seed };
   const multiplier = value(h.learning_rate_multiplier);
   if (multiplier !== undefined) config.lr = defaults.lr * multiplier;
-  if (kind === 'grpo') return config;
+  if (kind === 'grpo') {
+    // batch_size prompts an iteration, n_epochs passes over the prompts; a checkpoint per pass.
+    const prompts = value(h.batch_size) ?? Math.min(16, rows);
+    const perEpoch = Math.ceil(rows / prompts);
+    return {
+      ...config,
+      promptsPerIteration: prompts,
+      iterations: (value(h.n_epochs) ?? 1) * perEpoch,
+      checkpointEvery: perEpoch,
+      reward: openaiGrader(job.grader as Record<string, unknown>),
+    };
+  }
   const batchSize = value(h.batch_size) ?? Math.min(defaults.batchSize ?? 16, rows);
   config.batchSize = batchSize;
   const epochs = value(h.n_epochs);
@@ -169,11 +186,47 @@ function stageConfig(job: FineTuningRecord, rows: number): Record<string, unknow
   return config;
 }
 
+const GRADER_PARAM = 'method.reinforcement.grader';
+// OpenAI's text_similarity metrics that ours compute.
+const SIMILARITY: Record<string, string> = { fuzzy_match: 'edit_distance', bleu: 'bleu', rouge_l: 'rouge_l' };
+
+/**
+ * OpenAI's grader (string_check, text_similarity on `{{sample.output_text}}`) as our grader spec; `{{item.x}}`
+ * references keep their meaning. Other types: 400 naming the field.
+ */
+export function openaiGrader(grader: Record<string, unknown>): Record<string, unknown> {
+  const { type, name, input, reference } = grader;
+  if (input !== undefined && input !== '{{sample.output_text}}')
+    throw bad('only "{{sample.output_text}}" can be graded', `${GRADER_PARAM}.input`);
+  const named =
+    typeof name === 'string' && /[a-z0-9]/i.test(name)
+      ? {
+          name: name
+            .toLowerCase()
+            .replace(/[^a-z0-9_-]+/g, '_')
+            .replace(/^[^a-z0-9]+/, '')
+            .slice(0, 64),
+        }
+      : {};
+  if (type === 'string_check') return { type, ...named, operation: grader.operation, reference };
+  if (type === 'text_similarity') {
+    const metric = SIMILARITY[String(grader.evaluation_metric)];
+    if (!metric)
+      throw bad(
+        `evaluation_metric must be one of ${Object.keys(SIMILARITY).join(', ')}`,
+        `${GRADER_PARAM}.evaluation_metric`,
+      );
+    return { type, ...named, metric, reference };
+  }
+  throw bad(
+    `grader type ${JSON.stringify(type)} is not supported here (string_check, text_similarity)`,
+    `${GRADER_PARAM}.type`,
+  );
+}
+
 /** Creates the job's run; errors in OpenAI's terms (`param` names the request field). */
 export async function createJob(s: Services, team: Team, body: unknown): Promise<RunWithStages> {
   const job = parseRequest(body);
-  if (job.method === 'reinforcement')
-    throw bad('reinforcement jobs need a grader, which this server does not map yet', 'method.type');
   const model = await modelSource(s, team, job.model);
   const dataset = await datasetOf(s, team, job.training_file, job.method, 'training_file');
   if (job.validation_file) await findFile(s, team, job.validation_file, 'validation_file');
@@ -184,6 +237,15 @@ export async function createJob(s: Services, team: Team, body: unknown): Promise
   };
   const { run } = await createRun(s, team, spec, undefined, {
     fineTuning: job as unknown as Prisma.InputJsonObject,
+  }).catch((error: unknown) => {
+    // Our spec's paths mean nothing to an OpenAI client: name the part of its request instead.
+    if (error instanceof ApiError && error.field === '/stages/0/datasetId')
+      throw bad(error.message, 'training_file');
+    if (error instanceof ApiError && error.field?.startsWith('/stages/0/config/reward'))
+      throw bad(error.message, GRADER_PARAM);
+    if (error instanceof ApiError && error.field?.startsWith('/stages/0/config'))
+      throw bad(error.message, `method.${job.method}.hyperparameters`);
+    throw error;
   });
   return findJobRun(s, team, `${JOB_PREFIX}${run.id}`);
 }
