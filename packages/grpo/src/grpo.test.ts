@@ -1,7 +1,7 @@
 // GRPO, RLOO and REINFORCE++ with only a programmatic reward (no reward model, no critic) on sort-digits, from the
 // SFT policy: the held-out ground truth rises well above the SFT policy's.
 import { GrpoMetrics, type GrpoConfigInput, rewardPartMetric } from '@rlhf/contracts';
-import { generatePromptRows, groundTruthScore } from '@rlhf/examples';
+import { generatePromptRows, groundTruthScore, idealResponse } from '@rlhf/examples';
 import { meanGroundTruth, ppoPrompts, sftPolicy } from '@rlhf/ppo/testing';
 import { createRuntime, type Runtime } from '@rlhf/runtime';
 import type { BatchReward, ModelWeights, SampleRow } from '@rlhf/stage-kit';
@@ -116,6 +116,31 @@ describe('GRPO / RLOO / REINFORCE++ on sort-digits with a programmatic reward on
       parts: {},
     });
     await expect(run({ iterations: 1 }, broken)).rejects.toThrow('the reward of response 3 is NaN');
+  }, 600_000);
+
+  test("a declared grader alone (edit similarity to each row's `answer` field) raises the held-out ground truth", async () => {
+    const prompts = ppoPrompts(512).map((row) => ({
+      ...row,
+      answer: idealResponse((row as { prompt: string }).prompt),
+    }));
+    const grader = {
+      type: 'text_similarity',
+      name: 'close',
+      metric: 'edit_distance',
+      reference: '{{item.answer}}',
+    };
+    const metrics: Record<string, number>[] = [];
+    const result = await trainGrpo({
+      config: { ...base, reward: grader },
+      policy: sft,
+      prompts,
+      runtime,
+      hooks: { onMetrics: (_, values) => void metrics.push(values) },
+    });
+    const after = await meanGroundTruth(runtime, result.model, held, [1, 2]);
+    console.log(JSON.stringify({ grader: grader.type, before, after, last: metrics.at(-1) }));
+    expect(after).toBeGreaterThan(before + 0.1);
+    expect(metrics[11][rewardPartMetric('close')]).toBeCloseTo(metrics[11][GrpoMetrics.reward], 10);
   }, 600_000);
 
   test('refuses a missing reward', async () => {
