@@ -23,6 +23,12 @@ export {
   type RewardCalibration,
   rewardCalibration,
 } from './calibration.js';
+export {
+  type PreferenceScores,
+  type RewardModelCalibrationInput,
+  rewardModelCalibration,
+  scorePreferencePairs,
+} from './reward-model-calibration.js';
 export { comparisonsOf, type Leaderboard, type LeaderboardRow, leaderboard } from './leaderboard.js';
 export {
   consistentOutcome,
