@@ -29,6 +29,14 @@ export {
   rewardModelCalibration,
   scorePreferencePairs,
 } from './reward-model-calibration.js';
+export {
+  createLanguageModelJudge,
+  DEFAULT_JUDGE_TEMPLATE,
+  type LanguageModelJudge,
+  type LanguageModelJudgeOptions,
+  renderJudgePrompt,
+  twoAnswerPreference,
+} from './language-model-judge.js';
 export { comparisonsOf, type Leaderboard, type LeaderboardRow, leaderboard } from './leaderboard.js';
 export {
   consistentOutcome,
