@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildApp, createApiKey, createTeam, type RunView } from '@rlhf/api';
-import { checkRedis, createLogger, runMain, StartupError } from '@rlhf/config';
+import { checkRedis, createLogger, resolveArtifactDir, runMain, StartupError } from '@rlhf/config';
 import { migrate } from '@rlhf/db';
 import { tasks } from '@rlhf/examples';
 import { runners, startWorker } from '@rlhf/worker';
@@ -29,9 +29,15 @@ const say = (line: string) => {
 runMain(async () => {
   const started = Date.now();
   const stops: (() => Promise<void>)[] = [];
-  const cleanUp = async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => {});
+  // Once, whoever asks first (the end of the run or a signal): what was started last stops first.
+  let cleaning: Promise<void> | undefined;
+  const cleanUp = () => {
+    cleaning ??= (async () => {
+      for (const stop of stops.reverse()) await stop().catch(() => {});
+    })();
+    return cleaning;
   };
+  const signalled = stopOnSignals(cleanUp);
   try {
     let databaseUrl = process.env.DATABASE_URL;
     if (!databaseUrl) {
@@ -54,7 +60,9 @@ runMain(async () => {
     } else await checkRedis(redisUrl);
     await migrate(databaseUrl);
 
-    const artifactDir = process.env.ARTIFACT_DIR ?? (await mkdtemp(join(tmpdir(), 'rlhf-demo-')));
+    const artifactDir = process.env.ARTIFACT_DIR
+      ? resolveArtifactDir(process.env.ARTIFACT_DIR)
+      : await mkdtemp(join(tmpdir(), 'rlhf-demo-'));
     if (!process.env.ARTIFACT_DIR) stops.push(() => rm(artifactDir, { recursive: true, force: true }));
     const logger = createLogger('demo', process.env.LOG_LEVEL ?? 'warn');
     // A Redis namespace of its own, so the demo never mixes with a deployment sharing this Redis.
@@ -88,13 +96,38 @@ runMain(async () => {
     if (flags.serve) {
       // The key goes in the URL fragment, which never reaches the server; the page moves it to localStorage.
       say(`dashboard: ${address}/dashboard#key=${key} (Ctrl-C to stop)`);
-      await new Promise((resolve) => process.once('SIGINT', resolve));
+      await new Promise(() => {}); // until SIGINT/SIGTERM: stopOnSignals cleans up and exits
     } else
       say('dashboard: `npm run demo -- --serve` keeps the API up after the run and prints the dashboard URL');
+  } catch (error) {
+    // Stopping by a signal makes the run's requests fail: the signal handler exits, not this error.
+    if (signalled()) await new Promise(() => {});
+    throw error;
   } finally {
     await cleanUp();
   }
 });
+
+/**
+ * SIGTERM/SIGINT stop the worker (it checkpoints), the API, the private redis-server and the embedded
+ * Postgres, remove the temporary files, then exit 128 + the signal number; a second signal exits at once
+ * (the private redis-server is still killed on exit, see startPrivateRedis).
+ */
+function stopOnSignals(cleanUp: () => Promise<void>): () => boolean {
+  let stopping = false;
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const) {
+    process.on(signal, () => {
+      if (stopping) process.exit(code);
+      stopping = true;
+      process.stderr.write(`${signal}: stopping the demo (again to stop at once)\n`);
+      void cleanUp().finally(() => process.exit(code));
+    });
+  }
+  return () => stopping;
+}
 
 /** One line per stage, redrawn in place on a terminal (a line per change elsewhere). */
 function progressBars(): (run: RunView) => void {
