@@ -62,6 +62,7 @@ export type RankedRow = Static<typeof RankedRow>;
 /** Reference fields of a prompt row (for graders): at most this many, this many characters as JSON. */
 export const MAX_PROMPT_FIELDS = 32;
 export const MAX_PROMPT_FIELDS_CHARS = 16_384;
+export const MAX_PROMPT_FIELD_DEPTH = 32;
 
 /** A reference field of a prompt row: any JSON value. */
 export type PromptFieldValue =
@@ -157,6 +158,14 @@ function promptRowErrors(row: unknown): FieldError[] {
         path: pointer('', key),
         message: 'a field name is a letter or _ then letters, digits or _ (at most 64)',
       });
+  // Depth first: JSON.stringify overflows the stack on values nested thousands deep.
+  const deep = fields.filter((key) => nestingDepth(row[key]) > MAX_PROMPT_FIELD_DEPTH);
+  for (const key of deep)
+    errors.push({
+      path: pointer('', key),
+      message: `nests more than ${MAX_PROMPT_FIELD_DEPTH} levels of arrays and objects`,
+    });
+  if (deep.length > 0) return errors;
   const size = fields.reduce((sum, key) => sum + key.length + JSON.stringify(row[key]).length, 0);
   if (size > MAX_PROMPT_FIELDS_CHARS)
     errors.push({
@@ -207,10 +216,33 @@ function sftRowErrors(row: unknown): FieldError[] {
   return errors;
 }
 
+/** How deep a JSON value nests (0 for a scalar), counted without recursion; stops past MAX_PROMPT_FIELD_DEPTH. */
+function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0 && deepest <= MAX_PROMPT_FIELD_DEPTH) {
+    const [node, depth] = pending.pop() as [unknown, number];
+    if (typeof node !== 'object' || node === null) continue;
+    deepest = Math.max(deepest, depth + 1);
+    for (const child of Object.values(node)) pending.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+// Iterative: a field may nest thousands of levels deep within its size limit.
 function hasNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(hasNul);
-  if (isObject(value)) return Object.entries(value).some(([k, v]) => k.includes('\u0000') || hasNul(v));
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const node = pending.pop();
+    if (typeof node === 'string') {
+      if (node.includes('\u0000')) return true;
+    } else if (Array.isArray(node)) pending.push(...node);
+    else if (isObject(node))
+      for (const [k, v] of Object.entries(node)) {
+        if (k.includes('\u0000')) return true;
+        pending.push(v);
+      }
+  }
   return false;
 }
 

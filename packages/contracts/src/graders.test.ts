@@ -112,5 +112,10 @@ describe('prompt rows', () => {
         .message,
     ).toMatch(/at most 32 reference fields/);
     expect(errors('p')).toEqual([{ path: '', message: 'must be an object' }]);
+    // nested far deeper than JSON.stringify's stack allows: refused, not thrown
+    const deep = JSON.parse(`${'['.repeat(6000)}${']'.repeat(6000)}`);
+    expect(errors({ prompt: 'p', deep })).toEqual([
+      { path: '/deep', message: 'nests more than 32 levels of arrays and objects' },
+    ]);
   });
 });

@@ -303,3 +303,19 @@ describe('inputs', () => {
     }
   });
 });
+
+describe('deep nesting', () => {
+  it('a recursive schema on a document nested 200 000 deep fails the schema check instead of the run', async () => {
+    const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    await expectScores({ type: 'json', schema: { type: 'array', items: { $ref: '#' } } }, [
+      [row(), deep, 0],
+      [row(), '[[], [[]]]', 1],
+    ]);
+  });
+  it('a schema nested thousands deep is a validation error, not a crash', () => {
+    let schema: Record<string, unknown> = { type: 'array' };
+    for (let i = 0; i < 5000; i++) schema = { items: schema };
+    const errors = graderErrors({ type: 'json', schema });
+    expect(errors).toEqual([{ path: '/schema', message: 'nests more than 32 levels of objects and arrays' }]);
+  });
+});

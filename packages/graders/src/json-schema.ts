@@ -26,8 +26,9 @@ const linearRegExp: RegExpEngine = Object.assign(
   { code: 'linearRegExp' },
 );
 
-// addUsedSchema: false, so one team's `$id` never clashes with another's; removeSchema keeps the cache empty.
-// Unknown keywords and formats are errors (strictSchema); the style checks of full strict mode are not.
+// Unknown keywords and formats are errors (strictSchema); the style checks of full strict mode are not. Each
+// compiled schema is removed right after compiling (compile is synchronous), and `$id`s are stripped first, so
+// one team's ids never clash with another's and nothing accumulates.
 const ajv = new Ajv({
   strictSchema: true,
   strictNumbers: true,
@@ -35,39 +36,52 @@ const ajv = new Ajv({
   strictTuples: false,
   strictRequired: false,
   allErrors: false,
-  addUsedSchema: false,
   code: { regExp: linearRegExp },
 });
 
-/** The first `uniqueItems` keyword in a schema, as a JSON Pointer, or null. */
-function uniqueItemsAt(node: unknown, at = ''): string | null {
-  if (typeof node !== 'object' || node === null) return null;
+/** Deepest nesting of objects and arrays a team's schema (or a compared JSON value) may have. */
+export const MAX_JSON_DEPTH = 32;
+
+/** How deep a JSON value nests (0 for a scalar), counted without recursion. */
+export function jsonDepth(value: unknown): number {
+  let deepest = 0;
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0) {
+    const [node, depth] = pending.pop() as [unknown, number];
+    if (typeof node !== 'object' || node === null) continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > MAX_JSON_DEPTH) return deepest;
+    for (const child of Object.values(node)) pending.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+/** A copy without `$id` keywords, after refusing `uniqueItems` (naming where it is). */
+function prepared(node: unknown, at = ''): unknown {
+  if (Array.isArray(node)) return node.map((item, i) => prepared(item, `${at}/${i}`));
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
     const path = `${at}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
-    if (key === 'uniqueItems' && value === true) return path;
-    const inner = uniqueItemsAt(value, path);
-    if (inner !== null) return inner;
+    if (key === 'uniqueItems' && value === true)
+      throw new JsonSchemaError(
+        `${path}: uniqueItems is not supported (its cost grows with the square of the array)`,
+      );
+    if (key !== '$id') out[key] = prepared(value, path);
   }
-  return null;
+  return out;
 }
 
 /** Compiles a team's JSON Schema; throws JsonSchemaError saying what is wrong. */
 export function compileJsonSchema(schema: Record<string, unknown> | boolean): ValidateFunction {
-  const unique = uniqueItemsAt(schema);
-  if (unique !== null)
-    throw new JsonSchemaError(
-      `${unique}: uniqueItems is not supported (its cost grows with the square of the array)`,
-    );
+  if (jsonDepth(schema) > MAX_JSON_DEPTH)
+    throw new JsonSchemaError(`nests more than ${MAX_JSON_DEPTH} levels of objects and arrays`);
+  const copy = prepared(schema) as Record<string, unknown> | boolean;
   try {
-    // A fresh copy: a team's schema must not be mutated, and the compiled function outlives the cache entry.
-    const copy = structuredClone(schema);
-    try {
-      return ajv.compile(copy);
-    } finally {
-      ajv.removeSchema(copy);
-    }
+    return ajv.compile(copy);
   } catch (error) {
-    if (error instanceof JsonSchemaError) throw error;
     throw new JsonSchemaError(`invalid JSON Schema: ${(error as Error).message}`);
+  } finally {
+    if (typeof copy === 'object') ajv.removeSchema(copy);
   }
 }

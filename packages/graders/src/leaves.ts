@@ -105,6 +105,16 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   );
 }
 
+// A recursive schema ($ref: '#') on a document nested deeper than the stack fails the check instead of the run.
+function schemaHolds(validate: (document: unknown) => boolean, document: unknown): boolean {
+  try {
+    return validate(document);
+  } catch (error) {
+    if (error instanceof RangeError) return false;
+    throw error;
+  }
+}
+
 function jsonScorer(spec: JsonGraderSpec): SampleScore {
   const validate = spec.schema === undefined ? null : compileJsonSchema(spec.schema);
   const fields = Object.entries(spec.fields ?? {});
@@ -117,7 +127,7 @@ function jsonScorer(spec: JsonGraderSpec): SampleScore {
     }
     const checks = (validate ? 1 : 0) + fields.length;
     if (checks === 0) return 1;
-    let passed = validate?.(document) ? 1 : 0;
+    let passed = validate && schemaHolds(validate, document) ? 1 : 0;
     for (const [path, expected] of fields) {
       const wanted =
         typeof expected === 'string' ? referenceValue(expected, row) : (expected as PromptFieldValue);

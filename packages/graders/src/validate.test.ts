@@ -48,6 +48,9 @@ describe('graderErrors', () => {
     expect(messageAt({ type: 'regex', pattern: '(', mode: 'match' }, '/pattern')).toMatch(
       /unterminated group/,
     );
+    expect(messageAt({ type: 'regex', pattern: 'a', mode: 'match', flags: 'mm' }, '/flags')).toMatch(
+      /duplicate/,
+    );
   });
 
   it('refuses bad JSON Schemas at /schema, including unsafe patterns inside them', () => {

@@ -11,7 +11,7 @@ import {
   type PromptRow,
   pointer,
 } from '@rlhf/contracts';
-import { compileJsonSchema, JsonSchemaError } from './json-schema.js';
+import { compileJsonSchema, JsonSchemaError, jsonDepth, MAX_JSON_DEPTH } from './json-schema.js';
 import { parseNumber } from './numbers.js';
 import { MissingFieldError, renderReference, templateErrors, templateFields } from './references.js';
 import { compileLinearRegex } from './regex/engine.js';
@@ -147,22 +147,33 @@ function semanticErrors(spec: GraderSpec, at: string, context: GraderContext): F
 
 function jsonErrors(spec: Extract<GraderSpec, { type: 'json' }>, at: string): FieldError[] {
   const errors: FieldError[] = [];
-  if (Object.keys(spec.fields ?? {}).length > MAX_JSON_FIELD_CHECKS)
+  const fields = Object.entries(spec.fields ?? {});
+  if (fields.length > MAX_JSON_FIELD_CHECKS)
     errors.push({ path: pointer(at, 'fields'), message: `at most ${MAX_JSON_FIELD_CHECKS} field checks` });
+  for (const [key, value] of fields)
+    if (jsonDepth(value) > MAX_JSON_DEPTH)
+      errors.push({
+        path: pointer(pointer(at, 'fields'), key),
+        message: `nests more than ${MAX_JSON_DEPTH} levels`,
+      });
   if (spec.schema === undefined) return errors;
+  const schemaAt = pointer(at, 'schema');
+  // Depth first: JSON.stringify itself overflows the stack on values nested thousands deep.
+  if (jsonDepth(spec.schema) > MAX_JSON_DEPTH)
+    return [
+      ...errors,
+      { path: schemaAt, message: `nests more than ${MAX_JSON_DEPTH} levels of objects and arrays` },
+    ];
   if (JSON.stringify(spec.schema).length > MAX_JSON_SCHEMA_CHARS)
     return [
       ...errors,
-      {
-        path: pointer(at, 'schema'),
-        message: `must take at most ${MAX_JSON_SCHEMA_CHARS} characters as JSON`,
-      },
+      { path: schemaAt, message: `must take at most ${MAX_JSON_SCHEMA_CHARS} characters as JSON` },
     ];
   try {
     compileJsonSchema(spec.schema);
   } catch (error) {
     if (!(error instanceof JsonSchemaError)) throw error;
-    errors.push({ path: pointer(at, 'schema'), message: error.message });
+    errors.push({ path: schemaAt, message: error.message });
   }
   return errors;
 }

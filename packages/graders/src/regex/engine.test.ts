@@ -103,6 +103,7 @@ describe('compileLinearRegex', () => {
       expect(() => compileLinearRegex(pattern), pattern).toThrow(reason);
     }
     expect(() => compileLinearRegex('a', 'g')).toThrow(/unsupported flag "g"/);
+    expect(() => compileLinearRegex('a', 'ii')).toThrow(/a duplicate in "ii"/);
   });
 
   it('answers catastrophic-backtracking patterns on long texts in linear time', () => {

@@ -64,6 +64,8 @@ export interface LinearRegex {
 export function compileLinearRegex(source: string, flags = ''): LinearRegex {
   for (const f of flags)
     if (!'imsu'.includes(f)) throw new RegexSyntaxError(0, `unsupported flag "${f}" (use i, m, s, u)`);
+  if (new Set(flags).size !== flags.length)
+    throw new RegexSyntaxError(0, `unsupported flag: a duplicate in "${flags}"`);
   const program = compile(parseRegex(source), flags);
   const multiline = flags.includes('m');
   return {
