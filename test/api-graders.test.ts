@@ -153,6 +153,20 @@ describe('POST /v1/graders/run', () => {
   });
 });
 
+describe('OpenAPI', () => {
+  test('documents both routes with their response schemas', async () => {
+    const doc = (await api.app.inject({ method: 'GET', url: '/docs/json' })).json();
+    expect(
+      doc.paths['/v1/graders/validate'].post.responses['200'].content['application/json'].schema.required,
+    ).toEqual(['ok', 'referencedFields']);
+    expect(
+      Object.keys(
+        doc.paths['/v1/graders/run'].post.responses['200'].content['application/json'].schema.properties,
+      ),
+    ).toEqual(['score', 'parts']);
+  });
+});
+
 describe('auth', () => {
   test('no key or an unknown key: 401; an admin key: 403; every team may use graders', async () => {
     const body = { grader: exact };
