@@ -7,6 +7,7 @@ import type { ModelWeights } from '@rlhf/stage-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareModels } from './compare.js';
 import type { JudgeRequest } from './position-bias.js';
+import { memorySampleCache, type SampleCache } from './sample-cache.js';
 
 let runtime: Runtime;
 let sft: ModelWeights;
@@ -96,6 +97,60 @@ describe('compareModels on sort-digits', () => {
       expect(row.outcome).toBe(gap > 0 ? 'win' : gap < 0 ? 'loss' : 'tie');
       expect(row.pAFirst).toBeGreaterThanOrEqual(0);
     }
+  }, 600_000);
+
+  it('reuses generations already done (same model key, prompts, seed, sampling) and gives the same verdicts', async () => {
+    const memory = memorySampleCache();
+    let sets = 0;
+    let hits = 0;
+    const cache: SampleCache = {
+      get: async (key) => {
+        const found = await memory.get(key);
+        if (found) hits++;
+        return found;
+      },
+      set: async (key, tokens) => {
+        sets++;
+        await memory.set(key, tokens);
+      },
+    };
+    const run = (temperature: number) =>
+      compareModels({
+        runtime,
+        models: [
+          { name: 'a', model: sft, key: 'sft' },
+          { name: 'b', model: sft, key: 'sft', seeds: [5, 6] },
+          { name: 'c', model: sft, key: 'sft' },
+        ],
+        prompts: prompts.slice(0, 24),
+        seeds: [1, 2],
+        sampling: { maxNewTokens: 12, temperature },
+        judge: { kind: 'score', score: groundTruthScore },
+        cache,
+      });
+    const first = await run(1);
+    // a and c are the same model with the same seeds: c's batches come from a's.
+    expect([sets, hits]).toEqual([4, 2]);
+    expect(first.pairs[1].rows.every((r) => r.responseA === r.responseB)).toBe(true);
+    const again = await run(1);
+    expect([sets, hits]).toEqual([4, 8]);
+    expect(again.pairs.map((p) => p.rows)).toEqual(first.pairs.map((p) => p.rows));
+    await run(0.7); // other sampling settings are other batches
+    expect(sets).toBe(8);
+    await expect(
+      compareModels({
+        runtime,
+        models: [
+          { name: 'a', model: sft },
+          { name: 'b', model: sft },
+        ],
+        prompts,
+        seeds: [1],
+        sampling,
+        judge: { kind: 'score', score: groundTruthScore },
+        cache,
+      }),
+    ).rejects.toThrow(/a needs a key/);
   }, 600_000);
 
   it('refuses fewer than two models, empty prompts and mismatched seeds', async () => {

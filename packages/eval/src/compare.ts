@@ -5,6 +5,7 @@ import type { Runtime } from '@rlhf/runtime';
 import { type ModelWeights, promptTokens, type SampledGroups, sampleGroups } from '@rlhf/stage-kit';
 import type { BootstrapOptions } from './bootstrap.js';
 import type { Comparison } from './bradley-terry.js';
+import { type SampleCache, sampleBatchKey } from './sample-cache.js';
 import { comparisonsOf } from './leaderboard.js';
 import { type PairwiseJudge, type PositionBias, swappedVerdicts } from './position-bias.js';
 import { type Outcome, pairedOutcomes, type WinRate, winRate } from './win-rate.js';
@@ -14,6 +15,8 @@ export interface EvalModel {
   name: string;
   model: ModelWeights;
   seeds?: readonly number[];
+  /** The weights' content address (e.g. a modelKey): required with a sample cache. */
+  key?: string;
 }
 
 /** The sampling every model uses, as a stage records it. */
@@ -45,6 +48,8 @@ export interface CompareModelsInput {
   judge: EvalJudge;
   tokenizer?: Tokenizer;
   bootstrap?: BootstrapOptions;
+  /** Batches already generated (same model key, prompts, seed and sampling) are read from here, not redone. */
+  cache?: SampleCache;
 }
 
 /** One prompt and seed: both responses, their scores (score judges) and A's outcome. */
@@ -99,27 +104,62 @@ async function generateResponses(
   if (maxPromptLen < 1)
     throw new RangeError(`${entry.name}: maxNewTokens ${maxNewTokens} leaves no room for a prompt`);
   const prompts = input.prompts.map((text) => promptTokens(tokenizer, text, maxPromptLen));
-  const generator = await createGenerator(input.runtime, config);
-  try {
-    const bySeed: SeedSamples[] = [];
-    for (const seed of seeds) {
-      const { tokens, scored } = await sampleGroups(generator, {
-        params,
-        prompts,
-        n: 1,
-        maxNewTokens,
-        temperature: input.sampling.temperature ?? 1,
-        topK: input.sampling.topK,
-        topP: input.sampling.topP,
-        seed,
-        tokenizer,
-      });
-      bySeed.push({ texts: tokens.map((row) => tokenizer.decode(row, { skipSpecialTokens: true })), scored });
-    }
-    return bySeed;
-  } finally {
-    await generator.release();
+  const sampling = {
+    maxNewTokens,
+    temperature: input.sampling.temperature ?? 1,
+    topK: input.sampling.topK ?? 0,
+    topP: input.sampling.topP ?? 1,
+  };
+  const { cache } = input;
+  const keys = seeds.map((seed) =>
+    cache === undefined ? '' : sampleBatchKey({ model: entry.key!, prompts, seed, ...sampling }),
+  );
+  const bySeed: (SeedSamples | undefined)[] = [];
+  for (const key of keys) {
+    const hit = cache === undefined ? undefined : await cache.get(key);
+    bySeed.push(hit === undefined ? undefined : samplesOf(prompts, hit, tokenizer));
   }
+  if (bySeed.some((s) => s === undefined)) {
+    const generator = await createGenerator(input.runtime, config);
+    try {
+      for (const [k, seed] of seeds.entries()) {
+        if (bySeed[k] !== undefined) continue;
+        const { tokens } = await sampleGroups(generator, {
+          params,
+          prompts,
+          n: 1,
+          ...sampling,
+          seed,
+          tokenizer,
+        });
+        await cache?.set(keys[k], tokens);
+        bySeed[k] = samplesOf(prompts, tokens, tokenizer);
+      }
+    } finally {
+      await generator.release();
+    }
+  }
+  return bySeed as SeedSamples[];
+}
+
+/** Texts and the scoring batch (right-padded responses and their mask) of one batch's sampled tokens. */
+function samplesOf(
+  prompts: readonly (readonly number[])[],
+  tokens: readonly (readonly number[])[],
+  tokenizer: Tokenizer,
+): SeedSamples {
+  let width = 0;
+  for (const row of tokens) width = Math.max(width, row.length);
+  const fill = (n: number, value: number) => new Array<number>(n).fill(value);
+  return {
+    texts: tokens.map((row) => tokenizer.decode([...row], { skipSpecialTokens: true })),
+    scored: {
+      prompts: prompts.map((p) => [...p]),
+      padId: tokenizer.padId,
+      responses: tokens.map((row) => [...row, ...fill(width - row.length, tokenizer.padId)]),
+      responseMask: tokens.map((row) => [...fill(row.length, 1), ...fill(width - row.length, 0)]),
+    },
+  };
 }
 
 /** Per-response judge scores of one model, [seed][prompt] flattened seed-major; null for a pairwise judge. */
@@ -167,6 +207,8 @@ function validate(input: CompareModelsInput): void {
   if (input.prompts.length === 0) throw new RangeError('compareModels: prompts is empty');
   if (input.seeds.length === 0) throw new RangeError('compareModels: seeds is empty');
   for (const m of input.models) {
+    if (input.cache !== undefined && !m.key)
+      throw new RangeError(`compareModels: ${m.name} needs a key to use the cache`);
     if ((m.seeds ?? input.seeds).length !== input.seeds.length) {
       throw new RangeError(
         `compareModels: ${m.name} has ${m.seeds?.length} seeds, the others ${input.seeds.length}`,

@@ -37,6 +37,12 @@ export {
   renderJudgePrompt,
   twoAnswerPreference,
 } from './language-model-judge.js';
+export {
+  memorySampleCache,
+  type SampleBatchIdentity,
+  type SampleCache,
+  sampleBatchKey,
+} from './sample-cache.js';
 export { comparisonsOf, type Leaderboard, type LeaderboardRow, leaderboard } from './leaderboard.js';
 export {
   consistentOutcome,
