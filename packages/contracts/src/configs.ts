@@ -95,6 +95,9 @@ const supervisedFields = (lr: number) => ({
   stepsPerCall: int(1, 1024, 8, 'optimizer steps fused into one ONNX Loop (one session.run)'),
 });
 
+/** A linear layer of either decoder family, optionally behind a dotted path (PEFT's suffix matching). */
+const LORA_TARGET =
+  '^([A-Za-z0-9_]+\\.)*(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj|c_attn|c_proj|c_fc)$';
 /** A LoRA adapter (Hu et al. 2022), PEFT's LoraConfig in camelCase; any stage that trains one reuses it. */
 export const LoraConfig = Type.Object(
   {
@@ -110,19 +113,13 @@ export const LoraConfig = Type.Object(
       default: 0,
       description: "dropout on the adapter's input while training (lora_dropout)",
     }),
-    targetModules: Type.Union(
-      [
-        Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.]+$', maxLength: 128 }), {
-          minItems: 1,
-          maxItems: 64,
-        }),
-        Type.Null(),
-      ],
-      {
-        default: null,
+    targetModules: Type.Optional(
+      Type.Array(Type.String({ pattern: LORA_TARGET, maxLength: 128 }), {
+        minItems: 1,
+        maxItems: 64,
         description:
-          'linear layers to adapt, by name or dotted suffix: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj (Llama family), c_attn c_proj c_fc (GPT-2); null = the attention projections (q_proj v_proj / c_attn) (target_modules)',
-      },
+          'linear layers to adapt, by name or dotted suffix: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj (Llama family), c_attn c_proj c_fc (GPT-2); absent = the attention projections q_proj v_proj / c_attn (target_modules)',
+      }),
     ),
     useRslora: Type.Boolean({ default: false, description: 'rsLoRA: scale alpha / sqrt(r) (use_rslora)' }),
     modulesToSave: Type.Array(Type.String({ pattern: '^[A-Za-z0-9_.]+$', maxLength: 128 }), {

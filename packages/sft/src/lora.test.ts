@@ -195,5 +195,21 @@ describe('LoRA SFT on sort-digits (tiny preset)', () => {
     expect(await fieldOf({ targetModules: ['q_proj'] })).toBe('targetModules');
     expect(await fieldOf({ modulesToSave: ['embed_tokens'] })).toBe('modulesToSave');
     await expect(fieldOf({ r: 0 })).resolves.toMatch(/lora\/r/);
+    // Names no decoder has fail when the config is checked (a 400 at submission), before any model is known.
+    await expect(fieldOf({ targetModules: ['c_attn', 'attention'] })).resolves.toMatch(
+      /lora\/targetModules\/1/,
+    );
+  });
+
+  test('tiny Llama: LoRA on the default targets (q_proj, v_proj) lowers the held-out loss', async () => {
+    const config = presetConfig('tiny-llama');
+    const base: ModelWeights = { config, params: initParams(config, 2) };
+    const warm = await run({ maxSteps: 40, lr: 3e-3, evalEvery: 1000 }, base);
+    const adapted = await run({ maxSteps: 60, lr: 5e-3, evalEvery: 1000, lora: { r: 8 } }, warm.result.model);
+    console.log(
+      `tiny-llama lora sft: held-out loss ${adapted.before.toFixed(4)} -> ${adapted.after.toFixed(4)}`,
+    );
+    expect(adapted.result.adapter?.settings.targetModules).toEqual(['q_proj', 'v_proj']);
+    expect(adapted.after).toBeLessThan(0.95 * adapted.before);
   });
 });

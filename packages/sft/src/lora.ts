@@ -32,7 +32,10 @@ export function loraSettingsOf(lora: LoraConfig, config: GptConfig): LoraSetting
     r: lora.r,
     alpha: lora.alpha,
     dropout: lora.dropout,
-    targetModules: lora.targetModules ?? defaultTargetModules(config),
+    // HF's GPT-2 module paths start with `transformer.`, ours do not.
+    targetModules: (lora.targetModules ?? defaultTargetModules(config)).map((t) =>
+      isLlama(config) ? t : t.replace(/^transformer\./, ''),
+    ),
     useRslora: lora.useRslora,
     modulesToSave: lora.modulesToSave,
   };
