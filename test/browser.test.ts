@@ -237,11 +237,16 @@ test('log in, watch a run train live, samples, downloads, cancel from the page, 
   expect(await page.textContent('#run-error')).toContain(task);
   // Wrapped: several lines, nothing past its box (1 px for rounding of fractional widths).
   const boxOf = (selector: string) =>
-    page.$eval(selector, (e) => ({ overflow: e.scrollWidth - e.clientWidth, height: e.clientHeight }));
+    page.$eval(selector, (e) => ({
+      overflow: e.scrollWidth - e.clientWidth,
+      height: e.clientHeight,
+      width: e.clientWidth,
+      text: e.textContent,
+    }));
   for (const selector of ['#run-error', '#stages .stage-error']) {
-    const { overflow, height } = await boxOf(selector);
-    expect(overflow, selector).toBeLessThanOrEqual(1);
-    expect(height, selector).toBeGreaterThan(30);
+    const found = await boxOf(selector);
+    expect(found.overflow, JSON.stringify(found)).toBeLessThanOrEqual(1);
+    expect(found.height, JSON.stringify(found)).toBeGreaterThan(30);
   }
   // In the viewport, and wide tables scroll in their own box: the page does not scroll sideways.
   // (Expressions as strings: they run in the page, and this project's TypeScript has no DOM types.)
