@@ -1,6 +1,7 @@
 // The dashboard in real headless Chromium (Debian's chromium, driven by playwright-core) against a real API
 // and an in-process worker training the tiny model on the CPU: log in, watch a run train live, read its
 // samples, download an artifact, cancel a second run from the page; a wrong key and another team's run id.
+import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { sortDigitsFiles, tasks } from '@rlhf/examples';
 import { type RunningWorker, runners, startWorker } from '@rlhf/worker';
@@ -52,6 +53,11 @@ const sftOnly = (datasetId: string, config: object) => ({
 });
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium (.ci/run does)`,
+    );
+  }
   api = await startApi();
   url = await baseUrl(api.app);
   team = await createTestTeam(api.app);
