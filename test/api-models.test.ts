@@ -6,11 +6,9 @@ import { mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeTar } from '@rlhf/artifacts';
-import { createLogger } from '@rlhf/config';
 import { createApiClient, waitForRun } from '@rlhf/demo';
-import { tasks } from '@rlhf/examples';
 import { ByteTokenizer, hfModelFiles, initParams, loadHfModel, presetConfig } from '@rlhf/model';
-import { type RunningWorker, runners, startWorker } from '@rlhf/worker';
+import type { RunningWorker } from '@rlhf/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   baseUrl,
@@ -22,9 +20,7 @@ import {
   tinyLlamaFiles,
   uploadDataset,
 } from './api-helpers.js';
-
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const logger = createLogger('api-models-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+import { startTestWorker } from './worker-helpers.js';
 
 const text = (value: string) => new TextEncoder().encode(value);
 
@@ -48,16 +44,7 @@ describe('model registry', () => {
   beforeAll(async () => {
     api = await startApi();
     team = await createTestTeam(api.app);
-    worker = await startWorker({
-      redisUrl: REDIS_URL,
-      artifactDir: api.artifactDir,
-      device: 'cpu',
-      workerId: 'models-worker',
-      runners,
-      tasks,
-      logger,
-      prefix: api.prefix,
-    });
+    worker = await startTestWorker(api, 'models-worker');
   });
   afterAll(async () => {
     await worker?.close();

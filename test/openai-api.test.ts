@@ -1,15 +1,11 @@
 // The OpenAI-compatible fine-tuning API driven by the official `openai` npm client (pinned), with only baseURL
 // and apiKey changed, against the real server and a real worker: files, a supervised job on an uploaded tiny
 // Llama, its events and checkpoints, a DPO job from the fine-tuned model, cancel, and the typed errors.
-import { createLogger } from '@rlhf/config';
-import { tasks } from '@rlhf/examples';
-import { type RunningWorker, runners, startWorker } from '@rlhf/worker';
+import type { RunningWorker } from '@rlhf/worker';
 import OpenAI, { AuthenticationError, BadRequestError, NotFoundError, toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { baseUrl, createTestTeam, registerModel, startApi, type TestApi } from './api-helpers.js';
-
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const logger = createLogger('openai-api-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+import { startTestWorker } from './worker-helpers.js';
 
 const jsonl = (rows: unknown[]) => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;
 const SUPERVISED = jsonl(
@@ -52,16 +48,7 @@ describe('OpenAI-compatible fine-tuning API with the official client', () => {
   let url: string;
   beforeAll(async () => {
     api = await startApi();
-    worker = await startWorker({
-      redisUrl: REDIS_URL,
-      artifactDir: api.artifactDir,
-      device: 'cpu',
-      workerId: 'openai-worker',
-      runners,
-      tasks,
-      logger,
-      prefix: api.prefix,
-    });
+    worker = await startTestWorker(api, 'openai-worker');
     url = `${await baseUrl(api.app)}/v1`;
     const team = await createTestTeam(api.app);
     await registerModel(api.app, team.headers, 'tiny-llama');

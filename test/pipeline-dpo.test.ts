@@ -3,33 +3,21 @@
 // samples from it by default; a bad β is refused with 400 naming the field before anything is stored.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLogger } from '@rlhf/config';
 import { DpoMetrics } from '@rlhf/contracts';
 import { createApiClient, stageOf, waitForRun } from '@rlhf/demo';
-import { sortDigitsFiles, tasks } from '@rlhf/examples';
+import { sortDigitsFiles } from '@rlhf/examples';
 import { loadCheckpoint, loadHfModel } from '@rlhf/model';
-import { type RunningWorker, runners, startWorker } from '@rlhf/worker';
+import type { RunningWorker } from '@rlhf/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { baseUrl, createTestTeam, startApi, type TestApi } from './api-helpers.js';
-
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const logger = createLogger('pipeline-dpo-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+import { startTestWorker } from './worker-helpers.js';
 
 describe('sft -> dpo over HTTP', () => {
   let api: TestApi;
   let worker: RunningWorker;
   beforeAll(async () => {
     api = await startApi();
-    worker = await startWorker({
-      redisUrl: REDIS_URL,
-      artifactDir: api.artifactDir,
-      device: 'cpu',
-      workerId: 'dpo-worker',
-      runners,
-      tasks,
-      logger,
-      prefix: api.prefix,
-    });
+    worker = await startTestWorker(api, 'dpo-worker');
   });
   afterAll(async () => {
     await worker?.close();

@@ -1,0 +1,20 @@
+// A real worker in the test process for tests that train over the API (kept apart from api-helpers: it loads
+// the trainers).
+import { createLogger } from '@rlhf/config';
+import { tasks } from '@rlhf/examples';
+import { type RunningWorker, runners, startWorker } from '@rlhf/worker';
+import type { TestApi } from './api-helpers.js';
+
+/** A real worker in this process on the API's Redis namespace and artifact directory (the example tasks known). */
+export function startTestWorker(api: TestApi, workerId: string): Promise<RunningWorker> {
+  return startWorker({
+    redisUrl: api.options.redisUrl,
+    artifactDir: api.artifactDir,
+    device: 'cpu',
+    workerId,
+    runners,
+    tasks,
+    logger: createLogger(workerId, process.env.TEST_LOG_LEVEL ?? 'silent'),
+    prefix: api.prefix,
+  });
+}
