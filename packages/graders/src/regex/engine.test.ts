@@ -1,5 +1,6 @@
 // The linear-time engine: the same answers as V8's RegExp (u mode) on the syntax it accepts, refusals with
 // the reason, and bounded time on patterns that make backtracking engines explode.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileLinearRegex, MAX_MATCH_WORK, RegexWorkLimitError } from './engine.js';
 import { RegexSyntaxError } from './parse.js';
@@ -73,6 +74,48 @@ describe('compileLinearRegex', () => {
         );
       }
     }
+  });
+
+  it('property: random patterns and texts get the same answers as RegExp', () => {
+    const atom = fc.constantFrom('a', 'b', 'A', '.', '[ab]', '[^a]', '\\d', '\\w', '\\s', '\\W', 'ſ', '😀');
+    const pattern = fc.letrec<{ node: string }>((tie) => ({
+      node: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        atom,
+        // no \B here: V8 also tries it between the two halves of a surrogate pair (a😀a matches /\B/u); we never split a code point
+        fc.constantFrom('^', '$', '\\b'),
+        fc.tuple(tie('node'), tie('node')).map(([x, y]) => `${x}${y}`),
+        fc.tuple(tie('node'), tie('node')).map(([x, y]) => `(?:${x}|${y})`),
+        fc
+          .tuple(tie('node'), fc.constantFrom('*', '+', '?', '{2}', '{0,2}', '{1,}', '*?'))
+          .map(([x, q]) => `(?:${x})${q}`),
+        tie('node').map((x) => `(${x})`),
+      ),
+    })).node;
+    const text = fc
+      .array(fc.constantFrom('a', 'b', 'A', '1', ' ', '\n', 'ſ', 'K', '😀', '-'), { maxLength: 8 })
+      .map((cs) => cs.join(''));
+    fc.assert(
+      fc.property(
+        pattern,
+        fc.constantFrom('', 'i', 'm', 's', 'im'),
+        fc.array(text, { minLength: 1, maxLength: 6 }),
+        (source, flags, texts) => {
+          const ours = compileLinearRegex(source, flags);
+          const search = new RegExp(source, `u${flags}`);
+          for (const t of texts) {
+            expect(ours.test(t), `/${source}/${flags} on ${JSON.stringify(t)}`).toBe(search.test(t));
+            if (!flags.includes('m')) {
+              const whole = new RegExp(`^(?:${source})$`, `u${flags}`);
+              expect(ours.fullMatch(t), `full /${source}/${flags} on ${JSON.stringify(t)}`).toBe(
+                whole.test(t),
+              );
+            }
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('refuses what needs backtracking, naming it and where', () => {

@@ -68,11 +68,12 @@ export function compileLinearRegex(source: string, flags = ''): LinearRegex {
     throw new RegexSyntaxError(0, `unsupported flag: a duplicate in "${flags}"`);
   const program = compile(parseRegex(source), flags);
   const multiline = flags.includes('m');
+  const word = flags.includes('i') ? isFoldedWordChar : isAsciiWordChar;
   return {
     source,
     flags,
-    test: (text) => run(program, text, false, multiline),
-    fullMatch: (text) => run(program, text, true, multiline),
+    test: (text) => run(program, text, false, multiline, word),
+    fullMatch: (text) => run(program, text, true, multiline, word),
   };
 }
 
@@ -163,11 +164,19 @@ function compile(root: RegexNode, flags: string): Program {
 }
 
 const isLineTerminator = (cp: number) => cp === 10 || cp === 13 || cp === 0x2028 || cp === 0x2029;
-const isWordChar = (cp: number) =>
+const isAsciiWordChar = (cp: number) =>
   (cp >= 48 && cp <= 57) || (cp >= 65 && cp <= 90) || (cp >= 97 && cp <= 122) || cp === 95;
+// With i and u, \w and \b also take ſ (U+017F) and the Kelvin sign (U+212A), which case-fold into it (ECMA-262).
+const isFoldedWordChar = (cp: number) => isAsciiWordChar(cp) || cp === 0x17f || cp === 0x212a;
 
 // Pike VM: the threads at each position are a set of program counters (marks[pc] === generation).
-function run(program: Program, text: string, whole: boolean, multiline: boolean): boolean {
+function run(
+  program: Program,
+  text: string,
+  whole: boolean,
+  multiline: boolean,
+  isWordChar: (cp: number) => boolean,
+): boolean {
   const { op, a, b, matchers } = program;
   const size = op.length;
   let current = new Int32Array(size);

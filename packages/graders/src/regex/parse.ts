@@ -150,7 +150,8 @@ class Parser {
     const inner = this.alternation();
     if (this.p[this.i] !== ')') this.fail('unterminated group: missing ")"', start);
     this.i++;
-    return inner;
+    // A group may be quantified even around an assertion: (?:^)* is valid where ^* is not.
+    return inner.kind === 'assert' ? { kind: 'seq', items: [inner] } : inner;
   }
 
   private characterClass(): RegexNode {
