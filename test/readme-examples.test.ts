@@ -175,7 +175,7 @@ describe('README: settings per stage', () => {
           });
           const demoColumn = kind === 'reward_model' ? row['demo rm'] : (row['demo sft'] ?? row.demo);
           const demo = codeSpans(demoColumn ?? '');
-          const spec = (DEMO_SPEC as Record<string, object>)[kind];
+          const spec = (DEMO_SPEC as unknown as Record<string, object>)[kind];
           if (demo.length > 0)
             for (const [i, field] of fields.entries())
               expect(valueAt(spec, field), `demo ${kind} ${field}`).toEqual(JSON.parse(demo[i]));
