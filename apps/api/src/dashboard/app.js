@@ -1076,6 +1076,7 @@ async function follow(v, alive) {
       failures = 0;
     } catch (error) {
       if (signal.aborted || error instanceof SignedOut) return;
+      if (error instanceof ApiError && error.status === 404) return notFound(v.run.id, error.message); // deleted
       failures += 1;
       setMode(v, `stream lost (${error.message}); reconnecting`);
     }
