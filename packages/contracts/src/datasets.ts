@@ -140,6 +140,7 @@ export function datasetRowErrors(kind: DatasetKind, row: unknown): FieldError[] 
 }
 
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const OTHER_KINDS_FIELDS = new Set(['response', 'chosen', 'rejected', 'responses']);
 
 // The two prompt shapes are told apart by their keys, like SFT rows; extra keys are reference fields.
 function promptRowErrors(row: unknown): FieldError[] {
@@ -152,6 +153,13 @@ function promptRowErrors(row: unknown): FieldError[] {
   const fields = Object.keys(row).filter((key) => key !== (chat ? 'messages' : 'prompt'));
   if (fields.length > MAX_PROMPT_FIELDS)
     errors.push({ path: '', message: `at most ${MAX_PROMPT_FIELDS} reference fields besides the prompt` });
+  // Another kind's fields are a kind mix-up (an SFT file uploaded as prompts), not reference fields.
+  for (const key of fields)
+    if (OTHER_KINDS_FIELDS.has(key))
+      errors.push({
+        path: pointer('', key),
+        message: `unknown field (${key} belongs to another dataset kind; name a reference field otherwise, e.g. answer)`,
+      });
   for (const key of fields)
     if (!FIELD.test(key) || key.length > 64 || key === '__proto__')
       errors.push({

@@ -112,6 +112,11 @@ describe('prompt rows', () => {
         .message,
     ).toMatch(/at most 32 reference fields/);
     expect(errors('p')).toEqual([{ path: '', message: 'must be an object' }]);
+    expect(errors({ prompt: 'p', response: 'r' })[0]).toEqual({
+      path: '/response',
+      message:
+        'unknown field (response belongs to another dataset kind; name a reference field otherwise, e.g. answer)',
+    });
     // nested far deeper than JSON.stringify's stack allows: refused, not thrown
     const deep = JSON.parse(`${'['.repeat(6000)}${']'.repeat(6000)}`);
     expect(errors({ prompt: 'p', deep })).toEqual([
