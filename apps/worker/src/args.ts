@@ -18,11 +18,13 @@ export interface WorkerArgs {
   stalledInterval?: number;
   maxStalledCount?: number;
   heartbeatInterval?: number;
+  /** Serve chat/completion requests (the inference consumer) instead of stage jobs. */
+  inference?: boolean;
 }
 
 export const USAGE = `usage: worker [--device cpu|cuda|cuda:N] [--devices 0,1,... | cpu,cpu]
               [--runners <module>] [--tasks <module>] [--prefix <redis namespace>]
-              [--lock-duration <ms>] [--stalled-interval <ms>] [--max-stalled-count <n>] [--heartbeat-interval <ms>]`;
+              [--inference] [--lock-duration <ms>] [--stalled-interval <ms>] [--max-stalled-count <n>] [--heartbeat-interval <ms>]`;
 
 export function parseWorkerArgs(argv: string[]): WorkerArgs {
   const { values } = parseArgs({
@@ -37,6 +39,7 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
       'stalled-interval': { type: 'string' },
       'max-stalled-count': { type: 'string' },
       'heartbeat-interval': { type: 'string' },
+      inference: { type: 'boolean' },
     },
     strict: true,
   });
@@ -48,6 +51,7 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
   if (values.runners !== undefined) args.runners = values.runners;
   if (values.tasks !== undefined) args.tasks = values.tasks;
   if (values.prefix !== undefined) args.prefix = values.prefix;
+  if (values.inference) args.inference = true;
   const int = (flag: string, value: string | undefined, min: number) => {
     if (value === undefined) return undefined;
     const n = Number(value);
@@ -86,6 +90,7 @@ export function childArgs(args: WorkerArgs, device: string): string[] {
   if (args.runners !== undefined) out.push('--runners', args.runners);
   if (args.tasks !== undefined) out.push('--tasks', args.tasks);
   if (args.prefix !== undefined) out.push('--prefix', args.prefix);
+  if (args.inference) out.push('--inference');
   if (args.lockDuration !== undefined) out.push('--lock-duration', String(args.lockDuration));
   if (args.stalledInterval !== undefined) out.push('--stalled-interval', String(args.stalledInterval));
   if (args.maxStalledCount !== undefined) out.push('--max-stalled-count', String(args.maxStalledCount));

@@ -5,3 +5,10 @@ export { runners } from './stages.js';
 export { type GroundTruth, groundTruthOf, type Tasks } from './tasks.js';
 export { type Supervisor, type SupervisorOptions, superviseWorkers } from './supervisor.js';
 export { type RunningWorker, startWorker, type WorkerOptions } from './worker.js';
+export {
+  type InferenceRequestLog,
+  type InferenceStats,
+  type InferenceWorkerOptions,
+  type RunningInferenceWorker,
+  startInferenceWorker,
+} from './inference.js';

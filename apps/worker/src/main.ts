@@ -13,6 +13,7 @@ import { childArgs, parseWorkerArgs, USAGE, type WorkerArgs } from './args.js';
 import type { StageRunners } from './context.js';
 import { runners as builtInRunners } from './stages.js';
 import type { Tasks } from './tasks.js';
+import { startInferenceWorker } from './inference.js';
 import { superviseWorkers } from './supervisor.js';
 import { startWorker } from './worker.js';
 
@@ -37,6 +38,20 @@ runMain(async () => {
       logger,
     });
     onStopSignal(logger, () => supervisor.stop());
+    return;
+  }
+
+  if (args.inference) {
+    const inference = startInferenceWorker({
+      redisUrl: config.redisUrl,
+      artifactDir: config.artifactDir,
+      device: config.device,
+      workerId: config.workerId,
+      logger,
+      prefix: args.prefix ?? config.redisPrefix,
+    });
+    onStopSignal(logger, async () => (await inference).close());
+    await inference;
     return;
   }
 

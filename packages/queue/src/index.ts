@@ -46,3 +46,15 @@ export {
   redisKeys,
   STAGE_QUEUE,
 } from './keys.js';
+export {
+  type ChatTurn,
+  cancelInference,
+  enqueueInference,
+  INFERENCE_GROUP,
+  INFERENCE_STREAM_MAXLEN,
+  type InferenceReply,
+  type InferenceRequest,
+  inferenceKeys,
+  publishInferenceReply,
+  type TokenLogprob,
+} from './inference.js';

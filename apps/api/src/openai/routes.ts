@@ -6,6 +6,7 @@ import Type from 'typebox';
 import { teamOf } from '../auth.js';
 import { ApiError } from '../errors.js';
 import type { Services } from '../services.js';
+import { completionRoutes } from './completions.js';
 import { jobCheckpoints, jobEvents, pageAfter } from './events.js';
 import { deleteFile, fileObject, findFile, listFiles, uploadFile } from './files.js';
 import { cancelJob, createJob, findJobRun, jobObject, listJobRuns } from './jobs.js';
@@ -82,6 +83,7 @@ export const openaiRoutes: FastifyPluginAsync<{ services: Services }> = async (a
     return reply.status(status).send(body);
   });
   await app.register(multipart, { limits: { fileSize: MAX_FILE_BYTES, files: 1, fields: 8 } });
+  await app.register(completionRoutes, { services: s });
 
   app.post('/files', async (request, reply) => {
     const team = teamOf(request);
