@@ -9,6 +9,7 @@ import type { ModelWeights } from '@rlhf/stage-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bradleyTerry } from './bradley-terry.js';
 import { compareModels, type EvalJudge } from './compare.js';
+import { judgeAgreement } from './gate.js';
 
 let runtime: Runtime;
 let sft: ModelWeights;
@@ -78,5 +79,16 @@ describe('a GRPO-trained policy against SFT on sort-digits', () => {
   }, 600_000);
   it('wins by the reward model with a 95 % interval above 1/2', async () => {
     await expectWin('the reward model', { kind: 'reward_model', model: rm });
+  }, 600_000);
+  it('has the reward model agree with the ground truth on the same responses beyond chance', async () => {
+    const truth = await compare({ kind: 'score', score: groundTruthScore });
+    const byRm = await compare({ kind: 'reward_model', model: rm });
+    expect(byRm.pairs[0].rows.map((r) => r.responseA)).toEqual(truth.pairs[0].rows.map((r) => r.responseA));
+    const agreement = judgeAgreement(
+      byRm.pairs[0].rows.map((r) => r.outcome),
+      truth.pairs[0].rows.map((r) => r.outcome),
+    );
+    console.log(`RM judge vs ground truth (GRPO vs SFT rows): ${JSON.stringify(agreement)}`);
+    expect(agreement.kappa).toBeGreaterThan(0.2);
   }, 600_000);
 });

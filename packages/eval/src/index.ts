@@ -43,6 +43,14 @@ export {
   type SampleCache,
   sampleBatchKey,
 } from './sample-cache.js';
+export {
+  cohenKappa,
+  type Gate,
+  type GateVerdict,
+  gateVerdict,
+  type JudgeAgreement,
+  judgeAgreement,
+} from './gate.js';
 export { comparisonsOf, type Leaderboard, type LeaderboardRow, leaderboard } from './leaderboard.js';
 export {
   consistentOutcome,
