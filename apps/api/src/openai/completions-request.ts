@@ -6,6 +6,7 @@ import { gptConfigFromHf } from '@rlhf/model';
 import type { ChatTurn } from '@rlhf/queue';
 import { ApiError } from '../errors.js';
 import type { Services } from '../services.js';
+import { findFineTunedModel } from './fine-tuned-models.js';
 import type { InferenceAsk } from './inference-client.js';
 
 /** Most tokens one choice may ask for (also bounded by the model's context). */
@@ -200,15 +201,7 @@ export async function resolveModel(
 ): Promise<ResolvedModel> {
   let key: string | null | undefined;
   if (model.startsWith('ft:')) {
-    const runId = model.split(':').at(-1) as string;
-    const run = /^[A-Za-z0-9_-]{1,64}$/.test(runId)
-      ? await s.prisma.run.findFirst({
-          where: { id: runId, teamId: team.id, status: 'succeeded' },
-          include: { stages: { orderBy: { index: 'asc' } } },
-        })
-      : null;
-    if (!run?.fineTuning) throw notFound(model);
-    key = run.stages.at(-1)?.modelKey;
+    key = (await findFineTunedModel(s, team, model))?.key;
   } else {
     const registered = await s.prisma.model.findFirst({
       where: {

@@ -4,12 +4,24 @@ import { Id, RegisteredModelView } from '@rlhf/contracts';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { teamOf } from '../auth.js';
+import { notFound } from '../errors.js';
 import { deleteModel, findModel, modelPage, modelView, registerModel } from '../models.js';
+import { findFineTunedModel, listFineTunedModels } from '../openai/fine-tuned-models.js';
 import { Errors } from '../schemas.js';
 import type { Services } from '../services.js';
 
 const closed = { additionalProperties: false } as const;
-const ModelParams = Type.Object({ modelId: Id }, closed);
+// A registered model's id, or a fine-tuned model's `ft:<base>:<team>:<suffix>:<run id>`.
+const ModelParams = Type.Object(
+  { modelId: Type.Union([Id, Type.String({ maxLength: 512, pattern: '^ft:[^\\u0000-\\u001f/]+$' })]) },
+  closed,
+);
+// OpenAI's model object of a succeeded fine-tuning job.
+const FineTunedModelView = Type.Object(
+  { id: Type.String(), object: Type.Literal('model'), created: Type.Integer(), owned_by: Type.String() },
+  closed,
+);
+const AnyModelView = Type.Union([RegisteredModelView, FineTunedModelView]);
 const ModelUploadQuery = Type.Object(
   {
     name: Type.String({
@@ -25,7 +37,9 @@ const ModelUploadQuery = Type.Object(
 const ModelList = Type.Object(
   {
     object: Type.Literal('list'),
-    data: Type.Array(RegisteredModelView),
+    data: Type.Array(AnyModelView, {
+      description: "registered models; the team's fine-tuned models follow them on the last page",
+    }),
     nextCursor: Type.Union([Type.String(), Type.Null()], {
       description: 'cursor of the next page; null = last',
     }),
@@ -78,18 +92,21 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     {
       schema: {
         tags: ['models'],
-        summary: "The team's registered models, newest first",
+        summary: "The team's registered models, newest first, then its fine-tuned models",
         querystring: ModelListQuery,
         response: { 200: ModelList, ...Errors },
       },
     },
     async (request) => {
       const { cursor } = request.query;
-      const { rows, nextCursor } = await modelPage(s, teamOf(request), {
+      const team = teamOf(request);
+      const { rows, nextCursor } = await modelPage(s, team, {
         ...(cursor ? { cursor } : {}),
         limit: request.query.limit ?? 50,
       });
-      return { object: 'list' as const, data: rows.map(modelView), nextCursor };
+      // Fine-tuned models on the last page: a client that follows nextCursor sees every model once.
+      const fineTuned = nextCursor === null ? await listFineTunedModels(s, team) : [];
+      return { object: 'list' as const, data: [...rows.map(modelView), ...fineTuned], nextCursor };
     },
   );
 
@@ -98,12 +115,18 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     {
       schema: {
         tags: ['models'],
-        summary: 'One registered model',
+        summary: 'One registered model, or a fine-tuned model (ft:…)',
         params: ModelParams,
-        response: { 200: RegisteredModelView, ...Errors },
+        response: { 200: AnyModelView, ...Errors },
       },
     },
-    async (request) => modelView(await findModel(s, teamOf(request), request.params.modelId)),
+    async (request) => {
+      const { modelId } = request.params;
+      if (!modelId.startsWith('ft:')) return modelView(await findModel(s, teamOf(request), modelId));
+      const found = await findFineTunedModel(s, teamOf(request), modelId);
+      if (!found) throw notFound('model', modelId);
+      return found.model;
+    },
   );
 
   app.delete(
@@ -112,7 +135,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       schema: {
         tags: ['models'],
         summary: 'Delete a registered model no run uses',
-        params: ModelParams,
+        params: Type.Object({ modelId: Id }, closed),
         response: { 204: Type.Null(), ...Errors },
       },
     },
