@@ -997,38 +997,54 @@ async function sync(v) {
   renderCharts(v);
 }
 
+// The named events of a run's stream (EventSource delivers a named event only to a listener of that name).
+const STREAM_EVENTS = [
+  'run',
+  'metrics',
+  'samples',
+  'artifact',
+  'stage.started',
+  'stage.progress',
+  'stage.completed',
+  'stage.failed',
+  'stage.cancelled',
+  'stage.requeued',
+  'run.updated',
+  'unauthorized',
+  'end',
+];
+
 /**
- * Server-Sent Events over fetch (a browser EventSource cannot send the Authorization header). Resolves
- * true after the server's `end` event, false when the stream closed without one.
+ * One connection of the run's event stream: an EventSource opened with a short-lived stream token (the key
+ * never goes into a URL), resuming after `lastEventId`. Resolves 'end' after the server's `end` event,
+ * 'revoked' when the key was revoked, 'dropped' when the connection failed or closed (the caller reconnects
+ * with a fresh token: EventSource's own retry would reuse an expired one), 'aborted' when the page changed.
  */
-async function readEvents(path, signal, lastEventId, onEvent) {
-  const headers = { accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) };
-  const response = await api(path, { signal, headers });
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return false;
-    buffer += value.replace(/\r\n/g, '\n');
-    const blocks = buffer.split('\n\n');
-    buffer = blocks.pop(); // an incomplete event stays for the next chunk
-    for (const block of blocks) {
-      let [type, data, id] = ['message', '', null];
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event:')) type = line.slice(6).trim();
-        else if (line.startsWith('data:')) data += line.slice(5).trim();
-        else if (line.startsWith('id:')) id = line.slice(3).trim();
-      }
-      if (!data) continue; // `: keepalive` comments have no data
-      onEvent(type, JSON.parse(data), id);
-      if (type === 'end') return true;
+async function streamOnce(runId, signal, lastEventId, onEvent) {
+  const { url } = await getJson(`/v1/runs/${runId}/stream-token`, { method: 'POST', signal });
+  const resume = lastEventId ? `&lastEventId=${encodeURIComponent(lastEventId)}` : '';
+  return new Promise((resolve) => {
+    const source = new EventSource(`${url}${resume}`);
+    const done = (how) => {
+      source.close();
+      signal.removeEventListener('abort', aborted);
+      resolve(how);
+    };
+    const aborted = () => done('aborted');
+    signal.addEventListener('abort', aborted);
+    for (const type of STREAM_EVENTS) {
+      source.addEventListener(type, (event) => {
+        onEvent(type, JSON.parse(event.data), event.lastEventId || null);
+        if (type === 'end') done('end');
+        else if (type === 'unauthorized') done('revoked');
+      });
     }
-  }
+    source.onerror = () => done('dropped');
+  });
 }
 
-/** Follows the run's event stream (reconnecting with Last-Event-ID when it drops) until the run ended. */
+/** Follows the run's event stream (reconnecting after the last event id when it drops) until the run ended. */
 async function follow(v, alive) {
-  const path = `/v1/runs/${v.run.id}/events`;
   const signal = v.p.controller.signal;
   const chartsSoon = throttle(() => renderCharts(v), 250);
   const runSoon = throttle(async () => {
@@ -1040,9 +1056,9 @@ async function follow(v, alive) {
   const syncSoon = throttle(() => sync(v), 100);
   let lastEventId = null;
   let failures = 0;
-  let revoked = false;
   const onEvent = (type, data, id) => {
     if (id) lastEventId = id;
+    failures = 0; // connected: the next drop waits from the start again
     if (type === 'run') {
       v.run = data;
       renderRun(v);
@@ -1062,25 +1078,27 @@ async function follow(v, alive) {
       }
     } else if (type === 'samples') samplesSoon();
     else if (type === 'artifact') artifactsSoon();
-    else if (type === 'unauthorized') revoked = true;
-    else if (type !== 'end') runSoon(); // stage.* and run.updated: statuses changed
+    else if (type !== 'end' && type !== 'unauthorized') runSoon(); // stage.* and run.updated: statuses changed
   };
   while (alive()) {
+    let how;
     try {
       setMode(v, 'live');
-      if (await readEvents(path, signal, lastEventId, onEvent)) break;
-      if (revoked) {
-        signOut('This API key was revoked while the page was open; enter a valid key.');
-        return;
-      }
-      failures = 0;
+      how = await streamOnce(v.run.id, signal, lastEventId, onEvent);
     } catch (error) {
       if (signal.aborted || error instanceof SignedOut) return;
       if (error instanceof ApiError && error.status === 404) return notFound(v.run.id, error.message); // deleted
-      failures += 1;
-      setMode(v, `stream lost (${error.message}); reconnecting`);
+      how = `stream token refused (${error.message})`;
     }
-    await sleep(Math.min(1000 * 2 ** failures, 10_000));
+    if (how === 'aborted') return;
+    if (how === 'end') break;
+    if (how === 'revoked') {
+      signOut('This API key was revoked while the page was open; enter a valid key.');
+      return;
+    }
+    failures += 1;
+    setMode(v, `stream lost${how === 'dropped' ? '' : `: ${how}`}; reconnecting`);
+    await sleep(Math.min(500 * 2 ** failures, 10_000));
     if (alive()) await sync(v).catch(showError); // what the gap missed
   }
   // After `end`: sync until no stage is running (a cancelled stage stops at its next check).
