@@ -143,6 +143,9 @@ describe('unknown query parameters', () => {
       ['GET', `/v1/datasets?kinds=onnx`],
       ['GET', `/v1/datasets/${datasetId}?kinds=onnx`],
       ['GET', `/v1/workers?kinds=onnx`],
+      ['GET', '/healthz?kinds=onnx'],
+      ['GET', '/readyz?kinds=onnx'],
+      ['GET', '/metrics?kinds=onnx'],
     ];
     for (const [method, url] of routes) {
       const response = await api.app.inject({ method: method as 'GET', url, headers });

@@ -28,6 +28,8 @@ import { NoQuery } from './schemas.js';
 import { type ApiOptions, createServices, type Services } from './services.js';
 import { serializerCompiler, validatorCompiler } from './validation.js';
 
+/** Public routes for operators (probes, Prometheus): no query parameters either. */
+const OPERATIONS_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 /** Requests per minute of admin keys (teams have their own limit). */
 const ADMIN_REQUESTS_PER_MINUTE = 6000;
 /** Every 15 s: stages failed inside BullMQ are recorded, then runs not admitted yet (e.g. Redis was down) retried. */
@@ -54,6 +56,13 @@ export async function buildApp(options: ApiOptions): Promise<App> {
   app.decorate('services', services);
 
   await app.register(errorHandling);
+  // Unknown query parameters are refused like unknown body fields: one of our routes without a querystring
+  // schema takes none (bull-board, /docs and the dashboard's static files keep their own rules).
+  app.addHook('onRoute', (route) => {
+    const ours = route.url.startsWith('/v1/') || OPERATIONS_ROUTES.has(route.url);
+    if (ours && route.schema?.querystring === undefined)
+      route.schema = { ...route.schema, querystring: NoQuery };
+  });
   await app.register(swagger, {
     openapi: {
       info: {
@@ -80,10 +89,6 @@ export async function buildApp(options: ApiOptions): Promise<App> {
 
   await app.register(
     async (v1) => {
-      // Unknown query parameters are refused like unknown body fields: a route without a querystring takes none.
-      v1.addHook('onRoute', (route) => {
-        if (route.schema?.querystring === undefined) route.schema = { ...route.schema, querystring: NoQuery };
-      });
       await v1.register(authentication, {
         prisma: services.prisma,
         adminKey: services.adminKey,
