@@ -14,13 +14,21 @@ import { graderErrors, rowFieldErrors } from '@rlhf/graders';
 import { keys } from '@rlhf/queue';
 import type { Services } from './services.js';
 
-/** The stages of `spec` whose reward is a grader, with the path of that grader. */
-function graderStages(spec: RunSpec) {
-  return spec.stages.flatMap((stage, i) =>
-    stage.kind === 'grpo' && typeof stage.config.reward === 'object'
-      ? [{ index: i, datasetId: stage.datasetId, grader: stage.config.reward as unknown as GraderSpec }]
-      : [],
-  );
+/** The stages of `spec` with a declared grader: where it is, and whether the run's reward model may serve it. */
+function graderStages(spec: RunSpec, rewardModel: boolean) {
+  return spec.stages.flatMap((stage, i) => {
+    const at = (field: string) => ({
+      index: i,
+      datasetId: stage.datasetId,
+      at: `/stages/${i}/config/${field}`,
+    });
+    if (stage.kind === 'grpo' && typeof stage.config.reward === 'object')
+      return [{ ...at('reward'), grader: stage.config.reward as unknown as GraderSpec, rewardModel }];
+    // PPO's reward model is already the base score: its grader is added to it, without reward_model graders.
+    if (stage.kind === 'ppo' && stage.config.grader)
+      return [{ ...at('grader'), grader: stage.config.grader as unknown as GraderSpec, rewardModel: false }];
+    return [];
+  });
 }
 
 export async function runGraderErrors(
@@ -32,9 +40,8 @@ export async function runGraderErrors(
   const rewardModel =
     context.fromRunRewardModel || spec.stages.some((stage) => stage.kind === 'reward_model');
   const errors: FieldError[] = [];
-  for (const { index, datasetId, grader } of graderStages(spec)) {
-    const at = `/stages/${index}/config/reward`;
-    const specErrors = graderErrors(grader, { rewardModel, tokenizer: true });
+  for (const { index, datasetId, grader, at, rewardModel: served } of graderStages(spec, rewardModel)) {
+    const specErrors = graderErrors(grader, { rewardModel: served, tokenizer: true });
     errors.push(...specErrors.map((e) => ({ ...e, path: `${at}${e.path}` })));
     if (specErrors.length > 0) continue;
     const dataset = await s.prisma.dataset.findFirst({ where: { id: datasetId, teamId: team.id } });

@@ -406,6 +406,17 @@ const ppoFields = {
     description:
       "a programmatic reward the workers know by this name (e.g. 'sort-digits'), logged as objective/ground_truth; null = none",
   }),
+  grader: Type.Union([GraderSpecShape, Type.Null()], {
+    default: null,
+    description:
+      "a declared grader whose score is added to the reward model's (normalised) score; null = the reward model alone",
+  }),
+  rewardModelWeight: Type.Number({
+    minimum: 0,
+    maximum: 100,
+    default: 1,
+    description: "weight of the reward model's score in the reward; 0 with a grader = the grader alone",
+  }),
 };
 
 export const PpoConfig = Type.Object({ ...ppoFields, kl: KlConfig }, closed);
@@ -495,8 +506,18 @@ function crossFieldErrors(kind: StageKind, config: StageConfigs[StageKind], base
   }
   if (kind !== 'ppo') return [];
   const ppo = config as PpoConfig;
-  if (ppo.rolloutBatchSize % ppo.minibatches === 0) return [];
-  return [{ path: `${base}/minibatches`, message: `must divide rolloutBatchSize (${ppo.rolloutBatchSize})` }];
+  const errors = ppo.grader === null ? [] : graderSpecErrors(ppo.grader, `${base}/grader`);
+  if (ppo.grader === null && ppo.rewardModelWeight === 0)
+    errors.push({
+      path: `${base}/rewardModelWeight`,
+      message: 'must be > 0 without a grader (the reward would be 0)',
+    });
+  if (ppo.rolloutBatchSize % ppo.minibatches !== 0)
+    errors.push({
+      path: `${base}/minibatches`,
+      message: `must divide rolloutBatchSize (${ppo.rolloutBatchSize})`,
+    });
+  return errors;
 }
 
 /** A full config for `kind`: defaults filled in, every value checked. Throws ContractError naming the bad fields. */

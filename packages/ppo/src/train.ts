@@ -4,7 +4,8 @@
 // 2. targets on the host: score − β·KL per token, GAE, whitened advantages;
 // 3. update: ppoEpochs × minibatches AdamW steps on policy + critic in one fused graph run;
 // 4. β update, metrics, samples, checkpoint.
-import { PpoMetrics, resolvePpoConfig } from '@rlhf/contracts';
+import { type GraderSpec, PpoMetrics, resolvePpoConfig, rewardPartMetric } from '@rlhf/contracts';
+import { createGrader } from '@rlhf/graders';
 import { createTrainer, type Trainer } from '@rlhf/graph';
 import { ByteTokenizer, hashString } from '@rlhf/model';
 import {
@@ -68,7 +69,14 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
   };
   const B = config.rolloutBatchSize;
   const K = hyper.stepsPerIteration;
+  // A declared grader adds its score to the reward model's (Issue: PPO with graders); its RM is the base score.
+  const grader = config.grader
+    ? createGrader(config.grader as unknown as GraderSpec, {
+        countTokens: (text: string) => tokenizer.encode(text).length,
+      })
+    : undefined;
   const prompts = options.prompts.map((row) => ({
+    row,
     text: promptText(row),
     ids: promptTokens(tokenizer, row, hyper.effectiveMaxPromptLen),
   }));
@@ -124,7 +132,19 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
             batch.map((p) => p.ids),
             hashString(`${config.seed}:rollout:${it}`),
           );
-          const scores = normalise(rollout.scores, hyper.rewardNormalisation);
+          const texts = rollout.responses.map((tokens, b) =>
+            responseText(tokenizer, tokens, rollout.mask, b, rollout.shape[1]),
+          );
+          const modelScores = normalise(rollout.scores, hyper.rewardNormalisation);
+          const graded = grader
+            ? await grader(
+                batch.map((p) => p.row),
+                texts,
+              )
+            : undefined;
+          const scores = graded
+            ? modelScores.map((s, b) => config.rewardModelWeight * s + graded.scores[b])
+            : modelScores;
           const rolled = { 'objective/scores': scores, 'rollout/logprobs': rollout.logprobs };
           checkFinite({ ...rolled, 'rollout/values': rollout.values }, it + 1);
           const beta = kl.value;
@@ -144,13 +164,12 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
           );
           kl.update(arrayMaskedMean(targets.klSums), B);
 
-          const texts = rollout.responses.map((tokens, b) =>
-            responseText(tokenizer, tokens, rollout.mask, b, rollout.shape[1]),
-          );
           const metrics = iterationMetrics(rollout, targets, report, beta, {
             train: trainSeconds,
             step: (performance.now() - started) / 1000,
           });
+          for (const [part, values] of Object.entries(graded?.parts ?? {}))
+            metrics[rewardPartMetric(part)] = values.reduce((a, x) => a + x, 0) / values.length;
           if (options.groundTruth) {
             const truth = batch.map((p, b) => options.groundTruth!(p.text, texts[b]));
             metrics[GROUND_TRUTH_METRIC] = truth.reduce((a, x) => a + x, 0) / truth.length;
@@ -167,6 +186,9 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
             score: targets.scores[b],
             kl: targets.klSums[b],
             eos: rollout.finished[b],
+            ...(graded
+              ? { parts: Object.fromEntries(Object.entries(graded.parts).map(([part, v]) => [part, v[b]])) }
+              : {}),
           }));
           return { steps: 1, metrics: [metrics], ...(sampled ? { samples } : {}) };
         },
