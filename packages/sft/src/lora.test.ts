@@ -106,7 +106,19 @@ describe('LoRA SFT on sort-digits (tiny preset)', () => {
     expect(adapted.result.model.params).toEqual(
       mergeLora(tiny, adapter.settings, base.params, adapter.params),
     );
-    expect(peftAdapterFromFiles(tiny, adapter.files).adapter).toEqual(adapter.params);
+    const imported = peftAdapterFromFiles(tiny, adapter.files);
+    expect(imported.adapter).toEqual(adapter.params);
+    // An imported PEFT adapter as a stage's starting point: its held-out loss at step 0 is the trained one's.
+    let startLoss = Number.NaN;
+    await trainSft({
+      config: { ...common, maxSteps: 1, lr: 1e-3, lora },
+      model: base,
+      rows,
+      runtime,
+      adapter: imported.adapter,
+      hooks: { onMetrics: (step, values) => step === 0 && (startLoss = values[SftMetrics.evalLoss]) },
+    });
+    expect(Math.abs(startLoss - adapted.after)).toBeLessThan(1e-6);
     // Checkpoint: PEFT files + the adapter's moments only; sizes scale with the adapter, not the model.
     const saved = await loraStore.latest();
     expect(Object.keys(saved?.files ?? {}).sort()).toEqual(
