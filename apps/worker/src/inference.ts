@@ -25,7 +25,7 @@ export interface InferenceWorkerOptions {
   workerId: string;
   logger: Logger;
   prefix?: string;
-  /** Sequences (choices) generated together in one call (default 32). */
+  /** Sequences (choices) generated together in one call (default 64). */
   maxBatch?: number;
   /** After the first request of an idle spell, wait this long for others to batch with it (default 20 ms). */
   batchWindowMs?: number;
@@ -79,7 +79,7 @@ const DEFAULT_MAX_TOKENS = 256;
 export async function startInferenceWorker(options: InferenceWorkerOptions): Promise<RunningInferenceWorker> {
   const { logger, workerId } = options;
   const prefix = options.prefix ?? DEFAULT_PREFIX;
-  const maxBatch = options.maxBatch ?? 32;
+  const maxBatch = options.maxBatch ?? 64;
   const batchWindowMs = options.batchWindowMs ?? 20;
   const chunkTokens = options.chunkTokens ?? 8;
   const k = inferenceKeys(prefix);
