@@ -59,6 +59,8 @@ import {
   lmHead,
   lmHeadWeight,
 } from './gpt.js';
+import type { LoraSettings } from './lora.js';
+import { adaptedParams, adapterFeeds, adapterInputs } from './lora-graph.js';
 import { createRng } from './random.js';
 import { temperedLogprobs, withTemperature } from './score.js';
 
@@ -203,6 +205,8 @@ export function generateTokens(
 export interface GenerationGraphOptions {
   /** Float type of parameters, temperature, top_p, uniforms and log-probs (default float32). */
   dtype?: ModelDtype;
+  /** Generate with a LoRA adapter on the base, unmerged: its tensors are inputs beside the base's (adapterInput). */
+  lora?: LoraSettings;
 }
 
 /**
@@ -214,7 +218,10 @@ export function buildGenerationGraph(config: GptConfig, options: GenerationGraph
   validateConfig(config);
   const dtype = options.dtype ?? 'float32';
   const g = new Graph('generate');
-  const params = gptParamInputs(g, config, dtype);
+  const base = gptParamInputs(g, config, dtype);
+  const params = options.lora
+    ? adaptedParams(base, adapterInputs(g, config, options.lora, dtype), options.lora)
+    : base;
   const out = generateTokens(params, config, {
     promptIds: g.input('prompt_ids', 'int64', ['batch', 'prompt']),
     promptMask: g.input('prompt_mask', 'int64', ['batch', 'prompt']),
@@ -234,6 +241,8 @@ export function buildGenerationGraph(config: GptConfig, options: GenerationGraph
 
 export interface GenerateRequest {
   params: HostParams;
+  /** The adapter's tensors, for a generator created with `lora`. */
+  adapter?: HostParams;
   /** Prompt token ids per row (at least one token each); left-padded with padId inside. */
   prompts: readonly (readonly number[])[];
   maxNewTokens: number;
@@ -287,6 +296,7 @@ export async function createGenerator(
       const uniforms = Array.from({ length: N * B }, () => rng.uniform());
       const out = await session.run({
         ...paramFeeds(config, request.params, dtype),
+        ...(options.lora && adapterFeeds(config, options.lora, adapterOf(request), dtype)),
         prompt_ids: prompt.ids,
         prompt_mask: prompt.mask,
         uniforms: hostTensor(dtype, [N, B], uniforms),
@@ -330,4 +340,10 @@ function checkRequest(config: GptConfig, r: GenerateRequest): void {
   if (!(Number.isInteger(topK) && topK >= 0))
     throw new Error(`generate: topK must be an integer >= 0, got ${topK}`);
   if (!(topP > 0 && topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${topP}`);
+}
+
+function adapterOf(request: GenerateRequest): HostParams {
+  if (!request.adapter)
+    throw new Error('generate: this generator serves a LoRA adapter; the request has none');
+  return request.adapter;
 }

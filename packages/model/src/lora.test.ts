@@ -8,6 +8,7 @@ import { gptForward, gptParamInputs } from './gpt.js';
 import { adapterSize, initLora, LoraError, type LoraSettings, loraScale, mergeLora } from './lora.js';
 import { adaptedParams, adapterFeeds, adapterInputs, createLoraScorer } from './lora-graph.js';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, peftAdapterFiles, peftAdapterFromFiles } from './lora-peft.js';
+import { createGenerator } from './generate.js';
 import { createRng } from './random.js';
 import { readSafetensors } from './safetensors.js';
 import { createScorer } from './score.js';
@@ -134,6 +135,30 @@ describe.each([
     expect(maxAbsDiff(scored.refLogprobs.flat(), baseLogprobs.flat())).toBeLessThan(1e-6);
     expect(maxAbsDiff(scored.logprobs.flat(), mergedLogprobs.flat())).toBeLessThan(1e-5);
     expect(maxAbsDiff(scored.logprobs.flat(), baseLogprobs.flat())).toBeGreaterThan(1e-3);
+  });
+
+  test('generation serves base + adapter unmerged: greedy tokens and log-probs of the merged model', async () => {
+    const adapter = noisyAdapter(config, settings, base);
+    const request = {
+      prompts: [
+        [256, 50, 51],
+        [256, 52],
+      ],
+      maxNewTokens: 6,
+      temperature: 0,
+      eosId: -1,
+      padId: 258,
+    };
+    const served = await createGenerator(runtime, config, { lora: settings });
+    const unmerged = await served.generate({ ...request, params: base, adapter });
+    await served.release();
+    const plain = await createGenerator(runtime, config);
+    const merged = await plain.generate({ ...request, params: mergeLora(config, settings, base, adapter) });
+    const bare = await plain.generate({ ...request, params: base });
+    await plain.release();
+    expect(unmerged.tokens).toEqual(merged.tokens);
+    expect(unmerged.tokens).not.toEqual(bare.tokens);
+    expect(maxAbsDiff(unmerged.logprobs.flat(), merged.logprobs.flat())).toBeLessThan(1e-5);
   });
 
   test('PEFT export → import round trip: same tensors, same outputs, PEFT key names', async () => {
