@@ -2,7 +2,8 @@
 // pool's, in-process, CPU unless --device), driven over real HTTP by the official `openai` client: N concurrent
 // streamed chat requests, after a warm-up request (model load). Prints JSON: completion tokens/s over the burst,
 // time to first token and full latency (p50/p99), and how the consumer batched them.
-// Run: npx tsx bench/chat.ts [-- --requests 50 --max-tokens 64 --preset tiny-llama --context 256 --device cpu]
+// Run: npx tsx bench/chat.ts [-- --requests 50 --max-tokens 64 --preset tiny-llama --context 256 --device cpu
+//      --max-batch 64] (--max-batch 1: no batching, for comparison)
 // Needs DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) and REDIS_URL (default redis://127.0.0.1:6379).
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -26,6 +27,7 @@ const MAX_TOKENS = Number(arg('max-tokens', '64'));
 const PRESET = arg('preset', 'tiny-llama') as PresetName;
 const CONTEXT = Number(arg('context', '256'));
 const DEVICE = arg('device', 'cpu');
+const MAX_BATCH = Number(arg('max-batch', '64'));
 
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -61,6 +63,7 @@ const inference = await startInferenceWorker({
   workerId: 'bench-inference',
   logger,
   prefix,
+  maxBatch: MAX_BATCH,
 });
 
 try {
@@ -117,7 +120,13 @@ try {
     JSON.stringify(
       {
         bench: 'chat',
-        machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+        date: new Date().toISOString(),
+        machine: {
+          cpus: os.cpus().length,
+          model: os.cpus()[0]?.model,
+          node: process.version,
+          loadavg: os.loadavg().map((l) => Math.round(l * 100) / 100),
+        },
         device: inference.device,
         model: { preset: PRESET, context: CONTEXT },
         requests: REQUESTS,
@@ -128,6 +137,7 @@ try {
         timeToFirstTokenMs: ms(results.map((r) => r.first)),
         latencyMs: ms(results.map((r) => r.total)),
         generationCalls: after.generationCalls - before.generationCalls,
+        maxBatch: MAX_BATCH,
         largestBatch: after.largestBatch,
       },
       null,
