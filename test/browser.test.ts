@@ -8,7 +8,8 @@ import { type RunningWorker, runners, startWorker } from '@rlhf/worker';
 import { createLogger } from '@rlhf/config';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { baseUrl, createTestTeam, startApi, type TestApi, type TestTeam } from './api-helpers.js';
+import { createApiKey } from '@rlhf/api';
+import { ADMIN_KEY, baseUrl, createTestTeam, startApi, type TestApi, type TestTeam } from './api-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = 'test-results/dashboard.png';
@@ -37,7 +38,7 @@ async function rest<T>(
     body: init.raw ?? (init.body ? JSON.stringify(init.body) : undefined),
   });
   if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
-  return (await response.json()) as T;
+  return (response.status === 204 ? undefined : await response.json()) as T;
 }
 const upload = async (key: string, kind: string, file: string) =>
   (
@@ -268,6 +269,18 @@ test('log in, watch a run train live, samples, downloads, cancel from the page, 
   await page.goto(`${url}/dashboard/runs/${otherTeamsRun}`);
   await page.waitForSelector('#not-found');
   expect(await page.textContent('#not-found')).toContain(otherTeamsRun);
+
+  // A key revoked while the page is open: the next refresh brings back the key form, saying why.
+  const second = await createApiKey(api.app.services.prisma, { teamId: team.team.id, name: 'revoked later' });
+  await page.click('#forget');
+  await page.fill('#key', second.key);
+  await page.click('#login button[type=submit]');
+  await page.click('#nav a[href="/dashboard/workers"]');
+  await page.waitForSelector(`#workers tr[data-worker-id="${WORKER_ID}"]`);
+  await rest(`/v1/admin/keys/${second.id}`, ADMIN_KEY, { method: 'DELETE' });
+  await page.waitForSelector('#login-message:not([hidden])', { timeout: 15_000 });
+  expect(await page.textContent('#login-message')).toMatch(/key was not accepted/);
+  expect(await page.isVisible('#page')).toBe(false);
 
   expect(pageErrors).toEqual([]);
   expect(requested.filter((u) => !u.startsWith(`${url}/`) && !u.startsWith('blob:'))).toEqual([]);
