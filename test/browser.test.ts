@@ -1,6 +1,8 @@
 // The dashboard in real headless Chromium (Debian's chromium, driven by playwright-core) against a real API
-// and an in-process worker training the tiny model on the CPU: log in, watch a run train live, read its
-// samples, download an artifact, cancel a second run from the page; a wrong key and another team's run id.
+// and an in-process worker training the tiny model on the CPU: log in, watch a run train live (hover, zoom,
+// smoothing), read its samples, download an artifact, cancel a second run from the page and compare the two,
+// a failed run's long error wrapping on a narrow screen, the workers page; a wrong key, a key revoked while
+// the page is open, and another team's run id. The screenshot of the finished run is test-results/dashboard.png.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { sortDigitsFiles, tasks } from '@rlhf/examples';
