@@ -199,6 +199,14 @@ describe('OpenAI-compatible fine-tuning API with the official client', () => {
       where: { stageId: stage.id, name: 'reward/exact_answer' },
     });
     expect(graded.length).toBeGreaterThan(0);
+    // The samples table carries each grader's score.
+    const samples = await fetch(`${url}/runs/${stage.runId}/samples`, {
+      headers: { authorization: `Bearer ${client.apiKey}` },
+    });
+    const rows = ((await samples.json()) as { items: { score: number; parts?: Record<string, number> }[] })
+      .items;
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) expect(row.parts?.exact_answer).toBe(row.score);
   }, 240_000);
 
   test('cancel, and every error the client surfaces as its typed error', async () => {

@@ -170,8 +170,15 @@ export function sampleView(row: SampleRow): Sample {
     score: row.score,
     kl: row.kl,
     eos: !row.truncated,
+    ...(isParts(row.parts) ? { parts: row.parts } : {}),
   };
 }
+
+const isParts = (value: unknown): value is Record<string, number> =>
+  typeof value === 'object' &&
+  value !== null &&
+  !Array.isArray(value) &&
+  Object.values(value).every((v) => typeof v === 'number');
 
 export function teamView(row: Team): TeamView {
   return {

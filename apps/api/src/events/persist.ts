@@ -192,6 +192,7 @@ export async function applyEvent(
             score: row.score,
             kl: row.kl,
             truncated: !row.eos,
+            ...(row.parts ? { parts: row.parts } : {}),
           })),
         }),
       ]);
