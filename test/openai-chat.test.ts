@@ -276,6 +276,15 @@ describe('chat and text completions with the official client', () => {
     const answer = await client.chat.completions.create({ model, messages: ASK, max_tokens: 6 });
     expect(answer.model).toBe(model);
     expect(answer.usage?.prompt_tokens).toBe(PROMPT_TOKENS);
+    const streamed = await client.chat.completions.create({
+      model,
+      messages: ASK,
+      max_tokens: 6,
+      stream: true,
+    });
+    const deltas = [];
+    for await (const chunk of streamed) deltas.push(chunk.choices[0]?.delta.content ?? '');
+    expect(deltas.length).toBeGreaterThan(1);
     const error = await other.chat.completions
       .create({ model, messages: ASK, max_tokens: 6 })
       .catch((e: unknown) => e);

@@ -182,6 +182,12 @@ export const completionRoutes: FastifyPluginAsync<{ services: Services }> = asyn
     } catch (error) {
       if (!finished) await call?.cancel();
       finished = true;
+      if (error instanceof ReplyTimeout)
+        throw new ApiError(
+          504,
+          'inference_timeout',
+          `the inference worker stopped answering: ${error.message}`,
+        );
       throw error;
     } finally {
       await release();
