@@ -2,7 +2,7 @@
 // from (an SFT run with `model: { modelId }` on a real worker); bad uploads are 4xx naming the file or tensor
 // with nothing stored; another team sees nothing.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeTar } from '@rlhf/artifacts';
@@ -181,7 +181,8 @@ describe('model registry', () => {
     const datasetId = await uploadDataset(api.app, team.headers, 'sft', SFT_ROWS);
     const submitted = await client.createRun({
       model: { modelId: model.id },
-      stages: [{ kind: 'sft', datasetId, config: { maxSteps: 4, batchSize: 2, lr: 1e-3 } }],
+      // LoRA on the uploaded base: the stage keeps the merged model and the PEFT adapter beside it.
+      stages: [{ kind: 'sft', datasetId, config: { maxSteps: 4, batchSize: 2, lr: 1e-3, lora: { r: 4 } } }],
     });
     const run = await waitForRun(client, submitted.id);
     expect(run.error).toBeNull();
@@ -194,6 +195,11 @@ describe('model registry', () => {
     const trained = await loadHfModel(join(api.artifactDir, key, 'hf'));
     expect(trained.config).toMatchObject({ architecture: 'llama', nLayer: config.nLayer, numKvHeads: 2 });
     expect(readdirSync(join(api.artifactDir, key))).toContain('tokenizer.json');
+    const adapterConfig = JSON.parse(
+      readFileSync(join(api.artifactDir, key, 'adapter', 'adapter_config.json'), 'utf8'),
+    );
+    expect(adapterConfig).toMatchObject({ peft_type: 'LORA', r: 4, target_modules: ['q_proj', 'v_proj'] });
+    expect(readdirSync(join(api.artifactDir, key, 'adapter'))).toContain('adapter_model.safetensors');
 
     // A model a run uses cannot be deleted; the other team cannot delete it either.
     expect(

@@ -140,11 +140,19 @@ export const runners: StageRunners = {
       runtime: ctx.runtime,
       hooks: ctx.hooks,
       tokenizer: await tokenizerOf(job, ctx),
+      baseModel: job.inputs.policy ?? job.baseModel ?? job.modelPreset ?? 'unknown',
     });
-    return finish(job, ctx, result, {
-      name: 'policy.onnx',
-      bytes: exportPolicyOnnx(result.model.config, result.model.params),
-    });
+    // A LoRA stage's output is the merged model (what later stages load) and, beside it, the PEFT adapter.
+    const adapter = Object.fromEntries(
+      Object.entries(result.adapter?.files ?? {}).map(([name, bytes]) => [`adapter/${name}`, bytes]),
+    );
+    return finish(
+      job,
+      ctx,
+      result,
+      { name: 'policy.onnx', bytes: exportPolicyOnnx(result.model.config, result.model.params) },
+      adapter,
+    );
   },
 
   async reward_model(job, ctx) {
