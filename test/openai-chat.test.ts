@@ -56,6 +56,7 @@ describe('chat and text completions with the official client', () => {
       prefix: api.prefix,
       chunkTokens: 4,
       maxBatch: 32,
+      models: 2, // three models in use below: the LRU evicts and reloads
     });
     const url = `${await baseUrl(api.app)}/v1`;
     team = await createTestTeam(api.app, { requestsPerMinute: 10_000 });
@@ -290,6 +291,15 @@ describe('chat and text completions with the official client', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotFoundError);
     expect((error as NotFoundError).code).toBe('model_not_found');
+
+    // Three models at once with room for two loaded: each request still answered (evicted ones load again).
+    const three = await Promise.all(
+      ['tiny-llama', 'long-llama', model].map((name) =>
+        client.chat.completions.create({ model: name, messages: ASK, max_tokens: 12 }),
+      ),
+    );
+    expect(three.map((c) => c.model)).toEqual(['tiny-llama', 'long-llama', model]);
+    expect(inference.loadedModels().length).toBeLessThanOrEqual(2);
 
     const listed = [];
     for await (const m of client.models.list()) listed.push(m.id);

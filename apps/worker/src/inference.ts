@@ -69,7 +69,6 @@ interface Sequence {
   prompt: number[];
   text: CompletionText;
   uniforms: UniformStream;
-  model: ServedModel;
 }
 
 const BLOCK_MS = 1000;
@@ -180,7 +179,6 @@ export async function startInferenceWorker(options: InferenceWorkerOptions): Pro
           request,
           index,
           prompt,
-          model,
           text: new CompletionText(model.tokenizer, request.stop, budgets[p]),
           uniforms: new UniformStream(createRng(request.seed, `choice-${index}`)),
         });
@@ -199,7 +197,8 @@ export async function startInferenceWorker(options: InferenceWorkerOptions): Pro
   }
 
   async function step(batch: Sequence[]): Promise<void> {
-    const model = batch[0].model;
+    // From the cache, not the sequence: a model evicted since (more models active than kept) is loaded again.
+    const model = await models.get(batch[0].request.modelKey);
     const room = Math.min(
       ...batch.map((s) => model.config.maxPositions - s.prompt.length - s.text.tokens.length),
     );

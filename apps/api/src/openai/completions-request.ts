@@ -12,6 +12,7 @@ import type { InferenceAsk } from './inference-client.js';
 /** Most tokens one choice may ask for (also bounded by the model's context). */
 export const MAX_TOKENS_PER_REQUEST = 4096;
 const MAX_N = 16;
+const MAX_PROMPTS = 64;
 const MAX_STOPS = 4;
 
 export interface ParsedRequest {
@@ -153,8 +154,13 @@ export function parseRequest(body: unknown, kind: 'chat' | 'completion'): Parsed
   else {
     const prompt = body.prompt;
     const prompts = typeof prompt === 'string' ? [prompt] : prompt;
-    if (!Array.isArray(prompts) || prompts.length === 0 || prompts.some((p) => typeof p !== 'string'))
-      throw bad('prompt must be a string or a non-empty array of strings', 'prompt');
+    if (
+      !Array.isArray(prompts) ||
+      prompts.length === 0 ||
+      prompts.length > MAX_PROMPTS ||
+      prompts.some((p) => typeof p !== 'string')
+    )
+      throw bad(`prompt must be a string or an array of 1 to ${MAX_PROMPTS} strings`, 'prompt');
     text = { prompts: prompts as string[] };
   }
   const seed = integer(body, 'seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
