@@ -80,6 +80,7 @@ describe('chat and text completions with the official client', () => {
       model: 'tiny-llama',
       messages: ASK,
       max_completion_tokens: 8,
+      seed: 1,
     });
     expect(completion.object).toBe('chat.completion');
     expect(completion.model).toBe('tiny-llama');
@@ -136,6 +137,7 @@ describe('chat and text completions with the official client', () => {
       n: 3,
       max_tokens: 6,
       temperature: 1,
+      seed: 2,
     });
     expect(completion.choices.map((c) => c.index)).toEqual([0, 1, 2]);
     expect(completion.usage?.prompt_tokens).toBe(PROMPT_TOKENS);
