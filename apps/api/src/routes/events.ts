@@ -19,6 +19,8 @@ const KEEPALIVE_MS = 15_000;
 const KEY_CHECK_MS = 5_000;
 /** History rows read per query while replaying. */
 const REPLAY_PAGE = 500;
+/** How long the ids of a replay are remembered: an event stored just before it was read is published just after. */
+const REPLAY_OVERLAP_MS = 30_000;
 // Events after which the run may have finished.
 const FINAL_EVENTS = new Set(['stage.completed', 'stage.failed', 'stage.cancelled', 'run.updated']);
 
@@ -76,8 +78,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     async (request, reply) => {
       const team = teamOf(request);
       const { runId } = request.params;
-      const resumeAfter = request.headers['last-event-id'] ?? request.query.lastEventId;
-      let lastSent = BigInt(resumeAfter ?? 0);
+      const resumeAfter = BigInt(request.headers['last-event-id'] ?? request.query.lastEventId ?? 0);
       const snapshot = await runDetail(s, team, runId); // 404 before the stream starts
       const response = reply.raw;
       let closed = false;
@@ -98,12 +99,13 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
           if (status === null || isFinished(status)) finish();
         });
       };
-      // Each stored event once, in order: the replay and the live feed overlap, ids tell them apart.
-      const deliver = (message: RunMessage) => {
+      // Each stored event once: the replay and the live feed overlap, and the live feed skips what the replay
+      // sent (by id; live events themselves may come out of order when several API instances consume).
+      let replayed: Set<string> | null = new Set();
+      const deliver = (message: RunMessage, fromHistory = false) => {
         if (message.id !== undefined) {
-          const seq = BigInt(message.id);
-          if (seq <= lastSent) return;
-          lastSent = seq;
+          if (replayed?.has(message.id)) return;
+          if (fromHistory) replayed?.add(message.id);
         }
         write(message.type, message.data, message.id);
       };
@@ -154,10 +156,11 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       });
       write('run', snapshot);
       try {
-        for (;;) {
-          const page = await runEventsAfter(s.prisma, runId, lastSent, REPLAY_PAGE);
-          for (const message of page) deliver(message);
+        for (let after = resumeAfter; ; ) {
+          const page = await runEventsAfter(s.prisma, runId, after, REPLAY_PAGE);
+          for (const message of page) deliver(message, true);
           if (page.length < REPLAY_PAGE || closed) break;
+          after = BigInt(page[page.length - 1].id as string);
         }
       } catch (error) {
         request.log.error({ err: error }, 'replaying run events failed');
@@ -165,7 +168,12 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       }
       const caughtUp = waiting;
       waiting = null;
-      for (const message of caughtUp) deliver(message);
+      // Buffered live events older than the resume point were seen by the client already.
+      for (const message of caughtUp)
+        if (message.id === undefined || BigInt(message.id) > resumeAfter) deliver(message);
+      setTimeout(() => {
+        replayed = null;
+      }, REPLAY_OVERLAP_MS).unref();
       if (isFinished(snapshot.status) || caughtUp.some((m) => FINAL_EVENTS.has(m.type))) finishIfDone();
     },
   );
