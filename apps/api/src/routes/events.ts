@@ -174,7 +174,8 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       setTimeout(() => {
         replayed = null;
       }, REPLAY_OVERLAP_MS).unref();
-      if (isFinished(snapshot.status) || caughtUp.some((m) => FINAL_EVENTS.has(m.type))) finishIfDone();
+      // The run may have finished after the snapshot was read, its last events in the history: look again.
+      finishIfDone();
     },
   );
 };
