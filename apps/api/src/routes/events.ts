@@ -94,10 +94,12 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
         response.end();
       };
       const finishIfDone = () => {
-        checking = checking.then(async () => {
-          const status = await runStatus(s.prisma, runId);
-          if (status === null || isFinished(status)) finish();
-        });
+        checking = checking
+          .then(async () => {
+            const status = await runStatus(s.prisma, runId);
+            if (status === null || isFinished(status)) finish();
+          })
+          .catch(() => {}); // the database is away: the next final event (or the client's reconnect) decides
       };
       // Each stored event once: the replay and the live feed overlap, and the live feed skips what the replay
       // sent (by id; live events themselves may come out of order when several API instances consume).
