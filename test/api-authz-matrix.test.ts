@@ -11,6 +11,7 @@ import {
   createTestTeam,
   jsonl,
   pipelineSpec,
+  registerModel,
   SFT_ROWS,
   startApi,
   type TestApi,
@@ -119,14 +120,51 @@ beforeAll(async () => {
   const artifact = await waitFor(() => prisma.artifact.findUnique({ where: { path: key } }));
   // Finished, so that its event stream ends after the snapshot.
   await api.app.inject({ method: 'POST', url: `/v1/runs/${run.id}/cancel`, headers: owner.headers });
+  // The owner's registered model, OpenAI-API file and fine-tuning job, and an evaluation.
+  const file = await uploadFile();
+  const job = await api.app.inject({
+    method: 'POST',
+    url: '/v1/fine_tuning/jobs',
+    headers: owner.headers,
+    payload: { model: 'tiny', training_file: file },
+  });
+  expect(job.statusCode, job.body).toBe(200);
+  const evaluation = await prisma.evaluation.create({
+    data: { teamId: owner.team.id, name: 'matrix', spec: {}, models: [], resultKey: 'x', status: 'failed' },
+  });
   Object.assign(ids, {
     runId: run.id,
     datasetId: spec.stages[0].datasetId,
     artifactId: artifact.id,
     teamId: owner.team.id,
+    job_id: job.json().id,
+    evaluationId: evaluation.id,
   });
 });
 afterAll(() => api?.close());
+
+/** A fresh fine-tuning file of the owner (DELETE removes the one it is given). */
+async function uploadFile(): Promise<string> {
+  const boundary = 'matrix-boundary';
+  const line = JSON.stringify({
+    messages: [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'yo' },
+    ],
+  });
+  const file = await api.app.inject({
+    method: 'POST',
+    url: '/v1/files',
+    headers: { ...owner.headers, 'content-type': `multipart/form-data; boundary=${boundary}` },
+    payload: [
+      `--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nfine-tune\r\n`,
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="t.jsonl"\r\n`,
+      `Content-Type: application/jsonl\r\n\r\n${line}\n\r\n--${boundary}--\r\n`,
+    ].join(''),
+  });
+  expect(file.statusCode, file.body).toBe(200);
+  return file.json().id;
+}
 
 const headersOf = (principal: Principal): Record<string, string> => {
   switch (principal) {
@@ -153,6 +191,10 @@ const headersOf = (principal: Principal): Record<string, string> => {
 async function paramValue(name: string): Promise<string> {
   if (name === 'keyId')
     return (await createApiKey(api.app.services.prisma, { teamId: owner.team.id, name: 'matrix' })).id;
+  // Fresh ones too: DELETE removes them.
+  if (name === 'file_id') return uploadFile();
+  if (name === 'modelId')
+    return (await registerModel(api.app, owner.headers, `matrix-${randomBytes(4).toString('hex')}`)).id;
   const value = ids[name];
   if (value === undefined)
     throw new Error(`authorization matrix: no sample for path parameter ${name}; add one`);

@@ -21,6 +21,7 @@ import { eventRoutes } from './routes/events.js';
 import { graderRoutes } from './routes/graders.js';
 import { healthRoutes } from './routes/health.js';
 import { runRoutes } from './routes/runs.js';
+import { evaluationRoutes } from './routes/evaluations.js';
 import { modelRoutes } from './routes/models.js';
 import { openaiRoutes } from './openai/routes.js';
 import { workerRoutes } from './routes/workers.js';
@@ -109,6 +110,7 @@ export async function buildApp(options: ApiOptions): Promise<App> {
       await v1.register(eventRoutes, { services });
       await v1.register(graderRoutes, { services });
       await v1.register(modelRoutes, { services });
+      await v1.register(evaluationRoutes, { services });
       await v1.register(openaiRoutes, { services });
       await v1.register(workerRoutes, { services });
       await v1.register(adminRoutes, { services, prefix: '/admin' });

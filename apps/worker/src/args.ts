@@ -20,11 +20,13 @@ export interface WorkerArgs {
   heartbeatInterval?: number;
   /** Serve chat/completion requests (the inference consumer) instead of stage jobs. */
   inference?: boolean;
+  /** Run evaluation jobs (POST /v1/evaluations) instead of stage jobs. */
+  evaluations?: boolean;
 }
 
 export const USAGE = `usage: worker [--device cpu|cuda|cuda:N] [--devices 0,1,... | cpu,cpu]
               [--runners <module>] [--tasks <module>] [--prefix <redis namespace>]
-              [--inference] [--lock-duration <ms>] [--stalled-interval <ms>] [--max-stalled-count <n>] [--heartbeat-interval <ms>]`;
+              [--inference | --evaluations] [--lock-duration <ms>] [--stalled-interval <ms>] [--max-stalled-count <n>] [--heartbeat-interval <ms>]`;
 
 export function parseWorkerArgs(argv: string[]): WorkerArgs {
   const { values } = parseArgs({
@@ -40,6 +42,7 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
       'max-stalled-count': { type: 'string' },
       'heartbeat-interval': { type: 'string' },
       inference: { type: 'boolean' },
+      evaluations: { type: 'boolean' },
     },
     strict: true,
   });
@@ -51,7 +54,9 @@ export function parseWorkerArgs(argv: string[]): WorkerArgs {
   if (values.runners !== undefined) args.runners = values.runners;
   if (values.tasks !== undefined) args.tasks = values.tasks;
   if (values.prefix !== undefined) args.prefix = values.prefix;
+  if (values.inference && values.evaluations) throw new Error('--inference and --evaluations are exclusive');
   if (values.inference) args.inference = true;
+  if (values.evaluations) args.evaluations = true;
   const int = (flag: string, value: string | undefined, min: number) => {
     if (value === undefined) return undefined;
     const n = Number(value);
@@ -91,6 +96,7 @@ export function childArgs(args: WorkerArgs, device: string): string[] {
   if (args.tasks !== undefined) out.push('--tasks', args.tasks);
   if (args.prefix !== undefined) out.push('--prefix', args.prefix);
   if (args.inference) out.push('--inference');
+  if (args.evaluations) out.push('--evaluations');
   if (args.lockDuration !== undefined) out.push('--lock-duration', String(args.lockDuration));
   if (args.stalledInterval !== undefined) out.push('--stalled-interval', String(args.stalledInterval));
   if (args.maxStalledCount !== undefined) out.push('--max-stalled-count', String(args.maxStalledCount));

@@ -12,3 +12,9 @@ export {
   type RunningInferenceWorker,
   startInferenceWorker,
 } from './inference.js';
+export {
+  type EvaluationWorkerOptions,
+  type RunningEvaluationWorker,
+  runEvaluation,
+  startEvaluationWorker,
+} from './evaluations.js';

@@ -13,6 +13,7 @@ import { childArgs, parseWorkerArgs, USAGE, type WorkerArgs } from './args.js';
 import type { StageRunners } from './context.js';
 import { runners as builtInRunners } from './stages.js';
 import type { Tasks } from './tasks.js';
+import { startEvaluationWorker } from './evaluations.js';
 import { startInferenceWorker } from './inference.js';
 import { superviseWorkers } from './supervisor.js';
 import { startWorker } from './worker.js';
@@ -55,11 +56,25 @@ runMain(async () => {
     return;
   }
 
+  const tasks = args.tasks === undefined ? {} : await loadExport<Tasks>('tasks', args.tasks, 'tasks');
+  if (args.evaluations) {
+    const evaluations = startEvaluationWorker({
+      redisUrl: config.redisUrl,
+      artifactDir: config.artifactDir,
+      device: config.device,
+      tasks,
+      logger,
+      prefix: args.prefix ?? config.redisPrefix,
+    });
+    onStopSignal(logger, async () => (await evaluations).close());
+    await evaluations;
+    return;
+  }
+
   const runners =
     args.runners === undefined
       ? builtInRunners
       : await loadExport<StageRunners>('runners', args.runners, 'runners');
-  const tasks = args.tasks === undefined ? {} : await loadExport<Tasks>('tasks', args.tasks, 'tasks');
   // The stop handler is installed before start-up finishes: a SIGTERM while starting still stops gracefully.
   const starting = startWorker({
     redisUrl: config.redisUrl,

@@ -8,3 +8,4 @@ export * from './metrics.js';
 export * from './resources.js';
 export * from './run-record.js';
 export * from './run-spec.js';
+export * from './evaluations.js';

@@ -58,3 +58,11 @@ export {
   publishInferenceReply,
   type TokenLogprob,
 } from './inference.js';
+export {
+  addEvaluationJob,
+  createEvaluationQueue,
+  EVALUATION_QUEUE,
+  type EvaluationJob,
+  type EvaluationJobResult,
+  type EvaluationQueue,
+} from './evaluations.js';

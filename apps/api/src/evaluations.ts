@@ -1,0 +1,212 @@
+// Evaluations: the spec checked and resolved to artifact keys (models of the team's runs or registered models, a
+// prompt dataset, a judge), recorded, and handed to the evaluation queue; the row follows its job (read when
+// asked: a finished job's result comes from the artifact store). The leaderboard rates every model the team has
+// compared, from all its finished evaluations.
+import {
+  type EvaluationJobData,
+  type EvaluationResult,
+  EvaluationSpec,
+  type FieldError,
+  POLICY_STAGES,
+  schemaErrors,
+} from '@rlhf/contracts';
+import type { Evaluation as EvaluationRow, Prisma, Team } from '@rlhf/db';
+import { type Comparison, leaderboard } from '@rlhf/eval';
+import { addEvaluationJob, createEvaluationQueue, type EvaluationQueue, keys } from '@rlhf/queue';
+import Value from 'typebox/value';
+import { ApiError, invalidRequest, notFound } from './errors.js';
+import * as store from './run-store.js';
+import type { Services } from './services.js';
+
+const queues = new WeakMap<Services, EvaluationQueue>();
+/** The evaluation queue of these services (one connection, closed with them). */
+export function evaluationQueue(s: Services): EvaluationQueue {
+  let queue = queues.get(s);
+  if (!queue) {
+    queue = createEvaluationQueue(s.redis, s.prefix);
+    queues.set(s, queue);
+  }
+  return queue;
+}
+
+interface ResolvedModel {
+  name: string;
+  key: string;
+}
+
+// Each model of the spec as an artifact key and a name stable across evaluations (the leaderboard's identity).
+async function resolveModels(s: Services, team: Team, spec: EvaluationSpec, errors: FieldError[]) {
+  const models: ResolvedModel[] = [];
+  for (const [i, ref] of spec.models.entries()) {
+    const at = `/models/${i}`;
+    if ('modelId' in ref) {
+      const row = await s.prisma.model.findFirst({ where: { id: ref.modelId, teamId: team.id } });
+      if (!row) errors.push({ path: `${at}/modelId`, message: `unknown model ${ref.modelId}` });
+      else models.push({ name: `model:${row.name}`, key: row.key });
+      continue;
+    }
+    const run = await store.findRun(s.prisma, team.id, ref.runId);
+    const finished = run
+      ? store.finishedModels(run).filter((m) => (POLICY_STAGES as readonly string[]).includes(m.kind))
+      : [];
+    const chosen = ref.stage ? finished.find((m) => m.kind === ref.stage) : finished.at(-1);
+    if (!run) errors.push({ path: `${at}/runId`, message: `unknown run ${ref.runId}` });
+    else if (!chosen)
+      errors.push({ path: at, message: `run ${ref.runId} has no finished ${ref.stage ?? 'policy'} stage` });
+    else models.push({ name: `run:${run.id}:${chosen.kind}`, key: chosen.modelKey });
+  }
+  const names = models.map((m) => m.name);
+  names.forEach((name, i) => {
+    if (names.indexOf(name) !== i) errors.push({ path: `/models/${i}`, message: `${name} is listed twice` });
+  });
+  return models;
+}
+
+async function resolveJudge(s: Services, team: Team, spec: EvaluationSpec, errors: FieldError[]) {
+  const tieMargin = spec.judge.tieMargin ?? 0;
+  if (spec.judge.type === 'task') return { type: 'task' as const, name: spec.judge.name, tieMargin };
+  const run = await store.findRun(s.prisma, team.id, spec.judge.runId);
+  const key =
+    (run && store.finishedModels(run).find((m) => m.kind === 'reward_model')?.modelKey) ??
+    run?.fromRunRewardModelKey;
+  if (!key) {
+    errors.push({ path: '/judge/runId', message: `run ${spec.judge.runId} has no finished reward model` });
+    return undefined;
+  }
+  return { type: 'reward_model' as const, key, tieMargin };
+}
+
+/** Checks, records and queues an evaluation; 400 naming every problem, nothing stored then. */
+export async function createEvaluation(s: Services, team: Team, body: unknown): Promise<EvaluationRow> {
+  const shape = schemaErrors(EvaluationSpec, Value.Default(EvaluationSpec, structuredClone(body ?? {})));
+  if (shape.length > 0) throw invalidRequest(shape);
+  const spec = Value.Default(EvaluationSpec, structuredClone(body)) as EvaluationSpec;
+  const errors: FieldError[] = [];
+  const models = await resolveModels(s, team, spec, errors);
+  const judge = await resolveJudge(s, team, spec, errors);
+  const dataset = await s.prisma.dataset.findFirst({ where: { id: spec.datasetId, teamId: team.id } });
+  if (!dataset) errors.push({ path: '/datasetId', message: `unknown dataset ${spec.datasetId}` });
+  else if (dataset.kind !== 'prompt')
+    errors.push({
+      path: '/datasetId',
+      message: `dataset ${spec.datasetId} is of kind "${dataset.kind}"; an evaluation needs "prompt"`,
+    });
+  if (errors.length > 0 || !dataset || !judge) throw invalidRequest(errors);
+
+  const row = await s.prisma.evaluation.create({
+    data: {
+      teamId: team.id,
+      name: spec.name ?? models.map((m) => m.name).join(' vs '),
+      spec: spec as unknown as Prisma.InputJsonObject,
+      models: models as unknown as Prisma.InputJsonArray,
+      resultKey: '',
+    },
+  });
+  const resultKey = `evaluations/${team.id}/${row.id}/result.json`;
+  const job: EvaluationJobData = {
+    evaluationId: row.id,
+    teamId: team.id,
+    models,
+    promptsKey: keys.dataset(team.id, dataset.sha256),
+    maxPrompts: spec.maxPrompts,
+    seeds: spec.seeds,
+    sampling: spec.sampling,
+    judge,
+    resultKey,
+  };
+  // Recorded first, then queued: a job that could not be added is added when the evaluation is next read.
+  const recorded = await s.prisma.evaluation.update({
+    where: { id: row.id },
+    data: { resultKey, spec: { ...spec, job } as unknown as Prisma.InputJsonObject },
+  });
+  await addEvaluationJob(evaluationQueue(s), job).catch((error: unknown) =>
+    s.logger.warn({ err: error, evaluationId: row.id }, 'evaluation job not added yet'),
+  );
+  return recorded;
+}
+
+/** Postgres cannot store U+0000 (an untrained byte-level model emits it): responses keep U+FFFD instead. */
+function withoutNul(value: unknown): unknown {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '\uFFFD');
+  if (Array.isArray(value)) return value.map(withoutNul);
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutNul(v)]));
+  return value;
+}
+
+/** The row brought up to date with its job: running, finished (result read), failed; a lost job re-added. */
+async function refresh(s: Services, row: EvaluationRow): Promise<EvaluationRow> {
+  if (row.status !== 'queued' && row.status !== 'running') return row;
+  const queue = evaluationQueue(s);
+  const job = await queue.getJob(row.id);
+  if (!job) {
+    await addEvaluationJob(queue, (row.spec as unknown as { job: EvaluationJobData }).job);
+    return row;
+  }
+  const state = await job.getState();
+  if (state === 'completed') {
+    const result = withoutNul(JSON.parse(await s.artifacts.getText(row.resultKey))) as EvaluationResult;
+    return s.prisma.evaluation.update({
+      where: { id: row.id },
+      data: {
+        status: 'succeeded',
+        result: result as unknown as Prisma.InputJsonObject,
+        finishedAt: new Date(),
+      },
+    });
+  }
+  if (state === 'failed')
+    return s.prisma.evaluation.update({
+      where: { id: row.id },
+      data: { status: 'failed', error: job.failedReason || 'the evaluation failed', finishedAt: new Date() },
+    });
+  if (state === 'active' && row.status === 'queued')
+    return s.prisma.evaluation.update({ where: { id: row.id }, data: { status: 'running' } });
+  return row;
+}
+
+export async function findEvaluation(s: Services, team: Team, id: string): Promise<EvaluationRow> {
+  const row = await s.prisma.evaluation.findFirst({ where: { id, teamId: team.id } });
+  if (!row) throw notFound('evaluation', id);
+  return refresh(s, row);
+}
+
+export async function listEvaluations(s: Services, team: Team, page: { cursor?: string; limit: number }) {
+  const rows = await s.prisma.evaluation.findMany({
+    where: { teamId: team.id, ...(page.cursor ? { id: { lt: page.cursor } } : {}) },
+    orderBy: { id: 'desc' },
+    take: page.limit + 1,
+  });
+  const items = await Promise.all(rows.slice(0, page.limit).map((row) => refresh(s, row)));
+  return { rows: items, nextCursor: rows.length > page.limit ? items[items.length - 1].id : null };
+}
+
+/** Ratings of every model the team compared (Bradley–Terry, Elo scale, bootstrap intervals), best first. */
+export async function teamLeaderboard(s: Services, team: Team, judge?: string) {
+  const pending = await s.prisma.evaluation.findMany({
+    where: { teamId: team.id, status: { in: ['queued', 'running'] } },
+  });
+  for (const row of pending) await refresh(s, row);
+  const rows = await s.prisma.evaluation.findMany({ where: { teamId: team.id, status: 'succeeded' } });
+  const comparisons: Comparison[] = rows
+    .filter((row) => judge === undefined || (row.spec as unknown as EvaluationSpec).judge.type === judge)
+    .flatMap((row) => (row.result as unknown as EvaluationResult).comparisons);
+  if (comparisons.length === 0) return { rows: [], comparisons: 0, evaluations: 0 };
+  const board = leaderboard(comparisons, { seed: 1 });
+  return { ...board, evaluations: rows.length };
+}
+
+export function evaluationView(row: EvaluationRow) {
+  const { job: _job, ...spec } = row.spec as unknown as EvaluationSpec & { job?: unknown };
+  return {
+    id: row.id,
+    name: row.name,
+    status: row.status,
+    spec,
+    models: row.models as unknown as ResolvedModel[],
+    result: (row.result as unknown as EvaluationResult | null) ?? null,
+    error: row.error,
+    createdAt: row.createdAt.toISOString(),
+    finishedAt: row.finishedAt?.toISOString() ?? null,
+  };
+}
