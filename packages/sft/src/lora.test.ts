@@ -116,7 +116,11 @@ describe('LoRA SFT on sort-digits (tiny preset)', () => {
       rows,
       runtime,
       adapter: imported.adapter,
-      hooks: { onMetrics: (step, values) => step === 0 && (startLoss = values[SftMetrics.evalLoss]) },
+      hooks: {
+        onMetrics: (step, values) => {
+          if (step === 0) startLoss = values[SftMetrics.evalLoss];
+        },
+      },
     });
     expect(Math.abs(startLoss - adapted.after)).toBeLessThan(1e-6);
     // Checkpoint: PEFT files + the adapter's moments only; sizes scale with the adapter, not the model.
