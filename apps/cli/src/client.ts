@@ -21,6 +21,14 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** A model a run of the team fine-tuned (`ft:<base>:<team>:<suffix>:<run id>`), as OpenAI lists it. */
+export interface FineTunedModel {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
+
 /** The API refused a request: its status and `{ error: { code, message, field? } }`. */
 export class ApiRequestError extends Error {
   override name = 'ApiRequestError';
@@ -87,7 +95,7 @@ export function createClient({ url, key, timeoutMs = 60_000 }: ClientOptions) {
       response = await fetch(`${url}${path}`, {
         ...request,
         headers: { ...auth, ...init.headers },
-        signal: signals.length ? AbortSignal.any(signals) : null,
+        signal: signals.length > 1 ? AbortSignal.any(signals) : (signals[0] ?? null),
       });
     } catch (error) {
       if (init.signal?.aborted) throw error;
@@ -143,9 +151,9 @@ export function createClient({ url, key, timeoutMs = 60_000 }: ClientOptions) {
         headers: { 'content-type': 'application/x-tar' },
         body: input.body,
       }),
-    /** GET /v1/models (OpenAI's list shape) */
+    /** GET /v1/models (OpenAI's list shape; the team's fine-tuned models come as bare OpenAI model objects) */
     listModels: (params: { limit?: number; cursor?: string } = {}) =>
-      json<{ data: RegisteredModelView[]; nextCursor: string | null }>(
+      json<{ data: (RegisteredModelView | FineTunedModel)[]; nextCursor: string | null }>(
         'list models',
         `/v1/models${query(params)}`,
       ),

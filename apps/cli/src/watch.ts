@@ -105,5 +105,27 @@ export function runSummary(run: RunView): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Watches with progress lines (or quietly with --json), prints the summary; the exit code by the run's status. */
+export async function watchCommand(
+  ctx: { io: Io; json: boolean; printJson(value: unknown): void; warn(line: string): void },
+  client: Client,
+  runId: string,
+): Promise<number> {
+  let run: RunView;
+  try {
+    run = await watchRun(client, runId, {
+      ...(ctx.json ? {} : { onUpdate: progressRenderer(ctx.io.stdout) }),
+      ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
+    });
+  } catch (error) {
+    if (!ctx.io.signal?.aborted) throw error;
+    ctx.warn(`rlhf: stopped watching; run ${runId} goes on (rlhf watch ${runId}, rlhf cancel ${runId})`);
+    return 130;
+  }
+  if (ctx.json) ctx.printJson(run);
+  else ctx.io.stdout.write(`\n${runSummary(run)}`);
+  return exitCodeOf(run);
+}
+
 /** Exit code of a watched run: 0 when it succeeded. */
 export const exitCodeOf = (run: RunView): number => (run.status === 'succeeded' ? 0 : 1);

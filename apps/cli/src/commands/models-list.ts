@@ -1,6 +1,11 @@
-// rlhf models list: the team's registered models, newest first.
+// rlhf models list: the team's registered models, newest first, then the models its runs fine-tuned.
+import type { RegisteredModelView } from '@rlhf/contracts';
+import type { FineTunedModel } from '../client.js';
 import type { Command } from '../command.js';
 import { table } from '../format.js';
+
+const isRegistered = (m: RegisteredModelView | FineTunedModel): m is RegisteredModelView =>
+  'architecture' in m;
 
 export const modelsList: Command = {
   name: 'models list',
@@ -23,10 +28,9 @@ export const modelsList: Command = {
           ['ID', 'NAME', 'ARCHITECTURE', 'PARAMETERS', 'DTYPE', 'CREATED'],
           items.map((m) => [
             m.id,
-            m.name,
-            m.architecture,
-            String(m.parameterCount),
-            m.dtype,
+            ...(isRegistered(m)
+              ? [m.name, m.architecture, String(m.parameterCount), m.dtype]
+              : ['-', 'fine-tuned by a run', '-', '-']),
             new Date(m.created * 1000).toISOString().replace('T', ' ').slice(0, 19),
           ]),
         ),

@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { readPipelineFile, resolveDatasetFiles } from '../pipeline-file.js';
-import { exitCodeOf, progressRenderer, runSummary, watchRun } from '../watch.js';
+import { watchCommand } from '../watch.js';
 
 export const submit: Command = {
   name: 'submit',
@@ -42,12 +42,6 @@ export const submit: Command = {
       if (ctx.json) ctx.printJson(created);
       return 0;
     }
-    const run = await watchRun(client, created.id, {
-      ...(ctx.json ? {} : { onUpdate: progressRenderer(ctx.io.stdout) }),
-      ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
-    });
-    if (ctx.json) ctx.printJson(run);
-    else ctx.io.stdout.write(`\n${runSummary(run)}`);
-    return exitCodeOf(run);
+    return watchCommand(ctx, client, created.id);
   },
 };
