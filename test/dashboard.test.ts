@@ -20,7 +20,15 @@ const FILES = ['/dashboard/static/app.js', '/dashboard/static/chart.js', '/dashb
 
 test('every dashboard route is the one HTML shell, which runs only scripts of its own origin', async () => {
   const shells = new Set<string>();
-  for (const url of ['/dashboard', '/dashboard/', '/dashboard/runs/0000-any-id', '/dashboard/workers']) {
+  for (const url of [
+    '/dashboard',
+    '/dashboard/',
+    '/dashboard/runs/0000-any-id',
+    '/dashboard/workers',
+    '/dashboard/leaderboard',
+    '/dashboard/evaluations',
+    '/dashboard/evaluations/0000-any-id',
+  ]) {
     const response = await api.app.inject({ method: 'GET', url });
     expect(response.statusCode, url).toBe(200);
     expect(response.headers['content-type']).toBe('text/html; charset=utf-8');
@@ -47,9 +55,17 @@ test('every dashboard route is the one HTML shell, which runs only scripts of it
     expect(file.headers['x-content-type-options']).toBe('nosniff');
     expect(file.body).not.toMatch(/https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
   }
-  expect((await api.app.inject({ method: 'GET', url: '/dashboard/static/app.js' })).body).toContain(
-    '/v1/runs',
-  );
+  const script = (await api.app.inject({ method: 'GET', url: '/dashboard/static/app.js' })).body;
+  for (const route of ['/v1/runs', '/v1/evaluations', '/v1/leaderboard']) expect(script).toContain(route);
+  // The navigation links every page.
+  for (const page of [
+    '/dashboard',
+    '/dashboard/evaluations',
+    '/dashboard/leaderboard',
+    '/dashboard/workers',
+  ]) {
+    expect(html).toContain(`href="${page}" data-route`);
+  }
 });
 
 test('only the listed files are served: other names, and paths out of the directory, are 404', async () => {

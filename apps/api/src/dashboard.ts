@@ -1,7 +1,8 @@
-// GET /dashboard: a live page of the team's runs. The page is static and public; everything it shows comes
-// from /v1 with the key the user types in (kept in the browser's localStorage, sent as a Bearer header).
-// Its routes (/dashboard, /dashboard/runs/:runId, /dashboard/workers) are one HTML shell; the page's script
-// and styles are files of their own under /dashboard/static/, so the CSP admits only this origin's files.
+// GET /dashboard: a live page of the team's runs, evaluations and leaderboard. The page is static and public;
+// everything it shows comes from /v1 with the key the user types in (kept in the browser's localStorage, sent
+// as a Bearer header). Its routes (/dashboard, /dashboard/runs/:runId, /dashboard/workers,
+// /dashboard/leaderboard, /dashboard/evaluations[/:evaluationId]) are one HTML shell; the page's script and
+// styles are files of their own under /dashboard/static/, so the CSP admits only this origin's files.
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
@@ -13,7 +14,15 @@ const ASSETS: Record<string, string> = {
   'app.css': 'text/css; charset=utf-8',
 };
 /** The client-side routes, each answered with the same shell (the script reads location.pathname). */
-const PAGES = ['/dashboard', '/dashboard/', '/dashboard/runs/:runId', '/dashboard/workers'];
+const PAGES = [
+  '/dashboard',
+  '/dashboard/',
+  '/dashboard/runs/:runId',
+  '/dashboard/workers',
+  '/dashboard/leaderboard',
+  '/dashboard/evaluations',
+  '/dashboard/evaluations/:evaluationId',
+];
 
 const CSP = [
   "default-src 'none'",

@@ -1,5 +1,5 @@
-// The dashboard: runs, one page per run (/dashboard/runs/:id) and the workers, all read from /v1 with the
-// team key the user entered. Routes are client-side (the server answers every dashboard path with one shell).
+// The dashboard: runs, one page per run (/dashboard/runs/:id), the evaluations (/dashboard/evaluations[/:id]),
+// the team's leaderboard and the workers, all read from /v1 with the team key the user entered. Routes are client-side (the server answers every dashboard path with one shell).
 import { fmt, LineChart } from './chart.js';
 
 const KEY_STORE = 'rlhf.apiKey';
@@ -208,7 +208,11 @@ function route() {
     link.classList.toggle('current', new URL(link.href).pathname === path);
   }
   const match = /^\/dashboard\/runs\/([^/]+)$/.exec(path);
+  const evaluation = /^\/dashboard\/evaluations\/([^/]+)$/.exec(path);
   if (match) runPage(decodeURIComponent(match[1])).catch(showError);
+  else if (evaluation) evaluationPage(decodeURIComponent(evaluation[1])).catch(showError);
+  else if (path === '/dashboard/evaluations') evaluationsPage().catch(showError);
+  else if (path === '/dashboard/leaderboard') leaderboardPage().catch(showError);
   else if (path === '/dashboard/workers') workersPage().catch(showError);
   else runsPage().catch(showError);
 }
@@ -377,21 +381,21 @@ async function workersPage() {
 }
 
 // --- One run -------------------------------------------------------------------------------------
-function notFound(id, message) {
+function notFound(id, message, what = 'run', back = '/dashboard') {
   $('page').replaceChildren(
     el(
       'section',
       { className: 'card notfound', id: 'not-found' },
-      el('h2', {}, 'Run not found'),
+      el('h2', {}, `${what[0].toUpperCase()}${what.slice(1)} not found`),
       el(
         'p',
         {},
-        'No run ',
+        `No ${what} `,
         el('code', {}, id),
-        ' belongs to your team: it may be another team’s run, or the id is wrong.',
+        ` belongs to your team: it may be another team’s ${what}, or the id is wrong.`,
       ),
       el('p', { className: 'muted' }, message),
-      el('p', {}, el('a', { href: '/dashboard', dataset: { route: '' } }, '← all runs')),
+      el('p', {}, el('a', { href: back, dataset: { route: '' } }, `← all ${what}s`)),
     ),
   );
 }
@@ -1120,6 +1124,628 @@ async function cancelRun(v) {
   } catch (error) {
     showError(error);
   }
+}
+
+// --- Evaluations and the leaderboard ---------------------------------------------------------------
+const OUTCOMES = { win: 'A wins', tie: 'tie', loss: 'B wins' };
+const VERDICT_LIMIT = 500;
+const pct = (x) => (typeof x === 'number' ? `${(x * 100).toFixed(1)} %` : '–');
+// An untrained model emits control characters: shown as their Unicode pictures (␀, ␁ …), not swallowed.
+const visible = (text) =>
+  Array.from(String(text ?? ''), (c) => {
+    const code = c.charCodeAt(0);
+    return code < 32 && c !== '\n' && c !== '\t' ? String.fromCharCode(0x2400 + code) : c;
+  }).join('');
+
+/** The team's run names by id (to name the models of runs); an empty map when the runs cannot be read. */
+async function runNames(signal) {
+  try {
+    const runs = await getJson('/v1/runs?limit=100', { signal });
+    return new Map(runs.items.map((r) => [r.id, r.name]));
+  } catch (error) {
+    if (error instanceof SignedOut || error?.name === 'AbortError') throw error;
+    return new Map();
+  }
+}
+/** A model's name as the leaderboard keys it: `run:<id>:<stage>` (a run's policy) or `model:<name>` (registered). */
+function parseModel(name) {
+  const run = /^run:([^:]+):(.+)$/.exec(name);
+  if (run) return { runId: run[1], stage: run[2] };
+  const model = /^model:(.+)$/.exec(name);
+  return { registered: model ? model[1] : name };
+}
+function shortModel(name, names) {
+  const m = parseModel(name);
+  if (m.runId) return `${names.get(m.runId) ?? `run ${m.runId.slice(0, 8)}`} · ${label(m.stage)}`;
+  return m.registered;
+}
+/** The model with a link to its run, and what it is under that. */
+function modelCell(name, names) {
+  const m = parseModel(name);
+  if (m.runId) {
+    return el(
+      'span',
+      { className: 'model' },
+      el(
+        'a',
+        { href: `/dashboard/runs/${m.runId}`, dataset: { route: '' } },
+        names.get(m.runId) ?? `run ${m.runId.slice(0, 8)}`,
+      ),
+      ` · ${label(m.stage)}`,
+      el('div', { className: 'muted key' }, name),
+    );
+  }
+  return el(
+    'span',
+    { className: 'model' },
+    m.registered,
+    el('div', { className: 'muted' }, 'registered model'),
+  );
+}
+function judgeText(judge) {
+  if (!judge) return '–';
+  const margin = judge.tieMargin ? ` · tie margin ${judge.tieMargin}` : '';
+  if (judge.type === 'task') return el('span', {}, `task grader ${judge.name}`, margin);
+  return el(
+    'span',
+    {},
+    'reward model of run ',
+    el('a', { href: `/dashboard/runs/${judge.runId}`, dataset: { route: '' } }, judge.runId),
+    margin,
+  );
+}
+function samplingText(sampling) {
+  if (!sampling) return '–';
+  const parts = [`up to ${sampling.maxNewTokens} new tokens`];
+  parts.push(sampling.temperature === 0 ? 'greedy' : `temperature ${sampling.temperature}`);
+  if (sampling.topK) parts.push(`top-k ${sampling.topK}`);
+  if (sampling.topP) parts.push(`top-p ${sampling.topP}`);
+  return parts.join(' · ');
+}
+const evaluationLink = (e) =>
+  el('a', { href: `/dashboard/evaluations/${e.id}`, dataset: { route: '' } }, e.name ?? e.id);
+
+/**
+ * An interval on a horizontal scale [lo, hi]: the interval as a band, the estimate as a mark, and reference
+ * lines (e.g. a win rate of ½). Positions are percentages of the track, set through the CSSOM (the CSP
+ * refuses style attributes, not style properties).
+ */
+function intervalBar({ lo, hi, lower, upper, value, refs = [], title, className = '' }) {
+  const at = (x) => Math.max(0, Math.min(100, ((x - lo) / (hi - lo || 1)) * 100));
+  const band = el('div', { className: 'ci-band' });
+  band.style.left = `${at(lower)}%`;
+  band.style.width = `${Math.max(0, at(upper) - at(lower))}%`;
+  const mark = el('div', { className: 'ci-mark' });
+  mark.style.left = `${at(value)}%`;
+  const lines = refs.map((r) => {
+    const line = el('div', { className: 'ci-ref' });
+    line.style.left = `${at(r)}%`;
+    return line;
+  });
+  return el(
+    'div',
+    {
+      className: `ci ${className}`.trim(),
+      title,
+      dataset: { lower: at(lower).toFixed(2), upper: at(upper).toFixed(2), value: at(value).toFixed(2) },
+    },
+    el('div', { className: 'ci-track' }, ...lines, band, mark),
+  );
+}
+
+// --- Leaderboard -------------------------------------------------------------------------------------
+async function leaderboardPage() {
+  const p = newPage();
+  const judge = el(
+    'select',
+    { id: 'leaderboard-judge' },
+    el('option', { value: '' }, 'every judge'),
+    el('option', { value: 'task' }, 'task graders'),
+    el('option', { value: 'reward_model' }, 'reward models'),
+  );
+  const body = el('div', { id: 'leaderboard' }, el('p', { className: 'muted' }, 'Loading…'));
+  $('page').replaceChildren(
+    el(
+      'section',
+      { className: 'card' },
+      el(
+        'div',
+        { className: 'row' },
+        el('h2', {}, 'Leaderboard'),
+        el('label', { className: 'controls' }, 'comparisons by ', judge),
+      ),
+      el(
+        'p',
+        { className: 'muted' },
+        'Bradley–Terry ratings on the Elo scale from every finished evaluation of the team, best first. ' +
+          'The bar is the 95 % bootstrap interval of the rating, the mark the rating itself.',
+      ),
+      body,
+    ),
+  );
+  const load = async () => {
+    const signal = p.controller.signal;
+    const query = judge.value ? `?judge=${judge.value}` : '';
+    const [board, names] = await Promise.all([
+      getJson(`/v1/leaderboard${query}`, { signal }),
+      runNames(signal),
+    ]);
+    if (page === p) renderLeaderboard(body, board, names);
+  };
+  judge.onchange = () => load().catch(showError);
+  await load();
+  every(p, 10_000, load);
+}
+function renderLeaderboard(body, board, names) {
+  if (board.rows.length === 0) {
+    body.replaceChildren(
+      el(
+        'p',
+        { className: 'muted' },
+        'No finished evaluation yet: POST /v1/evaluations compares two or more models (see ',
+        el('a', { href: '/dashboard/evaluations', dataset: { route: '' } }, 'evaluations'),
+        ').',
+      ),
+    );
+    return;
+  }
+  const lows = board.rows.map((r) => r.interval.lower);
+  const highs = board.rows.map((r) => r.interval.upper);
+  const [min, max] = [Math.min(...lows, ...board.rows.map((r) => r.rating)), Math.max(...highs)];
+  const pad = Math.max(5, (max - min) * 0.05);
+  const scale = { lo: min - pad, hi: max + pad };
+  const scaleHeading = el(
+    'span',
+    { className: 'ci-scale' },
+    el('span', {}, Math.round(scale.lo)),
+    el('span', {}, 'rating'),
+    el('span', {}, Math.round(scale.hi)),
+  );
+  body.replaceChildren(
+    el(
+      'p',
+      { className: 'muted', id: 'leaderboard-summary' },
+      `${board.rows.length} models · ${board.comparisons} comparisons from ${board.evaluations} ` +
+        (board.evaluations === 1 ? 'evaluation' : 'evaluations'),
+    ),
+    table(
+      ['rank', 'model', 'rating', '95 % interval', scaleHeading, 'games', 'W / T / L'],
+      board.rows.map((r) =>
+        el(
+          'tr',
+          { className: 'rating', dataset: { model: r.model, rank: r.rank } },
+          el('td', { className: 'num' }, r.rank),
+          el('td', {}, modelCell(r.model, names)),
+          el('td', { className: 'num rating-value' }, Math.round(r.rating)),
+          el(
+            'td',
+            { className: 'num rating-interval' },
+            `${Math.round(r.interval.lower)} – ${Math.round(r.interval.upper)}`,
+          ),
+          el(
+            'td',
+            { className: 'ci-cell' },
+            intervalBar({
+              ...scale,
+              lower: r.interval.lower,
+              upper: r.interval.upper,
+              value: r.rating,
+              title: `${Math.round(r.rating)} (95 %: ${Math.round(r.interval.lower)} – ${Math.round(r.interval.upper)})`,
+            }),
+          ),
+          el('td', { className: 'num' }, r.games),
+          el('td', { className: 'num wtl' }, `${r.wins} / ${r.ties} / ${r.losses}`),
+        ),
+      ),
+      { id: 'leaderboard-table' },
+    ),
+  );
+}
+
+// --- Evaluations -------------------------------------------------------------------------------------
+async function evaluationsPage() {
+  const p = newPage();
+  const state = { items: [], cursor: null, extended: false, names: new Map() };
+  const list = el('div', { id: 'evaluations' }, el('p', { className: 'muted' }, 'Loading…'));
+  const more = el('button', { type: 'button', hidden: true }, 'Load more');
+  $('page').replaceChildren(
+    el(
+      'section',
+      { className: 'card' },
+      el(
+        'div',
+        { className: 'row' },
+        el('h2', {}, 'Evaluations'),
+        el('a', { href: '/dashboard/leaderboard', dataset: { route: '' } }, 'leaderboard →'),
+      ),
+      list,
+      more,
+    ),
+  );
+  const resultCell = (e) => {
+    if (e.status === 'failed') return el('div', { className: 'error-text' }, e.error ?? 'failed');
+    if (!e.result) return el('span', { className: 'muted' }, e.status === 'running' ? 'generating…' : '–');
+    return e.result.pairs.map((pair) =>
+      el(
+        'div',
+        { className: 'pair-summary' },
+        `${shortModel(pair.a, state.names)} vs ${shortModel(pair.b, state.names)}: `,
+        el('b', {}, pct(pair.winRate)),
+        ` (${pct(pair.interval.lower)} – ${pct(pair.interval.upper)})`,
+      ),
+    );
+  };
+  const render = () => {
+    if (page !== p) return;
+    list.replaceChildren(
+      state.items.length === 0
+        ? el(
+            'p',
+            { className: 'muted' },
+            'No evaluations yet: POST /v1/evaluations compares two or more models on a prompt set.',
+          )
+        : table(
+            ['evaluation', 'status', 'models', 'judge', 'win rate of A (95 %)', 'created', 'took'],
+            state.items.map((e) =>
+              el(
+                'tr',
+                { dataset: { evaluationId: e.id } },
+                el('td', {}, evaluationLink(e), el('div', { className: 'muted key' }, e.id)),
+                el('td', {}, badge(e.status)),
+                el(
+                  'td',
+                  {},
+                  ...e.models.map((m) =>
+                    el('div', { className: 'model-name' }, shortModel(m.name, state.names)),
+                  ),
+                ),
+                el('td', {}, judgeText(e.spec?.judge)),
+                el('td', {}, resultCell(e)),
+                el('td', { className: 'num' }, when(e.createdAt)),
+                el('td', { className: 'num' }, duration(e.createdAt, e.finishedAt)),
+              ),
+            ),
+            { id: 'evaluation-table' },
+          ),
+    );
+    more.hidden = !state.cursor;
+  };
+  const load = async () => {
+    const signal = p.controller.signal;
+    const [first, names] = await Promise.all([
+      getJson('/v1/evaluations?limit=20', { signal }),
+      runNames(signal),
+    ]);
+    Object.assign(state, { items: first.items, cursor: first.nextCursor, extended: false, names });
+    render();
+  };
+  more.onclick = async () => {
+    const query = new URLSearchParams({ limit: '20', cursor: state.cursor });
+    const next = await getJson(`/v1/evaluations?${query}`, { signal: p.controller.signal }).catch(showError);
+    if (!next) return;
+    state.items.push(...next.items);
+    state.cursor = next.nextCursor;
+    state.extended = true;
+    render();
+  };
+  await load();
+  every(p, 5000, () => (state.extended ? undefined : load()));
+}
+
+async function evaluationPage(id) {
+  const p = newPage();
+  const signal = p.controller.signal;
+  const read = () => getJson(`/v1/evaluations/${encodeURIComponent(id)}`, { signal });
+  let view;
+  try {
+    view = await read();
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 400)) {
+      if (page === p) notFound(id, error.message, 'evaluation', '/dashboard/evaluations');
+      return;
+    }
+    throw error;
+  }
+  const names = await runNames(signal);
+  if (page !== p) return;
+  const v = { p, view, names, shown: null };
+  buildEvaluationLayout(v);
+  renderEvaluation(v);
+  let reading = false;
+  every(p, POLL_MS, async () => {
+    if (evaluationDone(v.view) || reading) return;
+    reading = true;
+    try {
+      v.view = await read();
+      renderEvaluation(v);
+    } finally {
+      reading = false;
+    }
+  });
+}
+const evaluationDone = (view) => view.status === 'succeeded' || view.status === 'failed';
+
+function buildEvaluationLayout(v) {
+  const filter = el('input', {
+    type: 'search',
+    id: 'verdict-filter',
+    placeholder: 'filter prompt or responses…',
+  });
+  const outcome = el(
+    'select',
+    { id: 'verdict-outcome' },
+    el('option', { value: '' }, 'every outcome'),
+    ...Object.entries(OUTCOMES).map(([value, text]) => el('option', { value }, text)),
+  );
+  const pair = el('select', { id: 'verdict-pair', hidden: true });
+  filter.oninput = () => renderVerdicts(v);
+  outcome.onchange = () => renderVerdicts(v);
+  pair.onchange = () => renderVerdicts(v);
+  $('page').replaceChildren(
+    el('section', { className: 'card', id: 'evaluation-head' }),
+    el(
+      'section',
+      { className: 'card' },
+      el('h2', {}, 'Win rates'),
+      el(
+        'p',
+        { className: 'muted' },
+        'Per pair, the share of prompts and seeds model A wins (a tie counts ½) with its 95 % bootstrap ' +
+          'interval (prompts resampled); the line marks ½, no difference.',
+      ),
+      el('div', { id: 'pairs' }),
+    ),
+    el('section', { className: 'card' }, el('h2', {}, 'Mean scores'), el('div', { id: 'mean-scores' })),
+    el(
+      'section',
+      { className: 'card' },
+      el(
+        'div',
+        { className: 'row' },
+        el('h2', {}, 'Verdicts'),
+        el(
+          'div',
+          { className: 'controls' },
+          pair,
+          filter,
+          outcome,
+          el('span', { id: 'verdict-count', className: 'muted' }),
+        ),
+      ),
+      el('div', { id: 'verdicts' }),
+    ),
+  );
+}
+
+function renderEvaluation(v) {
+  if (page !== v.p) return;
+  const { view, names } = v;
+  const spec = view.spec ?? {};
+  const seeds = spec.seeds ?? [];
+  $('evaluation-head').replaceChildren(
+    el(
+      'div',
+      { className: 'row' },
+      el('h2', {}, view.name ?? 'evaluation', ' ', badge(view.status, 'evaluation-status')),
+      el(
+        'span',
+        { className: 'muted', id: 'evaluation-mode' },
+        evaluationDone(view) ? 'finished' : `refreshing every ${POLL_MS / 1000} s`,
+      ),
+    ),
+    el(
+      'div',
+      { className: 'muted' },
+      `${view.id} · created ${when(view.createdAt)} · finished ${when(view.finishedAt)} · ` +
+        duration(view.createdAt, view.finishedAt),
+    ),
+    el(
+      'dl',
+      { className: 'facts' },
+      el('dt', {}, 'models'),
+      el(
+        'dd',
+        { id: 'evaluation-models' },
+        ...view.models.map((m, i) =>
+          el(
+            'div',
+            { dataset: { model: m.name } },
+            el('b', {}, `${String.fromCharCode(65 + i)} `),
+            modelCell(m.name, names),
+          ),
+        ),
+      ),
+      el('dt', {}, 'judge'),
+      el('dd', { id: 'evaluation-judge' }, judgeText(spec.judge)),
+      el('dt', {}, 'prompts'),
+      el(
+        'dd',
+        {},
+        `the first ${spec.maxPrompts ?? '?'} of dataset `,
+        el('code', {}, spec.datasetId ?? '?'),
+        ` × ${seeds.length} seed${seeds.length === 1 ? '' : 's'} (${seeds.join(', ')})`,
+      ),
+      el('dt', {}, 'sampling'),
+      el('dd', {}, samplingText(spec.sampling)),
+    ),
+    ...(view.error ? [el('div', { className: 'error-text', id: 'evaluation-error' }, view.error)] : []),
+  );
+  const signature = `${view.status} ${view.result ? view.result.pairs.length : 0}`;
+  if (signature === v.shown) return; // the result is drawn once; polling only refreshes the head
+  v.shown = signature;
+  renderPairs(v);
+  renderMeanScores(v);
+  const select = $('verdict-pair');
+  const pairs = view.result?.pairs ?? [];
+  select.replaceChildren(
+    ...pairs.map((pair, i) =>
+      el('option', { value: String(i) }, `${shortModel(pair.a, names)} vs ${shortModel(pair.b, names)}`),
+    ),
+  );
+  select.hidden = pairs.length < 2;
+  renderVerdicts(v);
+}
+
+function waiting(view) {
+  if (view.status === 'failed') return 'The evaluation failed: no result.';
+  return view.status === 'running'
+    ? 'The models are generating and the judge is comparing; the result appears here when it is done.'
+    : 'Queued: waiting for a worker started with --evaluations.';
+}
+
+function renderPairs(v) {
+  const { view, names } = v;
+  if (!view.result) {
+    $('pairs').replaceChildren(el('p', { className: 'muted' }, waiting(view)));
+    return;
+  }
+  $('pairs').replaceChildren(
+    ...view.result.pairs.map((pair, i) => {
+      const [a, b] = [shortModel(pair.a, names), shortModel(pair.b, names)];
+      const n = pair.wins + pair.ties + pair.losses;
+      const { lower, upper } = pair.interval;
+      const level = Math.round((pair.interval.level ?? 0.95) * 100);
+      const verdict =
+        lower > 0.5
+          ? `${a} is better: the whole interval is above ½.`
+          : upper < 0.5
+            ? `${b} is better: the whole interval is below ½.`
+            : 'No clear difference: the interval contains ½.';
+      return el(
+        'div',
+        { className: 'pair', dataset: { pair: i, a: pair.a, b: pair.b } },
+        el(
+          'h3',
+          {},
+          el('span', { className: 'side-a' }, `A ${a}`),
+          ' vs ',
+          el('span', { className: 'side-b' }, `B ${b}`),
+        ),
+        el(
+          'div',
+          { className: 'winrate-row' },
+          el('span', { className: 'winrate num' }, pct(pair.winRate)),
+          el(
+            'div',
+            { className: 'winrate-scale' },
+            intervalBar({
+              lo: 0,
+              hi: 1,
+              lower,
+              upper,
+              value: pair.winRate,
+              refs: [0.5],
+              className: 'winrate-bar',
+              title: `win rate of A ${pct(pair.winRate)}, ${level} % interval ${pct(lower)} – ${pct(upper)}`,
+            }),
+            el(
+              'div',
+              { className: 'ci-axis' },
+              el('span', {}, '0'),
+              el('span', {}, '½'),
+              el('span', {}, '1'),
+            ),
+          ),
+          el('span', { className: 'num winrate-interval' }, `${level} %: ${pct(lower)} – ${pct(upper)}`),
+        ),
+        el(
+          'div',
+          { className: 'wtl' },
+          el('span', { className: 'badge win' }, `A wins ${pair.wins}`),
+          ' ',
+          el('span', { className: 'badge tie' }, `ties ${pair.ties}`),
+          ' ',
+          el('span', { className: 'badge loss' }, `B wins ${pair.losses}`),
+          el('span', { className: 'muted' }, ` of ${n} verdicts`),
+        ),
+        el('p', { className: 'pair-verdict' }, verdict),
+      );
+    }),
+  );
+}
+
+function renderMeanScores(v) {
+  const { view, names } = v;
+  const scores = view.result?.meanScores;
+  if (!view.result) {
+    $('mean-scores').replaceChildren(el('p', { className: 'muted' }, '–'));
+    return;
+  }
+  if (!scores) {
+    $('mean-scores').replaceChildren(
+      el('p', { className: 'muted' }, 'This judge gives verdicts, not scores.'),
+    );
+    return;
+  }
+  const rows = Object.entries(scores).sort(([, x], [, y]) => y - x);
+  $('mean-scores').replaceChildren(
+    table(
+      ['model', 'mean score'],
+      rows.map(([model, score]) =>
+        el(
+          'tr',
+          { dataset: { model } },
+          el('td', {}, modelCell(model, names)),
+          el('td', { className: 'num' }, fmt(score)),
+        ),
+      ),
+      { id: 'mean-score-table' },
+    ),
+  );
+}
+
+function renderVerdicts(v) {
+  if (page !== v.p) return;
+  const pairs = v.view.result?.pairs ?? [];
+  const pair = pairs[Number($('verdict-pair').value || 0)] ?? pairs[0];
+  if (!pair) {
+    $('verdict-count').textContent = '';
+    $('verdicts').replaceChildren(el('p', { className: 'muted' }, waiting(v.view)));
+    return;
+  }
+  const needle = $('verdict-filter').value.trim().toLowerCase();
+  const outcome = $('verdict-outcome').value;
+  const shown = pair.rows.filter(
+    (r) =>
+      (!outcome || r.outcome === outcome) &&
+      (!needle || `${r.prompt}\n${r.responseA}\n${r.responseB}`.toLowerCase().includes(needle)),
+  );
+  const drawn = shown.slice(0, VERDICT_LIMIT);
+  $('verdict-count').textContent =
+    (shown.length === pair.rows.length
+      ? `${shown.length} verdicts`
+      : `${shown.length} of ${pair.rows.length} match`) +
+    (drawn.length < shown.length ? ` (first ${drawn.length} shown)` : '');
+  const names = v.names;
+  $('verdicts').replaceChildren(
+    shown.length === 0
+      ? el('p', { className: 'muted' }, 'No verdict matches the filter.')
+      : table(
+          [
+            'prompt',
+            'seed',
+            `response of A (${shortModel(pair.a, names)})`,
+            `response of B (${shortModel(pair.b, names)})`,
+            'score A',
+            'score B',
+            'outcome',
+          ],
+          drawn.map((r) =>
+            el(
+              'tr',
+              { className: 'verdict', dataset: { outcome: r.outcome } },
+              el('td', { className: 'text prompt' }, visible(r.prompt)),
+              el('td', { className: 'num' }, v.view.spec?.seeds?.[r.seedIndex] ?? r.seedIndex),
+              el('td', { className: 'text response' }, visible(r.responseA)),
+              el('td', { className: 'text response' }, visible(r.responseB)),
+              el('td', { className: 'num' }, fmt(r.scoreA)),
+              el('td', { className: 'num' }, fmt(r.scoreB)),
+              el('td', {}, el('span', { className: `badge ${r.outcome}` }, OUTCOMES[r.outcome] ?? r.outcome)),
+            ),
+          ),
+          { id: 'verdict-table' },
+        ),
+  );
 }
 
 if (key) signedIn();
