@@ -62,7 +62,7 @@ export async function tokenizerOf(job: StageJobData, ctx: StageContext): Promise
 async function finish(
   job: StageJobData,
   ctx: StageContext,
-  result: Pick<StageResult, 'step' | 'model' | 'summary'> & { hyperparameters: object },
+  result: Pick<StageResult, 'step' | 'model' | 'summary' | 'last'> & { hyperparameters: object },
   onnx: { name: string; bytes: Uint8Array },
   extra: CheckpointFiles = {},
 ): Promise<StageJobResult> {
@@ -98,6 +98,15 @@ async function finish(
     ...(tokenizer.hfFiles
       ? Object.fromEntries(
           ['tokenizer.json', 'tokenizer_config.json'].flatMap((name) => (hf[name] ? [[name, hf[name]]] : [])),
+        )
+      : {}),
+    // keepBest: the stage's output is the best evaluation's weights; the last ones stay beside them.
+    ...(result.last
+      ? Object.fromEntries(
+          Object.entries(await modelFiles(result.last, metadata)).map(([name, bytes]) => [
+            `last/${name}`,
+            bytes,
+          ]),
         )
       : {}),
     [onnx.name]: onnx.bytes,

@@ -62,6 +62,21 @@ const optimizerFields = {
 };
 
 /** Fields shared by the supervised stages (SFT and reward model). */
+/** Which held-out metric makes the best checkpoint (metric_for_best_model, greater_is_better). */
+const KeepBest = Type.Object(
+  {
+    metric: Type.String({
+      pattern: '^eval/[A-Za-z0-9_/]+$',
+      maxLength: 64,
+      description: "a held-out metric of the stage, e.g. 'eval/loss' or 'eval/accuracy'",
+    }),
+    mode: Type.Enum(['min', 'max'], {
+      description: 'min: lower is better (losses); max: higher (accuracies)',
+    }),
+  },
+  { additionalProperties: false },
+);
+
 const supervisedFields = (lr: number) => ({
   epochs: int(1, 1000, 1, 'passes over the training split (num_train_epochs); ignored when maxSteps is set'),
   maxSteps: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
@@ -89,7 +104,17 @@ const supervisedFields = (lr: number) => ({
     default: 0.05,
     description: 'share of the dataset held out for evaluation (seeded split)',
   }),
-  evalEvery: int(1, 1_000_000, 100, 'evaluate on the held-out split every N optimizer steps (eval_steps)'),
+  evalEvery: int(
+    1,
+    1_000_000,
+    100,
+    'evaluate on the held-out split every N optimizer steps, exactly (eval_steps); also after the last step',
+  ),
+  keepBest: Type.Union([KeepBest, Type.Null()], {
+    default: null,
+    description:
+      'keep the weights of the best evaluation as the stage output (load_best_model_at_end); the last weights stay available beside them; null = the last weights',
+  }),
   checkpointEvery: int(1, 1_000_000, 200, 'save a resumable checkpoint every N optimizer steps (save_steps)'),
   seed: int(0, 2 ** 32 - 1, 42, 'seed for initialisation, shuffling and the validation split'),
   stepsPerCall: int(1, 1024, 8, 'optimizer steps fused into one ONNX Loop (one session.run)'),

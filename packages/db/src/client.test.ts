@@ -85,7 +85,7 @@ describe('prisma client over @prisma/adapter-pg', () => {
     expect(stored.bytes).toBe(5_000_000_000n);
   });
 
-  test('enforces one idempotency key per team and one dataset per content hash per team', async () => {
+  test('enforces one idempotency key per team and one dataset per name, kind and content per team', async () => {
     const { team, run, dataset } = await seed();
     const duplicateRun = prisma.run.create({
       data: {
@@ -100,7 +100,7 @@ describe('prisma client over @prisma/adapter-pg', () => {
     const duplicateDataset = prisma.dataset.create({
       data: {
         teamId: team.id,
-        name: 'same',
+        name: dataset.name,
         kind: DatasetKind.prompt,
         sha256: dataset.sha256,
         rows: 1,
@@ -108,6 +108,18 @@ describe('prisma client over @prisma/adapter-pg', () => {
       },
     });
     await expect(duplicateDataset).rejects.toBeInstanceOf(Prisma.PrismaClientKnownRequestError);
+    // The same content under another name is another dataset (on the same stored file).
+    const renamed = await prisma.dataset.create({
+      data: {
+        teamId: team.id,
+        name: 'renamed',
+        kind: DatasetKind.prompt,
+        sha256: dataset.sha256,
+        rows: 1,
+        bytes: 1n,
+      },
+    });
+    expect(renamed.sha256).toBe(dataset.sha256);
     const other = await prisma.team.create({ data: { name: unique('team') } });
     const sameContentOtherTeam = await prisma.dataset.create({
       data: {

@@ -362,7 +362,12 @@ export async function trainOnRankings<Config>(
   return {
     step: result.step,
     model: { ...result.model, metadata: { ...result.model.metadata, stage } },
+    ...(result.last && { last: { ...result.last, metadata: { ...result.last.metadata, stage } } }),
     summary: result.eval,
-    hyperparameters: { ...hyperparameters, resumedFrom: result.resumedFrom },
+    hyperparameters: {
+      ...hyperparameters,
+      resumedFrom: result.resumedFrom,
+      ...(result.best && { best: result.best }),
+    },
   };
 }

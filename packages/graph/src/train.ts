@@ -270,6 +270,8 @@ export interface Trainer {
     lrs: number | ArrayLike<number>,
     shared?: Record<string, HostTensor>,
   ): Promise<StepReport>;
+  /** Goes on from this state (e.g. another trainer's, of a different fused length K). */
+  restore(next: TrainerState): void;
   release(): Promise<void>;
 }
 
@@ -302,6 +304,9 @@ export async function createTrainer(
   return {
     get state() {
       return state;
+    },
+    restore(next) {
+      state = next;
     },
     async run(batch, lrs, shared = {}) {
       const lr = typeof lrs === 'number' ? new Array(K).fill(lrs) : Array.from(lrs);

@@ -300,8 +300,16 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
       return { feeds: stackSteps(batches.map((indices) => batchTensors(indices, length))), tokens };
     },
     evaluate,
-  }).finally(() => scorer.release());
+  }).catch(async (error: unknown) => {
+    await scorer.release();
+    throw error;
+  });
 
+  // Scores are normalised by the reference statistics of the weights kept: the last evaluation was the last
+  // weights'; with keepBest the best weights are scored again for theirs.
+  const lastNormalisation = lastReference;
+  if (result.best) await evaluate(result.model).finally(() => scorer.release());
+  else await scorer.release();
   const normalisation = lastReference;
   if (!(normalisation.std > 0))
     input.hooks?.log?.(
@@ -319,7 +327,22 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
   return {
     step: result.step,
     model: finalModel,
+    ...(result.last && {
+      last: {
+        ...result.last,
+        metadata: {
+          ...result.last.metadata,
+          stage: 'reward_model',
+          [MEAN_KEY]: String(lastNormalisation.mean),
+          [STD_KEY]: String(lastNormalisation.std),
+        },
+      },
+    }),
     summary: { ...result.eval, 'reward/mean': normalisation.mean, 'reward/std': normalisation.std },
-    hyperparameters: { ...hyperparameters, resumedFrom: result.resumedFrom },
+    hyperparameters: {
+      ...hyperparameters,
+      resumedFrom: result.resumedFrom,
+      ...(result.best && { best: result.best }),
+    },
   };
 }

@@ -286,8 +286,17 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
       ? { ...model, params: mergeLora(modelConfig, adapter.settings, model.params, adapter.params) }
       : result.model,
     ...(adapter && { adapter }),
+    ...(result.last && {
+      last: adapter
+        ? { ...model, params: mergeLora(modelConfig, adapter.settings, model.params, result.last.params) }
+        : result.last,
+    }),
     summary:
       evalLossValue === undefined ? {} : { ...result.eval, 'eval/perplexity': Math.exp(evalLossValue) },
-    hyperparameters: { ...hyperparameters, resumedFrom: result.resumedFrom },
+    hyperparameters: {
+      ...hyperparameters,
+      resumedFrom: result.resumedFrom,
+      ...(result.best && { best: result.best }),
+    },
   };
 }

@@ -109,4 +109,6 @@ export interface StageResult {
   summary: Record<string, number>;
   /** Every resolved setting: the config with defaults, the model config, effective caps and sizes. */
   hyperparameters: Record<string, unknown>;
+  /** With keepBest: `model` is the best evaluation's weights and these the last ones. */
+  last?: ModelWeights;
 }

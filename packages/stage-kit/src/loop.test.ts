@@ -45,6 +45,7 @@ const base: SupervisedConfig = {
   adamEpsilon: 1e-8,
   maxGradNorm: 1,
   evalEvery: 8,
+  keepBest: null,
   checkpointEvery: 8,
   seed: 3,
   stepsPerCall: 4,
@@ -65,10 +66,9 @@ function run(
   overrides: Partial<SupervisedConfig>,
   hooks: StageHooks = {},
   stage = 'toy',
-  extra: Pick<SupervisedLoop, 'callBudgetSeconds'> = {},
+  extra: Partial<Pick<SupervisedLoop, 'callBudgetSeconds' | 'evaluate'>> = {},
 ): Promise<SupervisedResult> {
   return runSupervisedLoop({
-    ...extra,
     stage,
     config: { ...base, ...overrides },
     model: { config, params: initParams(config, 1) },
@@ -97,6 +97,7 @@ function run(
     }),
     // A call counter stands in for held-out metrics: the test checks when evaluation happens.
     evaluate: async () => ({ 'eval/calls': ++evalCalls }),
+    ...extra,
   });
 }
 let evalCalls = 0;
@@ -151,6 +152,74 @@ describe('runSupervisedLoop', () => {
     expect(moments.m.get('wte.weight')!.some((x) => x !== 0)).toBe(true);
     expect((await modelFromFiles(latest!.files)).params.get('wte.weight')).toEqual(
       result.model.params.get('wte.weight'),
+    );
+  });
+
+  test('evaluates exactly every evalEvery steps when that is not a multiple of the call length', async () => {
+    const evalAt: number[] = [];
+    const steps: number[] = [];
+    const result = await run(
+      { evalEvery: 6 },
+      {
+        onMetrics: (step, values) => {
+          if ('train/loss' in values) steps.push(step);
+          if ('eval/calls' in values) evalAt.push(step);
+        },
+      },
+    );
+    expect(evalAt).toEqual([0, 6, 12, 18, 22]);
+    expect(steps).toEqual(Array.from({ length: 22 }, (_, i) => i + 1));
+    // Calls of 4 and 2 steps on two sessions continue one optimizer state: the same weights as calls of 2.
+    const even = await run({ evalEvery: 6, stepsPerCall: 2 });
+    for (const [name, data] of even.model.params) {
+      const other = result.model.params.get(name)!;
+      for (let i = 0; i < data.length; i++) expect(other[i]).toBeCloseTo(data[i], 5);
+    }
+  });
+
+  test('keepBest: the best evaluation becomes the output, the last weights stay beside it, across a resume', async () => {
+    // Scores by evaluation (steps 0, 8, 16, 22): the best after training is step 16's.
+    const scores = [5, 0.2, 0.9, 0.4];
+    const seen = new Map<number, Map<string, Float32Array>>();
+    let calls = 0;
+    const evaluate: SupervisedLoop['evaluate'] = async (model) => {
+      const i = calls++;
+      seen.set(i, new Map([...model.params].map(([n, v]) => [n, Float32Array.from(v)])));
+      return { 'eval/score': scores[i] };
+    };
+    const keepBest = { metric: 'eval/score', mode: 'max' } as const;
+    const result = await run({ keepBest }, {}, 'toy', { evaluate });
+    expect(result.best).toEqual({ step: 16, metric: 'eval/score', value: 0.9 });
+    expect(result.eval).toEqual({ 'eval/score': 0.9 });
+    expect(result.model.params).toEqual(seen.get(2));
+    expect(result.last?.params).toEqual(seen.get(3));
+
+    // Interrupted after step 16 and resumed: the best of before the interruption is still the output.
+    calls = 0;
+    const controller = new AbortController();
+    const store = directoryCheckpointStore(dir);
+    const interrupted = await run(
+      { keepBest },
+      {
+        signal: controller.signal,
+        checkpoints: store,
+        onMetrics: (step) => {
+          if (step === 20) controller.abort(SHUTDOWN);
+        },
+      },
+      'toy',
+      { evaluate },
+    ).catch((e: unknown) => e);
+    expect(interrupted).toMatchObject({ step: 20, checkpointed: true });
+    calls = 3; // the resumed run evaluates only at step 22
+    const resumed = await run({ keepBest }, { checkpoints: store }, 'toy', { evaluate });
+    expect(resumed.best).toEqual({ step: 16, metric: 'eval/score', value: 0.9 });
+    for (const [name, data] of seen.get(2)!) {
+      const other = resumed.model.params.get(name)!;
+      for (let i = 0; i < data.length; i++) expect(other[i]).toBeCloseTo(data[i], 6);
+    }
+    await expect(run({ keepBest: { metric: 'eval/nope', mode: 'min' } })).rejects.toThrow(
+      'keepBest.metric "eval/nope" is not a held-out metric of this stage (it reports: eval/calls)',
     );
   });
 

@@ -14,7 +14,7 @@ import {
   type TrainerState,
   type TrainStepSpec,
 } from '@rlhf/graph';
-import { paramShapes } from '@rlhf/model';
+import { checkpointFromFiles, paramShapes } from '@rlhf/model';
 import type { HostTensor, Runtime, Weights } from '@rlhf/runtime';
 import type { CheckpointFiles } from './checkpoints.js';
 import { batchOrder, lrScheduleOf } from './data.js';
@@ -43,6 +43,7 @@ export type SupervisedConfig = Pick<
   | 'adamEpsilon'
   | 'maxGradNorm'
   | 'evalEvery'
+  | 'keepBest'
   | 'checkpointEvery'
   | 'seed'
   | 'stepsPerCall'
@@ -91,8 +92,12 @@ export interface SupervisedResult {
   /** Optimizer steps completed (= totalSteps). */
   step: number;
   totalSteps: number;
+  /** The last weights, or with config.keepBest the weights of the best evaluation. */
   model: ModelWeights;
-  /** The final held-out metrics. */
+  /** With config.keepBest: the last weights (beside the best ones), and which step was best. */
+  last?: ModelWeights;
+  best?: { step: number; metric: string; value: number };
+  /** The held-out metrics of `model`. */
   eval: Record<string, number>;
   /** The step the stage resumed from, null when it started fresh. */
   resumedFrom: number | null;
@@ -117,6 +122,27 @@ export function totalStepsOf(
   trainSize: number,
 ) {
   return config.maxSteps ?? config.epochs * Math.ceil(trainSize / config.batchSize);
+}
+
+/** Checkpoint files of the best weights so far (config.keepBest) carry this prefix. */
+export const BEST_PREFIX = 'best.';
+
+// The best weights a checkpoint carries: the adapter's tensors, or the model's.
+function bestFromFiles(
+  files: CheckpointFiles,
+  adapter: SupervisedLoop['adapter'],
+  model: ModelWeights,
+): Weights {
+  const named = Object.fromEntries(
+    Object.entries(files).flatMap(([name, bytes]) =>
+      name.startsWith(BEST_PREFIX) ? [[name.slice(BEST_PREFIX.length), bytes]] : [],
+    ),
+  );
+  if (adapter) return adapter.fromFiles(named);
+  return (
+    checkpointFromFiles(named as { 'config.json': Uint8Array; 'model.safetensors': Uint8Array }, 'best')
+      .params ?? model.params
+  );
 }
 
 /** Runs (or resumes) a supervised stage to its last step; see SupervisedLoop. */
@@ -146,13 +172,46 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
         evalValues = await loop.evaluate(current());
         return evalValues;
       };
+      // config.keepBest: the best evaluation's weights so far (a copy: training goes on updating state.params).
+      const keepBest = config.keepBest;
+      let best: { step: number; value: number; eval: Record<string, number>; params: Weights } | null =
+        resume?.state.best && keepBest
+          ? {
+              ...(resume.state.best as { step: number; value: number; eval: Record<string, number> }),
+              params: bestFromFiles(resume.files, adapter, model),
+            }
+          : null;
+      const consider = (values: Record<string, number>) => {
+        if (!keepBest) return;
+        const value = values[keepBest.metric];
+        if (value === undefined)
+          throw new Error(
+            `keepBest.metric "${keepBest.metric}" is not a held-out metric of this stage (it reports: ${Object.keys(values).join(', ') || 'none; is validationFraction 0?'})`,
+          );
+        const better = best === null || (keepBest.mode === 'min' ? value < best.value : value > best.value);
+        if (better)
+          best = {
+            step: state.step,
+            value,
+            eval: values,
+            params: new Map([...state.params].map(([name, v]) => [name, Float32Array.from(v)])),
+          };
+      };
 
-      // One trainer (session) per fused length K: stepsPerCall, and a shorter one for the tail of the run.
-      let trainer: { steps: number; trainer: Trainer } | null = null;
+      // One trainer (session) per fused length K: stepsPerCall, and the shorter one that ends a call on an
+      // evaluation step or the last step (two are kept, so an evalEvery off the call length costs one more).
+      const trainers = new Map<number, Trainer>();
       const trainerFor = async (k: number) => {
-        if (trainer?.steps === k) return trainer.trainer;
-        await trainer?.trainer.release();
-        trainer = null;
+        const kept = trainers.get(k);
+        if (kept) {
+          kept.restore(state);
+          return kept;
+        }
+        if (trainers.size >= 2) {
+          const [oldest, dropped] = [...trainers][0];
+          trainers.delete(oldest);
+          await dropped.release();
+        }
         const trainStep = buildTrainStep({
           name: `${loop.stage}_train`,
           params: adapter?.params ?? paramShapes(model.config),
@@ -166,7 +225,7 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
           ...(hasMoments ? { m: state.m, v: state.v } : {}),
           step: state.step,
         });
-        trainer = { steps: k, trainer: created };
+        trainers.set(k, created);
         return created;
       };
 
@@ -175,7 +234,8 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
       return {
         initialMetrics: evaluate,
         async step(first) {
-          const k = Math.min(callSteps, totalSteps - first);
+          const nextEval = (Math.floor(first / config.evalEvery) + 1) * config.evalEvery;
+          const k = Math.min(callSteps, totalSteps - first, nextEval - first);
           const active = await trainerFor(k);
           const { feeds, tokens } = loop.feeds(Array.from({ length: k }, (_, i) => stepBatches(first + i)));
           const lrs = lrsFor(lrAt, first, k);
@@ -199,6 +259,7 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
           state = active.state;
           const crossed = Math.floor(state.step / config.evalEvery) > Math.floor(first / config.evalEvery);
           const held = crossed || state.step === totalSteps ? await evaluate() : null;
+          if (held) consider(held);
           const metrics = Array.from({ length: k }, (_, i) => {
             const values: Record<string, number> = {
               'train/loss': report.loss[i],
@@ -214,9 +275,20 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
         },
         weights: () => state.params,
         async checkpoint() {
+          const weightFiles = async (params: Weights) =>
+            adapter ? adapter.files(params) : await modelFiles({ ...model, params });
           const files = {
-            ...(adapter ? adapter.files(state.params) : await modelFiles(current())),
+            ...(await weightFiles(state.params)),
             ...optimizerFiles({ m: state.m, v: state.v }),
+            // The best weights so far travel with the checkpoint: a resumed stage still ends with them.
+            ...(best
+              ? Object.fromEntries(
+                  Object.entries(await weightFiles(best.params)).map(([name, bytes]) => [
+                    `${BEST_PREFIX}${name}`,
+                    bytes,
+                  ]),
+                )
+              : {}),
           };
           // The data position follows from the step: batchOrder(seed) reads units step·batchSize onwards.
           const unitsSeen = state.step * config.batchSize;
@@ -227,13 +299,29 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
               batchSize: config.batchSize,
               unitsSeen,
               epoch: Math.floor(unitsSeen / loop.trainSize),
+              ...(best ? { best: { step: best.step, value: best.value, eval: best.eval } } : {}),
             },
           };
         },
-        finish: async () => ({ model: current(), eval: evalValues ?? (await evaluate()) }),
+        finish: async () => {
+          const last = current();
+          const lastEval = evalValues ?? (await evaluate());
+          const kept = best as {
+            step: number;
+            value: number;
+            eval: Record<string, number>;
+            params: Weights;
+          } | null;
+          if (!keepBest || !kept) return { model: last, eval: lastEval };
+          return {
+            model: { ...model, params: kept.params },
+            eval: kept.eval,
+            last,
+            best: { step: kept.step, metric: keepBest.metric, value: kept.value },
+          };
+        },
         release: async () => {
-          // (TS narrows `trainer` to null here: it is assigned inside trainerFor.)
-          await (trainer as { trainer: Trainer } | null)?.trainer.release();
+          for (const t of trainers.values()) await t.release();
         },
       };
     },

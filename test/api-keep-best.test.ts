@@ -1,0 +1,66 @@
+// A stage evaluates exactly every evalEvery steps (not rounded to its fused calls), and with keepBest its
+// output is the best evaluation's weights while the last weights stay beside them (final/last/).
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SftMetrics } from '@rlhf/contracts';
+import { createApiClient, waitForRun } from '@rlhf/demo';
+import { sortDigitsFiles } from '@rlhf/examples';
+import { loadCheckpoint } from '@rlhf/model';
+import type { RunningWorker } from '@rlhf/worker';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { baseUrl, createTestTeam, startApi, type TestApi } from './api-helpers.js';
+import { startTestWorker } from './worker-helpers.js';
+
+let api: TestApi;
+let worker: RunningWorker;
+beforeAll(async () => {
+  api = await startApi();
+  worker = await startTestWorker(api, 'keep-best-worker');
+});
+afterAll(async () => {
+  await worker?.close();
+  await api?.close();
+});
+
+test('evalEvery is exact; keepBest keeps the best held-out loss as the output and the last weights beside it', async () => {
+  const team = await createTestTeam(api.app);
+  const client = createApiClient(await baseUrl(api.app), team.key);
+  const sft = (await client.uploadDataset('sft', 'sft', await readFile(sortDigitsFiles.sft, 'utf8'))).id;
+  // A high constant lr over-shoots now and then: the best evaluation is often not the last.
+  const config = {
+    maxSteps: 30,
+    batchSize: 16,
+    lr: 2e-2,
+    schedule: 'constant',
+    stepsPerCall: 8,
+    evalEvery: 7,
+    keepBest: { metric: 'eval/loss', mode: 'min' },
+  };
+  const submitted = await client.createRun({
+    model: { preset: 'tiny' },
+    stages: [{ kind: 'sft', datasetId: sft, config }],
+  });
+  const run = await waitForRun(client, submitted.id);
+  expect(run.status).toBe('succeeded');
+  const stage = await api.app.services.prisma.stage.findFirstOrThrow({ where: { runId: run.id } });
+  const points = await api.app.services.prisma.metricPoint.findMany({
+    where: { stageId: stage.id, name: SftMetrics.evalLoss },
+    orderBy: { step: 'asc' },
+  });
+  expect(points.map((p) => p.step)).toEqual([0, 7, 14, 21, 28, 30]);
+  const losses = new Map(points.map((p) => [p.step, p.value]));
+  const trained = points.filter((p) => p.step > 0);
+  const bestPoint = trained.reduce((a, p) => (p.value < a.value ? p : a));
+
+  const resolved = stage.resolved as { best?: { step: number; metric: string; value: number } };
+  expect(resolved.best).toEqual({
+    step: bestPoint.step,
+    metric: 'eval/loss',
+    value: losses.get(bestPoint.step),
+  });
+  const dir = join(api.artifactDir, stage.modelKey as string);
+  const kept = await loadCheckpoint(dir);
+  const last = await loadCheckpoint(join(dir, 'last'));
+  expect(kept.config).toEqual(last.config);
+  if (bestPoint.step !== 30) expect(kept.params.get('wte.weight')).not.toEqual(last.params.get('wte.weight'));
+}, 180_000);
