@@ -36,13 +36,30 @@ test('evalEvery is exact; keepBest keeps the best held-out loss as the output an
     evalEvery: 7,
     keepBest: { metric: 'eval/loss', mode: 'min' },
   };
+  const preference = (
+    await client.uploadDataset('pairs', 'preference', await readFile(sortDigitsFiles.preference, 'utf8'))
+  ).id;
+  // The reward model keeps its best held-out accuracy, with the reference statistics of those weights.
+  const rmConfig = {
+    maxSteps: 12,
+    batchSize: 16,
+    lr: 1e-3,
+    stepsPerCall: 4,
+    evalEvery: 4,
+    keepBest: { metric: 'eval/accuracy', mode: 'max' },
+  };
   const submitted = await client.createRun({
     model: { preset: 'tiny' },
-    stages: [{ kind: 'sft', datasetId: sft, config }],
+    stages: [
+      { kind: 'sft', datasetId: sft, config },
+      { kind: 'reward_model', datasetId: preference, config: rmConfig },
+    ],
   });
   const run = await waitForRun(client, submitted.id);
   expect(run.status).toBe('succeeded');
-  const stage = await api.app.services.prisma.stage.findFirstOrThrow({ where: { runId: run.id } });
+  const stage = await api.app.services.prisma.stage.findFirstOrThrow({
+    where: { runId: run.id, kind: 'sft' },
+  });
   const points = await api.app.services.prisma.metricPoint.findMany({
     where: { stageId: stage.id, name: SftMetrics.evalLoss },
     orderBy: { step: 'asc' },
@@ -63,4 +80,15 @@ test('evalEvery is exact; keepBest keeps the best held-out loss as the output an
   const last = await loadCheckpoint(join(dir, 'last'));
   expect(kept.config).toEqual(last.config);
   if (bestPoint.step !== 30) expect(kept.params.get('wte.weight')).not.toEqual(last.params.get('wte.weight'));
+
+  const rm = await api.app.services.prisma.stage.findFirstOrThrow({
+    where: { runId: run.id, kind: 'reward_model' },
+  });
+  const rmBest = (rm.resolved as { best?: { step: number; metric: string } }).best;
+  expect(rmBest?.metric).toBe('eval/accuracy');
+  expect([4, 8, 12]).toContain(rmBest?.step);
+  const rmDir = join(api.artifactDir, rm.modelKey as string);
+  const rmKept = await loadCheckpoint(rmDir);
+  const rmLast = await loadCheckpoint(join(rmDir, 'last'));
+  for (const model of [rmKept, rmLast]) expect(Number(model.metadata.reward_std)).toBeGreaterThan(0);
 }, 180_000);
