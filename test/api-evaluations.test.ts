@@ -2,10 +2,9 @@
 // by the task's ground truth — the trained one wins with a 95 % interval above 1/2, the leaderboard ranks it first;
 // bad specs are 400 naming the field; another team sees nothing.
 import { readFile } from 'node:fs/promises';
-import { createLogger } from '@rlhf/config';
 import { createApiClient, waitForRun } from '@rlhf/demo';
-import { sortDigitsFiles, tasks } from '@rlhf/examples';
-import { type RunningEvaluationWorker, type RunningWorker, startEvaluationWorker } from '@rlhf/worker';
+import { sortDigitsFiles } from '@rlhf/examples';
+import type { RunningEvaluationWorker, RunningWorker } from '@rlhf/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import {
   baseUrl,
@@ -15,7 +14,7 @@ import {
   type TestApi,
   type TestTeam,
 } from './api-helpers.js';
-import { startTestWorker } from './worker-helpers.js';
+import { startTestEvaluationWorker, startTestWorker } from './worker-helpers.js';
 
 let api: TestApi;
 let worker: RunningWorker;
@@ -24,14 +23,7 @@ let team: TestTeam;
 beforeAll(async () => {
   api = await startApi();
   worker = await startTestWorker(api, 'eval-stage-worker');
-  evaluator = await startEvaluationWorker({
-    redisUrl: api.options.redisUrl,
-    artifactDir: api.artifactDir,
-    device: 'cpu',
-    tasks,
-    logger: createLogger('evaluator', process.env.TEST_LOG_LEVEL ?? 'silent'),
-    prefix: api.prefix,
-  });
+  evaluator = await startTestEvaluationWorker(api);
   team = await createTestTeam(api.app);
 });
 afterAll(async () => {

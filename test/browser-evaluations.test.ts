@@ -7,10 +7,9 @@
 // test-results/leaderboard.png (the evaluation page's test-results/evaluation.png).
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { createLogger } from '@rlhf/config';
 import { createApiClient, waitForRun } from '@rlhf/demo';
-import { sortDigitsFiles, tasks } from '@rlhf/examples';
-import { type RunningEvaluationWorker, type RunningWorker, startEvaluationWorker } from '@rlhf/worker';
+import { sortDigitsFiles } from '@rlhf/examples';
+import type { RunningEvaluationWorker, RunningWorker } from '@rlhf/worker';
 import { type Browser, chromium, type Locator } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import {
@@ -21,7 +20,7 @@ import {
   type TestApi,
   type TestTeam,
 } from './api-helpers.js';
-import { startTestWorker } from './worker-helpers.js';
+import { startTestEvaluationWorker, startTestWorker } from './worker-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = 'test-results/leaderboard.png';
@@ -42,14 +41,7 @@ beforeAll(async () => {
   api = await startApi();
   url = await baseUrl(api.app);
   worker = await startTestWorker(api, 'browser-eval-worker');
-  evaluator = await startEvaluationWorker({
-    redisUrl: api.options.redisUrl,
-    artifactDir: api.artifactDir,
-    device: 'cpu',
-    tasks,
-    logger: createLogger('evaluator', process.env.TEST_LOG_LEVEL ?? 'silent'),
-    prefix: api.prefix,
-  });
+  evaluator = await startTestEvaluationWorker(api);
   team = await createTestTeam(api.app);
   browser = await chromium.launch({ executablePath: CHROMIUM });
 });
