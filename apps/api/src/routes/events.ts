@@ -138,17 +138,23 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
                 })
                 .catch(() => {}); // the database is away: the next check decides
             }, s.options.streamKeyCheckMs ?? KEY_CHECK_MS);
-      response.on('close', () => {
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
         closed = true;
         clearInterval(keepalive);
         clearInterval(keyCheck);
         unsubscribe();
         open.delete(response);
         s.metrics.sseClients.dec();
-      });
+      };
+      response.on('close', release);
       open.add(response);
       s.metrics.sseClients.inc();
       reply.hijack();
+      // A client gone while the snapshot was read closed before the listener existed: nothing would release it.
+      if (response.destroyed || request.raw.socket?.destroyed === true) return release();
       response.writeHead(200, {
         ...(reply.getHeaders() as Record<string, string>),
         'content-type': 'text/event-stream; charset=utf-8',
