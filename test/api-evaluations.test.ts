@@ -1,7 +1,10 @@
 // Evaluations over REST with real workers: a trained SFT policy against an untrained model on sort-digits, judged
 // by the task's ground truth — the trained one wins with a 95 % interval above 1/2, the leaderboard ranks it first;
 // bad specs are 400 naming the field; another team sees nothing.
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '@rlhf/cli';
 import { createApiClient, waitForRun } from '@rlhf/demo';
 import { sortDigitsFiles } from '@rlhf/examples';
 import type { RunningEvaluationWorker, RunningWorker } from '@rlhf/worker';
@@ -90,6 +93,40 @@ test('a trained policy beats an untrained model by the ground truth; the leaderb
   expect(board.rows.map((r: { model: string }) => r.model)).toEqual([`run:${run.id}:sft`, 'model:untrained']);
   expect(board.rows[0].interval.lower).toBeGreaterThan(board.rows[1].rating);
   expect(board.comparisons).toBe(96);
+
+  // The CLI: `rlhf eval spec.yaml --watch` prints the verdict, `rlhf leaderboard` the ranking.
+  const work = await mkdtemp(join(tmpdir(), 'rlhf-eval-cli-'));
+  await writeFile(join(work, 'eval.json'), JSON.stringify({ ...spec, seeds: [3] }));
+  const cli = async (args: string[]) => {
+    let out = '';
+    let err = '';
+    const code = await main(args, {
+      env: { RLHF_URL: await baseUrl(api.app), RLHF_API_KEY: team.key, XDG_CONFIG_HOME: work },
+      stdout: {
+        write: (text: string) => {
+          out += text;
+        },
+      },
+      stderr: {
+        write: (text: string) => {
+          err += text;
+        },
+      },
+      cwd: work,
+    });
+    return { code, out, err };
+  };
+  const watched = await cli(['eval', 'eval.json', '--watch']);
+  expect(watched.code, watched.err).toBe(0);
+  expect(watched.out).toMatch(/succeeded/);
+  expect(watched.out).toContain(`run:${run.id}:sft`);
+  expect(watched.out).toMatch(/95% INTERVAL/);
+  const ranking = await cli(['leaderboard']);
+  expect(ranking.code).toBe(0);
+  expect(ranking.out.split('\n')[1]).toContain(`run:${run.id}:sft`);
+  const missing = await cli(['evaluation', 'no-such-evaluation']);
+  expect(missing.code).toBe(1);
+  expect(missing.err.trim().split('\n')).toHaveLength(1);
 
   // Another team sees neither the evaluation nor a leaderboard.
   const other = await createTestTeam(api.app);

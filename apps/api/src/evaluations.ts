@@ -14,7 +14,7 @@ import type { Evaluation as EvaluationRow, Prisma, Team } from '@rlhf/db';
 import { type Comparison, leaderboard } from '@rlhf/eval';
 import { addEvaluationJob, createEvaluationQueue, type EvaluationQueue, keys } from '@rlhf/queue';
 import Value from 'typebox/value';
-import { ApiError, invalidRequest, notFound } from './errors.js';
+import { invalidRequest, notFound } from './errors.js';
 import * as store from './run-store.js';
 import type { Services } from './services.js';
 
@@ -29,7 +29,7 @@ export function evaluationQueue(s: Services): EvaluationQueue {
   return queue;
 }
 
-interface ResolvedModel {
+export interface ResolvedModel {
   name: string;
   key: string;
 }
@@ -195,6 +195,11 @@ export async function teamLeaderboard(s: Services, team: Team, judge?: string) {
   const board = leaderboard(comparisons, { seed: 1 });
   return { ...board, evaluations: rows.length };
 }
+
+/** An evaluation as the API shows it. */
+export type EvaluationView = ReturnType<typeof evaluationView>;
+/** The team's leaderboard as the API shows it. */
+export type LeaderboardView = Awaited<ReturnType<typeof teamLeaderboard>>;
 
 export function evaluationView(row: EvaluationRow) {
   const { job: _job, ...spec } = row.spec as unknown as EvaluationSpec & { job?: unknown };

@@ -45,7 +45,7 @@ export async function runGraderErrors(
     errors.push(...specErrors.map((e) => ({ ...e, path: `${at}${e.path}` })));
     if (specErrors.length > 0) continue;
     const dataset = await s.prisma.dataset.findFirst({ where: { id: datasetId, teamId: team.id } });
-    if (!dataset || dataset.kind !== 'prompt') continue; // validateRunSpec named it
+    if (dataset?.kind !== 'prompt') continue; // validateRunSpec named it
     const result = await validateJsonl(
       'prompt',
       await s.artifacts.getText(keys.dataset(team.id, dataset.sha256)),

@@ -15,6 +15,7 @@ export { applyEvent, redisStartLog, type StartLog } from './events/persist.js';
 export { createEventConsumer, type EventConsumer, EVENTS_GROUP } from './events/consumer.js';
 export { reconcileStages } from './reconcile.js';
 export { admitRuns } from './admission.js';
+export type { EvaluationView, LeaderboardView, ResolvedModel } from './evaluations.js';
 export type { RunView, StageView } from './schemas.js';
 export type { ApiOptions, Services } from './services.js';
 export { createApiKey, createTeam, type CreatedKey, findTeam, type TeamLimits } from './teams.js';

@@ -1,6 +1,6 @@
 // The REST API as typed functions, one per endpoint the CLI uses. Errors are ApiRequestError (the API
 // answered with an error body) or NetworkError (no answer), each with a one-line message.
-import type { RunView } from '@rlhf/api';
+import type { EvaluationView, LeaderboardView, ResolvedModel, RunView } from '@rlhf/api';
 import type {
   Artifact,
   Dataset,
@@ -13,7 +13,7 @@ import type {
 } from '@rlhf/contracts';
 import { readSse, type SseEvent } from './sse.js';
 
-export type { RunView };
+export type { EvaluationView, LeaderboardView, ResolvedModel, RunView };
 export type StageView = RunView['stages'][number];
 
 export interface Page<T> {
@@ -190,6 +190,18 @@ export function createClient({ url, key, timeoutMs = 60_000 }: ClientOptions) {
         `/v1/runs/${encodeURIComponent(runId)}/artifacts/${encodeURIComponent(artifactId)}/download`,
         { timeout: false, ...(signal ? { signal } : {}) },
       ),
+    /** POST /v1/evaluations */
+    createEvaluation: (spec: unknown) =>
+      json<EvaluationView>('create evaluation', '/v1/evaluations', post(spec)),
+    /** GET /v1/evaluations/:id */
+    getEvaluation: (id: string) =>
+      json<EvaluationView>('get evaluation', `/v1/evaluations/${encodeURIComponent(id)}`),
+    /** GET /v1/evaluations */
+    listEvaluations: (params: { limit?: number; cursor?: string } = {}) =>
+      json<Page<EvaluationView>>('list evaluations', `/v1/evaluations${query(params)}`),
+    /** GET /v1/leaderboard */
+    leaderboard: (params: { judge?: 'reward_model' | 'task' } = {}) =>
+      json<LeaderboardView>('leaderboard', `/v1/leaderboard${query(params)}`),
     /** GET /v1/workers */
     listWorkers: () => json<{ items: WorkerInfo[] }>('list workers', '/v1/workers'),
     /** GET /v1/runs/:id/events (SSE): the events until the server ends the stream or `signal` aborts. */

@@ -42,6 +42,7 @@ describe('resolve*Config', () => {
       maxSeqLen: 256,
       validationFraction: 0.05,
       evalEvery: 100,
+      keepBest: null,
       checkpointEvery: 200,
       seed: 42,
       stepsPerCall: 8,

@@ -5,7 +5,6 @@ import Type, { type Static } from 'typebox';
 import { Id, POLICY_STAGES } from './run-spec.js';
 
 const closed = { additionalProperties: false } as const;
-const Key = Type.String({ minLength: 1, maxLength: 512, description: 'artifact store key' });
 const TASK_NAME = '^[a-z0-9][a-z0-9_-]*$';
 
 /** A model to evaluate: a run's finished policy stage (default: its last one) or a registered model. */

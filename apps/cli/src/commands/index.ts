@@ -5,7 +5,9 @@ import { completion } from './completion.js';
 import { datasetsList } from './datasets-list.js';
 import { datasetsUpload } from './datasets-upload.js';
 import { download } from './download.js';
+import { evaluate, evaluation, evaluations } from './eval.js';
 import { events } from './events.js';
+import { leaderboard } from './leaderboard.js';
 import { login } from './login.js';
 import { metrics } from './metrics.js';
 import { modelsList } from './models-list.js';
@@ -32,6 +34,10 @@ export const COMMANDS: readonly Command[] = [
   events,
   cancel,
   download,
+  evaluate,
+  evaluation,
+  evaluations,
+  leaderboard,
   workers,
   completion,
 ];

@@ -3,9 +3,9 @@
 // `model: { modelId }`.
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { writeTar } from '@rlhf/artifacts';
 import type { Command } from '../command.js';
 import { table } from '../format.js';
-import { tarArchive } from '../tar.js';
 
 /** The files of a model directory the API keeps (others, e.g. README.md, are left out). */
 const MODEL_FILES = new Set([
@@ -43,7 +43,7 @@ export const modelsUpload: Command = {
     const client = await ctx.client();
     const model = await client.uploadModel({
       name: ctx.flags.string('name') ?? basename(dir),
-      body: tarArchive(files),
+      body: writeTar(new Map(files)),
     });
     if (ctx.json) {
       ctx.printJson(model);
