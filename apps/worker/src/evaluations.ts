@@ -122,6 +122,7 @@ export async function startEvaluationWorker(
     },
     { connection, prefix: options.prefix ?? DEFAULT_PREFIX, concurrency: 1 },
   );
+  options.logger.info({ device: runtime.device, queue: EVALUATION_QUEUE }, 'evaluation worker started');
   worker.on('failed', (job, error) =>
     options.logger.warn({ evaluationId: job?.data.evaluationId, err: error }, 'evaluation failed'),
   );
