@@ -3,7 +3,6 @@
 // Every refused request is a 4xx with a JSON error body, never a 500; a refused write leaves nothing
 // behind (row counts and the artifact store unchanged); the server is ready afterwards.
 import { randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import { DATASET_KINDS, type DatasetKind } from '@rlhf/contracts';
 import fc from 'fast-check';
 import type { InjectOptions } from 'fastify';
@@ -20,6 +19,7 @@ import {
   type TestTeam,
   uploadDataset,
 } from './api-helpers.js';
+import { corpusChecks } from './corpus-helpers.js';
 
 // One seed for every property, so a CI failure reproduces (CORPUS_SEED explores others).
 fc.configureGlobal({ seed: Number(process.env.CORPUS_SEED ?? 20261202) });
@@ -58,62 +58,7 @@ beforeAll(async () => {
 });
 afterAll(() => api?.close());
 
-// What a refused write must leave unchanged.
-async function snapshot() {
-  const p = api.app.services.prisma;
-  const [teams, keys, datasets, runs, stages, artifacts, metrics, samples, files] = await Promise.all([
-    p.team.count(),
-    p.apiKey.count(),
-    p.dataset.count(),
-    p.run.count(),
-    p.stage.count(),
-    p.artifact.count(),
-    p.metricPoint.count(),
-    p.sample.count(),
-    readdir(api.artifactDir, { recursive: true }).then((names) => names.sort()),
-  ]);
-  return { teams, keys, datasets, runs, stages, artifacts, metrics, samples, files };
-}
-
-const statusCounts = new Map<number, number>();
-function tally(status: number) {
-  statusCounts.set(status, (statusCounts.get(status) ?? 0) + 1);
-}
-
-/** Sends a request that must be refused: a 4xx with `{ error: { code, message } }`, nothing stored. */
-async function refused(options: InjectOptions, expected?: number) {
-  const before = await snapshot();
-  const response = await api.app.inject(options);
-  tally(response.statusCode);
-  const context = `${options.method} ${String(options.url).slice(0, 200)} -> ${response.statusCode} ${response.body.slice(0, 300)}`;
-  expect(response.statusCode, context).toBeGreaterThanOrEqual(400);
-  expect(response.statusCode, context).toBeLessThan(500);
-  if (expected !== undefined) expect(response.statusCode, context).toBe(expected);
-  expect(response.headers['content-type'], context).toMatch(/^application\/json/);
-  const body = response.json();
-  expect(typeof body.error?.code, context).toBe('string');
-  expect(typeof body.error?.message, context).toBe('string');
-  expect(await snapshot(), context).toEqual(before);
-  return body.error as { code: string; message: string; field?: string };
-}
-
-/** Sends a request that may be valid (read-only routes): never a 5xx; a refusal is a JSON error. */
-async function answered(options: InjectOptions) {
-  const response = await api.app.inject(options);
-  tally(response.statusCode);
-  const context = `${options.method} ${String(options.url).slice(0, 200)} -> ${response.statusCode} ${response.body.slice(0, 300)}`;
-  expect(response.statusCode, context).toBeLessThan(500);
-  if (response.statusCode >= 400) {
-    expect(response.headers['content-type'], context).toMatch(/^application\/json/);
-    expect(typeof response.json().error?.code, context).toBe('string');
-  }
-  return response;
-}
-
-async function expectReady() {
-  const ready = await api.app.inject({ method: 'GET', url: '/readyz' });
-  expect(ready.statusCode, ready.body).toBe(200);
-}
+const { statusCounts, snapshot, refused, answered, expectReady } = corpusChecks(() => api);
 
 // --- values ------------------------------------------------------------------------------------
 

@@ -76,8 +76,31 @@ interface Inspected {
   hasChatTemplate: boolean;
 }
 
+/** The small files: JSON objects (generation_config.json, …) and UTF-8 text (merges.txt, the template). */
+function checkSmallFiles(files: Map<string, Uint8Array>): void {
+  for (const [file, data] of files) {
+    if (file.endsWith('.safetensors')) continue;
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(data);
+    } catch {
+      throw invalidModel(`${file}: not UTF-8 text`, file);
+    }
+    if (!file.endsWith('.json')) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw invalidModel(`${file}: invalid JSON: ${(error as Error).message}`, file);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw invalidModel(`${file}: must be a JSON object`, file);
+  }
+}
+
 /** Loads what a worker will load, so a model that registers is one a stage can start from. */
 async function inspect(files: Map<string, Uint8Array>, name: string): Promise<Inspected> {
+  checkSmallFiles(files);
   let config: GptConfig;
   let params: Map<string, Float32Array>;
   try {
