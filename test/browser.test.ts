@@ -250,6 +250,9 @@ test('log in, watch a run train live, samples, downloads, cancel from the page, 
       text: e.textContent,
     }));
   for (const selector of ['#run-error', '#stages .stage-error']) {
+    // The page re-renders when a poll brings news: measure the element once it is laid out.
+    await page.waitForSelector(selector, { state: 'visible' });
+    await expect.poll(async () => (await boxOf(selector)).height, { timeout: 10_000 }).toBeGreaterThan(30);
     const found = await boxOf(selector);
     expect(found.overflow, JSON.stringify(found)).toBeLessThanOrEqual(1);
     expect(found.height, JSON.stringify(found)).toBeGreaterThan(30);
