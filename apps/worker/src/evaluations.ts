@@ -11,11 +11,11 @@ import {
   validateJsonl,
 } from '@rlhf/contracts';
 import { compareModels, type EvalJudge } from '@rlhf/eval';
-import { ByteTokenizer, loadHfTokenizer, type Tokenizer } from '@rlhf/model';
 import { createRedis, DEFAULT_PREFIX, EVALUATION_QUEUE, type EvaluationJobResult } from '@rlhf/queue';
 import { createRuntime, type Runtime } from '@rlhf/runtime';
-import { type ModelWeights, modelFromFiles, promptText } from '@rlhf/stage-kit';
+import { promptText } from '@rlhf/stage-kit';
 import { UnrecoverableError, Worker } from 'bullmq';
+import { loadModelAt, tokenizerAt } from './model-files.js';
 import { groundTruthOf, type Tasks } from './tasks.js';
 
 export interface EvaluationWorkerOptions {
@@ -31,20 +31,6 @@ export interface RunningEvaluationWorker {
   close(): Promise<void>;
 }
 
-async function loadModel(artifacts: ArtifactStore, dir: string): Promise<ModelWeights> {
-  const files: Record<string, Uint8Array> = {};
-  for (const name of ['config.json', 'model.safetensors'])
-    files[name] = await artifacts.get(`${dir}/${name}`);
-  return modelFromFiles(files);
-}
-
-/** A model directory's own tokenizer (tokenizer.json beside its weights), else the presets' byte tokenizer. */
-async function tokenizerOf(artifacts: ArtifactStore, dir: string): Promise<Tokenizer> {
-  return (await artifacts.exists(`${dir}/tokenizer.json`))
-    ? loadHfTokenizer(artifacts.path(dir))
-    : new ByteTokenizer();
-}
-
 /** One evaluation: generate, judge, write the result; returns where it is. */
 export async function runEvaluation(
   data: EvaluationJobData,
@@ -55,13 +41,13 @@ export async function runEvaluation(
   if (!parsed.ok) throw new UnrecoverableError(`prompts: ${parsed.errors.map(formatJsonlError).join('; ')}`);
   const prompts = (parsed.rows as PromptRow[]).slice(0, data.maxPrompts).map(promptText);
   const models = await Promise.all(
-    data.models.map(async (m) => ({ name: m.name, key: m.key, model: await loadModel(artifacts, m.key) })),
+    data.models.map(async (m) => ({ name: m.name, key: m.key, model: await loadModelAt(artifacts, m.key) })),
   );
   const judge: EvalJudge =
     data.judge.type === 'reward_model'
       ? {
           kind: 'reward_model',
-          model: await loadModel(artifacts, data.judge.key),
+          model: await loadModelAt(artifacts, data.judge.key),
           tieMargin: data.judge.tieMargin,
         }
       : {
@@ -76,7 +62,7 @@ export async function runEvaluation(
     seeds: data.seeds,
     sampling: data.sampling,
     judge,
-    tokenizer: await tokenizerOf(artifacts, data.models[0].key),
+    tokenizer: await tokenizerAt(artifacts, data.models[0].key),
   });
   return {
     pairs: compared.pairs.map((pair) => ({

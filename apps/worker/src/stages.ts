@@ -4,13 +4,11 @@ import type { CheckpointFiles } from '@rlhf/artifacts';
 import type { DatasetKind, DatasetRows, StageJobData, StageJobResult } from '@rlhf/contracts';
 import { formatJsonlError, validateJsonl } from '@rlhf/contracts';
 import {
-  ByteTokenizer,
   exportPolicyOnnx,
   exportRewardOnnx,
   type GptConfig,
   hfModelFiles,
   initParams,
-  loadHfTokenizer,
   presetConfig,
   type Tokenizer,
 } from '@rlhf/model';
@@ -22,8 +20,9 @@ import { trainRaft } from '@rlhf/raft';
 import { HYPERPARAMETERS_FILE } from '@rlhf/queue';
 import { trainRewardModel } from '@rlhf/reward-model';
 import { trainSft } from '@rlhf/sft';
-import { type ModelWeights, modelFiles, modelFromFiles, type StageResult } from '@rlhf/stage-kit';
+import { type ModelWeights, modelFiles, type StageResult } from '@rlhf/stage-kit';
 import type { StageContext, StageRunners } from './context.js';
+import { loadModelAt, modelConfigAt, tokenizerAt } from './model-files.js';
 import { groundTruthOf } from './tasks.js';
 
 /** The dataset's rows, validated again (the artifact store is shared: trust nothing read from it). */
@@ -34,29 +33,22 @@ export async function loadRows<K extends DatasetKind>(ctx: StageContext, key: st
 }
 
 /** A model saved under `dir` (config.json + model.safetensors) in the artifact store. */
-export async function loadModel(ctx: StageContext, dir: string): Promise<ModelWeights> {
-  const files: Record<string, Uint8Array> = {};
-  for (const name of ['config.json', 'model.safetensors'])
-    files[name] = await ctx.artifacts.get(`${dir}/${name}`);
-  return modelFromFiles(files);
-}
+export const loadModel = (ctx: StageContext, dir: string): Promise<ModelWeights> =>
+  loadModelAt(ctx.artifacts, dir);
 
 /** The model a stage starts from: an earlier stage's final model, or fresh weights of the run's architecture. */
 async function startingModel(job: StageJobData, ctx: StageContext, seed: number): Promise<ModelWeights> {
   if (job.inputs.policy) return loadModel(ctx, job.inputs.policy);
   let config: GptConfig;
   if (job.modelPreset) config = presetConfig(job.modelPreset);
-  else if (job.baseModel) config = (await loadModel(ctx, job.baseModel)).config;
+  else if (job.baseModel) config = await modelConfigAt(ctx.artifacts, job.baseModel);
   else throw new UnrecoverableError('the job names neither a model preset nor a registered model');
   return { config, params: initParams(config, seed) };
 }
 
 /** The run's tokenizer: its registered model's tokenizer.json, else the byte tokenizer of the presets. */
-export async function tokenizerOf(job: StageJobData, ctx: StageContext): Promise<Tokenizer> {
-  if (job.baseModel && (await ctx.artifacts.exists(`${job.baseModel}/tokenizer.json`)))
-    return loadHfTokenizer(ctx.artifacts.path(job.baseModel));
-  return new ByteTokenizer();
-}
+export const tokenizerOf = (job: StageJobData, ctx: StageContext): Promise<Tokenizer> =>
+  tokenizerAt(ctx.artifacts, job.baseModel);
 
 /** Saves the final model (weights, standalone ONNX, what the stage resolved and measured); returns the result. */
 async function finish(

@@ -14,7 +14,7 @@ import {
   type TrainerState,
   type TrainStepSpec,
 } from '@rlhf/graph';
-import { checkpointFromFiles, paramShapes } from '@rlhf/model';
+import { paramShapes } from '@rlhf/model';
 import type { HostTensor, Runtime, Weights } from '@rlhf/runtime';
 import type { CheckpointFiles } from './checkpoints.js';
 import { batchOrder, lrScheduleOf } from './data.js';
@@ -127,22 +127,15 @@ export function totalStepsOf(
 /** Checkpoint files of the best weights so far (config.keepBest) carry this prefix. */
 export const BEST_PREFIX = 'best.';
 
-// The best weights a checkpoint carries: the adapter's tensors, or the model's.
-function bestFromFiles(
-  files: CheckpointFiles,
-  adapter: SupervisedLoop['adapter'],
-  model: ModelWeights,
-): Weights {
+// The best weights a checkpoint carries: the adapter's tensors, or the model's (files named with BEST_PREFIX).
+async function bestFromFiles(files: CheckpointFiles, adapter: SupervisedLoop['adapter']): Promise<Weights> {
+  if (!adapter) return (await modelFromFiles(files, { prefix: BEST_PREFIX })).params;
   const named = Object.fromEntries(
     Object.entries(files).flatMap(([name, bytes]) =>
       name.startsWith(BEST_PREFIX) ? [[name.slice(BEST_PREFIX.length), bytes]] : [],
     ),
   );
-  if (adapter) return adapter.fromFiles(named);
-  return (
-    checkpointFromFiles(named as { 'config.json': Uint8Array; 'model.safetensors': Uint8Array }, 'best')
-      .params ?? model.params
-  );
+  return adapter.fromFiles(named);
 }
 
 /** Runs (or resumes) a supervised stage to its last step; see SupervisedLoop. */
@@ -178,7 +171,7 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
         resume?.state.best && keepBest
           ? {
               ...(resume.state.best as { step: number; value: number; eval: Record<string, number> }),
-              params: bestFromFiles(resume.files, adapter, model),
+              params: await bestFromFiles(resume.files, adapter),
             }
           : null;
       const consider = (values: Record<string, number>) => {
