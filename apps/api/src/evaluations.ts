@@ -15,6 +15,8 @@ import { type Comparison, leaderboard } from '@rlhf/eval';
 import { addEvaluationJob, createEvaluationQueue, type EvaluationQueue, keys } from '@rlhf/queue';
 import Value from 'typebox/value';
 import { invalidRequest, notFound } from './errors.js';
+import { pgText } from './events/persist.js';
+import { uuidv7 } from './ids.js';
 import * as store from './run-store.js';
 import type { Services } from './services.js';
 
@@ -78,9 +80,10 @@ async function resolveJudge(s: Services, team: Team, spec: EvaluationSpec, error
 
 /** Checks, records and queues an evaluation; 400 naming every problem, nothing stored then. */
 export async function createEvaluation(s: Services, team: Team, body: unknown): Promise<EvaluationRow> {
-  const shape = schemaErrors(EvaluationSpec, Value.Default(EvaluationSpec, structuredClone(body ?? {})));
+  const completed = Value.Default(EvaluationSpec, structuredClone(body ?? {}));
+  const shape = schemaErrors(EvaluationSpec, completed);
   if (shape.length > 0) throw invalidRequest(shape);
-  const spec = Value.Default(EvaluationSpec, structuredClone(body)) as EvaluationSpec;
+  const spec = completed as EvaluationSpec;
   const errors: FieldError[] = [];
   const models = await resolveModels(s, team, spec, errors);
   const judge = await resolveJudge(s, team, spec, errors);
@@ -93,18 +96,9 @@ export async function createEvaluation(s: Services, team: Team, body: unknown): 
     });
   if (errors.length > 0 || !dataset || !judge) throw invalidRequest(errors);
 
-  const row = await s.prisma.evaluation.create({
-    data: {
-      teamId: team.id,
-      name: spec.name ?? models.map((m) => m.name).join(' vs '),
-      spec: spec as unknown as Prisma.InputJsonObject,
-      models: models as unknown as Prisma.InputJsonArray,
-      resultKey: '',
-    },
-  });
-  const resultKey = `evaluations/${team.id}/${row.id}/result.json`;
+  const id = uuidv7();
   const job: EvaluationJobData = {
-    evaluationId: row.id,
+    evaluationId: id,
     teamId: team.id,
     models,
     promptsKey: keys.dataset(team.id, dataset.sha256),
@@ -112,22 +106,29 @@ export async function createEvaluation(s: Services, team: Team, body: unknown): 
     seeds: spec.seeds,
     sampling: spec.sampling,
     judge,
-    resultKey,
+    resultKey: `evaluations/${team.id}/${id}/result.json`,
   };
-  // Recorded first, then queued: a job that could not be added is added when the evaluation is next read.
-  const recorded = await s.prisma.evaluation.update({
-    where: { id: row.id },
-    data: { resultKey, spec: { ...spec, job } as unknown as Prisma.InputJsonObject },
+  // Recorded first (with its job, to add it again if it is lost), then queued: a job that could not be added
+  // is added when the evaluation is next read.
+  const recorded = await s.prisma.evaluation.create({
+    data: {
+      id,
+      teamId: team.id,
+      name: spec.name ?? models.map((m) => m.name).join(' vs '),
+      spec: { ...spec, job } as unknown as Prisma.InputJsonObject,
+      models: models as unknown as Prisma.InputJsonArray,
+      resultKey: job.resultKey,
+    },
   });
   await addEvaluationJob(evaluationQueue(s), job).catch((error: unknown) =>
-    s.logger.warn({ err: error, evaluationId: row.id }, 'evaluation job not added yet'),
+    s.logger.warn({ err: error, evaluationId: id }, 'evaluation job not added yet'),
   );
   return recorded;
 }
 
 /** Postgres cannot store U+0000 (an untrained byte-level model emits it): responses keep U+FFFD instead. */
 function withoutNul(value: unknown): unknown {
-  if (typeof value === 'string') return value.replaceAll('\u0000', '\uFFFD');
+  if (typeof value === 'string') return pgText(value);
   if (Array.isArray(value)) return value.map(withoutNul);
   if (value && typeof value === 'object')
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutNul(v)]));

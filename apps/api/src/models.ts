@@ -1,7 +1,7 @@
 // Registered models: a team uploads a Hugging Face model directory as one tar body; it is validated whole
 // (config, every tensor's name/shape/dtype, tokenizer vs embedding rows) before anything is stored, then kept
 // under models/{teamId}/{modelId}/ and recorded. A run starts from one with `model: { modelId }`.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import {
   readSafetensors,
 } from '@rlhf/model';
 import { ApiError, notFound } from './errors.js';
+import { uuidv7 } from './ids.js';
 import type { Services } from './services.js';
 import { isUniqueViolation } from './teams.js';
 
@@ -142,13 +143,6 @@ async function inspect(files: Map<string, Uint8Array>, name: string): Promise<In
   let parameterCount = 0;
   for (const values of params.values()) parameterCount += values.length;
   return { config, parameterCount, dtype: [...dtypes].sort().join('+'), hasTokenizer, hasChatTemplate };
-}
-
-/** A uuid v7 (time-ordered, as Prisma's ids): pages sort newest first by id. */
-function uuidv7(): string {
-  const hex = Date.now().toString(16).padStart(12, '0') + randomBytes(10).toString('hex');
-  const variant = ((Number.parseInt(hex[16], 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
