@@ -1,5 +1,6 @@
 // Comparing models end to end: each model answers the same prompts with the same seeded sampling, a judge
 // compares the answers prompt by prompt, and the verdicts become win rates (and leaderboard comparisons).
+import { createHash } from 'node:crypto';
 import { ByteTokenizer, createGenerator, createScorer, type Tokenizer } from '@rlhf/model';
 import type { Runtime } from '@rlhf/runtime';
 import { type ModelWeights, promptTokens, type SampledGroups, sampleGroups } from '@rlhf/stage-kit';
@@ -35,6 +36,12 @@ export interface EvalSampling {
 export type EvalJudge =
   | { kind: 'reward_model'; model: ModelWeights; tieMargin?: number }
   | { kind: 'score'; score: (prompt: string, response: string) => number; tieMargin?: number }
+  | {
+      /** Scores a batch: `promptIndices[k]` is the prompt `responses[k]` answers (a grader reads its row). */
+      kind: 'batch_score';
+      score: (promptIndices: readonly number[], responses: readonly string[]) => Promise<readonly number[]>;
+      tieMargin?: number;
+    }
   | { kind: 'pairwise'; judge: PairwiseJudge; combine?: 'consistent' | 'averaged'; tieMargin?: number };
 
 export interface CompareModelsInput {
@@ -50,6 +57,11 @@ export interface CompareModelsInput {
   bootstrap?: BootstrapOptions;
   /** Batches already generated (same model key, prompts, seed and sampling) are read from here, not redone. */
   cache?: SampleCache;
+  /**
+   * Prompts per generation batch (default: all in one). Each batch of a seed draws with its own seed derived
+   * from (seed, batch index), so a batch is a cache entry an interrupted evaluation need not redo.
+   */
+  generationBatch?: number;
 }
 
 /** One prompt and seed: both responses, their scores (score judges) and A's outcome. */
@@ -111,35 +123,56 @@ async function generateResponses(
     topP: input.sampling.topP ?? 1,
   };
   const { cache } = input;
-  const keys = seeds.map((seed) =>
-    cache === undefined ? '' : sampleBatchKey({ model: entry.key!, prompts, seed, ...sampling }),
+  const size = input.generationBatch ?? prompts.length;
+  const batches: { prompts: number[][]; index: number }[] = [];
+  for (let start = 0; start < prompts.length; start += size)
+    batches.push({ prompts: prompts.slice(start, start + size), index: batches.length });
+  const seedOf = (seed: number, batch: number) =>
+    input.generationBatch === undefined ? seed : batchSeed(seed, batch);
+  const cells = seeds.flatMap((seed) =>
+    batches.map((batch) => {
+      const cellSeed = seedOf(seed, batch.index);
+      const key =
+        cache === undefined
+          ? ''
+          : sampleBatchKey({ model: entry.key!, prompts: batch.prompts, seed: cellSeed, ...sampling });
+      return { seed: cellSeed, batch, key, tokens: undefined as readonly (readonly number[])[] | undefined };
+    }),
   );
-  const bySeed: (SeedSamples | undefined)[] = [];
-  for (const key of keys) {
-    const hit = cache === undefined ? undefined : await cache.get(key);
-    bySeed.push(hit === undefined ? undefined : samplesOf(prompts, hit, tokenizer));
-  }
-  if (bySeed.some((s) => s === undefined)) {
+  for (const cell of cells) cell.tokens = cache === undefined ? undefined : await cache.get(cell.key);
+  if (cells.some((c) => c.tokens === undefined)) {
     const generator = await createGenerator(input.runtime, config);
     try {
-      for (const [k, seed] of seeds.entries()) {
-        if (bySeed[k] !== undefined) continue;
+      for (const cell of cells) {
+        if (cell.tokens !== undefined) continue;
         const { tokens } = await sampleGroups(generator, {
           params,
-          prompts,
+          prompts: cell.batch.prompts,
           n: 1,
           ...sampling,
-          seed,
+          seed: cell.seed,
           tokenizer,
         });
-        await cache?.set(keys[k], tokens);
-        bySeed[k] = samplesOf(prompts, tokens, tokenizer);
+        await cache?.set(cell.key, tokens);
+        cell.tokens = tokens;
       }
     } finally {
       await generator.release();
     }
   }
-  return bySeed as SeedSamples[];
+  return seeds.map((_, k) =>
+    samplesOf(
+      prompts,
+      cells.slice(k * batches.length, (k + 1) * batches.length).flatMap((c) => c.tokens!),
+      tokenizer,
+    ),
+  );
+}
+
+/** The seed of batch `batch` of a seed: a hash of both, so batches draw independent streams. */
+export function batchSeed(seed: number, batch: number): number {
+  const digest = createHash('sha256').update(`${seed}:${batch}`).digest();
+  return digest.readUInt32BE(0) & 0x7fffffff;
 }
 
 /** Texts and the scoring batch (right-padded responses and their mask) of one batch's sampled tokens. */
@@ -174,6 +207,20 @@ async function judgeScores(
       bySeed.flatMap((s) => s.texts.map((text, p) => judge.score(input.prompts[p], text))),
     );
   }
+  if (judge.kind === 'batch_score') {
+    const out: number[][] = [];
+    for (const bySeed of samples) {
+      const texts = bySeed.flatMap((s) => s.texts);
+      const scores = await judge.score(
+        texts.map((_, k) => k % input.prompts.length),
+        texts,
+      );
+      if (scores.length !== texts.length)
+        throw new RangeError(`compareModels: the judge gave ${scores.length} scores for ${texts.length}`);
+      out.push([...scores]);
+    }
+    return out;
+  }
   const rm = judge.model;
   if (!rm.config.scalarHead) throw new RangeError('compareModels: the reward_model judge has no scalar head');
   // The reward model scores the tokens each policy generated, prompt as the policy saw it, EOS where it ended.
@@ -206,6 +253,9 @@ function validate(input: CompareModelsInput): void {
   if (names.size !== input.models.length) throw new RangeError('compareModels: model names must be distinct');
   if (input.prompts.length === 0) throw new RangeError('compareModels: prompts is empty');
   if (input.seeds.length === 0) throw new RangeError('compareModels: seeds is empty');
+  const size = input.generationBatch;
+  if (size !== undefined && !(Number.isInteger(size) && size >= 1))
+    throw new RangeError(`compareModels: generationBatch must be a positive integer, got ${size}`);
   for (const m of input.models) {
     if (input.cache !== undefined && !m.key)
       throw new RangeError(`compareModels: ${m.name} needs a key to use the cache`);

@@ -38,11 +38,21 @@ export {
   twoAnswerPreference,
 } from './language-model-judge.js';
 export {
+  countedSampleCache,
   memorySampleCache,
   type SampleBatchIdentity,
   type SampleCache,
+  type SampleCacheCounts,
   sampleBatchKey,
 } from './sample-cache.js';
+export {
+  type CachedJudgeOptions,
+  cachedJudge,
+  type JudgmentCache,
+  type JudgmentCounts,
+  judgmentKey,
+  memoryJudgmentCache,
+} from './judgment-cache.js';
 export {
   cohenKappa,
   type Gate,
@@ -77,6 +87,7 @@ export {
   winRateOfCounts,
 } from './win-rate.js';
 export {
+  batchSeed,
   type CompareModelsInput,
   type CompareModelsResult,
   compareModels,

@@ -40,3 +40,28 @@ export function memorySampleCache(): SampleCache & { readonly size: number } {
     },
   };
 }
+
+/** What a counted cache saw: batches read from it, and batches generated and stored. */
+export interface SampleCacheCounts {
+  reused: number;
+  generated: number;
+}
+
+/** `cache` with its hits and stores counted (how much of an evaluation was reused). */
+export function countedSampleCache(cache: SampleCache): { cache: SampleCache; counts: SampleCacheCounts } {
+  const counts: SampleCacheCounts = { reused: 0, generated: 0 };
+  return {
+    counts,
+    cache: {
+      get: async (key) => {
+        const hit = await cache.get(key);
+        if (hit !== undefined) counts.reused++;
+        return hit;
+      },
+      set: async (key, tokens) => {
+        await cache.set(key, tokens);
+        counts.generated++;
+      },
+    },
+  };
+}
