@@ -1,7 +1,13 @@
 // One worker process = one device = one stage at a time. BullMQ hands out stage jobs; this file turns a job
 // into a runner call (inputs, resume checkpoint, runtime, reporting, cancellation) and a result or an event.
 import { hostname } from 'node:os';
-import { type ArtifactStore, checkpointStore, createArtifactStore, latestCheckpoint } from '@rlhf/artifacts';
+import {
+  type ArtifactFs,
+  type ArtifactStore,
+  checkpointStore,
+  createArtifactStore,
+  latestCheckpoint,
+} from '@rlhf/artifacts';
 import type { Logger } from '@rlhf/config';
 import type { StageJobData, StageJobResult } from '@rlhf/contracts';
 import {
@@ -26,6 +32,7 @@ import { createRuntime, type Device, type Runtime } from '@rlhf/runtime';
 import { SHUTDOWN, StageAbortedError } from '@rlhf/stage-kit';
 import { UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { StageContext, StageRunners } from './context.js';
+import { retryOnStoreFault, STORE_RETRY_DELAYS_MS } from './store-faults.js';
 import type { Tasks } from './tasks.js';
 
 /** Why a stage's signal aborted: the worker shutting down (checkpoint, re-queue) or a cancel. */
@@ -56,6 +63,10 @@ export interface WorkerOptions {
   progressIntervalMs?: number;
   /** Checkpoints kept per stage (default 2). */
   keepCheckpoints?: number;
+  /** Waits before each new try of a stage whose artifact writes hit a full or read-only store. */
+  storeRetryDelaysMs?: readonly number[];
+  /** The store's file system calls (tests inject a full or read-only disk). */
+  artifactFs?: Partial<ArtifactFs>;
 }
 
 export interface RunningWorker {
@@ -74,7 +85,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const progressIntervalMs = options.progressIntervalMs ?? 2000;
   const keepCheckpoints = options.keepCheckpoints ?? 2;
-  const artifacts = createArtifactStore(options.artifactDir);
+  const artifacts = createArtifactStore(options.artifactDir, { fs: options.artifactFs });
   const runtimeLogger = { warn: (message: string) => logger.warn(message) };
 
   // Probe the device once: a GPU worker that silently fell back to the CPU would be worse than none.
@@ -135,15 +146,17 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       const input = resolveInputs(data, await upstreamResults(queue, job));
       const resume = await latestCheckpoint(artifacts, stage);
       const attempt = job.attemptsMade + 1;
-      await publish({
-        type: 'stage.started',
-        ...stage,
-        workerId,
-        attempt,
-        resumedFromStep: resume?.step ?? null,
-        totalSteps: null,
-        hyperparameters: data.config as Record<string, unknown>,
-      });
+      const started = (resumedFromStep: number | null) =>
+        publish({
+          type: 'stage.started',
+          ...stage,
+          workerId,
+          attempt,
+          resumedFromStep,
+          totalSteps: null,
+          hyperparameters: data.config as Record<string, unknown>,
+        });
+      await started(resume?.step ?? null);
       log.info({ attempt, resumedFromStep: resume?.step ?? null }, 'stage started');
 
       const progress = throttledProgress(job, stage, progressIntervalMs, publish);
@@ -162,7 +175,19 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       let result: StageJobResult;
       try {
         if (signal.aborted) throw new StageAbortedError(signal.reason, 0, false);
-        result = await runner(input, ctx);
+        // A full or read-only store: wait, then resume from the newest checkpoint (same attempt).
+        result = await retryOnStoreFault(() => runner(input, ctx), {
+          artifacts,
+          stage,
+          delaysMs: options.storeRetryDelaysMs ?? STORE_RETRY_DELAYS_MS,
+          signal,
+          log,
+          beforeRetry: async () => {
+            const again = await latestCheckpoint(artifacts, stage);
+            await started(again?.step ?? null);
+            log.info({ resumedFromStep: again?.step ?? null }, 'stage resumed after a store fault');
+          },
+        });
       } finally {
         await runtime.close(); // waits for an ORT run still in flight
       }

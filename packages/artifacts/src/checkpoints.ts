@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises';
 import type { ArtifactInfo, ArtifactStore } from './store.js';
 
 // A stage's checkpoints in the artifact store: runs/{runId}/{stageId}/checkpoints/step-{n}/ holding the stage's
@@ -102,6 +103,32 @@ export async function pruneCheckpoints(
     const step = Number(/^step-(\d+)$/.exec(dir)?.[1] ?? Number.NaN);
     if (step < oldestKept) await artifacts.delete(`${base}/${dir}`);
   }
+}
+
+/**
+ * Deletes every checkpoint directory without state.json (a save cut short by a crash or a full disk), with the
+ * files and temporary files in it; returns the steps removed. Complete checkpoints are left alone.
+ */
+export async function removeIncompleteCheckpoints(
+  artifacts: ArtifactStore,
+  stage: StageRef,
+): Promise<number[]> {
+  const base = checkpointsDir(stage);
+  const complete = new Set(await listCheckpoints(artifacts, stage));
+  const removed: number[] = [];
+  let dirs: string[] = [];
+  try {
+    dirs = await readdir(artifacts.path(base));
+  } catch {
+    return removed; // no checkpoint yet
+  }
+  for (const dir of dirs) {
+    const step = Number(/^step-(\d+)$/.exec(dir)?.[1] ?? Number.NaN);
+    if (Number.isNaN(step) || complete.has(step)) continue;
+    await artifacts.delete(`${base}/${dir}`);
+    removed.push(step);
+  }
+  return removed.sort((a, b) => a - b);
 }
 
 export interface CheckpointStoreOptions {

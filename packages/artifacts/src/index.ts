@@ -2,9 +2,13 @@
 export {
   ArtifactKeyError,
   type ArtifactInfo,
+  type ArtifactFs,
   type ArtifactStore,
+  type ArtifactStoreOptions,
   assertSafeKey,
   createArtifactStore,
+  isStoreFull,
+  isStoreReadOnly,
 } from './store.js';
 export {
   CHECKPOINT_STATE_FILE,
@@ -19,6 +23,7 @@ export {
   loadCheckpoint,
   pruneCheckpoints,
   readCheckpointFile,
+  removeIncompleteCheckpoints,
   type StageRef,
   saveCheckpoint,
 } from './checkpoints.js';
