@@ -1,24 +1,42 @@
-// Models in the artifact store as the worker reads them: a directory with config.json + model.safetensors, and
-// tokenizer.json beside them when the model has its own tokenizer (registered models and what is trained from them).
+// Models as the worker reads them: a directory with config.json + the weights (model.safetensors, or sharded
+// model-0000i-of-0000n.safetensors + model.safetensors.index.json), and tokenizer.json beside them when the model
+// has its own tokenizer. The directory is an artifact-store key (registered models and what is trained from
+// them) or, for an admin model of MODEL_DIRS, an absolute path on shared storage, read in place.
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import type { ArtifactStore } from '@rlhf/artifacts';
-import { ByteTokenizer, type GptConfig, gptConfigFromHf, loadHfTokenizer, type Tokenizer } from '@rlhf/model';
-import { type ModelWeights, modelFromFiles } from '@rlhf/stage-kit';
+import {
+  ByteTokenizer,
+  checkpointFromFiles,
+  type GptConfig,
+  gptConfigFromHf,
+  loadHfTokenizer,
+  readCheckpointDir,
+  type Tokenizer,
+} from '@rlhf/model';
+import type { ModelWeights } from '@rlhf/stage-kit';
+import { existsSync } from 'node:fs';
 
-/** The weights and config under `dir`. */
+/** Where `dir` is on disk: an admin model's own directory, else the store's file of the key. */
+export const modelDirPath = (artifacts: ArtifactStore, dir: string): string =>
+  isAbsolute(dir) ? dir : artifacts.path(dir);
+
+/** The weights and config under `dir` (its safetensors metadata without safetensors' own 'format' key). */
 export async function loadModelAt(artifacts: ArtifactStore, dir: string): Promise<ModelWeights> {
-  const files: Record<string, Uint8Array> = {};
-  for (const name of ['config.json', 'model.safetensors'])
-    files[name] = await artifacts.get(`${dir}/${name}`);
-  return modelFromFiles(files);
+  const loaded = checkpointFromFiles(await readCheckpointDir(modelDirPath(artifacts, dir)), dir);
+  const { format: _format, ...metadata } = loaded.metadata;
+  return { config: loaded.config, params: loaded.params, metadata };
 }
 
 /** The architecture under `dir`, from config.json alone (fresh weights of it need no stored weights read). */
 export async function modelConfigAt(artifacts: ArtifactStore, dir: string): Promise<GptConfig> {
-  return gptConfigFromHf(JSON.parse(await artifacts.getText(`${dir}/config.json`)), `${dir}/config.json`);
+  const text = await readFile(join(modelDirPath(artifacts, dir), 'config.json'), 'utf8');
+  return gptConfigFromHf(JSON.parse(text), `${dir}/config.json`);
 }
 
 /** The tokenizer under `dir` (tokenizer.json), else the presets' byte tokenizer. */
 export async function tokenizerAt(artifacts: ArtifactStore, dir: string | undefined): Promise<Tokenizer> {
-  if (dir && (await artifacts.exists(`${dir}/tokenizer.json`))) return loadHfTokenizer(artifacts.path(dir));
+  if (dir && existsSync(join(modelDirPath(artifacts, dir), 'tokenizer.json')))
+    return loadHfTokenizer(modelDirPath(artifacts, dir));
   return new ByteTokenizer();
 }

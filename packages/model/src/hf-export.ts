@@ -4,7 +4,8 @@
 
 import type { GptConfig } from './config.js';
 import { checkpointTensors, gptConfigToHf, SCORE_BIAS_KEY } from './hf.js';
-import { CheckpointError, writeSafetensors } from './safetensors.js';
+import { CheckpointError } from './safetensors.js';
+import { shardWeights } from './shards.js';
 import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
 
 /** A model as the trainers hand it over (names and shapes of paramShapes). */
@@ -37,6 +38,11 @@ export interface HfModelFilesOptions {
    * (chat.ts's rendering, which the trainers use for `messages` data).
    */
   chatTemplate?: string;
+  /**
+   * Weights above this many bytes are sharded as transformers' `save_pretrained(max_shard_size=…)` does
+   * (model-0000i-of-0000n.safetensors + model.safetensors.index.json). Default 5·10⁹, transformers' "5GB".
+   */
+  maxShardBytes?: number;
 }
 
 /**
@@ -235,7 +241,7 @@ function readme(model: HfExportModel, options: HfModelFilesOptions, scoreBias: n
  *   Qwen3ForCausalLM, or the *ForSequenceClassification class with `num_labels` 1 for a scalar head) with
  *   bos/eos/pad_token_id and `torch_dtype`; a scalar head's bias under SCORE_BIAS_KEY.
  * - `generation_config.json`: the token ids, `max_new_tokens`, and do_sample/temperature/top_k/top_p when given.
- * - `model.safetensors` (F32): exactly the state-dict keys of that class. A scalar-head model drops `score.bias`
+ * - `model.safetensors` (F32; sharded with an index above `maxShardBytes`): exactly the state-dict keys of that class. A scalar-head model drops `score.bias`
  *   (HF's classifiers have `score.weight` only; the export's scores are ours minus the constant bias, which
  *   rankings and Bradley–Terry ignore) and its LM head (a classifier has none; loading gives it a copy of the
  *   embedding, as for any HF classifier).
@@ -286,7 +292,7 @@ export function hfModelFiles(model: HfExportModel, options: HfModelFilesOptions)
     'config.json': jsonFile(hfConfig),
     'generation_config.json': jsonFile(generationConfig(tokenizer, options.generation)),
     // HF transformers refuses safetensors whose metadata lacks format "pt".
-    'model.safetensors': writeSafetensors(tensors, { ...model.metadata, format: 'pt' }),
+    ...shardWeights(tensors, { ...model.metadata, format: 'pt' }, options.maxShardBytes),
   };
 
   let tokenizerConfig: Record<string, unknown>;

@@ -14,13 +14,8 @@ import {
   validateConfig,
 } from './config.js';
 import { isLlamaModelType, LLAMA_MODEL_TYPES, llamaConfigFromHf, llamaConfigToHf } from './hf-llama.js';
-import {
-  CheckpointError,
-  readSafetensors,
-  type SafeTensor,
-  tensorToFloat32,
-  writeSafetensors,
-} from './safetensors.js';
+import { CheckpointError, type SafeTensor, tensorToFloat32, writeSafetensors } from './safetensors.js';
+import { readWeightFiles, SAFETENSORS_INDEX, type WeightFiles, weightFilesOf } from './shards.js';
 import { ByteTokenizer, loadHfTokenizer, type Tokenizer } from './tokenizer.js';
 
 export interface LoadedCheckpoint {
@@ -223,15 +218,18 @@ function checkDirExists(dir: string): void {
   if (!existsSync(dir)) throw new CheckpointError(`checkpoint directory ${dir} does not exist`);
 }
 
-/** A model checkpoint in memory: the two files of the HF layout, by file name. */
-export interface CheckpointFiles {
+/** A model checkpoint in memory: the two files of the HF layout, by file name (a type: it has an index signature). */
+export type CheckpointFiles = {
   'config.json': Uint8Array;
   'model.safetensors': Uint8Array;
-}
+};
 
-/** Config + parameters from config.json and model.safetensors bytes; `source` names them in errors. */
+/** config.json + the weights: model.safetensors, or model.safetensors.index.json and its shards (shards.ts). */
+export type HfCheckpointFiles = { 'config.json': Uint8Array } & WeightFiles;
+
+/** Config + parameters from config.json and the weight files' bytes; `source` names them in errors. */
 export function checkpointFromFiles(
-  files: CheckpointFiles,
+  files: HfCheckpointFiles,
   source = 'checkpoint',
 ): Pick<LoadedCheckpoint, 'config' | 'params' | 'metadata'> {
   let json: unknown;
@@ -241,12 +239,12 @@ export function checkpointFromFiles(
     throw new CheckpointError(`${source}/config.json: invalid JSON: ${(error as Error).message}`);
   }
   const base = gptConfigFromHf(json, `${source}/config.json`);
-  let file: ReturnType<typeof readSafetensors>;
+  let file: ReturnType<typeof readWeightFiles>;
   try {
-    file = readSafetensors(files['model.safetensors']);
+    file = readWeightFiles(files);
   } catch (error) {
     if (!(error instanceof CheckpointError)) throw error;
-    throw new CheckpointError(`${source}/model.safetensors: ${error.message}`, error.tensor);
+    throw new CheckpointError(`${source}/${error.message}`, error.tensor);
   }
   const hasScore = file.tensors.has('score.weight') || file.tensors.has('transformer.score.weight');
   const config: GptConfig = hasScore && !base.scalarHead ? { ...base, scalarHead: true } : base;
@@ -262,6 +260,19 @@ export function checkpointFromFiles(
   };
 }
 
+/** config.json and the weight files of a directory (model.safetensors, or the index and its shards). */
+export async function readCheckpointDir(dir: string): Promise<HfCheckpointFiles> {
+  const read = async (name: string) => {
+    const path = join(dir, name);
+    if (!existsSync(path)) throw new CheckpointError(`missing ${path}`);
+    return new Uint8Array(await readFile(path));
+  };
+  const files: Record<string, Uint8Array> = { 'config.json': await read('config.json') };
+  if (existsSync(join(dir, SAFETENSORS_INDEX))) files[SAFETENSORS_INDEX] = await read(SAFETENSORS_INDEX);
+  for (const name of weightFilesOf(files[SAFETENSORS_INDEX])) files[name] = await read(name);
+  return files as HfCheckpointFiles;
+}
+
 /**
  * Loads a checkpoint directory in the HF layout (GPT-2 or Llama family): config.json, model.safetensors, and
  * tokenizer.json if present (else the ByteTokenizer). A `score.weight` tensor makes it a
@@ -269,14 +280,7 @@ export function checkpointFromFiles(
  */
 export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   checkDirExists(dir);
-  const configPath = join(dir, 'config.json');
-  const weightsPath = join(dir, 'model.safetensors');
-  for (const path of [configPath, weightsPath])
-    if (!existsSync(path)) throw new CheckpointError(`missing ${path}`);
-  const { config, params, metadata } = checkpointFromFiles(
-    { 'config.json': await readFile(configPath), 'model.safetensors': await readFile(weightsPath) },
-    dir,
-  );
+  const { config, params, metadata } = checkpointFromFiles(await readCheckpointDir(dir), dir);
   const tokenizer = existsSync(join(dir, 'tokenizer.json'))
     ? await loadHfTokenizer(dir)
     : new ByteTokenizer();

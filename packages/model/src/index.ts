@@ -7,6 +7,15 @@ export {
   validateMessages,
 } from './chat.js';
 export {
+  type ChatSpan,
+  type ModelChatTemplate,
+  modelChatTemplate,
+  parseChatTemplate,
+  renderChatTemplate,
+  templateGenerationPrompt,
+  templateTrainingSpans,
+} from './chat-template.js';
+export {
   countParams,
   type Gpt2Config,
   type GptConfig,
@@ -31,6 +40,8 @@ export {
   type CheckpointFiles,
   checkpointFiles,
   checkpointFromFiles,
+  type HfCheckpointFiles,
+  readCheckpointDir,
   gptConfigFromHf,
   gptConfigToHf,
   type LoadedCheckpoint,
@@ -64,6 +75,19 @@ export {
   writeSafetensors,
 } from './safetensors.js';
 export {
+  DEFAULT_MAX_SHARD_BYTES,
+  isWeightsFile,
+  readShardIndex,
+  readWeightFiles,
+  SAFETENSORS_INDEX,
+  SINGLE_WEIGHTS_FILE,
+  shardFileName,
+  shardWeights,
+  type WeightFiles,
+  weightDtypes,
+  weightFilesOf,
+} from './shards.js';
+export {
   ByteTokenizer,
   type DecodeOptions,
   type HfTokenizerFiles,
@@ -86,6 +110,13 @@ export {
   type SamplingInputs,
   sampleTokens,
 } from './generate.js';
+export {
+  buildForwardGraph,
+  createForward,
+  type Forward,
+  type ForwardOptions,
+  type ForwardRow,
+} from './forward.js';
 export {
   type GptForwardOptions,
   type GptHidden,
@@ -131,13 +162,16 @@ export {
   adaptableLinears,
   adapterSize,
   checkAdapter,
+  defaultTargetModules,
   initLora,
   type LoraLinear,
   LoraError,
+  type LoraSection,
   type LoraSettings,
   linearKinds,
   loraParamShapes,
   loraScale,
+  loraSettingsOf,
   loraTargets,
   mergeLora,
   savedModuleParams,
