@@ -11,6 +11,7 @@ import { cancelRun, createRun } from '../runs.js';
 import type { Services } from '../services.js';
 import { findFile, secondsOf } from './files.js';
 import { convertFile, FORMAT_KINDS, type FileFormat } from './formats.js';
+import { GRADER_PARAM, openaiGrader } from './graders.js';
 
 export type MethodType = FileFormat;
 const STAGE_OF = { supervised: 'sft', dpo: 'dpo', reinforcement: 'grpo' } as const;
@@ -184,44 +185,6 @@ function stageConfig(job: FineTuningRecord, rows: number): Record<string, unknow
   const beta = value(h.beta);
   if (beta !== undefined) config.beta = beta;
   return config;
-}
-
-const GRADER_PARAM = 'method.reinforcement.grader';
-// OpenAI's text_similarity metrics that ours compute.
-const SIMILARITY: Record<string, string> = { fuzzy_match: 'edit_distance', bleu: 'bleu', rouge_l: 'rouge_l' };
-
-/**
- * OpenAI's grader (string_check, text_similarity on `{{sample.output_text}}`) as our grader spec; `{{item.x}}`
- * references keep their meaning. Other types: 400 naming the field.
- */
-export function openaiGrader(grader: Record<string, unknown>): Record<string, unknown> {
-  const { type, name, input, reference } = grader;
-  if (input !== undefined && input !== '{{sample.output_text}}')
-    throw bad('only "{{sample.output_text}}" can be graded', `${GRADER_PARAM}.input`);
-  const named =
-    typeof name === 'string' && /[a-z0-9]/i.test(name)
-      ? {
-          name: name
-            .toLowerCase()
-            .replace(/[^a-z0-9_-]+/g, '_')
-            .replace(/^[^a-z0-9]+/, '')
-            .slice(0, 64),
-        }
-      : {};
-  if (type === 'string_check') return { type, ...named, operation: grader.operation, reference };
-  if (type === 'text_similarity') {
-    const metric = SIMILARITY[String(grader.evaluation_metric)];
-    if (!metric)
-      throw bad(
-        `evaluation_metric must be one of ${Object.keys(SIMILARITY).join(', ')}`,
-        `${GRADER_PARAM}.evaluation_metric`,
-      );
-    return { type, ...named, metric, reference };
-  }
-  throw bad(
-    `grader type ${JSON.stringify(type)} is not supported here (string_check, text_similarity)`,
-    `${GRADER_PARAM}.type`,
-  );
 }
 
 /** Creates the job's run; errors in OpenAI's terms (`param` names the request field). */
