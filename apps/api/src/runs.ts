@@ -23,6 +23,7 @@ import type { Services } from './services.js';
 import { isUniqueViolation } from './teams.js';
 import { runGraderErrors } from './grader-checks.js';
 import { type ModelShape, stepMemoryErrors } from './limits.js';
+import { loraErrorsOf } from './lora-checks.js';
 import { artifactView, isFinished, metricView, modelPresetOf, runView, sampleView } from './views.js';
 
 export type { RunWithStages } from './run-store.js';
@@ -158,6 +159,7 @@ async function resolveSpec(
   const tooLarge = [
     ...epochStepErrors(spec, new Map(datasets.map((d) => [d.id, d.rows]))),
     ...(shape ? stepMemoryErrors(spec, shape) : []),
+    ...loraErrorsOf(spec, preset, registered?.config),
     ...(await runGraderErrors(s, team, spec, {
       fromRunRewardModel: finished?.some((st) => st.kind === 'reward_model') ?? false,
     })),
@@ -186,6 +188,7 @@ function epochStepErrors(spec: RunSpec, rows: ReadonlyMap<string, number>): Fiel
       stage.kind === 'ppo' ||
       stage.kind === 'raft' ||
       stage.kind === 'grpo' ||
+      stage.kind === 'eval' ||
       stage.config.maxSteps !== null
     )
       return [];

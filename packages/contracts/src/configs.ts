@@ -1,4 +1,4 @@
-import Type, { type Static, type TSchema } from 'typebox';
+import Type, { type Static, type TProperties, type TSchema } from 'typebox';
 import Value from 'typebox/value';
 import { ContractError, type FieldError, schemaErrors } from './errors.js';
 import { graderSpecErrors } from './graders.js';
@@ -166,137 +166,141 @@ const sftFields = {
     description: 'loss on response tokens only; prompt tokens are context (completion_only_loss)',
   }),
 };
+/** A stage's fields plus `lora`: absent = full fine-tuning; set = a LoRA adapter on the frozen base. */
+const withLora = <T extends TProperties>(fields: T) => ({ ...fields, lora: Type.Optional(LoraConfig) });
+/** What users may send for a stage with `lora`: any part of its fields, any part of a LoraConfig. */
+const loraInput = <T extends TProperties>(fields: T) =>
+  withoutDefaults(Type.Partial(Type.Object({ ...fields, lora: LoraConfigInput }, closed), closed));
+
 /** Absent = full fine-tuning; set = a LoRA adapter on the frozen base (defaults fill the fields not given). */
-export const SftConfig = Type.Object({ ...sftFields, lora: Type.Optional(LoraConfig) }, closed);
+export const SftConfig = Type.Object(withLora(sftFields), closed);
 export type SftConfig = Static<typeof SftConfig>;
-export const SftConfigInput = withoutDefaults(
-  Type.Partial(Type.Object({ ...sftFields, lora: LoraConfigInput }, closed), closed),
-);
+export const SftConfigInput = loraInput(sftFields);
 export type SftConfigInput = Static<typeof SftConfigInput>;
 
-export const RewardModelConfig = Type.Object(
-  {
-    ...supervisedFields(1e-4),
-    margin: Type.Number({
-      minimum: 0,
-      maximum: 100,
-      default: 0,
-      description:
-        'loss −log σ(r_chosen − r_rejected − margin) (Touvron et al. 2023 §3.2.2); 0 = plain Bradley–Terry',
-    }),
-    init: Type.Enum(['sft', 'fresh'], {
-      default: 'sft',
-      description:
-        'start from the SFT policy weights (InstructGPT) or from a freshly initialised model preset',
-    }),
-  },
-  { ...closed, description: 'batchSize counts prompts: a ranked prompt brings all its C(K,2) pairs' },
-);
+const rewardModelFields = {
+  ...supervisedFields(1e-4),
+  margin: Type.Number({
+    minimum: 0,
+    maximum: 100,
+    default: 0,
+    description:
+      'loss −log σ(r_chosen − r_rejected − margin) (Touvron et al. 2023 §3.2.2); 0 = plain Bradley–Terry',
+  }),
+  init: Type.Enum(['sft', 'fresh'], {
+    default: 'sft',
+    description: 'start from the SFT policy weights (InstructGPT) or from a freshly initialised model preset',
+  }),
+};
+const rankedPrompts = {
+  ...closed,
+  description: 'batchSize counts prompts: a ranked prompt brings all its C(K,2) pairs',
+};
+/** With lora, the score head always trains in full (PEFT's SEQ_CLS adds `score` to modules_to_save). */
+export const RewardModelConfig = Type.Object(withLora(rewardModelFields), rankedPrompts);
 export type RewardModelConfig = Static<typeof RewardModelConfig>;
-export const RewardModelConfigInput = withoutDefaults(Type.Partial(RewardModelConfig, closed));
+export const RewardModelConfigInput = loraInput(rewardModelFields);
 export type RewardModelConfigInput = Static<typeof RewardModelConfigInput>;
 
-export const DpoConfig = Type.Object(
-  {
-    ...supervisedFields(5e-7),
-    beta: positive(100, 0.1, 'β: strength of the KL regularisation toward the reference (beta)'),
-    lossType: Type.Enum(['sigmoid', 'ipo', 'hinge', 'simpo'], {
-      default: 'sigmoid',
-      description:
-        'sigmoid = DPO (Rafailov et al. 2023), ipo (Azar et al. 2023), hinge = SLiC (Zhao et al. 2023), simpo = reference-free SimPO (Meng et al. 2024) (loss_type)',
-    }),
-    labelSmoothing: Type.Number({
-      minimum: 0,
-      maximum: 0.5,
-      default: 0,
-      description: 'sigmoid loss: assumed share of flipped labels, conservative DPO (label_smoothing)',
-    }),
-    simpoGamma: Type.Number({
-      minimum: 0,
-      maximum: 100,
-      default: 0.5,
-      description: 'simpo: target reward margin γ (simpo_gamma)',
-    }),
-    rpoAlpha: Type.Number({
-      minimum: 0,
-      maximum: 100,
-      default: 0,
-      description: 'weight of an NLL (SFT) term on the best response, RPO-style (rpo_alpha); 0 = none',
-    }),
-  },
-  { ...closed, description: 'batchSize counts prompts: a ranked prompt brings all its C(K,2) pairs' },
-);
+const dpoFields = {
+  ...supervisedFields(5e-7),
+  beta: positive(100, 0.1, 'β: strength of the KL regularisation toward the reference (beta)'),
+  lossType: Type.Enum(['sigmoid', 'ipo', 'hinge', 'simpo'], {
+    default: 'sigmoid',
+    description:
+      'sigmoid = DPO (Rafailov et al. 2023), ipo (Azar et al. 2023), hinge = SLiC (Zhao et al. 2023), simpo = reference-free SimPO (Meng et al. 2024) (loss_type)',
+  }),
+  labelSmoothing: Type.Number({
+    minimum: 0,
+    maximum: 0.5,
+    default: 0,
+    description: 'sigmoid loss: assumed share of flipped labels, conservative DPO (label_smoothing)',
+  }),
+  simpoGamma: Type.Number({
+    minimum: 0,
+    maximum: 100,
+    default: 0.5,
+    description: 'simpo: target reward margin γ (simpo_gamma)',
+  }),
+  rpoAlpha: Type.Number({
+    minimum: 0,
+    maximum: 100,
+    default: 0,
+    description: 'weight of an NLL (SFT) term on the best response, RPO-style (rpo_alpha); 0 = none',
+  }),
+};
+/** With lora, the reference is the frozen base (the adapter off), not a second model. */
+export const DpoConfig = Type.Object(withLora(dpoFields), rankedPrompts);
 export type DpoConfig = Static<typeof DpoConfig>;
-export const DpoConfigInput = withoutDefaults(Type.Partial(DpoConfig, closed));
+export const DpoConfigInput = loraInput(dpoFields);
 export type DpoConfigInput = Static<typeof DpoConfigInput>;
 
-export const ProConfig = Type.Object(
-  {
-    ...supervisedFields(1e-4),
-    objective: Type.Enum(['pro', 'rrhf'], {
-      default: 'pro',
-      description:
-        'pro = list-wise Plackett–Luce over the whole ranking (Song et al. 2023), rrhf = pairwise hinge on length-normalised log-probs (Yuan et al. 2023)',
-    }),
-    scoreScale: positive(
-      100,
-      1,
-      'a response scores scoreScale × its mean log-prob per token (PRO: 1 / temperature)',
-    ),
-    sftWeight: Type.Number({
-      minimum: 0,
-      maximum: 100,
-      default: 1,
-      description: 'weight of the NLL (SFT) term on each ranking’s best response; 0 = none',
-    }),
-  },
-  {
-    ...closed,
-    description: 'batchSize counts prompts; ranked lists of any K ≥ 2 (a preference pair is K = 2)',
-  },
-);
+const proFields = {
+  ...supervisedFields(1e-4),
+  objective: Type.Enum(['pro', 'rrhf'], {
+    default: 'pro',
+    description:
+      'pro = list-wise Plackett–Luce over the whole ranking (Song et al. 2023), rrhf = pairwise hinge on length-normalised log-probs (Yuan et al. 2023)',
+  }),
+  scoreScale: positive(
+    100,
+    1,
+    'a response scores scoreScale × its mean log-prob per token (PRO: 1 / temperature)',
+  ),
+  sftWeight: Type.Number({
+    minimum: 0,
+    maximum: 100,
+    default: 1,
+    description: 'weight of the NLL (SFT) term on each ranking’s best response; 0 = none',
+  }),
+};
+export const ProConfig = Type.Object(withLora(proFields), {
+  ...closed,
+  description: 'batchSize counts prompts; ranked lists of any K ≥ 2 (a preference pair is K = 2)',
+});
 export type ProConfig = Static<typeof ProConfig>;
-export const ProConfigInput = withoutDefaults(Type.Partial(ProConfig, closed));
+export const ProConfigInput = loraInput(proFields);
 export type ProConfigInput = Static<typeof ProConfigInput>;
 
-export const RaftConfig = Type.Object(
-  {
-    iterations: int(1, 100_000, 10, 'sample → score → keep → fine-tune rounds'),
-    promptsPerIteration: int(1, 4096, 32, 'prompts sampled each iteration'),
-    samplesPerPrompt: int(2, 64, 4, 'responses generated per prompt (n of best-of-n)'),
-    keepPerPrompt: int(1, 64, 1, 'responses kept per prompt, the highest-scored (at most samplesPerPrompt)'),
-    selection: Type.Enum(['per_prompt', 'global'], {
-      default: 'per_prompt',
-      description:
-        'keep the best keepPerPrompt of each prompt, or the best promptsPerIteration × keepPerPrompt of the whole iteration',
-    }),
-    stepsPerIteration: int(1, 1024, 4, 'fine-tuning steps on the kept set each iteration (one fused call)'),
-    batchSize: int(1, 4096, 16, 'kept responses per fine-tuning step'),
-    lr: positive(1, 1e-4, 'learning rate of the fine-tuning steps (learning_rate)'),
-    ...optimizerFields,
-    maxPromptLen: int(
-      1,
-      65_536,
-      128,
-      'prompt tokens kept (their end), also capped at model context − maxNewTokens',
-    ),
-    maxNewTokens: int(1, 4096, 32, 'response tokens generated at most'),
-    temperature: positive(10, 1, 'sampling temperature'),
-    topK: int(0, 1_000_000, 0, 'sample among the k most likely tokens; 0 = off'),
-    topP: positive(1, 1, 'nucleus sampling mass; 1 = off'),
-    checkpointEvery: int(1, 1_000_000, 5, 'save a resumable checkpoint every N iterations'),
-    sampleEvery: int(1, 1_000_000, 5, 'log a table of kept responses every N iterations'),
-    sampleCount: int(1, 256, 4, 'rows in each sample table'),
-    seed: int(0, 2 ** 32 - 1, 42, 'seed for prompt order, sampling and batches'),
-    groundTruth: Type.Union([Type.String({ pattern: TASK_NAME, maxLength: 64 }), Type.Null()], {
-      default: null,
-      description: 'a programmatic reward the workers know by this name, logged as objective/ground_truth',
-    }),
-  },
-  { ...closed, description: 'reward-ranked fine-tuning (Dong et al. 2023)' },
-);
+const raftFields = {
+  iterations: int(1, 100_000, 10, 'sample → score → keep → fine-tune rounds'),
+  promptsPerIteration: int(1, 4096, 32, 'prompts sampled each iteration'),
+  samplesPerPrompt: int(2, 64, 4, 'responses generated per prompt (n of best-of-n)'),
+  keepPerPrompt: int(1, 64, 1, 'responses kept per prompt, the highest-scored (at most samplesPerPrompt)'),
+  selection: Type.Enum(['per_prompt', 'global'], {
+    default: 'per_prompt',
+    description:
+      'keep the best keepPerPrompt of each prompt, or the best promptsPerIteration × keepPerPrompt of the whole iteration',
+  }),
+  stepsPerIteration: int(1, 1024, 4, 'fine-tuning steps on the kept set each iteration (one fused call)'),
+  batchSize: int(1, 4096, 16, 'kept responses per fine-tuning step'),
+  lr: positive(1, 1e-4, 'learning rate of the fine-tuning steps (learning_rate)'),
+  ...optimizerFields,
+  maxPromptLen: int(
+    1,
+    65_536,
+    128,
+    'prompt tokens kept (their end), also capped at model context − maxNewTokens',
+  ),
+  maxNewTokens: int(1, 4096, 32, 'response tokens generated at most'),
+  temperature: positive(10, 1, 'sampling temperature'),
+  topK: int(0, 1_000_000, 0, 'sample among the k most likely tokens; 0 = off'),
+  topP: positive(1, 1, 'nucleus sampling mass; 1 = off'),
+  checkpointEvery: int(1, 1_000_000, 5, 'save a resumable checkpoint every N iterations'),
+  sampleEvery: int(1, 1_000_000, 5, 'log a table of kept responses every N iterations'),
+  sampleCount: int(1, 256, 4, 'rows in each sample table'),
+  seed: int(0, 2 ** 32 - 1, 42, 'seed for prompt order, sampling and batches'),
+  groundTruth: Type.Union([Type.String({ pattern: TASK_NAME, maxLength: 64 }), Type.Null()], {
+    default: null,
+    description: 'a programmatic reward the workers know by this name, logged as objective/ground_truth',
+  }),
+};
+export const RaftConfig = Type.Object(withLora(raftFields), {
+  ...closed,
+  description: 'reward-ranked fine-tuning (Dong et al. 2023)',
+});
 export type RaftConfig = Static<typeof RaftConfig>;
-export const RaftConfigInput = withoutDefaults(Type.Partial(RaftConfig, closed));
+export const RaftConfigInput = loraInput(raftFields);
 export type RaftConfigInput = Static<typeof RaftConfigInput>;
 
 /** A grader spec as given; graderSpecErrors (graders.ts) checks it and names bad fields better than a union could. */
@@ -305,69 +309,70 @@ const GraderSpecShape = Type.Object(
   { additionalProperties: true, description: 'a declared grader (see POST /v1/graders/validate)' },
 );
 
-export const GrpoConfig = Type.Object(
-  {
-    iterations: int(1, 1_000_000, 20, 'sample → reward → update rounds'),
-    promptsPerIteration: int(1, 4096, 16, 'prompts sampled each iteration'),
-    groupSize: int(2, 64, 8, 'responses per prompt, G (num_generations)'),
-    advantage: Type.Enum(['grpo', 'rloo', 'reinforce_pp'], {
-      default: 'grpo',
+const grpoFields = {
+  iterations: int(1, 1_000_000, 20, 'sample → reward → update rounds'),
+  promptsPerIteration: int(1, 4096, 16, 'prompts sampled each iteration'),
+  groupSize: int(2, 64, 8, 'responses per prompt, G (num_generations)'),
+  advantage: Type.Enum(['grpo', 'rloo', 'reinforce_pp'], {
+    default: 'grpo',
+    description:
+      'grpo: (r − group mean) / group std (Shao et al. 2024); rloo: r − mean of the other G − 1 (Ahmadian et al. 2024); ' +
+      'reinforce_pp: REINFORCE++ (Hu 2025), per-token returns of the reward with a β-weighted per-token KL penalty, normalised over the whole batch',
+  }),
+  scaleByStd: Type.Boolean({
+    default: true,
+    description: 'grpo: divide by the group std; false = Dr. GRPO (Liu et al. 2025)',
+  }),
+  dynamicSampling: Type.Boolean({
+    default: false,
+    description:
+      'DAPO dynamic sampling (Yu et al. 2025): groups whose G rewards are all equal are left out of the update (masked, not resampled); all flat = no update that iteration',
+  }),
+  lossAggregation: Type.Enum(['token_mean', 'sequence_mean', 'token_sum_norm'], {
+    default: 'token_mean',
+    description:
+      'token_mean: mean over the tokens of a minibatch (DAPO); sequence_mean: mean of each response’s token mean (GRPO); token_sum_norm: token sum / (maxNewTokens × rows) (Dr. GRPO)',
+  }),
+  reward: Type.Union(
+    [Type.Literal('reward_model'), Type.String({ pattern: TASK_NAME, maxLength: 64 }), GraderSpecShape],
+    {
+      default: 'reward_model',
       description:
-        'grpo: (r − group mean) / group std (Shao et al. 2024); rloo: r − mean of the other G − 1 (Ahmadian et al. 2024); ' +
-        'reinforce_pp: REINFORCE++ (Hu 2025), per-token returns of the reward with a β-weighted per-token KL penalty, normalised over the whole batch',
-    }),
-    scaleByStd: Type.Boolean({
-      default: true,
-      description: 'grpo: divide by the group std; false = Dr. GRPO (Liu et al. 2025)',
-    }),
-    dynamicSampling: Type.Boolean({
-      default: false,
-      description:
-        'DAPO dynamic sampling (Yu et al. 2025): groups whose G rewards are all equal are left out of the update (masked, not resampled); all flat = no update that iteration',
-    }),
-    lossAggregation: Type.Enum(['token_mean', 'sequence_mean', 'token_sum_norm'], {
-      default: 'token_mean',
-      description:
-        'token_mean: mean over the tokens of a minibatch (DAPO); sequence_mean: mean of each response’s token mean (GRPO); token_sum_norm: token sum / (maxNewTokens × rows) (Dr. GRPO)',
-    }),
-    reward: Type.Union(
-      [Type.Literal('reward_model'), Type.String({ pattern: TASK_NAME, maxLength: 64 }), GraderSpecShape],
-      {
-        default: 'reward_model',
-        description:
-          "'reward_model' (the run's reward model scores responses), the name of a programmatic reward the workers know (e.g. 'sort-digits'), or a grader spec ({ type: 'string_check' | 'regex' | … })",
-      },
-    ),
-    epochs: int(1, 100, 1, 'policy updates over each batch, μ (num_iterations)'),
-    minibatches: int(1, 4096, 1, 'minibatches per epoch; must divide promptsPerIteration × groupSize'),
-    lr: positive(1, 1e-5, 'learning rate (learning_rate)'),
-    ...optimizerFields,
-    clipRange: positive(1, 0.2, 'ε of the clipped surrogate, below 1 (epsilon)'),
-    clipRangeHigh: positive(10, 0.2, 'ε above 1; larger = DAPO clip-higher (epsilon_high)'),
-    beta: Type.Number({
-      minimum: 0,
-      maximum: 100,
-      default: 0.04,
-      description:
-        'weight of the k3 KL to the reference in the loss (reinforce_pp: of the per-token k1 KL in the reward, no loss term); 0 = no KL and no reference (beta)',
-    }),
-    maxPromptLen: int(
-      1,
-      65_536,
-      128,
-      'prompt tokens kept (their end), also capped at model context − maxNewTokens',
-    ),
-    maxNewTokens: int(1, 4096, 32, 'response tokens generated at most'),
-    temperature: positive(10, 1, 'sampling temperature (also divides the logits when training)'),
-    checkpointEvery: int(1, 1_000_000, 10, 'save a resumable checkpoint every N iterations'),
-    sampleEvery: int(1, 1_000_000, 10, 'log a table of samples every N iterations'),
-    sampleCount: int(1, 256, 4, 'rows in each sample table'),
-    seed: int(0, 2 ** 32 - 1, 42, 'seed for prompt order, sampling and minibatches'),
-  },
-  { ...closed, description: 'critic-free online RL (GRPO, RLOO, REINFORCE++)' },
-);
+        "'reward_model' (the run's reward model scores responses), the name of a programmatic reward the workers know (e.g. 'sort-digits'), or a grader spec ({ type: 'string_check' | 'regex' | … })",
+    },
+  ),
+  epochs: int(1, 100, 1, 'policy updates over each batch, μ (num_iterations)'),
+  minibatches: int(1, 4096, 1, 'minibatches per epoch; must divide promptsPerIteration × groupSize'),
+  lr: positive(1, 1e-5, 'learning rate (learning_rate)'),
+  ...optimizerFields,
+  clipRange: positive(1, 0.2, 'ε of the clipped surrogate, below 1 (epsilon)'),
+  clipRangeHigh: positive(10, 0.2, 'ε above 1; larger = DAPO clip-higher (epsilon_high)'),
+  beta: Type.Number({
+    minimum: 0,
+    maximum: 100,
+    default: 0.04,
+    description:
+      'weight of the k3 KL to the reference in the loss (reinforce_pp: of the per-token k1 KL in the reward, no loss term); 0 = no KL and no reference (beta)',
+  }),
+  maxPromptLen: int(
+    1,
+    65_536,
+    128,
+    'prompt tokens kept (their end), also capped at model context − maxNewTokens',
+  ),
+  maxNewTokens: int(1, 4096, 32, 'response tokens generated at most'),
+  temperature: positive(10, 1, 'sampling temperature (also divides the logits when training)'),
+  checkpointEvery: int(1, 1_000_000, 10, 'save a resumable checkpoint every N iterations'),
+  sampleEvery: int(1, 1_000_000, 10, 'log a table of samples every N iterations'),
+  sampleCount: int(1, 256, 4, 'rows in each sample table'),
+  seed: int(0, 2 ** 32 - 1, 42, 'seed for prompt order, sampling and minibatches'),
+};
+export const GrpoConfig = Type.Object(withLora(grpoFields), {
+  ...closed,
+  description: 'critic-free online RL (GRPO, RLOO, REINFORCE++)',
+});
 export type GrpoConfig = Static<typeof GrpoConfig>;
-export const GrpoConfigInput = withoutDefaults(Type.Partial(GrpoConfig, closed));
+export const GrpoConfigInput = loraInput(grpoFields);
 export type GrpoConfigInput = Static<typeof GrpoConfigInput>;
 
 /** KL penalty coefficient β: fixed, or adapted towards a target KL (Ziegler et al. 2019 §2.2). */
@@ -444,11 +449,9 @@ const ppoFields = {
   }),
 };
 
-export const PpoConfig = Type.Object({ ...ppoFields, kl: KlConfig }, closed);
+export const PpoConfig = Type.Object(withLora({ ...ppoFields, kl: KlConfig }), closed);
 export type PpoConfig = Static<typeof PpoConfig>;
-export const PpoConfigInput = withoutDefaults(
-  Type.Partial(Type.Object({ ...ppoFields, kl: Type.Partial(KlConfig, closed) }, closed), closed),
-);
+export const PpoConfigInput = loraInput({ ...ppoFields, kl: Type.Partial(KlConfig, closed) });
 export type PpoConfigInput = Static<typeof PpoConfigInput>;
 
 /** The resolved config of each stage kind. */

@@ -21,6 +21,40 @@ export interface LoraSettings {
   modulesToSave: readonly string[];
 }
 
+/** A stage config's `lora` section (@rlhf/contracts LoraConfig, defaults filled) as this file reads it. */
+export interface LoraSection {
+  r: number;
+  alpha: number;
+  dropout: number;
+  targetModules?: readonly string[];
+  useRslora: boolean;
+  modulesToSave: readonly string[];
+}
+
+/** PEFT's default targets when a config names none: the attention projections (q_proj, v_proj / c_attn). */
+export function defaultTargetModules(config: GptConfig): string[] {
+  return isLlama(config) ? ['q_proj', 'v_proj'] : ['c_attn'];
+}
+
+/** A stage config's LoRA section as LoraSettings for this base; `extraModules` always train in full (an RM's score). */
+export function loraSettingsOf(
+  lora: LoraSection,
+  config: GptConfig,
+  extraModules: string[] = [],
+): LoraSettings {
+  return {
+    r: lora.r,
+    alpha: lora.alpha,
+    dropout: lora.dropout,
+    // HF's GPT-2 module paths start with `transformer.`, ours do not.
+    targetModules: (lora.targetModules ?? defaultTargetModules(config)).map((t) =>
+      isLlama(config) ? t : t.replace(/^transformer\./, ''),
+    ),
+    useRslora: lora.useRslora,
+    modulesToSave: [...lora.modulesToSave, ...extraModules.filter((m) => !lora.modulesToSave.includes(m))],
+  };
+}
+
 /** A bad adapter config or adapter file; `field` names the setting (r, targetModules, lora_A shape, ...). */
 export class LoraError extends Error {
   override name = 'LoraError';

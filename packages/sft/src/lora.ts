@@ -2,14 +2,12 @@
 // no AdamW state) and only the adapter (and any modulesToSave) trains; checkpoints are PEFT adapter files plus
 // the adapter's optimizer moments. The stage ends with the adapter and the merged model (W + s·BA), so later
 // stages and /generate take the merged model as they take any other.
-import type { LoraConfig } from '@rlhf/contracts';
 import { crossEntropy, type Tensor, type TrainStepSpec } from '@rlhf/graph';
 import {
   adaptedParams,
   type GptConfig,
   gptForward,
   initLora,
-  isLlama,
   type LoraSettings,
   loraParamShapes,
   type ParamShape,
@@ -21,25 +19,8 @@ import {
 import { weightFeeds, type Weights } from '@rlhf/runtime';
 import type { ModelWeights, SupervisedLoop } from '@rlhf/stage-kit';
 
-/** PEFT's default targets when a config names none: the attention projections (q_proj, v_proj / c_attn). */
-export function defaultTargetModules(config: GptConfig): string[] {
-  return isLlama(config) ? ['q_proj', 'v_proj'] : ['c_attn'];
-}
-
-/** A stage config's LoRA section as packages/model's LoraSettings for this base. */
-export function loraSettingsOf(lora: LoraConfig, config: GptConfig): LoraSettings {
-  return {
-    r: lora.r,
-    alpha: lora.alpha,
-    dropout: lora.dropout,
-    // HF's GPT-2 module paths start with `transformer.`, ours do not.
-    targetModules: (lora.targetModules ?? defaultTargetModules(config)).map((t) =>
-      isLlama(config) ? t : t.replace(/^transformer\./, ''),
-    ),
-    useRslora: lora.useRslora,
-    modulesToSave: lora.modulesToSave,
-  };
-}
+// The LoRA section's reading moved to @rlhf/model (every stage and the API's submission checks share it).
+export { defaultTargetModules, loraSettingsOf } from '@rlhf/model';
 
 /** Shared-input name of a frozen base weight (the adapter's saved modules keep the plain names). */
 const baseInput = (name: string) => `base.${name}`;
