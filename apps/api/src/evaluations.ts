@@ -3,15 +3,20 @@
 // asked: a finished job's result comes from the artifact store). The leaderboard rates every model the team has
 // compared, from all its finished evaluations.
 import {
+  DEFAULT_JUDGE_COMBINE,
   type EvaluationJobData,
   type EvaluationResult,
   EvaluationSpec,
   type FieldError,
+  type GraderSpec,
   POLICY_STAGES,
+  type PromptRow,
   schemaErrors,
+  validateJsonl,
 } from '@rlhf/contracts';
 import type { Evaluation as EvaluationRow, Prisma, Team } from '@rlhf/db';
-import { type Comparison, leaderboard } from '@rlhf/eval';
+import { type Comparison, DEFAULT_JUDGE_TEMPLATE, leaderboard } from '@rlhf/eval';
+import { graderErrors, rowFieldErrors } from '@rlhf/graders';
 import { addEvaluationJob, createEvaluationQueue, type EvaluationQueue, keys } from '@rlhf/queue';
 import Value from 'typebox/value';
 import { invalidRequest, notFound } from './errors.js';
@@ -64,18 +69,104 @@ async function resolveModels(s: Services, team: Team, spec: EvaluationSpec, erro
   return models;
 }
 
-async function resolveJudge(s: Services, team: Team, spec: EvaluationSpec, errors: FieldError[]) {
-  const tieMargin = spec.judge.tieMargin ?? 0;
-  if (spec.judge.type === 'task') return { type: 'task' as const, name: spec.judge.name, tieMargin };
-  const run = await store.findRun(s.prisma, team.id, spec.judge.runId);
-  const key =
-    (run && store.finishedModels(run).find((m) => m.kind === 'reward_model')?.modelKey) ??
-    run?.fromRunRewardModelKey;
-  if (!key) {
-    errors.push({ path: '/judge/runId', message: `run ${spec.judge.runId} has no finished reward model` });
+type JobJudge = EvaluationJobData['judge'];
+
+async function resolveJudge(
+  s: Services,
+  team: Team,
+  spec: EvaluationSpec,
+  rows: readonly PromptRow[] | undefined,
+  errors: FieldError[],
+): Promise<JobJudge | undefined> {
+  const judge = spec.judge;
+  const tieMargin = judge.tieMargin ?? 0;
+  switch (judge.type) {
+    case 'task':
+      return { type: 'task', name: judge.name, tieMargin };
+    case 'grader':
+      return graderJudge(judge.grader, tieMargin, rows, errors);
+    case 'language_model':
+      return languageModelJudge(s, team, judge, errors);
+    case 'reward_model': {
+      const run = await store.findRun(s.prisma, team.id, judge.runId);
+      const key =
+        (run && store.finishedModels(run).find((m) => m.kind === 'reward_model')?.modelKey) ??
+        run?.fromRunRewardModelKey;
+      if (!key) {
+        errors.push({ path: '/judge/runId', message: `run ${judge.runId} has no finished reward model` });
+        return undefined;
+      }
+      return { type: 'reward_model', key, tieMargin };
+    }
+  }
+}
+
+/** A grader judge checked as the worker will run it: the spec, and every prompt row having its fields. */
+function graderJudge(
+  grader: unknown,
+  tieMargin: number,
+  rows: readonly PromptRow[] | undefined,
+  errors: FieldError[],
+): JobJudge | undefined {
+  // An evaluation has no run reward model to serve a reward_model grader (the reward_model judge is that).
+  const specErrors = graderErrors(grader, { rewardModel: false, tokenizer: true });
+  errors.push(...specErrors.map((e) => ({ ...e, path: `/judge/grader${e.path}` })));
+  if (specErrors.length > 0) return undefined;
+  const valid = grader as GraderSpec;
+  const missing = rows === undefined ? [] : rowFieldErrors(valid, rows);
+  for (const e of missing) {
+    const [, row, field] = e.path.split('/');
+    errors.push({
+      path: '/datasetId',
+      message: `prompt ${Number(row) + 1} has no field "${field}", which the grader at /judge/grader refers to`,
+    });
+  }
+  return missing.length > 0 ? undefined : { type: 'grader', grader: valid, tieMargin };
+}
+
+/** A judge language model: a registered model of the team with a chat template and no scalar head. */
+async function languageModelJudge(
+  s: Services,
+  team: Team,
+  judge: Extract<EvaluationSpec['judge'], { type: 'language_model' }>,
+  errors: FieldError[],
+): Promise<JobJudge | undefined> {
+  const template = judge.template ?? DEFAULT_JUDGE_TEMPLATE;
+  const placeholders = ['{first}', '{second}'].filter((p) => !template.includes(p));
+  if (placeholders.length > 0)
+    errors.push({
+      path: '/judge/template',
+      message: `the judge template must show both answers: ${placeholders.join(' and ')} missing`,
+    });
+  const row = await s.prisma.model.findFirst({ where: { id: judge.modelId, teamId: team.id } });
+  if (!row) {
+    errors.push({ path: '/judge/modelId', message: `unknown model ${judge.modelId}` });
     return undefined;
   }
-  return { type: 'reward_model' as const, key, tieMargin };
+  if (!row.hasChatTemplate)
+    errors.push({
+      path: '/judge/modelId',
+      message: `model ${row.name} has no chat template (tokenizer_config.json chat_template): a judge model must be a chat model`,
+    });
+  else if ((row.config as { scalarHead?: boolean }).scalarHead)
+    errors.push({
+      path: '/judge/modelId',
+      message: `model ${row.name} has a scalar head: a judge model must be a language model`,
+    });
+  if (errors.some((e) => e.path.startsWith('/judge/'))) return undefined;
+  return {
+    type: 'language_model',
+    key: row.key,
+    template,
+    combine: judge.combine ?? DEFAULT_JUDGE_COMBINE,
+    tieMargin: judge.tieMargin ?? 0,
+  };
+}
+
+/** The rows an evaluation of `spec` reads: the first maxPrompts of the dataset (undefined if it is unreadable). */
+async function promptRows(s: Services, key: string, maxPrompts: number): Promise<PromptRow[] | undefined> {
+  const parsed = await validateJsonl('prompt', await s.artifacts.getText(key));
+  return parsed.ok ? (parsed.rows as PromptRow[]).slice(0, maxPrompts) : undefined;
 }
 
 /** Checks, records and queues an evaluation; 400 naming every problem, nothing stored then. */
@@ -86,7 +177,6 @@ export async function createEvaluation(s: Services, team: Team, body: unknown): 
   const spec = completed as EvaluationSpec;
   const errors: FieldError[] = [];
   const models = await resolveModels(s, team, spec, errors);
-  const judge = await resolveJudge(s, team, spec, errors);
   const dataset = await s.prisma.dataset.findFirst({ where: { id: spec.datasetId, teamId: team.id } });
   if (!dataset) errors.push({ path: '/datasetId', message: `unknown dataset ${spec.datasetId}` });
   else if (dataset.kind !== 'prompt')
@@ -94,19 +184,30 @@ export async function createEvaluation(s: Services, team: Team, body: unknown): 
       path: '/datasetId',
       message: `dataset ${spec.datasetId} is of kind "${dataset.kind}"; an evaluation needs "prompt"`,
     });
-  if (errors.length > 0 || !dataset || !judge) throw invalidRequest(errors);
+  else if (dataset.rows === 0)
+    errors.push({ path: '/datasetId', message: `dataset ${spec.datasetId} has no prompts` });
+  const promptsKey = dataset ? keys.dataset(team.id, dataset.sha256) : undefined;
+  // Only a grader reads the rows' fields at submission (the worker reads the prompts again).
+  const rows =
+    spec.judge.type === 'grader' && dataset?.kind === 'prompt' && promptsKey
+      ? await promptRows(s, promptsKey, spec.maxPrompts)
+      : undefined;
+  const judge = await resolveJudge(s, team, spec, rows, errors);
+  if (errors.length > 0 || !dataset || !judge || !promptsKey) throw invalidRequest(errors);
 
   const id = uuidv7();
   const job: EvaluationJobData = {
     evaluationId: id,
     teamId: team.id,
     models,
-    promptsKey: keys.dataset(team.id, dataset.sha256),
+    promptsKey,
     maxPrompts: spec.maxPrompts,
     seeds: spec.seeds,
     sampling: spec.sampling,
     judge,
     resultKey: `evaluations/${team.id}/${id}/result.json`,
+    // Shared by the team's evaluations: the same model, prompts, seed and sampling are generated once.
+    cacheKey: `evaluations/${team.id}/cache`,
   };
   // Recorded first (with its job, to add it again if it is lost), then queued: a job that could not be added
   // is added when the evaluation is next read.

@@ -1,22 +1,29 @@
 // The evaluation consumer: takes evaluation jobs (packages/queue evaluations.ts), has every model answer the same
 // prompts with the same seeded sampling, judges every pair (@rlhf/eval compareModels) and writes the result to
-// the artifact store. Runs in the worker process beside the stage worker.
+// the artifact store. Generation batches and judge answers are cached as they are made (evaluation-caches.ts):
+// a killed worker's job, taken up again, redoes none of them. Runs in the worker process beside the stage worker.
 import { type ArtifactStore, createArtifactStore } from '@rlhf/artifacts';
 import type { Logger } from '@rlhf/config';
 import {
   type EvaluationJobData,
+  type EvaluationPositionBias,
   type EvaluationResult,
   formatJsonlError,
   type PromptRow,
   validateJsonl,
 } from '@rlhf/contracts';
-import { compareModels, type EvalJudge } from '@rlhf/eval';
+import { type CompareModelsResult, compareModels, countedSampleCache } from '@rlhf/eval';
 import { createRedis, DEFAULT_PREFIX, EVALUATION_QUEUE, type EvaluationJobResult } from '@rlhf/queue';
 import { createRuntime, type Runtime } from '@rlhf/runtime';
 import { promptText } from '@rlhf/stage-kit';
 import { UnrecoverableError, Worker } from 'bullmq';
+import { artifactJudgmentCache, artifactSampleCache } from './evaluation-caches.js';
+import { buildJudge } from './evaluation-judges.js';
 import { loadModelAt, tokenizerAt } from './model-files.js';
-import { groundTruthOf, type Tasks } from './tasks.js';
+import type { Tasks } from './tasks.js';
+
+/** Prompts per generation batch: the unit an interrupted evaluation resumes at and evaluations share. */
+export const EVALUATION_GENERATION_BATCH = 16;
 
 export interface EvaluationWorkerOptions {
   redisUrl: string;
@@ -25,66 +32,107 @@ export interface EvaluationWorkerOptions {
   tasks?: Tasks;
   logger: Logger;
   prefix?: string;
+  /** BullMQ lock and stalled-check periods (ms): how soon a killed worker's evaluation is taken up again. */
+  lockDuration?: number;
+  stalledInterval?: number;
 }
 
 export interface RunningEvaluationWorker {
   close(): Promise<void>;
 }
 
-/** One evaluation: generate, judge, write the result; returns where it is. */
+/** The job's cache directory: its own, or (jobs queued before caching) one per team. */
+export const evaluationCacheKey = (data: EvaluationJobData): string =>
+  data.cacheKey ?? `evaluations/${data.teamId}/cache`;
+
+/** One evaluation: generate (reusing cached batches), judge, and return the result. */
 export async function runEvaluation(
   data: EvaluationJobData,
-  deps: { runtime: Runtime; artifacts: ArtifactStore; tasks: Tasks },
+  deps: { runtime: Runtime; artifacts: ArtifactStore; tasks: Tasks; cache?: boolean },
 ): Promise<EvaluationResult> {
   const { runtime, artifacts } = deps;
   const parsed = await validateJsonl('prompt', await artifacts.getText(data.promptsKey));
   if (!parsed.ok) throw new UnrecoverableError(`prompts: ${parsed.errors.map(formatJsonlError).join('; ')}`);
-  const prompts = (parsed.rows as PromptRow[]).slice(0, data.maxPrompts).map(promptText);
+  const rows = (parsed.rows as PromptRow[]).slice(0, data.maxPrompts);
   const models = await Promise.all(
     data.models.map(async (m) => ({ name: m.name, key: m.key, model: await loadModelAt(artifacts, m.key) })),
   );
-  const judge: EvalJudge =
-    data.judge.type === 'reward_model'
-      ? {
-          kind: 'reward_model',
-          model: await loadModelAt(artifacts, data.judge.key),
-          tieMargin: data.judge.tieMargin,
-        }
-      : {
-          kind: 'score',
-          score: groundTruthOf(deps.tasks, data.judge.name)!,
-          tieMargin: data.judge.tieMargin,
-        };
-  const compared = await compareModels({
+  const tokenizer = await tokenizerAt(artifacts, data.models[0].key);
+  const cacheAt = evaluationCacheKey(data);
+  const samples = countedSampleCache(artifactSampleCache(artifacts, cacheAt));
+  const judge = await buildJudge(data.judge, {
     runtime,
-    models,
-    prompts,
-    seeds: data.seeds,
-    sampling: data.sampling,
-    judge,
-    tokenizer: await tokenizerAt(artifacts, data.models[0].key),
+    artifacts,
+    tasks: deps.tasks,
+    rows,
+    tokenizer,
+    judgments: deps.cache === false ? noJudgmentCache : artifactJudgmentCache(artifacts, cacheAt),
   });
-  return {
-    pairs: compared.pairs.map((pair) => ({
-      a: pair.a,
-      b: pair.b,
-      wins: pair.winRate.wins,
-      ties: pair.winRate.ties,
-      losses: pair.winRate.losses,
-      winRate: pair.winRate.winRate,
-      interval: pair.winRate.interval,
-      rows: pair.rows.map((row) => ({
-        prompt: row.prompt,
-        seedIndex: row.seedIndex,
-        responseA: row.responseA,
-        responseB: row.responseB,
-        ...(row.scoreA === undefined ? {} : { scoreA: row.scoreA }),
-        ...(row.scoreB === undefined ? {} : { scoreB: row.scoreB }),
-        outcome: row.outcome,
-      })),
+  try {
+    const compared = await compareModels({
+      runtime,
+      models,
+      prompts: rows.map((row) => promptText(row)),
+      seeds: data.seeds,
+      sampling: data.sampling,
+      judge: judge.judge,
+      tokenizer,
+      generationBatch: EVALUATION_GENERATION_BATCH,
+      ...(deps.cache === false ? {} : { cache: samples.cache }),
+    });
+    return {
+      ...resultOf(compared),
+      work: { generations: samples.counts, judgments: judge.counts },
+    };
+  } finally {
+    await judge.release();
+  }
+}
+
+const noJudgmentCache = { get: async () => undefined, set: async () => {} };
+
+/** compareModels' result as stored: per pair counts, interval, rows and position bias, and the overall bias. */
+function resultOf(compared: CompareModelsResult): Omit<EvaluationResult, 'work'> {
+  const pairs = compared.pairs.map((pair) => ({
+    a: pair.a,
+    b: pair.b,
+    wins: pair.winRate.wins,
+    ties: pair.winRate.ties,
+    losses: pair.winRate.losses,
+    winRate: pair.winRate.winRate,
+    interval: pair.winRate.interval,
+    rows: pair.rows.map((row) => ({
+      prompt: row.prompt,
+      seedIndex: row.seedIndex,
+      responseA: row.responseA,
+      responseB: row.responseB,
+      ...(row.scoreA === undefined ? {} : { scoreA: row.scoreA }),
+      ...(row.scoreB === undefined ? {} : { scoreB: row.scoreB }),
+      ...(row.pAFirst === undefined ? {} : { pAFirst: row.pAFirst, pBFirst: row.pBFirst }),
+      outcome: row.outcome,
     })),
+    ...(pair.positionBias ? { positionBias: { judged: pair.rows.length, ...pair.positionBias } } : {}),
+  }));
+  const biases = pairs.flatMap((p) => (p.positionBias ? [p.positionBias] : []));
+  return {
+    pairs,
     meanScores: compared.meanScores ?? null,
     comparisons: compared.comparisons,
+    ...(biases.length > 0 ? { positionBias: overallPositionBias(biases) } : {}),
+  };
+}
+
+/** The pairs' position biases pooled: every judged pair of every pair of models counts once. */
+export function overallPositionBias(biases: readonly EvaluationPositionBias[]): EvaluationPositionBias {
+  const judged = biases.reduce((n, b) => n + b.judged, 0);
+  const favouredFirst = biases.reduce((n, b) => n + b.favouredFirst, 0);
+  const favouredSecond = biases.reduce((n, b) => n + b.favouredSecond, 0);
+  return {
+    judged,
+    flipRate: (favouredFirst + favouredSecond) / judged,
+    favouredFirst,
+    favouredSecond,
+    meanFirstPreference: biases.reduce((s, b) => s + b.meanFirstPreference * b.judged, 0) / judged,
   };
 }
 
@@ -103,10 +151,20 @@ export async function startEvaluationWorker(
     async (job) => {
       options.logger.info({ evaluationId: job.data.evaluationId }, 'evaluation started');
       const result = await runEvaluation(job.data, { runtime, artifacts, tasks: options.tasks ?? {} });
+      options.logger.info(
+        { evaluationId: job.data.evaluationId, work: result.work },
+        'evaluation judged (generation batches and judge answers reused from the cache)',
+      );
       await artifacts.put(job.data.resultKey, JSON.stringify(result));
       return { resultKey: job.data.resultKey };
     },
-    { connection, prefix: options.prefix ?? DEFAULT_PREFIX, concurrency: 1 },
+    {
+      connection,
+      prefix: options.prefix ?? DEFAULT_PREFIX,
+      concurrency: 1,
+      ...(options.lockDuration === undefined ? {} : { lockDuration: options.lockDuration }),
+      ...(options.stalledInterval === undefined ? {} : { stalledInterval: options.stalledInterval }),
+    },
   );
   options.logger.info({ device: runtime.device, queue: EVALUATION_QUEUE }, 'evaluation worker started');
   worker.on('failed', (job, error) =>

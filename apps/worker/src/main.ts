@@ -65,6 +65,8 @@ runMain(async () => {
       tasks,
       logger,
       prefix: args.prefix ?? config.redisPrefix,
+      lockDuration: args.lockDuration,
+      stalledInterval: args.stalledInterval,
     });
     onStopSignal(logger, async () => (await evaluations).close());
     await evaluations;

@@ -2,6 +2,7 @@
 // every pair (win / tie / loss with bootstrap intervals); the team's leaderboard rates all its models from every
 // comparison so far (Bradley–Terry on the Elo scale). What POST /v1/evaluations accepts and what a worker gets.
 import Type, { type Static } from 'typebox';
+import type { GraderSpec } from './graders.js';
 import { Id, POLICY_STAGES } from './run-spec.js';
 
 const closed = { additionalProperties: false } as const;
@@ -22,7 +23,20 @@ export const EvalModelRef = Type.Union([
 ]);
 export type EvalModelRef = Static<typeof EvalModelRef>;
 
-/** Who compares: a reward model of a run of the team (score difference), or a task the workers know. */
+/** A grader spec as given; graderErrors (@rlhf/graders) checks it and names bad fields better than a union could. */
+const EvalGraderShape = Type.Object(
+  { type: Type.String({ maxLength: 32 }) },
+  { additionalProperties: true, description: 'a declared grader (see POST /v1/graders/validate)' },
+);
+
+/** The language-model judge's default combination of the two orders: a verdict kept only when both agree. */
+export const DEFAULT_JUDGE_COMBINE = 'consistent';
+
+/**
+ * Who compares: a reward model of a run of the team (score difference), a task the workers know, a grader (each
+ * response scored, the prompt row's fields available to it), or a judge language model (a registered chat model
+ * asked "A or B" in both orders, the verdict read from the answer tokens' log-probs).
+ */
 export const EvalJudgeSpec = Type.Union([
   Type.Object(
     {
@@ -39,6 +53,45 @@ export const EvalJudgeSpec = Type.Union([
       type: Type.Literal('task'),
       name: Type.String({ pattern: TASK_NAME, maxLength: 64 }),
       tieMargin: Type.Optional(Type.Number({ minimum: 0, maximum: 1000 })),
+    },
+    closed,
+  ),
+  Type.Object(
+    {
+      type: Type.Literal('grader'),
+      grader: EvalGraderShape,
+      tieMargin: Type.Optional(
+        Type.Number({ minimum: 0, maximum: 1000, description: 'a smaller grade difference is a tie' }),
+      ),
+    },
+    closed,
+  ),
+  Type.Object(
+    {
+      type: Type.Literal('language_model'),
+      modelId: Id,
+      template: Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 8192,
+          pattern: '^[^\\u0000]*$',
+          description:
+            'the judge prompt with {prompt}, {first} and {second}, asking for "A" (first better) or "B" (default: MT-Bench pairwise, shortened)',
+        }),
+      ),
+      combine: Type.Optional(
+        Type.Enum(['consistent', 'averaged'], {
+          description:
+            'consistent (default): a verdict only when both orders agree, else a tie; averaged: P(A better) averaged over both orders',
+        }),
+      ),
+      tieMargin: Type.Optional(
+        Type.Number({
+          minimum: 0,
+          exclusiveMaximum: 0.5,
+          description: '|P(A better) − 1/2| ≤ tieMargin is a tie',
+        }),
+      ),
     },
     closed,
   ),
@@ -86,7 +139,17 @@ export interface EvaluationJobData {
   sampling: Static<typeof EvalSamplingSpec>;
   judge:
     | { type: 'reward_model'; key: string; tieMargin: number }
-    | { type: 'task'; name: string; tieMargin: number };
+    | { type: 'task'; name: string; tieMargin: number }
+    | { type: 'grader'; grader: GraderSpec; tieMargin: number }
+    | {
+        type: 'language_model';
+        key: string;
+        template: string;
+        combine: 'consistent' | 'averaged';
+        tieMargin: number;
+      };
+  /** Where generations and judge answers are cached (resumed and shared by the team's evaluations). */
+  cacheKey?: string;
   /** Where the worker writes the result (EvaluationResult as JSON). */
   resultKey: string;
 }
@@ -109,8 +172,34 @@ export interface EvaluationPair {
     responseB: string;
     scoreA?: number;
     scoreB?: number;
+    /** The language-model judge's P(A better) with A shown first, and P(B better) with B shown first. */
+    pAFirst?: number;
+    pBFirst?: number;
     outcome: 'win' | 'tie' | 'loss';
   }[];
+  /** Language-model judges: how often this pair's verdict changed with the order. */
+  positionBias?: EvaluationPositionBias;
+}
+
+/** A pairwise judge's position bias (Zheng et al. 2023): verdicts that change when the two answers swap. */
+export interface EvaluationPositionBias {
+  /** Judged pairs (prompt × seed), each in both orders. */
+  judged: number;
+  /** Fraction of them whose verdict changed with the order. */
+  flipRate: number;
+  /** Of those, how many favoured the answer shown first, and the answer shown second. */
+  favouredFirst: number;
+  favouredSecond: number;
+  /** Mean P(first is better) over both orders: 1/2 for a judge with no position preference. */
+  meanFirstPreference: number;
+}
+
+/** What the evaluation generated and judged now, and what it reused (cached by an earlier or interrupted one). */
+export interface EvaluationWork {
+  /** Generation batches (model × seed × prompt batch). */
+  generations: { generated: number; reused: number };
+  /** Pairwise judge answers (language-model judges; 0 otherwise). */
+  judgments: { judged: number; reused: number };
 }
 
 export interface EvaluationResult {
@@ -118,4 +207,8 @@ export interface EvaluationResult {
   meanScores: Record<string, number> | null;
   /** One per judged prompt and seed, a's outcome against b: the leaderboard's input. */
   comparisons: { a: string; b: string; outcome: 'win' | 'tie' | 'loss' }[];
+  /** Language-model judges: the position bias over every pair of models. */
+  positionBias?: EvaluationPositionBias;
+  /** Absent in results written before resumable evaluations. */
+  work?: EvaluationWork;
 }

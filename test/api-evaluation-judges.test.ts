@@ -1,0 +1,215 @@
+// The grader and language-model judges over REST with a real evaluation worker: a grader scores each response
+// against its prompt row's reference (score difference → verdict); a judge model built to prefer the answer
+// shown first would hand model A every prompt in one order, and the swapped evaluation turns that into ties
+// and reports the bias (every verdict flipped, P(first) = σ(margin)); bad judges are 400 naming the field.
+import type { RunningEvaluationWorker } from '@rlhf/worker';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  createTestTeam,
+  registerModel,
+  startApi,
+  type TestApi,
+  type TestTeam,
+  uploadDataset,
+} from './api-helpers.js';
+import {
+  finishedEvaluation,
+  firstPreferringJudgeFiles,
+  untrainedModelFiles,
+  withoutChatTemplate,
+} from './evaluation-helpers.js';
+import { startTestEvaluationWorker } from './worker-helpers.js';
+
+let api: TestApi;
+let evaluator: RunningEvaluationWorker;
+let team: TestTeam;
+let modelA: string;
+let modelB: string;
+let prompts: string;
+const MARGIN = 1.5;
+const ROWS = Array.from({ length: 12 }, (_, i) => {
+  const digits = [i % 10, (i * 7) % 10, (i * 3 + 1) % 10];
+  return { prompt: `sort ${digits.join(' ')}:`, answer: [...digits].sort().join(' ') };
+});
+
+beforeAll(async () => {
+  api = await startApi();
+  evaluator = await startTestEvaluationWorker(api);
+  team = await createTestTeam(api.app);
+  modelA = (await registerModel(api.app, team.headers, 'untrained-a', untrainedModelFiles(1))).id;
+  modelB = (await registerModel(api.app, team.headers, 'untrained-b', untrainedModelFiles(2))).id;
+  prompts = await uploadDataset(api.app, team.headers, 'prompt', ROWS);
+}, 60_000);
+afterAll(async () => {
+  await evaluator?.close();
+  await api?.close();
+});
+
+const post = (payload: unknown) =>
+  api.app.inject({
+    method: 'POST',
+    url: '/v1/evaluations',
+    headers: team.headers,
+    payload: payload as Record<string, unknown>,
+  });
+
+const base = () => ({
+  models: [{ modelId: modelA }, { modelId: modelB }],
+  datasetId: prompts,
+  seeds: [1, 2],
+  sampling: { maxNewTokens: 8, temperature: 1 },
+});
+
+/** 1 − Levenshtein / longer length, computed here by the textbook recurrence on code points. */
+function editSimilarity(a: string, b: string): number {
+  const x = [...a];
+  const y = [...b];
+  if (x.length === 0 && y.length === 0) return 1;
+  let previous = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= y.length; j++)
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1),
+      );
+    previous = current;
+  }
+  return 1 - previous[y.length] / Math.max(x.length, y.length);
+}
+
+describe('grader judge', () => {
+  test('each response graded against its row; the score difference is the verdict', async () => {
+    const created = await post({
+      ...base(),
+      judge: {
+        type: 'grader',
+        grader: { type: 'text_similarity', metric: 'edit_distance', reference: '{{item.answer}}' },
+        tieMargin: 0.05,
+      },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const done = await finishedEvaluation(api, team.headers, created.json().id);
+    expect(done.error).toBeNull();
+    const [pair] = done.result.pairs;
+    expect(pair.rows).toHaveLength(24);
+    const answerOf = new Map(ROWS.map((r) => [r.prompt, r.answer]));
+    let wins = 0;
+    let losses = 0;
+    for (const row of pair.rows) {
+      const answer = answerOf.get(row.prompt) as string;
+      expect(row.scoreA).toBeCloseTo(editSimilarity(row.responseA, answer), 12);
+      expect(row.scoreB).toBeCloseTo(editSimilarity(row.responseB, answer), 12);
+      const gap = row.scoreA - row.scoreB;
+      const expected = gap > 0.05 ? 'win' : gap < -0.05 ? 'loss' : 'tie';
+      expect(row.outcome).toBe(expected);
+      if (expected === 'win') wins++;
+      if (expected === 'loss') losses++;
+    }
+    expect([pair.wins, pair.losses, pair.ties]).toEqual([wins, losses, 24 - wins - losses]);
+    expect(done.result.positionBias).toBeUndefined();
+  }, 300_000);
+});
+
+describe('language-model judge', () => {
+  test('a judge preferring the first answer: swapping both orders removes the bias and reports its rate', async () => {
+    const judge = await registerModel(
+      api.app,
+      team.headers,
+      'first-preferring-judge',
+      firstPreferringJudgeFiles(MARGIN),
+    );
+    const pFirst = 1 / (1 + Math.exp(-MARGIN));
+    const evaluate = async (models: unknown[], extra: Record<string, unknown> = {}) => {
+      const created = await post({
+        ...base(),
+        models,
+        judge: { type: 'language_model', modelId: judge.id, ...extra },
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      const done = await finishedEvaluation(api, team.headers, created.json().id);
+      expect(done.error).toBeNull();
+      expect(done.status).toBe('succeeded');
+      return done;
+    };
+    const done = await evaluate([{ modelId: modelA }, { modelId: modelB }]);
+    const [pair] = done.result.pairs;
+    expect(pair.rows).toHaveLength(24);
+    for (const row of pair.rows) {
+      // One order alone would call A better every time (and B, were B shown first): the bias, measured exactly.
+      expect(row.pAFirst).toBeCloseTo(pFirst, 5);
+      expect(row.pBFirst).toBeCloseTo(pFirst, 5);
+      expect(row.outcome).toBe('tie');
+    }
+    expect(pair).toMatchObject({ wins: 0, ties: 24, losses: 0, winRate: 0.5 });
+    expect(pair.positionBias).toMatchObject({
+      judged: 24,
+      flipRate: 1,
+      favouredFirst: 24,
+      favouredSecond: 0,
+    });
+    expect(pair.positionBias.meanFirstPreference).toBeCloseTo(pFirst, 5);
+    expect(done.result.positionBias).toMatchObject({ judged: 24, flipRate: 1, favouredFirst: 24 });
+    console.info(
+      `first-preferring judge: P(first) ${pair.positionBias.meanFirstPreference.toFixed(4)} (σ(${MARGIN}) = ${pFirst.toFixed(4)}), flip rate ${pair.positionBias.flipRate}, swapped win rate ${pair.winRate}`,
+    );
+    // Averaging both orders cancels the same preference; listing the models the other way round changes nothing.
+    const averaged = await evaluate([{ modelId: modelB }, { modelId: modelA }], { combine: 'averaged' });
+    expect(averaged.result.pairs[0]).toMatchObject({ wins: 0, ties: 24, losses: 0 });
+    expect(averaged.result.positionBias.flipRate).toBe(1);
+    // The same judge requests again: answered from the judgment cache, generations from the sample cache.
+    expect(averaged.result.work.judgments).toEqual({ judged: 0, reused: 48 });
+    expect(averaged.result.work.generations.generated).toBe(0);
+  }, 300_000);
+});
+
+describe('bad judges', () => {
+  test('400 naming the field, nothing stored', async () => {
+    const baseModel = await registerModel(
+      api.app,
+      team.headers,
+      'base-model',
+      withoutChatTemplate(untrainedModelFiles(3)),
+    );
+    const before = await api.app.services.prisma.evaluation.count();
+    const cases: [unknown, string][] = [
+      [{ ...base(), judge: { type: 'language_model', modelId: baseModel.id } }, '/judge/modelId'],
+      [{ ...base(), judge: { type: 'language_model', modelId: 'no-such-model' } }, '/judge/modelId'],
+      [
+        { ...base(), judge: { type: 'language_model', modelId: modelA, template: 'Which? {first}' } },
+        '/judge/template',
+      ],
+      [
+        { ...base(), judge: { type: 'grader', grader: { type: 'regex', pattern: '(a)\\1', mode: 'match' } } },
+        '/judge/grader/pattern',
+      ],
+      [
+        {
+          ...base(),
+          judge: {
+            type: 'grader',
+            grader: { type: 'string_check', operation: 'eq', reference: '{{item.missing}}' },
+          },
+        },
+        '/datasetId',
+      ],
+      [{ ...base(), judge: { type: 'grader', grader: { type: 'reward_model' } } }, '/judge/grader'],
+      [
+        {
+          ...base(),
+          models: [{ modelId: modelA }, { modelId: 'no-such-model' }],
+          judge: { type: 'task', name: 'sort-digits' },
+        },
+        '/models/1/modelId',
+      ],
+      [{ ...base(), maxPrompts: 0, judge: { type: 'task', name: 'sort-digits' } }, '/maxPrompts'],
+    ];
+    for (const [body, field] of cases) {
+      const response = await post(body);
+      expect(response.statusCode, `${field}: ${response.body}`).toBe(400);
+      expect(response.json().error.field, response.body).toBe(field);
+    }
+    expect(await api.app.services.prisma.evaluation.count()).toBe(before);
+  }, 60_000);
+});
