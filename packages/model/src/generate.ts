@@ -5,48 +5,40 @@
 // - Randomness comes from the host: `uniforms` [N, B] in [0, 1), drawn from a seeded PRNG. The same graph then
 //   gives new samples on every call, a seed reproduces them exactly, and the number of new tokens N is simply
 //   the number of rows of `uniforms` (one graph serves every batch size, prompt length and N).
-// - Sampling is by inverse CDF over the vocabulary sorted by logit (TopK, Softmax, CumSum): temperature, then
-//   top-k, then top-p (nucleus, Holtzman et al. 2020), the order HF's warpers apply them. temperature <= 0 is
-//   greedy (argmax).
+// - Sampling is by inverse CDF (sampler.ts): over the unsorted vocabulary when no filter is asked for, over
+//   TopK(k) candidates for top-k / top-p (nucleus, Holtzman et al. 2020), in HF's warper order. temperature <= 0
+//   is greedy (argmax). The variant is chosen when the graph is built; createGenerator keeps a session per
+//   variant it has been asked for.
+// - top_logprobs: a graph built with topLogprobs = K also returns, per step, the K most likely tokens and their
+//   log-probs under the same distribution as the sampled token's (TopK(K) of the log-softmax).
 // - Reported log-probs are those of the sampled token under softmax(logits / temperature) before top-k/top-p
 //   filtering (temperature 1 when greedy), as TRL's PPO computes them; scoring with the same temperature
 //   (score.ts) reproduces them, so the PPO ratio starts at 1.
 // - Per-row stop: after a row samples EOS it emits padId with mask 0 and log-prob 0; the loop ends when every
 //   row has finished (or after N steps) and the outputs are padded back to N columns.
 import {
-  and,
   cast,
   concat,
   constantOfShape,
-  cumsum,
   dimOf,
   equal,
   expand,
   gather,
-  gatherElements,
   Graph,
   greater,
-  greaterOrEqual,
-  less,
-  lessOrEqual,
   loop,
-  min,
   not,
   or,
-  range,
   reduceMax,
-  reduceSum,
   slice,
-  softmax,
   squeeze,
   sub,
   type Tensor,
-  topk,
   transpose,
   unsqueeze,
   where,
 } from '@rlhf/graph';
-import { hostTensor, type Runtime, type Session } from '@rlhf/runtime';
+import { type HostTensor, hostTensor, type Runtime, type Session } from '@rlhf/runtime';
 import { type GptConfig, headDimOf, kvHeadsOf, validateConfig } from './config.js';
 import { paramDtype } from './decoder.js';
 import { type HostParams, leftPad, type ModelDtype, paramFeeds, toRows } from './feeds.js';
@@ -62,49 +54,18 @@ import {
 import type { LoraSettings } from './lora.js';
 import { adaptedParams, adapterFeeds, adapterInputs } from './lora-graph.js';
 import { createRng } from './random.js';
-import { temperedLogprobs, withTemperature } from './score.js';
+import {
+  effectiveTemperature,
+  type SamplerKind,
+  type SamplingInputs,
+  sampleTokens,
+  samplerFor,
+  topAlternatives,
+} from './sampler.js';
+import { temperedLogprobs } from './score.js';
 
-/** Scalar sampling settings as graph tensors. */
-export interface SamplingInputs {
-  /** dtype scalar; <= 0 means greedy. */
-  temperature: Tensor;
-  /** int64 scalar; <= 0 keeps the whole vocabulary. */
-  topK: Tensor;
-  /** dtype scalar in (0, 1]; 1 keeps the whole vocabulary. */
-  topP: Tensor;
-}
-
-/** The temperature logits are divided by: the given one, or 1 when greedy (temperature <= 0). */
-export function effectiveTemperature(temperature: Tensor): Tensor {
-  return where(greater(temperature, 0), temperature, 1);
-}
-
-/**
- * Next tokens int64 [B] from logits [B, V] and one uniform number per row [B]: inverse-CDF sampling of
- * softmax(logits / T) restricted to the top-k tokens, then to the smallest prefix of them whose mass reaches
- * top-p (the token that crosses top-p is kept; the most likely token always is).
- */
-export function sampleTokens(logits: Tensor, uniform: Tensor, sampling: SamplingInputs): Tensor {
-  const vocab = logits.shape[1];
-  if (typeof vocab !== 'number') throw new Error('sampleTokens: the vocabulary size must be known');
-  const greedy = lessOrEqual(sampling.temperature, 0);
-  const scaled = withTemperature(logits, effectiveTemperature(sampling.temperature));
-  const { values: sorted, indices: order } = topk(scaled, vocab); // descending
-  const rank = range(logits.graph.root.constant(0, 'int64'), vocab); // [V]
-  const k = where(greater(sampling.topK, 0), sampling.topK, vocab);
-  const inTopK = less(rank, k);
-  const massBefore = cumsum(softmax(where(inTopK, sorted, Number.NEGATIVE_INFINITY), 1), 1, {
-    exclusive: true,
-  });
-  const inTopP = or(or(less(massBefore, sampling.topP), greaterOrEqual(sampling.topP, 1)), equal(rank, 0));
-  const keep = and(inTopK, inTopP); // a prefix of the sorted vocabulary
-  const cdf = cumsum(softmax(where(keep, sorted, Number.NEGATIVE_INFINITY), 1), 1);
-  // First rank whose CDF exceeds u; the Min guards against rounding leaving cdf[last kept] just below u.
-  const below = reduceSum(cast(lessOrEqual(cdf, unsqueeze(uniform, [1])), 'int64'), 1);
-  const lastKept = sub(reduceSum(cast(keep, 'int64'), 1), 1);
-  const pick = where(greedy, 0, min(below, lastKept));
-  return squeeze(gatherElements(order, unsqueeze(pick, [1]), 1), [1]);
-}
+/** The most alternatives a step reports (OpenAI's top_logprobs limit). */
+export const MAX_TOP_LOGPROBS = 20;
 
 /** Graph inputs of a generation. */
 export interface GenerationInputs extends SamplingInputs {
@@ -119,6 +80,12 @@ export interface GenerationInputs extends SamplingInputs {
   padId: Tensor;
 }
 
+/** How the graph samples: the sampler variant, and how many alternatives per step it reports (0: none). */
+export interface SamplerOptions {
+  sampler?: SamplerKind;
+  topLogprobs?: number;
+}
+
 export interface GenerationOutputs {
   /** int64 [B, N]: sampled tokens, padId after a row's EOS. */
   tokens: Tensor;
@@ -128,6 +95,9 @@ export interface GenerationOutputs {
   mask: Tensor;
   /** bool [B]: the row generated EOS. */
   finished: Tensor;
+  /** With topLogprobs = K: int64 [B, N, K] the most likely tokens per step, dtype [B, N, K] their log-probs. */
+  topIds?: Tensor;
+  topLogprobs?: Tensor;
 }
 
 /** Prefill + decode in one Loop: iteration 0 feeds the prompt, later ones the previous token with the KV cache. */
@@ -135,8 +105,10 @@ export function generateTokens(
   params: GptParams,
   config: GptConfig,
   inputs: GenerationInputs,
+  options: SamplerOptions = {},
 ): GenerationOutputs {
   const { promptIds, promptMask, uniforms, eosId, padId } = inputs;
+  const alternatives = options.topLogprobs ?? 0;
   const dtype = paramDtype(params);
   const batch = dimOf(promptIds, 0);
   const steps = dimOf(uniforms, 0);
@@ -163,11 +135,12 @@ export function generateTokens(
       }));
       const { hidden, presentKv } = gptHidden(params, config, ids, { attentionMask: mask, pastKv });
       const logits = lmHead(params, squeeze(slice(hidden, [-1], [2 ** 31 - 1], [1]), [1]), headWeight); // [B, V]
-      const sampled = sampleTokens(logits, gather(uniforms, step), inputs);
+      const sampled = sampleTokens(logits, gather(uniforms, step), inputs, options.sampler ?? 'filtered');
       const logprob = temperedLogprobs(logits, sampled, effectiveTemperature(inputs.temperature));
       const token = where(done, padId, sampled);
       const nowDone = or(done, equal(sampled, eosId));
       const ones = expand(root.constant([1], 'int64', [1, 1]), [batch, 1]);
+      const top = alternatives > 0 ? topAlternatives(logits, inputs.temperature, alternatives) : null;
       return {
         carried: [
           unsqueeze(token, [1]),
@@ -175,21 +148,26 @@ export function generateTokens(
           nowDone,
           ...presentKv.flatMap((c) => [c.key, c.value]),
         ],
-        scans: [token, where(done, 0, logprob), cast(not(done), 'int64')],
+        scans: [
+          token,
+          where(done, 0, logprob),
+          cast(not(done), 'int64'),
+          ...(top ? [top.ids, top.logprobs] : []),
+        ],
         cond: greater(reduceMax(cast(not(nowDone), 'int64')), 0),
       };
     },
   });
 
-  // The loop may stop before N steps (every row finished): pad the [steps run, B] scans to [B, N].
-  const [tokens, logprobs, mask] = scans.map((t) => transpose(t, [1, 0]));
+  // The loop may stop before N steps (every row finished): pad the [steps run, B, …] scans to [B, N, …].
+  const [tokens, logprobs, mask, ...top] = scans.map((t) => transpose(t, t.rank === 3 ? [1, 0, 2] : [1, 0]));
   const missing = sub(steps, dimOf(tokens, 1));
   const fill = (t: Tensor, value: Tensor | number) =>
     concat(
       [
         t,
         typeof value === 'number'
-          ? constantOfShape([batch, missing], t.dtype, value)
+          ? constantOfShape(t.rank === 3 ? [batch, missing, alternatives] : [batch, missing], t.dtype, value)
           : expand(value, [batch, missing]),
       ],
       1,
@@ -199,10 +177,11 @@ export function generateTokens(
     logprobs: fill(logprobs, 0),
     mask: fill(mask, 0),
     finished: carried[2],
+    ...(top.length === 2 ? { topIds: fill(top[0], 0), topLogprobs: fill(top[1], 0) } : {}),
   };
 }
 
-export interface GenerationGraphOptions {
+export interface GenerationGraphOptions extends SamplerOptions {
   /** Float type of parameters, temperature, top_p, uniforms and log-probs (default float32). */
   dtype?: ModelDtype;
   /** Generate with a LoRA adapter on the base, unmerged: its tensors are inputs beside the base's (adapterInput). */
@@ -212,30 +191,44 @@ export interface GenerationGraphOptions {
 /**
  * The generation graph. Inputs: the parameters; `prompt_ids`, `prompt_mask` int64 [B, P] (left-padded);
  * `uniforms` [N, B]; `temperature`, `top_p` (dtype scalars); `top_k`, `eos_id`, `pad_id` (int64 scalars).
- * Outputs: `tokens` int64 [B, N], `logprobs` [B, N], `mask` int64 [B, N], `finished` bool [B].
+ * Outputs: `tokens` int64 [B, N], `logprobs` [B, N], `mask` int64 [B, N], `finished` bool [B]; with
+ * topLogprobs = K also `top_ids` int64 [B, N, K] and `top_logprobs` [B, N, K] (0 after a row's EOS).
+ * sampler 'plain' (temperature / greedy only, no sort) ignores top_k and top_p; the default 'filtered' honours them.
  */
 export function buildGenerationGraph(config: GptConfig, options: GenerationGraphOptions = {}): Uint8Array {
   validateConfig(config);
   const dtype = options.dtype ?? 'float32';
+  const alternatives = options.topLogprobs ?? 0;
+  if (!Number.isInteger(alternatives) || alternatives < 0 || alternatives > config.vocabSize)
+    throw new Error(`generation graph: topLogprobs must be an integer in [0, ${config.vocabSize}]`);
   const g = new Graph('generate');
   const base = gptParamInputs(g, config, dtype);
   const params = options.lora
     ? adaptedParams(base, adapterInputs(g, config, options.lora, dtype), options.lora)
     : base;
-  const out = generateTokens(params, config, {
-    promptIds: g.input('prompt_ids', 'int64', ['batch', 'prompt']),
-    promptMask: g.input('prompt_mask', 'int64', ['batch', 'prompt']),
-    uniforms: g.input('uniforms', dtype, ['new_tokens', 'batch']),
-    temperature: g.input('temperature', dtype, []),
-    topK: g.input('top_k', 'int64', []),
-    topP: g.input('top_p', dtype, []),
-    eosId: g.input('eos_id', 'int64', []),
-    padId: g.input('pad_id', 'int64', []),
-  });
+  const out = generateTokens(
+    params,
+    config,
+    {
+      promptIds: g.input('prompt_ids', 'int64', ['batch', 'prompt']),
+      promptMask: g.input('prompt_mask', 'int64', ['batch', 'prompt']),
+      uniforms: g.input('uniforms', dtype, ['new_tokens', 'batch']),
+      temperature: g.input('temperature', dtype, []),
+      topK: g.input('top_k', 'int64', []),
+      topP: g.input('top_p', dtype, []),
+      eosId: g.input('eos_id', 'int64', []),
+      padId: g.input('pad_id', 'int64', []),
+    },
+    options,
+  );
   g.output(out.tokens, 'tokens');
   g.output(out.logprobs, 'logprobs');
   g.output(out.mask, 'mask');
   g.output(out.finished, 'finished');
+  if (out.topIds && out.topLogprobs) {
+    g.output(out.topIds, 'top_ids');
+    g.output(out.topLogprobs, 'top_logprobs');
+  }
   return g.toBytes();
 }
 
@@ -258,6 +251,8 @@ export interface GenerateRequest {
   eosId: number;
   /** Token emitted after EOS and used for left padding (must be in the vocabulary). */
   padId: number;
+  /** Also report the k (<= MAX_TOP_LOGPROBS) most likely tokens of every step (default 0: none). */
+  topLogprobs?: number;
 }
 
 export interface GenerateResult {
@@ -269,6 +264,8 @@ export interface GenerateResult {
   mask: number[][];
   /** [B] whether the row generated EOS (false: truncated at maxNewTokens). */
   finished: boolean[];
+  /** With topLogprobs = k: [B][N][k] the most likely tokens of each step, most likely first, and their log-probs. */
+  top?: { ids: number[][][]; logprobs: number[][][] };
 }
 
 export interface Generator {
@@ -276,21 +273,40 @@ export interface Generator {
   release(): Promise<void>;
 }
 
-/** Builds the generation graph and its session once; every generate() is one session.run. */
+/**
+ * Builds the generation graph and its session once per variant a request needs (the plain sampler at once, the
+ * filtered one and the top-logprobs one when first asked for); every generate() is one session.run.
+ */
 export async function createGenerator(
   runtime: Runtime,
   config: GptConfig,
   options: GenerationGraphOptions = {},
 ): Promise<Generator> {
   const dtype = options.dtype ?? 'float32';
-  const session: Session = await runtime.createSession(buildGenerationGraph(config, options), {
-    name: 'generate',
-  });
+  const sessions = new Map<string, Promise<Session>>();
+  const sessionFor = (variant: SamplerOptions) => {
+    const key = `${variant.sampler}/${variant.topLogprobs}`;
+    let session = sessions.get(key);
+    if (!session) {
+      session = runtime.createSession(buildGenerationGraph(config, { ...options, ...variant }), {
+        name: `generate ${key}`,
+      });
+      sessions.set(key, session);
+      session.catch(() => sessions.delete(key));
+    }
+    return session;
+  };
+  await sessionFor({ sampler: 'plain', topLogprobs: 0 });
   return {
     async generate(request) {
       checkRequest(config, request);
       const { prompts, maxNewTokens: N } = request;
       const B = prompts.length;
+      const k = request.topLogprobs ?? 0;
+      const session = await sessionFor({
+        sampler: samplerFor(request),
+        topLogprobs: k > 0 ? MAX_TOP_LOGPROBS : 0,
+      });
       const prompt = leftPad(prompts, request.padId);
       const rng = createRng(request.seed ?? 0, 'generate');
       const uniforms = Array.from({ length: N * B }, () => rng.uniform());
@@ -311,10 +327,30 @@ export async function createGenerator(
         logprobs: toRows(out.logprobs),
         mask: toRows(out.mask),
         finished: Array.from(out.finished.data as Uint8Array, Boolean),
+        ...(k > 0 ? { top: topRows(out.top_ids, out.top_logprobs, k) } : {}),
       };
     },
-    release: () => session.release(),
+    async release() {
+      for (const session of sessions.values()) await (await session).release();
+      sessions.clear();
+    },
   };
+}
+
+/** [B, N, K] outputs as [B][N][k] rows (the first k of K). */
+function topRows(
+  ids: HostTensor,
+  logprobs: HostTensor,
+  k: number,
+): { ids: number[][][]; logprobs: number[][][] } {
+  const [B, N, K] = ids.dims;
+  const rows = (t: HostTensor) =>
+    Array.from({ length: B }, (_, b) =>
+      Array.from({ length: N }, (_, n) =>
+        Array.from({ length: k }, (_, j) => Number(t.data[(b * N + n) * K + j])),
+      ),
+    );
+  return { ids: rows(ids), logprobs: rows(logprobs) };
 }
 
 function checkRequest(config: GptConfig, r: GenerateRequest): void {
@@ -340,6 +376,11 @@ function checkRequest(config: GptConfig, r: GenerateRequest): void {
   if (!(Number.isInteger(topK) && topK >= 0))
     throw new Error(`generate: topK must be an integer >= 0, got ${topK}`);
   if (!(topP > 0 && topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${topP}`);
+  const { topLogprobs = 0 } = r;
+  if (!(Number.isInteger(topLogprobs) && topLogprobs >= 0 && topLogprobs <= MAX_TOP_LOGPROBS))
+    throw new Error(
+      `generate: topLogprobs must be an integer in [0, ${MAX_TOP_LOGPROBS}], got ${topLogprobs}`,
+    );
 }
 
 function adapterOf(request: GenerateRequest): HostParams {

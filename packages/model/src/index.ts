@@ -99,7 +99,6 @@ export { type HostParams, leftPad, longest, type ModelDtype, paramFeeds, toRows 
 export {
   buildGenerationGraph,
   createGenerator,
-  effectiveTemperature,
   type GenerateRequest,
   type GenerateResult,
   type GenerationGraphOptions,
@@ -107,9 +106,18 @@ export {
   type GenerationOutputs,
   type Generator,
   generateTokens,
+  MAX_TOP_LOGPROBS,
+  type SamplerOptions,
+} from './generate.js';
+export {
+  effectiveTemperature,
+  type SamplerKind,
   type SamplingInputs,
   sampleTokens,
-} from './generate.js';
+  samplerFor,
+  TOP_P_CANDIDATES,
+  topAlternatives,
+} from './sampler.js';
 export {
   buildForwardGraph,
   createForward,
