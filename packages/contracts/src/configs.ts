@@ -1,6 +1,7 @@
 import Type, { type Static, type TProperties, type TSchema } from 'typebox';
 import Value from 'typebox/value';
 import { ContractError, type FieldError, schemaErrors } from './errors.js';
+import { framingField } from './framing.js';
 import { graderSpecErrors } from './graders.js';
 
 // Stage hyperparameters. Each `XConfig` schema is the fully resolved config (every field present,
@@ -118,6 +119,7 @@ const supervisedFields = (lr: number) => ({
   checkpointEvery: int(1, 1_000_000, 200, 'save a resumable checkpoint every N optimizer steps (save_steps)'),
   seed: int(0, 2 ** 32 - 1, 42, 'seed for initialisation, shuffling and the validation split'),
   stepsPerCall: int(1, 1024, 8, 'optimizer steps fused into one ONNX Loop (one session.run)'),
+  ...framingField,
 });
 
 /** A linear layer of either decoder family, optionally behind a dotted path (PEFT's suffix matching). */
@@ -290,6 +292,7 @@ const raftFields = {
   sampleEvery: int(1, 1_000_000, 5, 'log a table of kept responses every N iterations'),
   sampleCount: int(1, 256, 4, 'rows in each sample table'),
   seed: int(0, 2 ** 32 - 1, 42, 'seed for prompt order, sampling and batches'),
+  ...framingField,
   groundTruth: Type.Union([Type.String({ pattern: TASK_NAME, maxLength: 64 }), Type.Null()], {
     default: null,
     description: 'a programmatic reward the workers know by this name, logged as objective/ground_truth',
@@ -366,6 +369,7 @@ const grpoFields = {
   sampleEvery: int(1, 1_000_000, 10, 'log a table of samples every N iterations'),
   sampleCount: int(1, 256, 4, 'rows in each sample table'),
   seed: int(0, 2 ** 32 - 1, 42, 'seed for prompt order, sampling and minibatches'),
+  ...framingField,
 };
 export const GrpoConfig = Type.Object(withLora(grpoFields), {
   ...closed,
@@ -431,6 +435,7 @@ const ppoFields = {
   sampleEvery: int(1, 1_000_000, 10, 'log a table of sample rollouts every N iterations'),
   sampleCount: int(1, 256, 4, 'rollouts in each sample table'),
   seed: int(0, 2 ** 32 - 1, 42, 'seed for prompt order, sampling and initialisation'),
+  ...framingField,
   groundTruth: Type.Union([Type.String({ pattern: TASK_NAME, maxLength: 64 }), Type.Null()], {
     default: null,
     description:

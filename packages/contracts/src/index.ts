@@ -9,3 +9,4 @@ export * from './resources.js';
 export * from './run-record.js';
 export * from './run-spec.js';
 export * from './evaluations.js';
+export * from './framing.js';

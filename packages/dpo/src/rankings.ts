@@ -4,7 +4,7 @@
 // reference whose log-probs are computed once for the dataset (a resumed stage recomputes them), an optional
 // NLL term on each ranking's best response, TRL's metric names, and held-out pair accuracy of the implicit
 // reward. An objective supplies only its loss and its notion of a response's reward.
-import { DpoMetrics } from '@rlhf/contracts';
+import { DpoMetrics, type FramingConfig } from '@rlhf/contracts';
 import { add, cast, div, gather, greater, max, mul, neg, reduceSum, sub, type Tensor } from '@rlhf/graph';
 import {
   ByteTokenizer,
@@ -33,6 +33,7 @@ import {
   splitTrainValidation,
   stackSteps,
   tokenizeRanking,
+  framingOf,
   totalStepsOf,
 } from '@rlhf/stage-kit';
 
@@ -71,7 +72,7 @@ export interface RankingBatch {
 
 export interface RankingObjective {
   stage: string;
-  config: SupervisedConfig & { maxSeqLen: number; validationFraction: number };
+  config: SupervisedConfig & { maxSeqLen: number; validationFraction: number; framing?: FramingConfig };
   /** Whether the loss reads the frozen reference (its log-probs are computed once before training). */
   usesReference: boolean;
   /** Weight of the NLL per token of each ranking's best response (RPO α, PRO/RRHF's SFT term); 0 = none. */
@@ -148,7 +149,8 @@ export async function trainOnRankings<Config>(
   const modelConfig: GptConfig = model.config;
   const maxSeqLen = effectiveMaxSeqLen(config.maxSeqLen, modelConfig);
 
-  const tokenized = input.rows.map((row) => tokenizeRanking(tokenizer, row, maxSeqLen));
+  const framing = framingOf(tokenizer, config.framing, 'config.framing');
+  const tokenized = input.rows.map((row) => tokenizeRanking(tokenizer, row, maxSeqLen, framing));
   const examples = tokenized.filter((t) => t !== null).map((t) => t.example);
   if (examples.length === 0) throw new Error(`${stage}: no ranking fits within maxSeqLen`);
   const split = splitTrainValidation(

@@ -33,6 +33,7 @@ import {
   optimizerFiles,
   optimizerFromFiles,
   permutation,
+  framingOf,
   promptText,
   promptTokens,
   runStage,
@@ -96,10 +97,12 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
     throw new Error(
       `grpo: minibatches (${config.minibatches}) must divide promptsPerIteration × groupSize (${rows})`,
     );
+  // `messages` prompts in the model's own chat template when it has one (config.framing).
+  const framing = framingOf(tokenizer, config.framing, 'config.framing');
   const prompts = input.prompts.map((row) => ({
     row,
     text: promptText(row),
-    ids: promptTokens(tokenizer, promptText(row), maxPromptLen),
+    ids: promptTokens(tokenizer, row, maxPromptLen, framing),
   }));
   const promptOrder = batchOrder(prompts.length, B, config.seed);
   const hyperparameters = {

@@ -17,6 +17,11 @@ export interface Tokenizer {
   readonly bosId: number;
   readonly eosId: number;
   readonly padId: number;
+  /**
+   * Whether the tokenizer itself starts a sequence with bos (HF: its post-processor or `add_bos_token`); the
+   * trainers frame text rows with bos only then. Absent = true (the ByteTokenizer presets' framing).
+   */
+  readonly addsBos?: boolean;
   encode(text: string): number[];
   decode(ids: readonly number[], options?: DecodeOptions): string;
   /** The Hugging Face files it was loaded from (loadHfTokenizer), so an export can write them again. */
@@ -46,6 +51,7 @@ export class ByteTokenizer implements Tokenizer {
   readonly bosId = 256;
   readonly eosId = 257;
   readonly padId = 258;
+  readonly addsBos = true;
   private static readonly specialNames = ['<|bos|>', '<|eos|>', '<|pad|>'];
 
   encode(text: string): number[] {
@@ -89,9 +95,52 @@ function specialTokenContent(value: unknown): string | undefined {
   return undefined;
 }
 
+/** Tokenizer classes whose transformers implementation adds bos unless `add_bos_token: false` (their default). */
+const BOS_BY_DEFAULT = new Set([
+  'LlamaTokenizer',
+  'LlamaTokenizerFast',
+  'GemmaTokenizer',
+  'GemmaTokenizerFast',
+]);
+
+/**
+ * The special token the tokenizer puts first in a single sequence, as transformers would encode: an explicit
+ * `add_bos_token` in tokenizer_config.json decides (Llama-style classes default to true), else tokenizer.json's
+ * post-processor: a TemplateProcessing (alone or in a Sequence) whose `single` starts with a SpecialToken.
+ * GPT-2 / Qwen tokenizers (a ByteLevel post-processor) add none. Returns that token's string, or null.
+ */
+function leadingSpecialToken(
+  tokenizerJson: Record<string, unknown>,
+  config: Record<string, unknown>,
+  bosToken: string | undefined,
+): string | null {
+  const flag =
+    typeof config.add_bos_token === 'boolean'
+      ? config.add_bos_token
+      : BOS_BY_DEFAULT.has(String(config.tokenizer_class))
+        ? true
+        : undefined;
+  if (flag !== undefined) return flag ? (bosToken ?? null) : null;
+  const processor = tokenizerJson.post_processor as
+    | { type?: unknown; processors?: unknown }
+    | null
+    | undefined;
+  const processors =
+    processor?.type === 'Sequence' && Array.isArray(processor.processors)
+      ? processor.processors
+      : [processor];
+  for (const p of processors as { type?: unknown; single?: unknown }[]) {
+    if (p?.type !== 'TemplateProcessing' || !Array.isArray(p.single)) continue;
+    const first = p.single[0] as { SpecialToken?: { id?: unknown } } | undefined;
+    return typeof first?.SpecialToken?.id === 'string' ? first.SpecialToken.id : null;
+  }
+  return null;
+}
+
 /**
  * Loads a Hugging Face tokenizer from `dir/tokenizer.json` (+ optional `tokenizer_config.json`)
- * offline. eos = `eos_token` from the config, else `<|endoftext|>` (GPT-2); bos and pad default to eos.
+ * offline. eos = `eos_token` from the config, else `<|endoftext|>` (GPT-2); bos = `bos_token`, else the token the
+ * post-processor puts first, else eos; pad defaults to eos. `addsBos` is whether encoding for the model starts with bos.
  * Decoding never applies HF's `clean_up_tokenization_spaces`, so decode(encode(text)) === text. With
  * `split_special_tokens: true` in tokenizer_config.json (as transformers reads it), special tokens are not
  * matched in text: text that looks like one encodes as ordinary text.
@@ -129,7 +178,9 @@ export async function loadHfTokenizer(dir: string): Promise<Tokenizer> {
   if (eosId === undefined) {
     throw new Error(`${dir}: no eos token (set eos_token in tokenizer_config.json or add <|endoftext|>)`);
   }
-  const bosId = idOf('bos_token', eosId) ?? eosId;
+  const leading = leadingSpecialToken(tokenizerJson, config, specialTokenContent(config.bos_token));
+  // A post-processor's leading token is the bos when tokenizer_config.json names none.
+  const bosId = idOf('bos_token', (leading === null ? undefined : hf.token_to_id(leading)) ?? eosId) ?? eosId;
   const padId = idOf('pad_token', eosId) ?? eosId;
   let vocabSize = 0; // a loop, not Math.max(...ids): large vocabularies exceed V8's argument limit
   for (const id of hf.get_vocab(true).values()) vocabSize = Math.max(vocabSize, id + 1);
@@ -154,6 +205,7 @@ export async function loadHfTokenizer(dir: string): Promise<Tokenizer> {
     bosId,
     eosId,
     padId,
+    addsBos: leading !== null,
     hfFiles,
     encode: (text) => encoder.encode(text, { add_special_tokens: false }).ids,
     decode: (ids, options = {}) => {

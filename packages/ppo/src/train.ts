@@ -15,6 +15,7 @@ import {
   modelFromFiles,
   optimizerFiles,
   optimizerFromFiles,
+  framingOf,
   promptText,
   promptTokens,
   runStage,
@@ -75,10 +76,12 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
         countTokens: (text: string) => tokenizer.encode(text).length,
       })
     : undefined;
+  // `messages` prompts in the model's own chat template when it has one (config.framing).
+  const framing = framingOf(tokenizer, config.framing, 'config.framing');
   const prompts = options.prompts.map((row) => ({
     row,
     text: promptText(row),
-    ids: promptTokens(tokenizer, row, hyper.effectiveMaxPromptLen),
+    ids: promptTokens(tokenizer, row, hyper.effectiveMaxPromptLen, framing),
   }));
   // Prompts of iteration i: a fresh seeded order every epoch, read as one stream (resume needs only i).
   const promptOrder = batchOrder(prompts.length, B, config.seed);

@@ -31,6 +31,7 @@ import {
   optimizerFromFiles,
   optimizerOf,
   permutation,
+  framingOf,
   promptText,
   promptTokens,
   runStage,
@@ -100,9 +101,11 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
   const B = config.promptsPerIteration;
   const n = config.samplesPerPrompt;
   const K = config.stepsPerIteration;
+  // `messages` prompts in the model's own chat template when it has one (config.framing).
+  const framing = framingOf(tokenizer, config.framing, 'config.framing');
   const prompts = input.prompts.map((row) => ({
     text: promptText(row),
-    ids: promptTokens(tokenizer, row, maxPromptLen),
+    ids: promptTokens(tokenizer, row, maxPromptLen, framing),
   }));
   const promptOrder = batchOrder(prompts.length, B, config.seed);
   const hyperparameters = {

@@ -50,6 +50,7 @@ import {
   splitTrainValidation,
   stackSteps,
   tokenizeRanking,
+  framingOf,
   totalStepsOf,
 } from '@rlhf/stage-kit';
 
@@ -182,7 +183,8 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
   const model = rewardModelInit(input.model, config);
   const maxSeqLen = effectiveMaxSeqLen(config.maxSeqLen, model.config);
 
-  const tokenized = input.rows.map((row) => tokenizeRanking(tokenizer, row, maxSeqLen));
+  const framing = framingOf(tokenizer, config.framing, 'config.framing');
+  const tokenized = input.rows.map((row) => tokenizeRanking(tokenizer, row, maxSeqLen, framing));
   const examples = tokenized.filter((t) => t !== null).map((t) => t.example);
   if (examples.length === 0) throw new Error('reward model: no ranking fits within maxSeqLen');
   const { train, validation } = splitTrainValidation(examples, config.validationFraction, config.seed);

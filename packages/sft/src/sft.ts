@@ -43,7 +43,9 @@ import {
   type StageResult,
   splitTrainValidation,
   stackSteps,
+  framingOf,
   type TokenizedExample,
+  tokenizeConversation,
   tokenizeExample,
   totalStepsOf,
 } from '@rlhf/stage-kit';
@@ -78,7 +80,7 @@ export interface SftResult extends StageResult {
   adapter?: SftAdapter;
 }
 
-/** The prompt and the response to learn of a row; `messages` rows go through packages/model's chat template. */
+/** The prompt and the response to learn of a row; `messages` rows in the built-in chat format (chat.ts). */
 export function sftPromptResponse(row: SftRow): { prompt: string; response: string } {
   return 'messages' in row
     ? chatPromptResponse(row.messages)
@@ -87,7 +89,7 @@ export function sftPromptResponse(row: SftRow): { prompt: string; response: stri
 
 /**
  * One example as model inputs: ids[:-1] in, ids[1:] as targets, loss on targets that are response tokens
- * (eos included), or on every target when completionOnly is false.
+ * (eos included; a conversation's lossMask says which), or on every target when completionOnly is false.
  */
 export interface SftExample {
   inputs: number[];
@@ -96,11 +98,12 @@ export interface SftExample {
 }
 
 export function sftExample(tokens: TokenizedExample, completionOnly: boolean): SftExample {
-  const { ids, promptTokens } = tokens;
+  const { ids, promptTokens, lossMask } = tokens;
+  const learned = (i: number) => !completionOnly || (lossMask ? lossMask[i] === 1 : i >= promptTokens);
   return {
     inputs: ids.slice(0, -1),
     targets: ids.slice(1),
-    lossMask: ids.slice(1).map((_, t) => (!completionOnly || t + 1 >= promptTokens ? 1 : 0)),
+    lossMask: ids.slice(1).map((_, t) => (learned(t + 1) ? 1 : 0)),
   };
 }
 
@@ -203,10 +206,19 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
     lora &&
     loraLoopAdapter(model, lora, { seed: config.seed, initial: input.adapter, baseModel: input.baseModel });
 
-  const tokenized = input.rows.map((row) => {
-    const { prompt, response } = sftPromptResponse(row);
-    return tokenizeExample(tokenizer, prompt, response, maxSeqLen);
-  });
+  const framing = framingOf(tokenizer, config.framing, 'config.framing');
+  // Conversations in the model's chat template (every assistant turn learned), or the built-in one (the last).
+  const tokenized = input.rows.map((row, i) =>
+    'messages' in row
+      ? tokenizeConversation(
+          framing,
+          row.messages,
+          maxSeqLen,
+          config.completionOnlyLoss,
+          `rows[${i}].messages`,
+        )
+      : tokenizeExample(tokenizer, row.prompt, row.response, maxSeqLen, framing),
+  );
   const all = tokenized.map((t) => sftExample(t, config.completionOnlyLoss));
   // A prompt that fills the whole context leaves no token to learn from.
   const usable = all.filter((e) => e.lossMask.some((m) => m === 1));
@@ -232,6 +244,11 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
         },
       }),
       droppedExamples: all.length - usable.length,
+      framing: {
+        chatTemplate: framing.chatTemplate ? 'model' : 'builtin',
+        text: framing.text,
+        templated: framing.templated,
+      },
       tokenizer: {
         bos: tokenizer.bosId,
         eos: tokenizer.eosId,

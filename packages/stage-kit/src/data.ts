@@ -1,17 +1,20 @@
 // Dataset rows -> token sequences -> batches, all deterministic by seed: the same seed gives the same split and
 // the same batch at every step, so a resumed stage needs nothing but its step to find its place in the data.
-import { isPromptChatRow, type PromptRow } from '@rlhf/contracts';
+import { type ChatMessage, isPromptChatRow, type PromptRow } from '@rlhf/contracts';
 import type { LrSchedule } from '@rlhf/graph';
-import { chatPrompt, createRng, type GptConfig, type Tokenizer } from '@rlhf/model';
+import { chatPrompt, createRng, type GptConfig, templateGenerationPrompt, type Tokenizer } from '@rlhf/model';
 import { float32, type HostTensor, int64 } from '@rlhf/runtime';
+import { conversationTokens, type Framing, textEndsOf } from './framing.js';
 
-/** [bos] + prompt tokens + response tokens + [eos], cut to a maximum length. */
+/** [bos] + prompt tokens + response tokens + [eos] (bos / eos as framed), cut to a maximum length. */
 export interface TokenizedExample {
   ids: number[];
-  /** Tokens before the response (bos included): ids[promptTokens] is the first response token. */
+  /** Tokens before the (first) response (bos included): ids[promptTokens] is the first response token. */
   promptTokens: number;
   /** The sequence was longer than the cap and lost its end. */
   truncated: boolean;
+  /** Per id, 1 where the token is learned (a conversation's assistant turns); absent = ids from promptTokens on. */
+  lossMask?: number[];
 }
 
 /** The sequence length a stage really uses: the requested one capped at the model's position count. */
@@ -21,16 +24,19 @@ export function effectiveMaxSeqLen(requested: number, config: GptConfig): number
 
 /**
  * Tokenises prompt and response separately (the response's tokens are what the policy would generate after the
- * prompt) and frames them with bos/eos. Sequences longer than maxLen keep their start (TRL's `keep_start`).
+ * prompt) and frames them with bos (when the framing, by default the tokenizer, adds one) and eos. Sequences
+ * longer than maxLen keep their start (TRL's `keep_start`).
  */
 export function tokenizeExample(
   tokenizer: Tokenizer,
   prompt: string,
   response: string,
   maxLen: number,
+  framing?: Framing,
 ): TokenizedExample {
-  const promptIds = [tokenizer.bosId, ...tokenizer.encode(prompt)];
-  const ids = [...promptIds, ...tokenizer.encode(response), tokenizer.eosId];
+  const ends = framing?.text ?? textEndsOf(tokenizer);
+  const promptIds = [...(ends.bos ? [tokenizer.bosId] : []), ...tokenizer.encode(prompt)];
+  const ids = [...promptIds, ...tokenizer.encode(response), ...(ends.eos ? [tokenizer.eosId] : [])];
   return {
     ids: ids.slice(0, maxLen),
     promptTokens: Math.min(promptIds.length, maxLen),
@@ -148,13 +154,55 @@ export function lrScheduleOf(settings: LrSettings, totalSteps: number): LrSchedu
     : { kind: settings.schedule, lr, warmupSteps, totalSteps };
 }
 
-/** The text a prompt row gives the policy: its `prompt`, or its `messages` in the chat template (ending in the assistant header). */
+/**
+ * A conversation for training (framing.ts conversationTokens) cut to maxLen like tokenizeExample; `field` names the
+ * row in errors (e.g. 'rows[3].messages').
+ */
+export function tokenizeConversation(
+  framing: Framing,
+  messages: readonly ChatMessage[],
+  maxLen: number,
+  completionOnly: boolean,
+  field = 'messages',
+): TokenizedExample {
+  const { ids, mask } = conversationTokens(framing, messages, completionOnly, field);
+  const first = mask.indexOf(1);
+  return {
+    ids: ids.slice(0, maxLen),
+    promptTokens: Math.min(first === -1 ? ids.length : first, maxLen),
+    truncated: ids.length > maxLen,
+    lossMask: mask.slice(0, maxLen),
+  };
+}
+
+/** The text a prompt row gives the policy: its `prompt`, or its `messages` in the built-in chat format (ending in the assistant header). */
 export function promptText(row: PromptRow): string {
   return isPromptChatRow(row) ? chatPrompt(row.messages) : row.prompt;
 }
 
-/** [bos] + the prompt's last maxLen − 1 tokens (sampling stages keep the end of long prompts, where the question is). */
-export function promptTokens(tokenizer: Tokenizer, prompt: string | PromptRow, maxLen: number): number[] {
-  const ids = tokenizer.encode(typeof prompt === 'string' ? prompt : promptText(prompt));
-  return [tokenizer.bosId, ...ids.slice(Math.max(0, ids.length - (maxLen - 1)))];
+/** promptText in a stage's framing: `messages` rendered by the model's own chat template when the framing has one. */
+export function framedPromptText(row: PromptRow, framing: Framing): string {
+  return isPromptChatRow(row) && framing.chatTemplate
+    ? templateGenerationPrompt(framing.chatTemplate, row.messages)
+    : promptText(row);
+}
+
+/**
+ * [bos] + the prompt's last tokens, maxLen in all (sampling stages keep the end of long prompts, where the question
+ * is); bos as the framing (by default the tokenizer) adds it, none on top of a model chat template by default.
+ */
+export function promptTokens(
+  tokenizer: Tokenizer,
+  prompt: string | PromptRow,
+  maxLen: number,
+  framing?: Framing,
+): number[] {
+  const row = typeof prompt === 'string' ? undefined : prompt;
+  const templated = row !== undefined && isPromptChatRow(row) && !!framing?.chatTemplate;
+  const ends = framing ? (templated ? framing.templated : framing.text) : textEndsOf(tokenizer);
+  const bos = ends.bos ? [tokenizer.bosId] : [];
+  const text =
+    row === undefined ? (prompt as string) : framing ? framedPromptText(row, framing) : promptText(row);
+  const ids = tokenizer.encode(text);
+  return [...bos, ...ids.slice(Math.max(0, ids.length - (maxLen - bos.length)))];
 }

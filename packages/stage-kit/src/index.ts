@@ -9,6 +9,7 @@ export {
 export {
   batchOrder,
   effectiveMaxSeqLen,
+  framedPromptText,
   type LrSettings,
   lrScheduleOf,
   padRight,
@@ -19,8 +20,10 @@ export {
   splitTrainValidation,
   stackSteps,
   type TokenizedExample,
+  tokenizeConversation,
   tokenizeExample,
 } from './data.js';
+export { conversationTokens, type Ends, type Framing, framingOf, textEndsOf } from './framing.js';
 export {
   maxResponses,
   type RankedBatch,

@@ -4,6 +4,7 @@
 import type { PreferenceRow, RankedRow } from '@rlhf/contracts';
 import { longest, type ScoreResult, type Scorer, type Tokenizer } from '@rlhf/model';
 import { tokenizeExample } from './data.js';
+import type { Framing } from './framing.js';
 
 export type RankingRow = PreferenceRow | RankedRow;
 
@@ -21,20 +22,24 @@ export function rankedPairs(k: number): [number, number][] {
   return pairs;
 }
 
-/** A tokenized ranking: prompt tokens (bos first) and each response's tokens (eos last, unless truncated). */
+/** A tokenized ranking: prompt tokens (bos first, if framed so) and each response's tokens (eos last, unless truncated). */
 export interface RankedExample {
   prompt: number[];
   responses: number[][];
 }
 
-/** Tokenizes a ranking within maxSeqLen; null when a response would be cut away entirely (it cannot be scored). */
+/**
+ * Tokenizes a ranking within maxSeqLen, framed as text rows (bos when the framing, by default the tokenizer, adds
+ * one); null when a response would be cut away entirely (it cannot be scored).
+ */
 export function tokenizeRanking(
   tokenizer: Tokenizer,
   row: RankingRow,
   maxSeqLen: number,
+  framing?: Framing,
 ): { example: RankedExample; truncated: number } | null {
   const { prompt, responses } = rankedResponses(row);
-  const tokenized = responses.map((r) => tokenizeExample(tokenizer, prompt, r, maxSeqLen));
+  const tokenized = responses.map((r) => tokenizeExample(tokenizer, prompt, r, maxSeqLen, framing));
   if (tokenized.some((t) => t.ids.length <= t.promptTokens)) return null;
   return {
     example: {
