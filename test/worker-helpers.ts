@@ -26,7 +26,10 @@ export function startTestWorker(api: TestApi, workerId: string): Promise<Running
 }
 
 /** The evaluation consumer (worker --evaluations) in this process, on the API's namespace and artifacts. */
-export function startTestEvaluationWorker(api: TestApi): Promise<RunningEvaluationWorker> {
+export function startTestEvaluationWorker(
+  api: TestApi,
+  locks: { lockDuration?: number; stalledInterval?: number } = {},
+): Promise<RunningEvaluationWorker> {
   return startEvaluationWorker({
     redisUrl: api.options.redisUrl,
     artifactDir: api.artifactDir,
@@ -34,5 +37,6 @@ export function startTestEvaluationWorker(api: TestApi): Promise<RunningEvaluati
     tasks,
     logger: createLogger('evaluator', process.env.TEST_LOG_LEVEL ?? 'silent'),
     prefix: api.prefix,
+    ...locks,
   });
 }

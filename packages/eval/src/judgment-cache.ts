@@ -10,7 +10,7 @@ export interface JudgmentCache {
   set(key: string, preference: number): Promise<void>;
 }
 
-/** What the cached judge did: requests judged now and requests answered from the cache. */
+/** What the cached judge did: requests judged now, and requests answered from the cache or by a duplicate. */
 export interface JudgmentCounts {
   judged: number;
   reused: number;
@@ -43,16 +43,21 @@ export function cachedJudge(
     const keys = requests.map((r) => judgmentKey(options.judge, r));
     const answers: (number | undefined)[] = [];
     for (const key of keys) answers.push(await cache.get(key));
-    const missing = answers.flatMap((answer, i) => (answer === undefined ? [i] : []));
-    counts.reused += requests.length - missing.length;
-    for (let start = 0; start < missing.length; start += chunkSize) {
-      const chunk = missing.slice(start, start + chunkSize);
-      const judged = await judge(chunk.map((i) => requests[i]));
+    // A request asked twice (two models answering alike) is judged once.
+    const missing = new Map<string, number[]>();
+    answers.forEach((answer, i) => {
+      if (answer === undefined) missing.set(keys[i], [...(missing.get(keys[i]) ?? []), i]);
+    });
+    const unique = [...missing.values()];
+    counts.reused += requests.length - unique.length;
+    for (let start = 0; start < unique.length; start += chunkSize) {
+      const chunk = unique.slice(start, start + chunkSize);
+      const judged = await judge(chunk.map(([i]) => requests[i]));
       if (judged.length !== chunk.length)
         throw new RangeError(`judge answered ${judged.length} of ${chunk.length} requests`);
-      for (const [k, i] of chunk.entries()) {
-        await cache.set(keys[i], judged[k]);
-        answers[i] = judged[k];
+      for (const [k, indices] of chunk.entries()) {
+        await cache.set(keys[indices[0]], judged[k]);
+        for (const i of indices) answers[i] = judged[k];
       }
       counts.judged += chunk.length;
     }

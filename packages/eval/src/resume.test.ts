@@ -102,9 +102,10 @@ describe('cachedJudge', () => {
     expect(calls).toEqual([3, 3, 1]);
     expect(first.counts).toEqual({ judged: 7, reused: 0 });
     const second = cachedJudge(judge, cache, { judge: 'judge-1', chunkSize: 3 });
-    expect(await second.judge([5, 7, 1, 8].map(request))).toEqual([0.05, 0.07, 0.01, 0.08]);
+    // 7 is asked twice: judged once.
+    expect(await second.judge([5, 7, 1, 8, 7].map(request))).toEqual([0.05, 0.07, 0.01, 0.08, 0.07]);
     expect(calls).toEqual([3, 3, 1, 2]);
-    expect(second.counts).toEqual({ judged: 2, reused: 2 });
+    expect(second.counts).toEqual({ judged: 2, reused: 3 });
     // Another judge (weights, template) shares nothing.
     expect(judgmentKey('judge-2', request(1))).not.toBe(judgmentKey('judge-1', request(1)));
     // Fields are not confused by where one ends and the next begins.
