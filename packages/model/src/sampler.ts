@@ -5,7 +5,8 @@
 // - 'filtered' (top-k and/or top-p): TopK(k) with k = top_k, or, for top-p alone, the TOP_P_CANDIDATES most
 //   likely tokens; top-p then keeps the smallest prefix of those candidates (renormalised over them) whose mass
 //   reaches p. The bound makes top-p alone differ from the exact nucleus only when the candidates hold less than
-//   p of the mass, which needs a distribution flatter than language models produce at usual temperatures.
+//   p of the mass, which needs a distribution flatter than language models produce at usual temperatures. A
+//   filtered graph asked for no filter sorts the whole vocabulary (exact, as before the plain variant existed).
 // Both variants are inverse-CDF samplers driven by the same host uniforms (one per row and step), so a seed
 // reproduces a generation exactly; the two variants order the tokens differently (vocabulary order vs. by
 // probability), so the same seed gives different (equally distributed) samples in each.
@@ -93,8 +94,10 @@ export function sampleTokens(
     return where(greedy, argmax(logits, 1), firstAbove(cdf, mul(uniform, total)));
   }
   const root = logits.graph.root;
-  const bound = where(greater(sampling.topK, 0), sampling.topK, Math.min(TOP_P_CANDIDATES, vocab));
-  const k = min(bound, vocab);
+  // top-k: k; top-p alone: the candidates; neither (a filtered graph asked for no filter): the whole vocabulary.
+  const candidates = root.constant(Math.min(TOP_P_CANDIDATES, vocab), 'int64');
+  const unfiltered = where(less(sampling.topP, 1), candidates, vocab);
+  const k = min(where(greater(sampling.topK, 0), sampling.topK, unfiltered), vocab);
   const { values: sorted, indices: order } = topk(scaled, unsqueeze(k, [0])); // [B, k], descending
   const rank = range(root.constant(0, 'int64'), dimOf(sorted, 1)); // [k]
   const massBefore = cumsum(softmax(sorted, 1), 1, { exclusive: true });

@@ -51,6 +51,8 @@ export interface InferenceRequest {
   stop: string[];
   seed: number;
   logprobs: boolean;
+  /** With logprobs: the most likely alternatives listed per token (0..20, default 0). */
+  topLogprobs?: number;
   /** Epoch ms after which the API no longer waits: a consumer drops the request. */
   deadline: number;
 }
@@ -59,6 +61,8 @@ export interface TokenLogprob {
   token: string;
   logprob: number;
   bytes: number[];
+  /** The request's topLogprobs most likely tokens at this position, most likely first. */
+  top_logprobs?: { token: string; logprob: number; bytes: number[] }[];
 }
 
 /** Replies to one request, in order: started (prompt size), deltas per choice, one done per choice, or error. */

@@ -141,13 +141,20 @@ export function parseRequest(body: unknown, kind: 'chat' | 'completion'): Parsed
     throw bad('stream_options.include_usage must be a boolean', 'stream_options.include_usage');
 
   let logprobs: boolean;
+  let topLogprobs: number;
   if (kind === 'chat') {
     if (body.logprobs !== undefined && body.logprobs !== null && typeof body.logprobs !== 'boolean')
       throw bad('logprobs must be a boolean', 'logprobs');
     logprobs = body.logprobs === true;
-    if (integer(body, 'top_logprobs', 0, 20) !== undefined && !logprobs)
-      throw bad('top_logprobs needs logprobs: true', 'top_logprobs');
-  } else logprobs = integer(body, 'logprobs', 0, 5) !== undefined;
+    const top = integer(body, 'top_logprobs', 0, 20);
+    if (top !== undefined && !logprobs) throw bad('top_logprobs needs logprobs: true', 'top_logprobs');
+    topLogprobs = top ?? 0;
+  } else {
+    // The legacy completions' logprobs is the number of alternatives to list (0: the sampled token's only).
+    const top = integer(body, 'logprobs', 0, 5);
+    logprobs = top !== undefined;
+    topLogprobs = top ?? 0;
+  }
 
   let text: Pick<InferenceAsk, 'messages' | 'prompts'>;
   if (kind === 'chat') text = { messages: messagesOf(body.messages) };
@@ -179,6 +186,7 @@ export function parseRequest(body: unknown, kind: 'chat' | 'completion'): Parsed
       stop: stopsOf(body.stop),
       seed: seed ?? Math.floor(Math.random() * 2 ** 32),
       logprobs,
+      topLogprobs,
     },
   };
 }

@@ -28,10 +28,10 @@ interface Choice {
 
 const seconds = () => Math.floor(Date.now() / 1000);
 const chatLogprobs = (tokens: TokenLogprob[]) => ({
-  // Our generation graph returns the sampled token's log-prob only: no alternatives to list.
-  content: tokens.map((t) => ({ ...t, top_logprobs: [] })),
+  content: tokens.map((t) => ({ ...t, top_logprobs: t.top_logprobs ?? [] })),
   refusal: null,
 });
+/** The legacy shape: tokens, their log-probs, per token an object alternative → log-prob (or null). */
 function completionLogprobs(tokens: TokenLogprob[], offset: number) {
   const text_offset: number[] = [];
   for (const t of tokens) {
@@ -41,7 +41,9 @@ function completionLogprobs(tokens: TokenLogprob[], offset: number) {
   return {
     tokens: tokens.map((t) => t.token),
     token_logprobs: tokens.map((t) => t.logprob),
-    top_logprobs: null,
+    top_logprobs: tokens.some((t) => t.top_logprobs?.length)
+      ? tokens.map((t) => Object.fromEntries((t.top_logprobs ?? []).map((a) => [a.token, a.logprob])))
+      : null,
     text_offset,
   };
 }
