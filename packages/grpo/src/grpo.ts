@@ -3,7 +3,8 @@
 // one BatchReward (a reward model, a named programmatic task, declared graders); advantages (group-normalised,
 // leave-one-out, or per-token batch-normalised returns); optionally drop flat groups (DAPO dynamic sampling);
 // μ epochs × minibatches of clipped-surrogate updates (clip-higher optional) with a k3 KL to the frozen reference
-// as a loss term (β = 0: none; REINFORCE++ puts a k1 KL in the reward instead), fused in one graph run.
+// as a loss term (β = 0: none; REINFORCE++ puts a k1 KL in the reward instead), fused in one graph run. With
+// config.lora only an adapter trains and the start weights, frozen, are also the reference (policy.ts).
 import {
   type GraderSpec,
   GrpoMetrics,
@@ -14,24 +15,21 @@ import {
   rewardPartMetric,
 } from '@rlhf/contracts';
 import { createGrader } from '@rlhf/graders';
-import { createTrainer, type Trainer } from '@rlhf/graph';
 import {
+  adapterSize,
   ByteTokenizer,
-  createGenerator,
-  createScorer,
   hashString,
   leftPad,
+  loraSettingsOf,
   type Tokenizer,
+  validateLora,
 } from '@rlhf/model';
-import { float32, int64, type Runtime } from '@rlhf/runtime';
+import { float32, int64, type Runtime, type Weights } from '@rlhf/runtime';
+import type { SftAdapter } from '@rlhf/sft';
 import {
   type BatchReward,
   batchOrder,
   type ModelWeights,
-  modelFiles,
-  modelFromFiles,
-  optimizerFiles,
-  optimizerFromFiles,
   permutation,
   framingOf,
   promptText,
@@ -44,8 +42,8 @@ import {
   taskReward,
 } from '@rlhf/stage-kit';
 import { createRewardModelReward } from './rewards.js';
+import { createGrpoPolicy } from './policy.js';
 import { rolloutK3, rolloutTensors, sequenceKl, tokenMean } from './rollout.js';
-import { grpoTrainStep } from './train-step.js';
 
 export interface GrpoInput {
   config: GrpoConfig | GrpoConfigInput;
@@ -61,15 +59,27 @@ export interface GrpoInput {
   runtime: Runtime;
   hooks?: StageHooks;
   tokenizer?: Tokenizer;
+  /** With config.lora: the adapter to start from (e.g. an imported PEFT adapter); default PEFT's fresh init. */
+  adapter?: Weights;
+  /** With config.lora: the base's name or location, recorded as the adapter's base_model_name_or_path. */
+  baseModel?: string;
 }
 
 const mean = (xs: ArrayLike<number>) => Array.from(xs).reduce((a, x) => a + x, 0) / Math.max(xs.length, 1);
 
-export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
+/** With config.lora, `model` is the merged policy (base + s·BA) and `adapter` the adapter itself. */
+export interface GrpoResult extends StageResult {
+  adapter?: SftAdapter;
+}
+
+export async function trainGrpo(input: GrpoInput): Promise<GrpoResult> {
   const config = resolveGrpoConfig(input.config);
   const { runtime, policy: start } = input;
   const tokenizer = input.tokenizer ?? new ByteTokenizer();
   if (input.prompts.length === 0) throw new Error('grpo: no prompts');
+  // LoRA: only an adapter on the start weights trains; those weights stay the reference (adapter off).
+  const lora = config.lora && loraSettingsOf(config.lora, start.config);
+  if (lora) validateLora(start.config, lora);
   if (start.config.scalarHead)
     throw new Error('grpo: the policy must be a language model without a scalar head');
   // A declared grader (config.reward an object) may score with the reward model too, when the run has one.
@@ -114,6 +124,7 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
       rowsPerIteration: rows,
       stepsPerIteration: config.epochs * config.minibatches,
       reward: input.reward ? 'given' : config.reward,
+      ...(lora && { lora: { ...lora, trainableParams: adapterSize(start.config, lora) } }),
     },
   };
 
@@ -123,14 +134,17 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
     checkpointEvery: config.checkpointEvery,
     hooks: input.hooks,
     async start(resume) {
-      const model = resume ? await modelFromFiles(resume.files) : start;
-      const trainer: Trainer = await createTrainer(runtime, grpoTrainStep(model.config, config, rows), {
-        params: model.params,
-        ...(resume ? optimizerFromFiles(resume.files) : {}),
-        step: Number(resume?.state.optimizerStep ?? 0),
+      const policy = await createGrpoPolicy({
+        runtime,
+        start,
+        config,
+        rows,
+        resume,
+        lora,
+        initialAdapter: input.adapter,
+        baseModel: input.baseModel,
       });
-      const generator = await createGenerator(runtime, model.config);
-      const logprobScorer = await createScorer(runtime, model.config, { outputs: ['logprobs', 'entropy'] });
+      const { trainer, generator } = policy;
       const rewardModel = useRewardModel
         ? await createRewardModelReward(runtime, input.rewardModel!, {
             tokenizer,
@@ -156,7 +170,6 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
               countTokens: (text: string) => tokenizer.encode(text).length,
             })
           : (rewardModel?.reward ?? taskReward(config.reward as string, input.task!)));
-      const current = (): ModelWeights => ({ ...model, params: trainer.state.params });
       let last: Record<string, number> = {};
 
       return {
@@ -164,7 +177,8 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
           const batch = promptOrder(it).map((i) => prompts[i]);
           const sampleStart = performance.now();
           const group = await sampleGroups(generator, {
-            params: trainer.state.params,
+            params: start.params, // the policy's generator feeds its own weights
+
             prompts: batch.map((p) => p.ids),
             n: G,
             maxNewTokens: config.maxNewTokens,
@@ -189,22 +203,9 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
           if (bad >= 0)
             throw new Error(`grpo: the reward of response ${bad} is ${scores[bad]}, not a finite number`);
           // Old log-probs from the scoring graph the update reads (as PPO recomputes them); the reference's too.
-          const policyScored = await logprobScorer.score({
-            ...scored,
-            params: trainer.state.params,
-            temperature: config.temperature,
-          });
-          const old = policyScored.logprobs!;
-          const ref =
-            config.beta > 0
-              ? (
-                  await logprobScorer.score({
-                    ...scored,
-                    params: start.params,
-                    temperature: config.temperature,
-                  })
-                ).logprobs!
-              : old;
+          const policyScored = await policy.score(scored, config.temperature, config.beta > 0);
+          const old = policyScored.old;
+          const ref = policyScored.ref ?? old;
           const rollout = rolloutTensors({ config, scores, responseMask, old, ref });
           const updated = rollout.keptRows > 0;
           let report: { loss: number[]; metrics: Record<string, number[]> } | undefined;
@@ -219,6 +220,7 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
               ref_logprobs: float32([rows, N], ref.flat()),
               advantages: float32([rows, N], rollout.advantages),
               loss_mask: float32([rows, N], rollout.lossMask),
+              ...policy.shared,
             };
             const order: number[] = [];
             for (let epoch = 0; epoch < config.epochs; epoch++)
@@ -245,7 +247,7 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
             [GrpoMetrics.kl]: report ? mean(report.metrics.kl) : rolloutK3(old, ref, responseMask),
             [GrpoMetrics.clipLow]: report ? mean(report.metrics.clipLow) : 0,
             [GrpoMetrics.clipHigh]: report ? mean(report.metrics.clipHigh) : 0,
-            [GrpoMetrics.entropy]: tokenMean(policyScored.entropy!, responseMask),
+            [GrpoMetrics.entropy]: tokenMean(policyScored.entropy, responseMask),
             [GrpoMetrics.loss]: report ? mean(report.loss) : 0,
             [GrpoMetrics.responseLenMean]: mean(tokens.map((row) => row.length)),
             [GrpoMetrics.eosRate]: mean(out.finished.map((f) => (f ? 1 : 0))),
@@ -274,24 +276,23 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
         weights: () => trainer.state.params,
         async checkpoint() {
           return {
-            files: { ...(await modelFiles(current(), { stage: 'grpo' })), ...optimizerFiles(trainer.state) },
+            files: await policy.checkpointFiles(),
             state: { optimizerStep: trainer.state.step, seed: config.seed },
           };
         },
-        finish: async () => ({ model: current(), summary: last }),
+        finish: async () => ({ model: policy.current(), adapter: policy.adapter(), summary: last }),
         async release() {
-          await generator.release();
-          await logprobScorer.release();
+          await policy.release();
           await rewardModel?.release();
-          await trainer.release();
         },
       };
     },
   });
-  const { model, summary } = run.result;
+  const { model, adapter, summary } = run.result;
   return {
     step: run.step,
     model: { ...model, metadata: { ...model.metadata, stage: 'grpo' } },
+    ...(adapter && { adapter }),
     summary,
     hyperparameters: { ...hyperparameters, resumedFrom: run.resumedFrom },
   };

@@ -2,8 +2,15 @@
 // rollout tensors, fused in one graph run.
 import type { GrpoConfig } from '@rlhf/contracts';
 import { buildTrainStep, gather, maskedMean, type Tensor } from '@rlhf/graph';
-import { paramShapes, type ResponseBatch, scoreResponses } from '@rlhf/model';
+import {
+  type LoraSettings,
+  loraParamShapes,
+  paramShapes,
+  type ResponseBatch,
+  scoreResponses,
+} from '@rlhf/model';
 import { type ModelWeights, optimizerOf } from '@rlhf/stage-kit';
+import { baseWeightInputs, loraPolicyParams } from './lora.js';
 import { aggregateTokenLoss, clippedSurrogateTokens, k3KlTokens, withKlTokens } from './losses.js';
 
 /** The metrics each fused step reports (means over the minibatch's tokens in the update). */
@@ -13,9 +20,15 @@ export const TRAIN_STEP_METRICS = ['kl', 'clipLow', 'clipHigh'] as const;
  * Shared inputs: the rollout's prompt / response ids and masks, old and reference log-probs, per-token
  * `advantages` [rows, response] (GRPO / RLOO broadcast each sequence's advantage over its tokens) and
  * `loss_mask` [rows, response] (the response mask with the rows dynamic sampling dropped zeroed). The batch
- * input `rows` picks each step's minibatch.
+ * input `rows` picks each step's minibatch. With `lora` only the adapter trains; the frozen base comes in as the
+ * shared inputs `base.<name>` (no gradient, no AdamW state).
  */
-export function grpoTrainStep(policy: ModelWeights['config'], config: GrpoConfig, rows: number) {
+export function grpoTrainStep(
+  policy: ModelWeights['config'],
+  config: GrpoConfig,
+  rows: number,
+  lora?: LoraSettings,
+) {
   const miniBatch = rows / config.minibatches;
   const perToken = (name: string) => ({ name, dtype: 'float32' as const, shape: ['rows', 'response'] });
   const ids = (name: string, length: string) => ({ name, dtype: 'int64' as const, shape: ['rows', length] });
@@ -23,7 +36,7 @@ export function grpoTrainStep(policy: ModelWeights['config'], config: GrpoConfig
   const klInLoss = config.beta > 0 && config.advantage !== 'reinforce_pp';
   return buildTrainStep({
     name: 'grpo_train',
-    params: paramShapes(policy),
+    params: lora ? loraParamShapes(policy, lora) : paramShapes(policy),
     batch: [{ name: 'rows', dtype: 'int64', shape: [miniBatch] }],
     shared: [
       ids('prompt_ids', 'prompt'),
@@ -34,10 +47,12 @@ export function grpoTrainStep(policy: ModelWeights['config'], config: GrpoConfig
       perToken('ref_logprobs'),
       perToken('advantages'),
       perToken('loss_mask'),
+      ...(lora ? baseWeightInputs(policy, lora) : []),
     ],
     steps: config.epochs * config.minibatches,
     optimizer: optimizerOf(config),
-    loss: (params: Map<string, Tensor>, batch: Record<string, Tensor>, shared: Record<string, Tensor>) => {
+    loss: (trained: Map<string, Tensor>, batch: Record<string, Tensor>, shared: Record<string, Tensor>) => {
+      const params = lora ? loraPolicyParams(policy, lora, trained, shared) : trained;
       const pick = (name: string) => gather(shared[name], batch.rows, 0);
       const minibatch: ResponseBatch = {
         promptIds: pick('prompt_ids'),

@@ -56,3 +56,4 @@ export {
   GROUND_TRUTH_METRIC,
   trainPpo,
 } from './train.js';
+export { adaptedFromShared, frozenBaseFeeds, frozenBaseInputs, frozenBaseShapes } from './lora-base.js';
