@@ -1,4 +1,5 @@
 import { ByteTokenizer } from '@rlhf/model';
+import { tinyChatTokenizer } from '@rlhf/model/testing';
 import { describe, expect, test } from 'vitest';
 import { CompletionText, PromptError, promptIds } from './inference-text.js';
 
@@ -48,7 +49,6 @@ describe('promptIds', () => {
   test("chat turns in the trainers' template after BOS; completions as they are", () => {
     const chat = promptIds(tokenizer, { kind: 'chat', messages: [{ role: 'user', content: 'Hi' }] });
     expect(chat.prompts).toEqual([[tokenizer.bosId, ...bytes('<|user|>\nHi\n<|assistant|>\n')]]);
-    expect(chat.templated).toBe(true);
     const text = promptIds(tokenizer, { kind: 'completion', prompts: ['a', 'bc'] });
     expect(text.prompts).toEqual([
       [tokenizer.bosId, 97],
@@ -60,5 +60,25 @@ describe('promptIds', () => {
     expect(() =>
       promptIds(tokenizer, { kind: 'chat', messages: [{ role: 'assistant', content: 'x' }] }),
     ).toThrow(PromptError);
+  });
+
+  test("a model's own chat template renders chat turns, with the tokenizer's bos framing", async () => {
+    const chatml = await tinyChatTokenizer('chatml');
+    const [ids] = promptIds(chatml, {
+      kind: 'chat',
+      messages: [
+        { role: 'system', content: 'S' },
+        { role: 'user', content: 'Hi' },
+      ],
+    }).prompts;
+    expect(chatml.decode(ids)).toBe(
+      '<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n',
+    );
+    expect(ids[0]).toBe(261); // <|im_start|>: ChatML adds no bos
+    const llama3 = await tinyChatTokenizer('llama3');
+    const [chat] = promptIds(llama3, { kind: 'chat', messages: [{ role: 'user', content: 'Hi' }] }).prompts;
+    expect(chat.filter((id) => id === llama3.bosId)).toEqual([261]); // the template's, not a second one
+    expect(promptIds(llama3, { kind: 'completion', prompts: ['Hi'] }).prompts).toEqual([[261, 39, 72]]);
+    expect(() => promptIds(llama3, { kind: 'chat', messages: [] })).toThrow(PromptError);
   });
 });

@@ -1,7 +1,8 @@
 // Text side of inference: prompts framed as the trainers frame them, and the text of a growing sequence cut at
 // stop sequences, released to the client only where it can no longer change.
-import { BYTE_CHAT_TEMPLATE, ChatTemplateError, chatPrompt, type Tokenizer } from '@rlhf/model';
+import { ChatTemplateError, type Tokenizer } from '@rlhf/model';
 import type { ChatTurn, TokenLogprob } from '@rlhf/queue';
+import { type Framing, framingOf, promptTokens } from '@rlhf/stage-kit';
 
 export class PromptError extends Error {
   constructor(
@@ -12,23 +13,34 @@ export class PromptError extends Error {
   }
 }
 
+// A model's template is parsed once per loaded tokenizer, not per request.
+const framings = new WeakMap<Tokenizer, Framing>();
+function framingFor(tokenizer: Tokenizer): Framing {
+  let framing = framings.get(tokenizer);
+  if (!framing) {
+    framing = framingOf(tokenizer);
+    framings.set(tokenizer, framing);
+  }
+  return framing;
+}
+
 /**
- * The prompts' token ids: [bos] + the text, chat turns rendered with the chat template our trainers use
- * (packages/model chat.ts). A tokenizer with another Jinja template is rendered the same way: no Jinja engine
- * is installed (@huggingface/jinja is not a dependency), so `templated` says whether its own template was used.
+ * The prompts' token ids, framed as the trainers frame prompt rows (stage-kit promptTokens with the default
+ * framing): chat turns in the model's own Jinja chat template when it has one, ending in its generation prompt
+ * (else the built-in `<|role|>` format); bos when the tokenizer adds one and the template does not write it.
  */
 export function promptIds(
   tokenizer: Tokenizer,
   request: { kind: 'chat' | 'completion'; messages?: ChatTurn[]; prompts?: string[] },
-): { prompts: number[][]; templated: boolean } {
-  const frame = (text: string) => [tokenizer.bosId, ...tokenizer.encode(text)];
-  if (request.kind === 'completion') return { prompts: (request.prompts ?? []).map(frame), templated: true };
-  const own = tokenizer.hfFiles?.chatTemplate;
+): { prompts: number[][] } {
+  const framing = framingFor(tokenizer);
+  const all = Number.POSITIVE_INFINITY;
+  if (request.kind === 'completion')
+    return { prompts: (request.prompts ?? []).map((text) => promptTokens(tokenizer, text, all, framing)) };
   try {
-    return {
-      prompts: [frame(chatPrompt(request.messages))],
-      templated: own === undefined || own === BYTE_CHAT_TEMPLATE,
-    };
+    // Plain objects: a prompt row's messages (ChatTurn is an interface, without the row's index signature).
+    const messages = (request.messages ?? []).map(({ role, content }) => ({ role, content }));
+    return { prompts: [promptTokens(tokenizer, { messages }, all, framing)] };
   } catch (error) {
     if (error instanceof ChatTemplateError) throw new PromptError(error.message, 'messages');
     throw error;
