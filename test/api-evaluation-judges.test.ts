@@ -2,9 +2,14 @@
 // against its prompt row's reference (score difference → verdict); a judge model built to prefer the answer
 // shown first would hand model A every prompt in one order, and the swapped evaluation turns that into ties
 // and reports the bias (every verdict flipped, P(first) = σ(margin)); bad judges are 400 naming the field.
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '@rlhf/cli';
 import type { RunningEvaluationWorker } from '@rlhf/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  baseUrl,
   createTestTeam,
   registerModel,
   startApi,
@@ -59,6 +64,31 @@ const base = () => ({
   seeds: [1, 2],
   sampling: { maxNewTokens: 8, temperature: 1 },
 });
+
+/** `rlhf <args>` against the API as the team; what it printed. */
+async function runCli(args: string[]) {
+  let out = '';
+  let err = '';
+  const code = await main(args, {
+    env: {
+      RLHF_URL: await baseUrl(api.app),
+      RLHF_API_KEY: team.key,
+      XDG_CONFIG_HOME: await mkdtemp(join(tmpdir(), 'rlhf-cli-')),
+    },
+    stdout: {
+      write: (text: string) => {
+        out += text;
+      },
+    },
+    stderr: {
+      write: (text: string) => {
+        err += text;
+      },
+    },
+    cwd: tmpdir(),
+  });
+  return { code, out, err };
+}
 
 /** 1 − Levenshtein / longer length, computed here by the textbook recurrence on code points. */
 function editSimilarity(a: string, b: string): number {
@@ -153,6 +183,12 @@ describe('language-model judge', () => {
     expect(done.result.positionBias).toMatchObject({ judged: 24, flipRate: 1, favouredFirst: 24 });
     console.info(
       `first-preferring judge: P(first) ${pair.positionBias.meanFirstPreference.toFixed(4)} (σ(${MARGIN}) = ${pFirst.toFixed(4)}), flip rate ${pair.positionBias.flipRate}, swapped win rate ${pair.winRate}`,
+    );
+    // The CLI shows the bias with the verdict.
+    const cli = await runCli(['evaluation', done.id]);
+    expect(cli.code, cli.err).toBe(0);
+    expect(cli.out).toContain(
+      'position bias model:untrained-a vs model:untrained-b: 100.0% of 24 verdicts flipped',
     );
     // Averaging both orders cancels the same preference; listing the models the other way round changes nothing.
     const averaged = await evaluate([{ modelId: modelB }, { modelId: modelA }], { combine: 'averaged' });

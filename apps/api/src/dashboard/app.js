@@ -582,6 +582,27 @@ function renderHead(v) {
         ` · started ${when(run.startedAt)} · finished ${when(run.finishedAt)} · ${duration(run.startedAt, run.finishedAt)}`,
     ),
     ...(run.error ? [el('div', { className: 'error-text', id: 'run-error' }, run.error)] : []),
+    ...(run.gate ? [gateLine(run.gate)] : []),
+  );
+}
+
+// The eval stage's release gate: passed / failed (badge colours of succeeded / failed) or pending, and its numbers.
+function gateLine(gate) {
+  const state = gate.passed === null ? 'pending' : gate.passed ? 'passed' : 'failed';
+  const bar = `${gate.rule === 'point' ? 'win rate' : 'interval lower bound'} ≥ ${gate.minWinRate}`;
+  const measured =
+    gate.winRate === null
+      ? 'not measured yet'
+      : `win rate ${gate.winRate.toFixed(3)} [${gate.interval.lower.toFixed(3)}, ${gate.interval.upper.toFixed(3)}]`;
+  return el(
+    'div',
+    { className: 'row', id: 'run-gate' },
+    el(
+      'span',
+      { className: `badge ${gate.passed === null ? 'queued' : gate.passed ? 'succeeded' : 'failed'}` },
+      `gate ${state}`,
+    ),
+    el('span', { className: 'muted' }, ` ${bar} · ${measured}`),
   );
 }
 
@@ -1186,6 +1207,17 @@ function judgeText(judge) {
   if (!judge) return '–';
   const margin = judge.tieMargin ? ` · tie margin ${judge.tieMargin}` : '';
   if (judge.type === 'task') return el('span', {}, `task grader ${judge.name}`, margin);
+  if (judge.type === 'grader')
+    return el('span', {}, `grader ${judge.grader?.name ?? judge.grader?.type ?? '?'}`, margin);
+  if (judge.type === 'language_model')
+    return el(
+      'span',
+      {},
+      'judge model ',
+      el('code', {}, judge.modelId),
+      ` · both orders, ${judge.combine ?? 'consistent'}`,
+      margin,
+    );
   return el(
     'span',
     {},
@@ -1567,6 +1599,15 @@ function renderEvaluation(v) {
       ),
       el('dt', {}, 'sampling'),
       el('dd', {}, samplingText(spec.sampling)),
+      ...(view.result?.positionBias
+        ? [
+            el('dt', {}, 'position bias'),
+            el('dd', { id: 'evaluation-position-bias' }, positionBiasText(view.result.positionBias)),
+          ]
+        : []),
+      ...(view.result?.work
+        ? [el('dt', {}, 'reused'), el('dd', { id: 'evaluation-work' }, workText(view.result.work))]
+        : []),
     ),
     ...(view.error ? [el('div', { className: 'error-text', id: 'evaluation-error' }, view.error)] : []),
   );
@@ -1659,8 +1700,27 @@ function renderPairs(v) {
           el('span', { className: 'muted' }, ` of ${n} verdicts`),
         ),
         el('p', { className: 'pair-verdict' }, verdict),
+        ...(pair.positionBias
+          ? [el('p', { className: 'muted pair-position-bias' }, positionBiasText(pair.positionBias))]
+          : []),
       );
     }),
+  );
+}
+
+/** A pairwise judge's position bias (Zheng et al. 2023): verdicts that changed when the answers swapped. */
+function positionBiasText(bias) {
+  return (
+    `${pct(bias.flipRate)} of ${bias.judged} verdicts changed when the answers swapped ` +
+    `(${bias.favouredFirst} favoured the answer shown first, ${bias.favouredSecond} the second; ` +
+    `mean P(first better) ${fmt(bias.meanFirstPreference)}, ½ = no bias)`
+  );
+}
+function workText(work) {
+  const part = (done, made, what) => `${done} of ${done + made} ${what}`;
+  return (
+    `${part(work.generations.reused, work.generations.generated, 'generation batches')} · ` +
+    `${part(work.judgments.reused, work.judgments.judged, 'judge answers')} from earlier work`
   );
 }
 
@@ -1726,8 +1786,8 @@ function renderVerdicts(v) {
             'seed',
             `response of A (${shortModel(pair.a, names)})`,
             `response of B (${shortModel(pair.b, names)})`,
-            'score A',
-            'score B',
+            pair.positionBias ? 'P(A better), A first' : 'score A',
+            pair.positionBias ? 'P(B better), B first' : 'score B',
             'outcome',
           ],
           drawn.map((r) =>
@@ -1738,8 +1798,8 @@ function renderVerdicts(v) {
               el('td', { className: 'num' }, v.view.spec?.seeds?.[r.seedIndex] ?? r.seedIndex),
               el('td', { className: 'text response' }, visible(r.responseA)),
               el('td', { className: 'text response' }, visible(r.responseB)),
-              el('td', { className: 'num' }, fmt(r.scoreA)),
-              el('td', { className: 'num' }, fmt(r.scoreB)),
+              el('td', { className: 'num' }, fmt(r.scoreA ?? r.pAFirst)),
+              el('td', { className: 'num' }, fmt(r.scoreB ?? r.pBFirst)),
               el('td', {}, el('span', { className: `badge ${r.outcome}` }, OUTCOMES[r.outcome] ?? r.outcome)),
             ),
           ),

@@ -1,5 +1,5 @@
 // rlhf eval <spec.json|yaml> [--watch]: start an evaluation (models, prompt set, judge); rlhf evaluation <id>:
-// its verdict per pair; rlhf evaluations: the team's list.
+// its verdict per pair (and a language-model judge's position bias); rlhf evaluations: the team's list.
 import { resolve } from 'node:path';
 import type { Command, Context } from '../command.js';
 import type { EvaluationView } from '../client.js';
@@ -31,6 +31,16 @@ function printResult(ctx: Context, evaluation: EvaluationView): void {
   );
   for (const [model, score] of Object.entries(result.meanScores ?? {}))
     ctx.print(`mean score ${model}: ${num(score)}`);
+  // A language-model judge, asked in both orders: how often the order changed its verdict.
+  for (const p of result.pairs)
+    if (p.positionBias)
+      ctx.print(
+        `position bias ${p.a} vs ${p.b}: ${pct(p.positionBias.flipRate)} of ${p.positionBias.judged} verdicts flipped with the order (${p.positionBias.favouredFirst} favoured the first answer, ${p.positionBias.favouredSecond} the second)`,
+      );
+  if (result.positionBias)
+    ctx.print(
+      `position bias overall: ${pct(result.positionBias.flipRate)} flipped, mean P(first better) ${num(result.positionBias.meanFirstPreference)}`,
+    );
 }
 
 export const evaluate: Command = {
