@@ -16,6 +16,7 @@ import { errorHandling } from './errors.js';
 import { createEventConsumer, type EventConsumer } from './events/consumer.js';
 import { metricsPlugin } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
+import { adminModelRoutes } from './routes/admin-models.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { eventRoutes } from './routes/events.js';
 import { graderRoutes } from './routes/graders.js';
@@ -114,6 +115,7 @@ export async function buildApp(options: ApiOptions): Promise<App> {
       await v1.register(openaiRoutes, { services });
       await v1.register(workerRoutes, { services });
       await v1.register(adminRoutes, { services, prefix: '/admin' });
+      await v1.register(adminModelRoutes, { services, prefix: '/admin' });
     },
     { prefix: '/v1' },
   );

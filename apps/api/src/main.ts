@@ -9,6 +9,7 @@ import {
   runMain,
 } from '@rlhf/config';
 import { buildApp } from './app.js';
+import { registerModelDirs } from './model-dirs.js';
 
 runMain(async () => {
   const config = loadApiConfig();
@@ -21,6 +22,8 @@ runMain(async () => {
   const { redisPrefix, ...rest } = config;
   const app = await buildApp({ ...rest, ...(redisPrefix ? { redisPrefix } : {}), logger });
   logger.info({ artifactDir: config.artifactDir }, 'artifact store');
+  if (config.modelDirs.length > 0)
+    logger.info({ models: await registerModelDirs(app.services, config.modelDirs) }, 'MODEL_DIRS registered');
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       logger.info({ signal }, 'shutting down');

@@ -25,6 +25,7 @@ import { runGraderErrors } from './grader-checks.js';
 import { type ModelShape, stepMemoryErrors } from './limits.js';
 import { loraErrorsOf } from './lora-checks.js';
 import { artifactView, isFinished, metricView, modelPresetOf, runView, sampleView } from './views.js';
+import { visibleTo } from './models.js';
 
 export type { RunWithStages } from './run-store.js';
 
@@ -135,14 +136,14 @@ async function resolveSpec(
   const extra: FieldError[] = [];
   if (fromRunId !== undefined && !fromRun)
     extra.push({ path: '/model/fromRun', message: `unknown run ${fromRunId}` });
-  // A registered model: the team's own (another team's id is unknown); a fromRun run keeps its run's.
+  // A registered model: the team's own or an admin model (another team's id is unknown); a fromRun run keeps its run's.
   const modelId =
     typeof model?.modelId === 'string' && fromRunId === undefined
       ? model.modelId
       : (fromRun?.modelId ?? undefined);
   const registered =
     modelId && ID.test(modelId)
-      ? await s.prisma.model.findFirst({ where: { id: modelId, teamId: team.id } })
+      ? await s.prisma.model.findFirst({ where: { id: modelId, ...visibleTo(team) } })
       : null;
   if (modelId !== undefined && !registered && fromRunId === undefined)
     extra.push({ path: '/model/modelId', message: `unknown model ${modelId}` });

@@ -42,6 +42,8 @@ export interface ApiOptions {
   artifacts?: ArtifactStore;
   /** Failed authentications per client address before 429, and how long a refused key is remembered. */
   failedAuth?: FailedAuthLimits;
+  /** Admin model directories on shared storage (MODEL_DIRS): registered at start-up and by POST /v1/admin/models/scan. */
+  modelDirs?: string[];
   /** How often an open SSE stream re-checks its key (a revoked key's streams close; default 5 s). */
   streamKeyCheckMs?: number;
 }

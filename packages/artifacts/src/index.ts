@@ -28,3 +28,4 @@ export {
   saveCheckpoint,
 } from './checkpoints.js';
 export { readTar, TarError, type TarLimits, writeTar } from './tar.js';
+export { readTarStream, type TarStreamLimits } from './tar-stream.js';

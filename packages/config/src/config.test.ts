@@ -24,6 +24,7 @@ describe('loadApiConfig', () => {
       HOST: '0.0.0.0',
       ADMIN_KEY: 'a'.repeat(32),
       LOG_LEVEL: 'debug',
+      MODEL_DIRS: '/mnt/models/qwen3-0.6b, /mnt/models/llama',
     });
     expect(config).toEqual({
       databaseUrl: 'postgresql://rlhf:pw@db:5432/rlhf',
@@ -34,6 +35,7 @@ describe('loadApiConfig', () => {
       host: '0.0.0.0',
       adminKey: 'a'.repeat(32),
       logLevel: 'debug',
+      modelDirs: ['/mnt/models/qwen3-0.6b', '/mnt/models/llama'],
     });
   });
 
@@ -47,7 +49,14 @@ describe('loadApiConfig', () => {
       host: '127.0.0.1',
       adminKey: undefined,
       logLevel: 'info',
+      modelDirs: [],
     });
+  });
+
+  test('MODEL_DIRS must be absolute paths', () => {
+    expect(
+      problems(() => loadApiConfig({ DATABASE_URL: 'postgres://h/db', MODEL_DIRS: '/a,models/b' })),
+    ).toEqual(['MODEL_DIRS: expected comma-separated absolute paths, got "models/b"']);
   });
 
   test('reports every bad variable at once, one line each, naming it', () => {

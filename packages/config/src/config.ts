@@ -1,7 +1,7 @@
 // Environment variables of the two processes, validated at start-up. Problems are collected so the
 // user fixes them all in one go.
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from './errors.js';
 import { redactUrl } from './logger.js';
@@ -23,6 +23,8 @@ export interface ApiConfig {
   /** Bootstrap admin key; when unset, admin endpoints accept only admin keys stored in the database. */
   adminKey: string | undefined;
   logLevel: LogLevel;
+  /** MODEL_DIRS: absolute paths of read-only HF model directories on shared storage, registered as admin models. */
+  modelDirs: string[];
 }
 
 /** Workers get Redis and the artifact store only, never database credentials. */
@@ -68,6 +70,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     host: read.string('HOST', '127.0.0.1'),
     adminKey: read.secret('ADMIN_KEY', MIN_ADMIN_KEY_LENGTH),
     logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    modelDirs: read.absolutePaths('MODEL_DIRS'),
   };
   read.finish();
   return config;
@@ -155,6 +158,21 @@ class EnvReader {
     const value = this.raw(name) ?? fallback;
     if (!pattern.test(value)) return this.problem(`${name}: expected ${expected}, got "${value}"`, fallback);
     return value;
+  }
+
+  /** A comma-separated list of absolute paths (empty when unset). */
+  absolutePaths(name: string): string[] {
+    const paths = (this.raw(name) ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== '');
+    const relative = paths.filter((p) => !isAbsolute(p));
+    if (relative.length > 0)
+      return this.problem(
+        `${name}: expected comma-separated absolute paths, got "${relative.join(', ')}"`,
+        [],
+      );
+    return paths;
   }
 
   secret(name: string, minLength: number): string | undefined {

@@ -166,11 +166,15 @@ export const ModelFile = Type.Object(
 export const RegisteredModelView = Type.Object(
   {
     id: Id,
-    teamId: Id,
+    teamId: Type.Union([Id, Type.Null()], {
+      description: "null: an admin model (the API's MODEL_DIRS), visible to every team, read-only",
+    }),
     name: Type.String(),
     object: Type.Literal('model'),
     created: Type.Integer({ minimum: 0, description: 'Unix seconds (as OpenAI model objects have it)' }),
-    owned_by: Type.String({ description: 'the team id (as OpenAI model objects have it)' }),
+    owned_by: Type.String({
+      description: "the team id, or 'system' for an admin model (as OpenAI model objects have it)",
+    }),
     architecture: Type.String({ description: "transformers class, e.g. 'LlamaForCausalLM'" }),
     modelType: Type.String({ description: "config.json's model_type" }),
     parameterCount: Type.Integer({ minimum: 0 }),

@@ -70,8 +70,10 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
         summary: 'Register a Hugging Face model directory, uploaded as one tar archive (the request body)',
         description:
           'e.g. `tar -cf - -C my-model . | curl --data-binary @- -H "content-type: application/x-tar" …/v1/models?name=my-model`. ' +
-          'Accepted files: config.json and model.safetensors (required), generation_config.json, tokenizer.json, ' +
-          'tokenizer_config.json, special_tokens_map.json, chat_template.jinja. Everything is validated before anything is stored.',
+          'Accepted files: config.json and model.safetensors, or sharded model-0000i-of-0000n.safetensors + ' +
+          'model.safetensors.index.json (required), generation_config.json, tokenizer.json, tokenizer_config.json, ' +
+          'special_tokens_map.json, chat_template.jinja. The body is streamed to a temporary directory and validated ' +
+          "there; nothing is stored unless it all is valid (413 past the team's maxUploadBytes).",
         querystring: ModelUploadQuery,
         response: { 201: RegisteredModelView, ...Errors },
       },
@@ -92,7 +94,8 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     {
       schema: {
         tags: ['models'],
-        summary: "The team's registered models, newest first, then its fine-tuned models",
+        summary:
+          "The team's registered models and the admin models (MODEL_DIRS), newest first, then its fine-tuned models",
         querystring: ModelListQuery,
         response: { 200: ModelList, ...Errors },
       },
@@ -134,7 +137,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     {
       schema: {
         tags: ['models'],
-        summary: 'Delete a registered model no run uses',
+        summary: 'Delete a registered model no run uses (an admin model is read-only: 403)',
         params: Type.Object({ modelId: Id }, closed),
         response: { 204: Type.Null(), ...Errors },
       },
