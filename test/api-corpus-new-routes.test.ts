@@ -156,10 +156,27 @@ describe('evaluations', () => {
         { ...valid, maxPrompts: 0 },
         { ...valid, sampling: { maxNewTokens: 0 } },
         { ...valid, extra: 1 },
+        { ...valid, judge: { type: 'grader', grader: { type: 'regex', pattern: '(', mode: 'match' } } },
+        { ...valid, judge: { type: 'grader', grader: { type: 'reward_model' } } },
+        { ...valid, judge: { type: 'language_model', modelId: 'no-such-model' } },
+        { ...valid, judge: { type: 'language_model', modelId, template: 'no answers shown' } },
+        { ...valid, judge: { type: 'language_model', modelId, tieMargin: 0.5 } },
+        { ...valid, judge: { type: 'language_model', modelId, combine: 'majority' } },
       ),
       fc
         .tuple(fc.constantFrom('models', 'datasetId', 'judge', 'sampling', 'seeds'), anyJson)
         .map(([k, v]) => ({ ...valid, [k]: v })),
+      // A grader or judge model spec with one field replaced by anything.
+      fc
+        .tuple(
+          fc.constantFrom(
+            { type: 'grader', grader: { type: 'string_check', operation: 'eq', reference: 'x' } },
+            { type: 'language_model', modelId },
+          ),
+          fc.constantFrom('grader', 'modelId', 'template', 'combine', 'tieMargin'),
+          anyJson,
+        )
+        .map(([judge, k, v]) => ({ ...valid, judge: { ...judge, [k]: v } })),
     );
     await fc.assert(
       fc.asyncProperty(spec, oddText, async (body, id) => {
