@@ -1,5 +1,5 @@
-// Models the inference consumer serves: loaded once from the artifact store, kept in a small LRU, each with its
-// generation session. A chunk call samples a few tokens for a batch of rows, each row with its own random
+// Models the inference consumer serves: loaded once from the artifact store, kept in a small LRU of bases, each with
+// its generation sessions (LoRA adapters ride on their base: inference-adapters.ts). A chunk call samples a few tokens for a batch of rows, each row with its own random
 // stream, so a row's tokens depend on its seed only — not on which requests shared its batch or chunk.
 import { join } from 'node:path';
 import {
@@ -7,12 +7,14 @@ import {
   type GptConfig,
   leftPad,
   loadCheckpoint,
+  type LoraSettings,
   paramFeeds,
   type Rng,
   type Tokenizer,
   toRows,
 } from '@rlhf/model';
 import { type HostTensor, hostTensor, type Runtime, type Session } from '@rlhf/runtime';
+import { adapterGraphKey, adapterSourceOf, type ServedAdapter, servedAdapter } from './inference-adapters.js';
 
 export interface ServedModel {
   key: string;
@@ -89,53 +91,129 @@ export async function generateChunk(
 
 export interface ModelCache {
   get(key: string): Promise<ServedModel>;
-  /** Keys loaded now, most recently used last. */
+  /** Base models loaded now (plain models are their own base), most recently used last. */
   loaded(): string[];
+  /** Adapter models known now (served on a loaded base, or on one loaded again when asked for). */
+  adapters(): string[];
   close(): Promise<void>;
 }
 
-/** The `capacity` most recently used models stay loaded; loading one more releases the least recent. */
+/** A loaded base: its weights converted once, and a generation session per adapter shape (none: plain). */
+interface LoadedBase {
+  config: GptConfig;
+  tokenizer: Tokenizer;
+  feeds: Record<string, HostTensor>;
+  sessions: Map<string, Promise<Session>>;
+}
+
+/** Adapters kept (their tensors only: r × (in + out) per linear; the bases they need follow the base LRU). */
+const ADAPTERS_KEPT = 64;
+
+/**
+ * The `capacity` most recently used bases stay loaded; loading one more releases the least recent. A model
+ * directory with a LoRA adapter on a stored base (inference-adapters.ts) is served as that base + the adapter,
+ * unmerged: several adapters of one base share one loaded base and one session per adapter shape.
+ */
 export function createModelCache(runtime: Runtime, artifactDir: string, capacity: number): ModelCache {
-  const models = new Map<string, Promise<ServedModel>>();
-  async function load(key: string): Promise<ServedModel> {
+  const bases = new Map<string, Promise<LoadedBase>>();
+  // null: the directory is a plain model (or its adapter's base is not servable: its merged model is).
+  const adapters = new Map<string, Promise<ServedAdapter | null>>();
+  const adapterKeys = new Set<string>(); // the keys in `adapters` that are adapters
+
+  async function loadBase(key: string): Promise<LoadedBase> {
     const checkpoint = await loadCheckpoint(join(artifactDir, key));
-    const session = await runtime.createSession(buildGenerationGraph(checkpoint.config), {
-      name: `inference ${key}`,
-    });
     return {
-      key,
       config: checkpoint.config,
       tokenizer: checkpoint.tokenizer,
-      session,
       feeds: paramFeeds(checkpoint.config, checkpoint.params),
+      sessions: new Map(),
     };
   }
-  const release = (model: Promise<ServedModel>) =>
-    model.then(
-      (m) => m.session.release(),
+  const releaseBase = (base: Promise<LoadedBase>) =>
+    base.then(
+      async (b) => {
+        for (const session of b.sessions.values())
+          await session.then(
+            (s) => s.release(),
+            () => {},
+          );
+      },
       () => {},
     );
+  /** The base from the LRU (loaded when missing), most recently used now. */
+  async function baseOf(key: string): Promise<LoadedBase> {
+    let base = bases.get(key);
+    if (base) {
+      bases.delete(key); // re-inserted below: Map order is the recency order
+    } else {
+      base = loadBase(key);
+      base.catch(() => bases.delete(key)); // a failed load is retried by the next request
+    }
+    bases.set(key, base);
+    while (bases.size > capacity) {
+      const [oldest, evicted] = bases.entries().next().value as [string, Promise<LoadedBase>];
+      bases.delete(oldest);
+      await releaseBase(evicted);
+    }
+    return base;
+  }
+  function sessionOf(key: string, base: LoadedBase, settings?: LoraSettings): Promise<Session> {
+    const graph = settings ? adapterGraphKey(settings) : '';
+    let session = base.sessions.get(graph);
+    if (!session) {
+      session = runtime.createSession(buildGenerationGraph(base.config, settings ? { lora: settings } : {}), {
+        name: `inference ${key}`,
+      });
+      session.catch(() => base.sessions.delete(graph));
+      base.sessions.set(graph, session);
+    }
+    return session;
+  }
+  async function loadAdapter(key: string): Promise<ServedAdapter | null> {
+    const source = await adapterSourceOf(artifactDir, key);
+    if (!source) return null;
+    const adapter = servedAdapter(source, (await baseOf(source.baseKey)).config);
+    if (adapters.has(key)) adapterKeys.add(key);
+    return adapter;
+  }
+  function adapterOf(key: string): Promise<ServedAdapter | null> {
+    let adapter = adapters.get(key);
+    if (adapter) adapters.delete(key);
+    else {
+      adapter = loadAdapter(key);
+      adapter.catch(() => {
+        adapters.delete(key);
+        adapterKeys.delete(key);
+      });
+    }
+    adapters.set(key, adapter);
+    if (adapters.size > ADAPTERS_KEPT) {
+      const oldest = adapters.keys().next().value as string;
+      adapters.delete(oldest);
+      adapterKeys.delete(oldest);
+    }
+    return adapter;
+  }
   return {
     async get(key) {
-      let model = models.get(key);
-      if (model) {
-        models.delete(key); // re-inserted below: Map order is the recency order
-      } else {
-        model = load(key);
-        model.catch(() => models.delete(key)); // a failed load is retried by the next request
-      }
-      models.set(key, model);
-      while (models.size > capacity) {
-        const [oldest, evicted] = models.entries().next().value as [string, Promise<ServedModel>];
-        models.delete(oldest);
-        await release(evicted);
-      }
-      return model;
+      const adapter = await adapterOf(key);
+      const base = await baseOf(adapter?.baseKey ?? key);
+      return {
+        key,
+        config: base.config,
+        tokenizer: base.tokenizer,
+        session: await sessionOf(key, base, adapter?.settings),
+        // The base's feeds are shared (the same tensors for every adapter); the adapter adds its own few.
+        feeds: adapter ? { ...base.feeds, ...adapter.feeds } : base.feeds,
+      };
     },
-    loaded: () => [...models.keys()],
+    loaded: () => [...bases.keys()],
+    adapters: () => [...adapters.keys()].filter((key) => adapterKeys.has(key)),
     async close() {
-      for (const model of models.values()) await release(model);
-      models.clear();
+      for (const base of bases.values()) await releaseBase(base);
+      bases.clear();
+      adapters.clear();
+      adapterKeys.clear();
     },
   };
 }

@@ -57,8 +57,10 @@ export interface RunningInferenceWorker {
   device: Device;
   stats(): InferenceStats;
   request(id: string): InferenceRequestLog | undefined;
-  /** Models loaded now, least recently used first. */
+  /** Base models loaded now, least recently used first (a LoRA model's base stands for it). */
   loadedModels(): string[];
+  /** LoRA adapter models served on those bases (inference-adapters.ts). */
+  loadedAdapters(): string[];
   close(): Promise<void>;
 }
 
@@ -306,6 +308,7 @@ export async function startInferenceWorker(options: InferenceWorkerOptions): Pro
     stats: () => ({ ...stats }),
     request: (id) => logs.get(id),
     loadedModels: () => models.loaded(),
+    loadedAdapters: () => models.adapters(),
     async close() {
       stopping = true;
       reader.disconnect(); // ends a blocking read at once
