@@ -10,6 +10,7 @@ import {
   Page,
   POLICY_STAGES,
   Run,
+  RunGate,
   RunRecord,
   RunStatus,
   Sample,
@@ -89,6 +90,8 @@ export const RunView = Type.Object(
     hyperparameters: RunRecord,
     admittedAt: Nullable(Time),
     priority: Nullable(Type.Integer({ description: 'BullMQ priority of its jobs (lower = sooner)' })),
+    /** The eval stage's release gate; null = none declared. */
+    gate: Nullable(RunGate),
   },
   closed,
 );
@@ -259,6 +262,38 @@ export const KeyBody = Type.Object(
   closed,
 );
 export const DeadEventsQuery = Type.Object({ limit: limit(1000, 100) }, closed);
+export const DeadEventsReplayBody = Type.Object(
+  {
+    ids: Type.Optional(
+      Type.Array(
+        Type.String({ pattern: '^[0-9]{1,20}-[0-9]{1,20}$', description: "a dead letter's stream id" }),
+        {
+          minItems: 1,
+          maxItems: 1000,
+          description: 'the dead letters to replay; absent: all of them (send {})',
+        },
+      ),
+    ),
+  },
+  closed,
+);
+export const DeadEventsReplayed = Type.Object(
+  {
+    replayed: Type.Array(
+      Type.Object(
+        {
+          id: Type.String({ description: "the dead letter's stream id" }),
+          streamId: Type.String({ description: 'stream id of the event sent again' }),
+        },
+        closed,
+      ),
+    ),
+    missing: Type.Array(Type.String(), {
+      description: 'ids asked for that are not dead letters (any more: replayed already, or dropped)',
+    }),
+  },
+  closed,
+);
 export const DeadEventList = Type.Object(
   {
     items: Type.Array(

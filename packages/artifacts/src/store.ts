@@ -107,11 +107,24 @@ export function createArtifactStore(rootDir: string, options: ArtifactStoreOptio
     return full;
   };
   const tempOf = (full: string) => `${dirname(full)}/.tmp-${randomUUID()}`;
+  // A recursive mkdir on a read-only file system fails with ENOENT (Node walks up from the missing parent):
+  // the directories are then made one by one, so the caller sees the real EROFS.
+  async function makeDir(dir: string): Promise<void> {
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dir === root || dirname(dir) === dir) throw err;
+      await makeDir(dirname(dir));
+      await mkdir(dir).catch((again: NodeJS.ErrnoException) => {
+        if (again.code !== 'EEXIST') throw again;
+      });
+    }
+  }
   const discard = (temp: string) => rm(temp, { force: true }).catch(() => {});
 
   async function putStream(key: string, source: Readable | AsyncIterable<Uint8Array>): Promise<ArtifactInfo> {
     const full = pathOf(key);
-    await mkdir(dirname(full), { recursive: true });
+    await makeDir(dirname(full));
     const temp = tempOf(full);
     const hash = createHash('sha256');
     let bytes = 0;
@@ -172,7 +185,7 @@ export function createArtifactStore(rootDir: string, options: ArtifactStoreOptio
     path: pathOf,
     async put(key, data) {
       const full = pathOf(key);
-      await mkdir(dirname(full), { recursive: true });
+      await makeDir(dirname(full));
       const temp = tempOf(full);
       const buf = typeof data === 'string' ? Buffer.from(data) : data;
       const sha256 = createHash('sha256').update(buf).digest('hex');
@@ -214,7 +227,7 @@ export function createArtifactStore(rootDir: string, options: ArtifactStoreOptio
     async move(from, to) {
       const source = pathOf(from);
       const target = pathOf(to);
-      await mkdir(dirname(target), { recursive: true });
+      await makeDir(dirname(target));
       // The sidecar first: until the data's rename it names an inode `target` does not have yet, so it is ignored.
       await rename(sidecarOf(source), sidecarOf(target)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;

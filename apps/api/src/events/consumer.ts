@@ -63,7 +63,14 @@ const TRY_DELAYS_MS = [10, 50];
 const STALE_READ_MS = 10_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const firstLine = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0];
+// One line, at most 500 characters: Prisma's messages start with a blank line and name the cause last.
+const oneLine = (error: unknown) =>
+  (error instanceof Error ? error.message : String(error))
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .join(' ')
+    .slice(0, 500);
 
 /** Redis' answers when the stream or the consumer group does not exist or was deleted under a blocked read. */
 export const isNoGroupError = (error: unknown): boolean =>
@@ -102,7 +109,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
         }
         await deadLetter(options.commands, prefix, {
           id,
-          error: firstLine(error),
+          error: oneLine(error),
           at: new Date().toISOString(),
           event,
         });
@@ -155,7 +162,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
         reading = false;
         if (stopping) break;
         retryNow = true;
-        if (readFailed) readError = firstLine(error);
+        if (readFailed) readError = oneLine(error);
         if (isNoGroupError(error)) {
           // The stream or the group is gone (a Redis restart without persistence): recreate and go on.
           logger.warn('event consumer: events stream or group missing; recreating the group');
@@ -163,7 +170,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
             await createEventGroup(redis, group, prefix);
             continue;
           } catch (again) {
-            readError = firstLine(again);
+            readError = oneLine(again);
           }
         }
         logger.error({ err: error }, 'event consumer: will retry');

@@ -3,11 +3,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { requireAdmin } from '../auth.js';
 import { notFound } from '../errors.js';
-import { listDeadLetters } from '../events/dead-letter.js';
+import { listDeadLetters, replayDeadLetters } from '../events/dead-letter.js';
 import {
   CreatedKeyView,
   DeadEventList,
   DeadEventsQuery,
+  DeadEventsReplayBody,
+  DeadEventsReplayed,
   Errors,
   KeyBody,
   KeyParams,
@@ -93,6 +95,27 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
       },
     },
     async (request) => listDeadLetters(s.redis, s.prefix, request.query.limit ?? 100),
+  );
+
+  app.post(
+    '/dead-events/replay',
+    {
+      schema: {
+        tags: ['admin'],
+        summary:
+          'Send dead letters back to the events stream once their cause is fixed (each at most once; stored idempotently or dead-lettered again)',
+        body: DeadEventsReplayBody,
+        response: { 200: DeadEventsReplayed, ...Errors },
+      },
+    },
+    async (request) => {
+      const result = await replayDeadLetters(s.redis, s.prefix, request.body.ids);
+      request.log.info(
+        { replayed: result.replayed.length, missing: result.missing.length },
+        'dead letters replayed',
+      );
+      return result;
+    },
   );
 
   app.delete(
