@@ -2,13 +2,14 @@
 // against its prompt row's reference (score difference → verdict); a judge model built to prefer the answer
 // shown first would hand model A every prompt in one order, and the swapped evaluation turns that into ties
 // and reports the bias (every verdict flipped, P(first) = σ(margin)); bad judges are 400 naming the field.
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '@rlhf/cli';
 import type { RunningEvaluationWorker } from '@rlhf/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
+  ADMIN_KEY,
   baseUrl,
   createTestTeam,
   registerModel,
@@ -37,8 +38,14 @@ const ROWS = Array.from({ length: 12 }, (_, i) => {
   return { prompt: `sort ${digits.join(' ')}:`, answer: [...digits].sort().join(' ') };
 });
 
+let sharedModels: string;
 beforeAll(async () => {
-  api = await startApi();
+  // The judge also as an admin model (MODEL_DIRS): a directory on shared storage every team sees.
+  sharedModels = await mkdtemp(join(tmpdir(), 'rlhf-shared-judge-'));
+  await mkdir(join(sharedModels, 'shared-judge'));
+  for (const [name, data] of Object.entries(firstPreferringJudgeFiles(MARGIN)))
+    await writeFile(join(sharedModels, 'shared-judge', name), data);
+  api = await startApi({ modelDirs: [join(sharedModels, 'shared-judge')] });
   evaluator = await startTestEvaluationWorker(api);
   team = await createTestTeam(api.app);
   modelA = (await registerModel(api.app, team.headers, 'untrained-a', untrainedModelFiles(1))).id;
@@ -48,6 +55,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await evaluator?.close();
   await api?.close();
+  await rm(sharedModels, { recursive: true, force: true });
 });
 
 const post = (payload: unknown) =>
@@ -198,6 +206,29 @@ describe('language-model judge', () => {
     expect(averaged.result.work.judgments).toEqual({ judged: 0, reused: 48 });
     expect(averaged.result.work.generations.generated).toBe(0);
   }, 300_000);
+});
+
+describe('an admin model as the judge', () => {
+  test('a shared judge model of MODEL_DIRS judges any team’s evaluation', async () => {
+    // Registered at start-up by the API's main; the scan route does it here.
+    const scan = await api.app.inject({
+      method: 'POST',
+      url: '/v1/admin/models/scan',
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
+    expect(scan.statusCode, scan.body).toBe(200);
+    const [{ modelId }] = scan.json().data;
+    const created = await post({
+      ...base(),
+      seeds: [3],
+      judge: { type: 'language_model', modelId },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const done = await finishedEvaluation(api, team.headers, created.json().id);
+    expect(done.error).toBeNull();
+    expect(done.result.positionBias).toMatchObject({ judged: 12, flipRate: 1, favouredFirst: 12 });
+    expect(done.result.pairs[0].ties).toBe(12);
+  }, 120_000);
 });
 
 describe('bad judges', () => {

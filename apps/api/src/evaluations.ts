@@ -22,6 +22,7 @@ import Value from 'typebox/value';
 import { invalidRequest, notFound } from './errors.js';
 import { pgText } from './events/persist.js';
 import { uuidv7 } from './ids.js';
+import { visibleTo } from './models.js';
 import * as store from './run-store.js';
 import type { Services } from './services.js';
 
@@ -39,6 +40,7 @@ export function evaluationQueue(s: Services): EvaluationQueue {
 export interface ResolvedModel {
   name: string;
   key: string;
+  version?: string;
 }
 
 // Each model of the spec as an artifact key and a name stable across evaluations (the leaderboard's identity).
@@ -47,9 +49,10 @@ async function resolveModels(s: Services, team: Team, spec: EvaluationSpec, erro
   for (const [i, ref] of spec.models.entries()) {
     const at = `/models/${i}`;
     if ('modelId' in ref) {
-      const row = await s.prisma.model.findFirst({ where: { id: ref.modelId, teamId: team.id } });
+      const row = await s.prisma.model.findFirst({ where: { id: ref.modelId, ...visibleTo(team) } });
       if (!row) errors.push({ path: `${at}/modelId`, message: `unknown model ${ref.modelId}` });
-      else models.push({ name: `model:${row.name}`, key: row.key });
+      // An admin model's directory can be refreshed in place: its digest tells the caches apart.
+      else models.push({ name: `model:${row.name}`, key: row.key, version: row.sha256 });
       continue;
     }
     const run = await store.findRun(s.prisma, team.id, ref.runId);
@@ -138,7 +141,7 @@ async function languageModelJudge(
       path: '/judge/template',
       message: `the judge template must show both answers: ${placeholders.join(' and ')} missing`,
     });
-  const row = await s.prisma.model.findFirst({ where: { id: judge.modelId, teamId: team.id } });
+  const row = await s.prisma.model.findFirst({ where: { id: judge.modelId, ...visibleTo(team) } });
   if (!row) {
     errors.push({ path: '/judge/modelId', message: `unknown model ${judge.modelId}` });
     return undefined;
@@ -157,6 +160,7 @@ async function languageModelJudge(
   return {
     type: 'language_model',
     key: row.key,
+    version: row.sha256,
     template,
     combine: judge.combine ?? DEFAULT_JUDGE_COMBINE,
     tieMargin: judge.tieMargin ?? 0,

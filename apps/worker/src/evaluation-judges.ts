@@ -73,9 +73,9 @@ export async function buildJudge(spec: EvaluationJobData['judge'], deps: JudgeDe
         tokenizer: await tokenizerAt(deps.artifacts, spec.key),
         template: spec.template,
       });
-      // The answers depend on the judge's weights and template only (chat rendering and "A"/"B" are fixed).
+      // The answers depend on the judge's weights (key and digest) and template (chat rendering, "A"/"B" are fixed).
       const cached = cachedJudge(judgeModel.judge, deps.judgments, {
-        judge: JSON.stringify([spec.key, spec.template]),
+        judge: JSON.stringify([spec.key, spec.version ?? null, spec.template]),
       });
       return {
         judge: { kind: 'pairwise', judge: cached.judge, combine: spec.combine, tieMargin: spec.tieMargin },

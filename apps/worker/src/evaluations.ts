@@ -55,7 +55,12 @@ export async function runEvaluation(
   if (!parsed.ok) throw new UnrecoverableError(`prompts: ${parsed.errors.map(formatJsonlError).join('; ')}`);
   const rows = (parsed.rows as PromptRow[]).slice(0, data.maxPrompts);
   const models = await Promise.all(
-    data.models.map(async (m) => ({ name: m.name, key: m.key, model: await loadModelAt(artifacts, m.key) })),
+    data.models.map(async (m) => ({
+      name: m.name,
+      // The cache's identity of the weights: the key, and the digest of a model that can change under it.
+      key: m.version === undefined ? m.key : `${m.key}#${m.version}`,
+      model: await loadModelAt(artifacts, m.key),
+    })),
   );
   const tokenizer = await tokenizerAt(artifacts, data.models[0].key);
   const cacheAt = evaluationCacheKey(data);

@@ -132,7 +132,8 @@ export type EvaluationSpec = Static<typeof EvaluationSpec>;
 export interface EvaluationJobData {
   evaluationId: string;
   teamId: string;
-  models: { name: string; key: string }[];
+  /** `version`: the registered model's digest (an admin model's directory can change under the same key). */
+  models: { name: string; key: string; version?: string }[];
   promptsKey: string;
   maxPrompts: number;
   seeds: number[];
@@ -144,6 +145,7 @@ export interface EvaluationJobData {
     | {
         type: 'language_model';
         key: string;
+        version?: string;
         template: string;
         combine: 'consistent' | 'averaged';
         tieMargin: number;
