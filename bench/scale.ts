@@ -3,8 +3,9 @@
 // (packages/model's HF loader: index + shards, bf16 -> f32), greedy generation, one full SFT step and one
 // LoRA SFT step (r 8, q_proj/v_proj). Prints JSON. `--shape tiny` is the same path at a tiny shape (tested).
 // Run: nice npx tsx bench/scale.ts [--shape qwen3-0.6b|tiny] [--seq 64] [--new-tokens 8] [--r 8] [--shard-mb 500]
-//   [--modes import,generate,full,lora] [--dir <reuse a written checkpoint>]
-import { execFileSync } from 'node:child_process';
+//   [--modes import,generate,full,lora] [--dir <reuse a written checkpoint>] [--max-rss-mb 21000]
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,8 @@ const options = {
   r: Number(arg('r', '8')),
   shardMb: Number(arg('shard-mb', '500')),
   modes: arg('modes', MODES.join(',')).split(',') as Mode[],
+  /** A child past this RSS is killed and reported (default 21000 MiB: under the 24 GB of the target machine). */
+  maxRssMb: Number(arg('max-rss-mb', '21000')),
 };
 
 /** Qwen/Qwen3-0.6B's config.json (the architecture fields; weights random). */
@@ -185,29 +188,77 @@ async function measure(mode: Mode, dir: string) {
   return { ...result, peakRssMiB: peakRssMiB() };
 }
 
+/** The largest RSS of /proc/<pid>/status (kB -> MiB), or 0 once the process is gone. */
+const rssMiB = (pid: number) => {
+  try {
+    const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb ? Math.round(Number(kb) / 1024) : 0;
+  } catch {
+    return 0;
+  }
+};
+
+/**
+ * Runs one mode in a child process and parses its JSON line. A child passing --max-rss-mb is killed (the
+ * machine is shared: better a reported failure than the kernel's OOM killer picking another process).
+ */
+function runChild(args: string[]): Promise<Record<string, unknown>> {
+  const mode = args[args.indexOf('--mode') + 1];
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    let sampledPeak = 0;
+    let killed = false;
+    proc.stdout.on('data', (d) => (out += d));
+    const watch = setInterval(() => {
+      sampledPeak = Math.max(sampledPeak, rssMiB(proc.pid ?? 0));
+      if (sampledPeak > options.maxRssMb && !killed) {
+        killed = true;
+        proc.kill('SIGKILL');
+      }
+    }, 100);
+    proc.on('close', (code, signal) => {
+      clearInterval(watch);
+      const line = out.trim().split('\n').at(-1);
+      if (code === 0 && line) return resolve(JSON.parse(line));
+      resolve({
+        mode,
+        failed: true,
+        reason: killed ? `RSS passed --max-rss-mb ${options.maxRssMb}` : `exit ${code ?? signal}`,
+        sampledPeakRssMiB: sampledPeak,
+      });
+    });
+  });
+}
+
 const child = process.argv.indexOf('--mode');
 if (child >= 0) {
-  const mode = process.argv[child + 1] as Mode;
-  process.stdout.write(`${JSON.stringify(await measure(mode, arg('dir', '')))}\n`);
+  const mode = process.argv[child + 1] as Mode | 'write';
+  const result =
+    mode === 'write' ? await writeCheckpoint(arg('dir', '')) : await measure(mode, arg('dir', ''));
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 } else {
   const given = arg('dir', '');
   const dir = given || (await mkdtemp(join(tmpdir(), `scale-${options.shape}-`)));
-  const written = given ? null : await writeCheckpoint(dir);
   const self = fileURLToPath(import.meta.url);
-  const modes = options.modes.map((mode) => {
-    try {
-      const out = execFileSync(
-        process.execPath,
-        [...process.execArgv, self, ...process.argv.slice(2), '--mode', mode, '--dir', dir],
-        { encoding: 'utf8', maxBuffer: 1 << 20, stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      return JSON.parse(out.trim().split('\n').at(-1) as string);
-    } catch (error) {
-      // A mode that does not fit (killed for memory, an ORT allocation failure) is reported, not fatal.
-      const e = error as { status?: number; signal?: string };
-      return { mode, failed: true, status: e.status ?? null, signal: e.signal ?? null };
-    }
-  });
+  const childArgs = (mode: string) => [
+    ...process.execArgv,
+    self,
+    ...process.argv.slice(2),
+    '--mode',
+    mode,
+    '--dir',
+    dir,
+  ];
+  // Written in a child too, so this process stays small while the modes run.
+  const written = given
+    ? null
+    : ((await runChild(childArgs('write'))) as { ms?: number; weightFiles?: string[] });
+  const modes = [];
+  for (const mode of options.modes)
+    modes.push(
+      await runChild([...process.execArgv, self, ...process.argv.slice(2), '--mode', mode, '--dir', dir]),
+    );
   if (!given) await rm(dir, { recursive: true, force: true });
   console.log(
     JSON.stringify(
