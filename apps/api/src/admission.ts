@@ -5,6 +5,7 @@
 import { type StageJobData, StageJobData as StageJobDataSchema, schemaErrors } from '@rlhf/contracts';
 import type { Prisma, Dataset as DatasetRow, Run as RunRow, Stage as StageRow, Team } from '@rlhf/db';
 import { addRunFlow, keys, removeRunJobs } from '@rlhf/queue';
+import { checkpointEvalOf, evalJobParts } from './eval-stage.js';
 import type { Services } from './services.js';
 
 /**
@@ -204,6 +205,14 @@ export function stageJobs(run: WaitingRun): StageJobData[] {
       },
     };
     const errors = schemaErrors(StageJobDataSchema, job);
+    // An eval stage's job: the run's last policy, what it is compared with, its judge, and their names.
+    if (stage.kind === 'eval') Object.assign(job, evalJobParts(run, stage, from, rewardModel));
+    const datasetKey = (index: number) => {
+      const dataset = run.stages.find((o) => o.index === index)?.dataset;
+      return dataset ? keys.dataset(run.teamId, dataset.sha256) : undefined;
+    };
+    const checkpointEval = checkpointEvalOf(run, stage, from, rewardModel, datasetKey);
+    if (checkpointEval) Object.assign(job, { checkpointEval });
     if (errors.length > 0)
       throw new Error(`stage ${stage.kind}: invalid job: ${errors[0].path} ${errors[0].message}`);
     return job as StageJobData;

@@ -44,6 +44,9 @@ function stepShape(stage: RunSpec['stages'][number], context: number): { field: 
         tokens: rows * Math.min(stage.config.maxPromptLen + stage.config.maxNewTokens, context),
       };
     }
+    case 'eval':
+      // Generation only: no optimizer step, no logits gradient.
+      return { field: 'maxNewTokens', tokens: 0 };
     case 'ppo': {
       const rows = stage.config.rolloutBatchSize / stage.config.minibatches;
       return {

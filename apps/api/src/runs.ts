@@ -17,6 +17,7 @@ import type { RunStatus, Team } from '@rlhf/db';
 import { removeRunJobs, requestCancel } from '@rlhf/queue';
 import { admitSafely, lockAdmission } from './admission.js';
 import { ApiError, invalidRequest, notFound } from './errors.js';
+import { resolveEvalStage } from './eval-stage.js';
 import * as store from './run-store.js';
 import type { RunView } from './schemas.js';
 import type { Services } from './services.js';
@@ -154,6 +155,8 @@ async function resolveSpec(
   });
   if (!result.ok || extra.length > 0) throw invalidRequest([...extra, ...(result.ok ? [] : result.errors)]);
   const spec = result.spec;
+  const evalErrors = await resolveEvalStage(s, team, spec);
+  if (evalErrors.length > 0) throw invalidRequest(evalErrors);
   const preset = 'preset' in spec.model ? spec.model.preset : fromRun ? modelPresetOf(fromRun) : null;
   const registeredModel = registered ? { modelId: registered.id, key: registered.key } : null;
   const shape = preset ?? (registered?.config as unknown as ModelShape | undefined);

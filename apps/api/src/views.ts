@@ -22,6 +22,7 @@ import type {
   Prisma,
   Team,
 } from '@rlhf/db';
+import { runGate } from './eval-stage.js';
 import type { RunView, StageView, TeamView } from './schemas.js';
 
 const iso = (time: Date | null): string | null => (time ? time.toISOString() : null);
@@ -86,6 +87,7 @@ export function runView(
     hyperparameters: runRecord(row),
     admittedAt: iso(row.admittedAt),
     priority: row.priority,
+    gate: runGate(row.stages),
   };
 }
 

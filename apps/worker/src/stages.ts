@@ -22,6 +22,8 @@ import { trainRewardModel } from '@rlhf/reward-model';
 import { trainSft } from '@rlhf/sft';
 import { type ModelWeights, modelFiles, type StageResult } from '@rlhf/stage-kit';
 import type { StageContext, StageRunners } from './context.js';
+import { withCheckpointEvals } from './checkpoint-eval.js';
+import { evalStage } from './eval-stage.js';
 import { loadModelAt, modelConfigAt, tokenizerAt } from './model-files.js';
 import { groundTruthOf } from './tasks.js';
 
@@ -131,7 +133,7 @@ async function rankingStage(job: StageJobData, ctx: StageContext): Promise<Stage
 }
 
 /** The stage trainers this worker runs, by stage kind (a job of a kind missing here fails with a clear error). */
-export const runners: StageRunners = {
+export const runners: StageRunners = withCheckpointEvals({
   async sft(job, ctx) {
     if (job.kind !== 'sft') throw new Error(`sft runner got a ${job.kind} job`);
     const result = await trainSft({
@@ -249,4 +251,6 @@ export const runners: StageRunners = {
       await modelFiles(result.critic, {}, { prefix: CRITIC_PREFIX }),
     );
   },
-};
+
+  eval: evalStage,
+});

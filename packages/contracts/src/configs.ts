@@ -1,6 +1,7 @@
 import Type, { type Static, type TProperties, type TSchema } from 'typebox';
 import Value from 'typebox/value';
 import { ContractError, type FieldError, schemaErrors } from './errors.js';
+import { EvalConfig, EvalConfigInput } from './eval-stage.js';
 import { framingField } from './framing.js';
 import { graderSpecErrors } from './graders.js';
 
@@ -8,10 +9,19 @@ import { graderSpecErrors } from './graders.js';
 // recorded with the run); `XConfigInput` is what a user sends (any subset); `resolveXConfig` fills
 // the defaults and validates. Names follow TRL (camelCase), e.g. `lr` = learning_rate.
 
-export const StageKind = Type.Enum(['sft', 'reward_model', 'dpo', 'pro', 'raft', 'grpo', 'ppo']);
+export const StageKind = Type.Enum(['sft', 'reward_model', 'dpo', 'pro', 'raft', 'grpo', 'ppo', 'eval']);
 export type StageKind = Static<typeof StageKind>;
 /** The order stages run in within one run. */
-export const STAGE_ORDER: readonly StageKind[] = ['sft', 'reward_model', 'dpo', 'pro', 'raft', 'grpo', 'ppo'];
+export const STAGE_ORDER: readonly StageKind[] = [
+  'sft',
+  'reward_model',
+  'dpo',
+  'pro',
+  'raft',
+  'grpo',
+  'ppo',
+  'eval',
+];
 
 const closed = { additionalProperties: false } as const;
 /** Names of registered programmatic tasks (ground-truth rewards, graders). */
@@ -468,6 +478,7 @@ export interface StageConfigs {
   raft: RaftConfig;
   grpo: GrpoConfig;
   ppo: PpoConfig;
+  eval: EvalConfig;
 }
 /** What a user may send for each stage kind. */
 export interface StageConfigInputs {
@@ -478,6 +489,7 @@ export interface StageConfigInputs {
   raft: RaftConfigInput;
   grpo: GrpoConfigInput;
   ppo: PpoConfigInput;
+  eval: EvalConfigInput;
 }
 
 export const StageConfigSchemas = {
@@ -488,6 +500,7 @@ export const StageConfigSchemas = {
   raft: { resolved: RaftConfig, input: RaftConfigInput },
   grpo: { resolved: GrpoConfig, input: GrpoConfigInput },
   ppo: { resolved: PpoConfig, input: PpoConfigInput },
+  eval: { resolved: EvalConfig, input: EvalConfigInput },
 } as const satisfies Record<StageKind, { resolved: TSchema; input: TSchema }>;
 
 /** Checks and completes a stage config; errors carry paths under `base` (e.g. '/stages/2/config'). */

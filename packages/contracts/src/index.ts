@@ -9,4 +9,5 @@ export * from './resources.js';
 export * from './run-record.js';
 export * from './run-spec.js';
 export * from './evaluations.js';
+export * from './eval-stage.js';
 export * from './framing.js';

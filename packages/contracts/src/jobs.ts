@@ -11,6 +11,7 @@ import {
   withoutDefaults,
 } from './configs.js';
 import type { DatasetKind } from './datasets.js';
+import { EvalConfig } from './eval-stage.js';
 import { Id, ModelPreset } from './run-spec.js';
 
 // What the API puts on the BullMQ stage queue and what a worker hands back. Workers read only Redis
@@ -18,6 +19,25 @@ import { Id, ModelPreset } from './run-spec.js';
 
 const Key = Type.String({ minLength: 1, maxLength: 512, description: 'artifact store key' });
 const closed = { additionalProperties: false } as const;
+
+/**
+ * A policy stage followed by an eval stage with `checkpoints`: its checkpoints are compared as that eval stage
+ * compares the final policy (against, judge, sampling; prompts from `datasetKey`). Keys of this run's stages may
+ * be left out (read from the children's results).
+ */
+const CheckpointEval = Type.Object(
+  {
+    config: withoutDefaults(EvalConfig),
+    datasetKey: Key,
+    inputs: Type.Object({ against: Type.Optional(Key), rewardModel: Type.Optional(Key) }, closed),
+    names: Type.Object(
+      { policy: Type.String({ maxLength: 200 }), against: Type.String({ maxLength: 200 }) },
+      closed,
+    ),
+  },
+  closed,
+);
+export type CheckpointEval = Static<typeof CheckpointEval>;
 
 const common = {
   runId: Id,
@@ -27,6 +47,7 @@ const common = {
   modelPreset: Type.Union([ModelPreset, Type.Null()]),
   /** The registered model's files (config.json, model.safetensors, tokenizer): the architecture and tokenizer. */
   baseModel: Type.Optional(Key),
+  checkpointEval: Type.Optional(CheckpointEval),
 };
 const dataset = <K extends DatasetKind[]>(kinds: [...K]) =>
   Type.Object({ id: Id, key: Key, kind: Type.Enum(kinds) }, closed);
@@ -119,6 +140,29 @@ export const PpoJobData = Type.Object(
   closed,
 );
 
+/**
+ * Eval: `inputs.policy` (the run's last policy) against `inputs.against`, judged by `inputs.rewardModel` when the
+ * judge is a reward model; `names` are the two models' leaderboard names. Keys of this run's stages may be left
+ * out (read from the children's results, like PPO's).
+ */
+export const EvalJobData = Type.Object(
+  {
+    ...common,
+    kind: Type.Literal('eval'),
+    config: withoutDefaults(EvalConfig),
+    dataset: dataset(['prompt']),
+    inputs: Type.Object(
+      { policy: Type.Optional(Key), against: Type.Optional(Key), rewardModel: Type.Optional(Key) },
+      closed,
+    ),
+    names: Type.Object(
+      { policy: Type.String({ maxLength: 200 }), against: Type.String({ maxLength: 200 }) },
+      closed,
+    ),
+  },
+  closed,
+);
+
 export const StageJobData = Type.Union([
   SftJobData,
   RewardModelJobData,
@@ -127,6 +171,7 @@ export const StageJobData = Type.Union([
   RaftJobData,
   GrpoJobData,
   PpoJobData,
+  EvalJobData,
 ]);
 export type StageJobData = Static<typeof StageJobData>;
 export type SftJobData = Static<typeof SftJobData>;
@@ -136,6 +181,7 @@ export type ProJobData = Static<typeof ProJobData>;
 export type RaftJobData = Static<typeof RaftJobData>;
 export type GrpoJobData = Static<typeof GrpoJobData>;
 export type PpoJobData = Static<typeof PpoJobData>;
+export type EvalJobData = Static<typeof EvalJobData>;
 
 /** A finished stage's return value: where its final model is (the next stage's input). */
 export const StageJobResult = Type.Object(

@@ -58,7 +58,7 @@ describe('validateRunSpec', () => {
         ],
       }),
     ).toEqual([
-      '/stages/0/kind: must be one of "sft", "reward_model", "dpo", "pro", "raft", "grpo", "ppo"',
+      '/stages/0/kind: must be one of "sft", "reward_model", "dpo", "pro", "raft", "grpo", "ppo", "eval"',
       '/stages/1/extra: unknown field',
     ]);
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [{ ...sft, config: { lr: Number.NaN } }] })).toEqual(
@@ -68,7 +68,7 @@ describe('validateRunSpec', () => {
 
   test('enforces the order sft -> reward_model -> dpo -> pro -> raft -> grpo -> ppo, each kind at most once', () => {
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [rm, sft] })).toEqual([
-      '/stages/1/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> raft -> grpo -> ppo',
+      '/stages/1/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> raft -> grpo -> ppo -> eval',
     ]);
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [sft, sft] })).toEqual([
       '/stages/1/kind: "sft" appears more than once',
@@ -155,7 +155,7 @@ describe('validateRunSpec', () => {
       '/stages/1/config/beta: must be > 0',
     ]);
     expect(errorsOf({ model: preset, stages: [sft, rm, ppo, dpo] })).toEqual([
-      '/stages/3/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> raft -> grpo -> ppo',
+      '/stages/3/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> raft -> grpo -> ppo -> eval',
     ]);
   });
 

@@ -21,6 +21,7 @@ import {
   withoutDefaults,
 } from './configs.js';
 import type { DatasetKind } from './datasets.js';
+import { EvalConfig, EvalConfigInput, EvalGate, POLICY_STAGES } from './eval-stage.js';
 import { type FieldError, pointer, schemaErrors } from './errors.js';
 
 /** Steps, iterations and their totals are stored in 32-bit integer columns. */
@@ -46,9 +47,7 @@ export type ModelPreset = Static<typeof ModelPreset>;
 /** Whether a stored name (a run's preset read back from the database) is one of the presets. */
 export const isModelPreset = (name: unknown): name is ModelPreset => Value.Check(ModelPreset, name);
 
-/** The stage kinds whose output is a policy (a language model), in pipeline order. */
-export const POLICY_STAGES = ['sft', 'dpo', 'pro', 'raft', 'grpo', 'ppo'] as const;
-export type PolicyStage = (typeof POLICY_STAGES)[number];
+export { POLICY_STAGES, type PolicyStage } from './eval-stage.js';
 
 /** Start from a freshly initialised model preset. */
 export const PresetModel = Type.Object({ preset: ModelPreset }, { additionalProperties: false });
@@ -83,6 +82,7 @@ export const STAGE_DATASET_KINDS: Readonly<Record<StageKind, readonly DatasetKin
   raft: ['prompt'],
   grpo: ['prompt'],
   ppo: ['prompt'],
+  eval: ['prompt'],
 };
 
 const stage = <
@@ -94,7 +94,8 @@ const stage = <
     | typeof ProConfig
     | typeof RaftConfig
     | typeof GrpoConfig
-    | typeof PpoConfig,
+    | typeof PpoConfig
+    | typeof EvalConfig,
 >(
   kind: K,
   config: C,
@@ -108,7 +109,8 @@ const stageInput = <
     | typeof ProConfigInput
     | typeof RaftConfigInput
     | typeof GrpoConfigInput
-    | typeof PpoConfigInput,
+    | typeof PpoConfigInput
+    | typeof EvalConfigInput,
 >(
   kind: K,
   config: C,
@@ -126,6 +128,7 @@ export const StageSpecInput = Type.Union([
   stageInput('raft', RaftConfigInput),
   stageInput('grpo', GrpoConfigInput),
   stageInput('ppo', PpoConfigInput),
+  stageInput('eval', EvalConfigInput),
 ]);
 export type StageSpecInput = Static<typeof StageSpecInput>;
 
@@ -137,12 +140,15 @@ export const StageSpec = Type.Union([
   stage('raft', withoutDefaults(RaftConfig)),
   stage('grpo', withoutDefaults(GrpoConfig)),
   stage('ppo', withoutDefaults(PpoConfig)),
+  stage('eval', withoutDefaults(EvalConfig)),
 ]);
 export type StageSpec = Static<typeof StageSpec>;
 
 const runFields = {
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\u0000-\\u001f]+$' })),
   model: ModelSource,
+  /** A release gate on the run's eval stage (the same as that stage's config.gate). */
+  gate: Type.Optional(EvalGate),
 };
 
 /** What `POST /v1/runs` accepts: stages run in the order sft → reward_model → ppo. */
@@ -183,10 +189,11 @@ export function validateRunSpec(input: unknown, context: RunSpecContext = {}): R
   const raw = input as Record<string, unknown>;
   const errors: FieldError[] = [];
   for (const key of Object.keys(raw)) {
-    if (!['name', 'model', 'stages'].includes(key))
+    if (!['name', 'model', 'stages', 'gate'].includes(key))
       errors.push({ path: pointer('', key), message: 'unknown field' });
   }
   if (raw.name !== undefined) errors.push(...schemaErrors(runFields.name, raw.name, '/name'));
+  if (raw.gate !== undefined) errors.push(...schemaErrors(EvalGate, raw.gate, '/gate'));
   const model = raw.model;
   const has = (key: string) => typeof model === 'object' && model !== null && key in model;
   const fromRun = has('fromRun');
@@ -228,9 +235,52 @@ export function validateRunSpec(input: unknown, context: RunSpecContext = {}): R
       ),
     );
   }
+  errors.push(...evalStageErrors(raw, stages));
   if (errors.length > 0) return { ok: false, errors };
-  const spec = { ...(raw.name === undefined ? {} : { name: raw.name }), model, stages } as RunSpec;
+  // A run-level gate is its eval stage's gate.
+  const gated = stages.map((st) =>
+    st.kind === 'eval' && raw.gate !== undefined ? { ...st, config: { ...st.config, gate: raw.gate } } : st,
+  ) as StageSpec[];
+  const spec = {
+    ...(raw.name === undefined ? {} : { name: raw.name }),
+    model,
+    stages: gated,
+    ...(raw.gate === undefined ? {} : { gate: raw.gate }),
+  } as RunSpec;
   return { ok: true, spec, errors: [] };
+}
+
+// An eval stage's references to this run: the stage it compares against, its reward-model judge; a run-level gate.
+function evalStageErrors(raw: Record<string, unknown>, stages: StageSpec[]): FieldError[] {
+  const errors: FieldError[] = [];
+  const at = Array.isArray(raw.stages)
+    ? raw.stages.findIndex((st) => (st as { kind?: unknown } | null)?.kind === 'eval')
+    : -1;
+  if (raw.gate !== undefined && at < 0)
+    errors.push({ path: '/gate', message: 'a gate needs an eval stage at the end of the run to measure it' });
+  const evalStage = stages.find((st) => st.kind === 'eval');
+  if (!evalStage || at < 0) return errors;
+  const base = `/stages/${at}/config`;
+  if (raw.gate !== undefined && evalStage.config.gate !== null)
+    errors.push({ path: '/gate', message: `set the gate here or at ${base}/gate, not both` });
+  const kinds = stages.map((st) => st.kind);
+  const { against, judge } = evalStage.config;
+  if ('stage' in against && !('runId' in against) && !kinds.includes(against.stage))
+    errors.push({ path: `${base}/against/stage`, message: `the run has no ${against.stage} stage` });
+  const trained = stages.filter((st) => (POLICY_STAGES as readonly string[]).includes(st.kind)).at(-1);
+  if (evalStage.config.checkpoints !== null && !trained)
+    errors.push({
+      path: `${base}/checkpoints`,
+      message: 'the run has no policy stage whose checkpoints to compare',
+    });
+  else if (evalStage.config.checkpoints !== null && 'stage' in against && against.stage === trained?.kind)
+    errors.push({
+      path: `${base}/checkpoints`,
+      message: `the checkpoints of the ${against.stage} stage cannot be compared against that stage itself`,
+    });
+  if (judge.type === 'reward_model' && judge.runId !== undefined && judge.modelId !== undefined)
+    errors.push({ path: `${base}/judge`, message: 'name a runId or a modelId, not both' });
+  return errors;
 }
 
 // The pipeline rules: order, uniqueness, dataset kinds, and that PPO has a policy and a reward model.
@@ -325,6 +375,25 @@ function stageRuleErrors(
         path: at,
         message:
           'a raft stage needs a reward model to rank its samples: add a reward_model stage or set model.fromRun to a run with one',
+      });
+    }
+    if (kind === 'eval' && !policy && !POLICY_STAGES.some((k) => has(k))) {
+      errors.push({
+        path: at,
+        message:
+          'an eval stage needs a policy to evaluate: add a policy stage, a registered model or model.fromRun',
+      });
+    }
+    const judge = (
+      items[i] as { config?: { judge?: { type?: unknown; runId?: unknown; modelId?: unknown } } }
+    ).config?.judge;
+    const ownRewardModel =
+      judge?.type === 'reward_model' && judge.runId === undefined && judge.modelId === undefined;
+    if (kind === 'eval' && ownRewardModel && !has('reward_model') && !earlier('reward_model')) {
+      errors.push({
+        path: `${at}/config/judge`,
+        message:
+          "a reward_model judge without runId or modelId is this run's reward model: add a reward_model stage, set model.fromRun to a run with one, or name one",
       });
     }
     const init = (items[i] as { config?: { init?: unknown } }).config?.init ?? 'sft';

@@ -126,6 +126,8 @@ export async function upstreamResults(queue: StageQueue, job: StageJob): Promise
 
 /** Stages whose result is a policy a later stage starts from. */
 const POLICY_KINDS = new Set<StageJobResult['kind']>(['sft', 'dpo', 'pro', 'raft', 'grpo']);
+/** Stages whose result an eval stage evaluates: every policy. */
+const EVALUATED_KINDS = new Set<StageJobResult['kind']>([...POLICY_KINDS, 'ppo']);
 /** Stages that also read a reward model. */
 const READS_REWARD_MODEL = new Set<StageJobData['kind']>(['raft', 'grpo', 'ppo']);
 
@@ -135,7 +137,46 @@ const READS_REWARD_MODEL = new Set<StageJobData['kind']>(['raft', 'grpo', 'ppo']
  * are kept.
  */
 export function resolveInputs(data: StageJobData, upstream: StageJobResult[]): StageJobData {
+  const resolved = resolveStageInputs(data, upstream);
+  const check = data.checkpointEval;
+  if (!check) return resolved;
+  // A checkpoint evaluation's other side and judge, from this run's stages like an eval stage's.
   const model = (kind: StageJobResult['kind']) => upstream.find((r) => r.kind === kind)?.modelKey;
+  const { against, judge } = check.config;
+  const inputs = {
+    against:
+      check.inputs.against ??
+      ('stage' in against && !('runId' in against) ? model(against.stage) : undefined),
+    rewardModel:
+      check.inputs.rewardModel ?? (judge.type === 'reward_model' ? model('reward_model') : undefined),
+  };
+  return {
+    ...resolved,
+    checkpointEval: {
+      ...check,
+      inputs: Object.fromEntries(Object.entries(inputs).filter(([, key]) => key !== undefined)),
+    },
+  };
+}
+
+function resolveStageInputs(data: StageJobData, upstream: StageJobResult[]): StageJobData {
+  const model = (kind: StageJobResult['kind']) => upstream.find((r) => r.kind === kind)?.modelKey;
+  if (data.kind === 'eval') {
+    // The run's last policy (PPO's too), the stage it is compared with, the run's reward model as a judge.
+    const { against, judge } = data.config;
+    const inputs = {
+      policy: data.inputs.policy ?? upstream.find((r) => EVALUATED_KINDS.has(r.kind))?.modelKey,
+      against:
+        data.inputs.against ??
+        ('stage' in against && !('runId' in against) ? model(against.stage) : undefined),
+      rewardModel:
+        data.inputs.rewardModel ?? (judge.type === 'reward_model' ? model('reward_model') : undefined),
+    };
+    return {
+      ...data,
+      inputs: Object.fromEntries(Object.entries(inputs).filter(([, key]) => key !== undefined)),
+    };
+  }
   // The nearest earlier policy stage (upstream is nearest first).
   const policy = data.inputs.policy ?? upstream.find((r) => POLICY_KINDS.has(r.kind))?.modelKey;
   if (READS_REWARD_MODEL.has(data.kind)) {

@@ -5,6 +5,7 @@ import type { ArtifactStore } from '@rlhf/artifacts';
 import type { ArtifactKind, Prisma, PrismaClient, StageStatus } from '@rlhf/db';
 import { keys, type StageEvent } from '@rlhf/queue';
 import type { Redis } from 'ioredis';
+import { recordEvalStage } from './eval-record.js';
 
 const FINISHED: readonly StageStatus[] = ['succeeded', 'failed', 'cancelled'];
 
@@ -251,6 +252,10 @@ export async function applyEvent(
         : null;
       await prisma.$transaction([
         prisma.stage.update({
+      // An eval stage's comparison joins the team's evaluations (the leaderboard reads them); first, so a
+      // failure here leaves the event to be retried (the insert is idempotent).
+      if (stage.kind === 'eval')
+        await recordEvalStage(prisma, (key) => artifacts.getText(key), stage, event.result.modelKey, at);
           where: { id: stage.id },
           data: {
             status: 'succeeded',

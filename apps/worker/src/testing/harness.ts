@@ -174,7 +174,7 @@ export type Harness = Awaited<ReturnType<typeof createHarness>>;
 
 /** Stages of one run whose configs drive the linear runner (steps, fused steps per call, checkpoints, lr). */
 export function linearRun(
-  kinds: StageJobData['kind'][],
+  kinds: Exclude<StageJobData['kind'], 'eval'>[],
   training: { maxSteps?: number; stepsPerCall?: number; checkpointEvery?: number; lr?: number } = {},
 ): StageJobData[] {
   const runId = `run${uid()}`;

@@ -37,6 +37,7 @@ export interface LinearRunnerOptions {
 
 /** How a job's config drives the runner: steps, fused steps per call, checkpoint interval, lr, seed. */
 export function linearSettings(job: StageJobData) {
+  if (job.kind === 'eval') throw new Error('the linear runner trains; an eval stage has nothing to train');
   const iterative = job.kind === 'ppo' || job.kind === 'raft' || job.kind === 'grpo';
   const total = iterative ? job.config.iterations : (job.config.maxSteps ?? 60);
   const perCall = iterative ? 1 : job.config.stepsPerCall;

@@ -1,0 +1,2 @@
+-- AlterEnum
+ALTER TYPE "StageKind" ADD VALUE 'eval';
