@@ -6,6 +6,8 @@ import {
   type GptConfig,
   isWeightsFile,
   loadHfTokenizer,
+  parseChatTemplate,
+  readShardIndex,
   SAFETENSORS_INDEX,
   SINGLE_WEIGHTS_FILE,
   weightDtypes,
@@ -97,6 +99,14 @@ function checkLayout(files: ReadonlyMap<string, Uint8Array>): void {
       );
 }
 
+/** The weight file holding `tensor`: its shard by the index, else model.safetensors. */
+function weightsFileOf(files: ReadonlyMap<string, Uint8Array>, tensor: string | undefined): string {
+  const index = files.get(SAFETENSORS_INDEX);
+  if (!index || tensor === undefined) return SINGLE_WEIGHTS_FILE;
+  const map = readShardIndex(index);
+  return map.get(tensor) ?? map.get(`transformer.${tensor}`) ?? SAFETENSORS_INDEX;
+}
+
 /**
  * Loads what a worker will load (`dir` holds the same files on disk, for the tokenizer), so a model that
  * registers is one a stage can start from; 400 naming the file (and tensor) otherwise.
@@ -117,7 +127,7 @@ export async function inspectModel(
     if (!(error instanceof CheckpointError)) throw error;
     const file =
       [...files.keys()].find((f) => error.message.startsWith(`${name}/${f}`)) ??
-      (error.message.includes('config.json') ? 'config.json' : SINGLE_WEIGHTS_FILE);
+      (error.message.includes('config.json') ? 'config.json' : weightsFileOf(files, error.tensor));
     throw invalidModel(error.message, file);
   }
   let parameterCount = 0;
@@ -136,6 +146,18 @@ export async function inspectModel(
         'tokenizer.json',
       );
     hasChatTemplate = tokenizer.hfFiles?.chatTemplate !== undefined;
+    // The trainers render `messages` rows with it: a template that does not parse is refused now, not mid-run.
+    if (tokenizer.hfFiles?.chatTemplate !== undefined) {
+      const file =
+        typeof tokenizer.hfFiles.tokenizerConfig.chat_template === 'string'
+          ? 'tokenizer_config.json'
+          : 'chat_template.jinja';
+      try {
+        parseChatTemplate(tokenizer.hfFiles.chatTemplate, {}, `${file} chat_template`);
+      } catch (error) {
+        throw invalidModel((error as Error).message, file);
+      }
+    }
   }
   return { config, parameterCount, dtype, hasTokenizer, hasChatTemplate };
 }

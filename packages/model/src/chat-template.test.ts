@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChatTemplateError } from './chat.js';
+import { ChatTemplateError, chatPrompt } from './chat.js';
 import {
   type ModelChatTemplate,
   modelChatTemplate,
@@ -136,6 +136,11 @@ describe('template errors and the built-in fallback', () => {
     const byte = await loadHfTokenizer(exported);
     expect(byte.hfFiles?.chatTemplate).toBe(BYTE_CHAT_TEMPLATE);
     expect(modelChatTemplate(byte)).toBeUndefined();
+    // The built-in format as Jinja (what exports write) renders as chat.ts does.
+    const builtin = parseChatTemplate(BYTE_CHAT_TEMPLATE);
+    expect(renderChatTemplate(builtin, conversation.slice(0, 4), true)).toBe(
+      chatPrompt(conversation.slice(0, 4)),
+    );
   });
 
   it('passes the special tokens of tokenizer_config.json as variables', () => {
