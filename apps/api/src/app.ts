@@ -22,6 +22,7 @@ import { eventRoutes } from './routes/events.js';
 import { graderRoutes } from './routes/graders.js';
 import { healthRoutes } from './routes/health.js';
 import { runRoutes } from './routes/runs.js';
+import { stageDownloadRoutes } from './routes/stage-downloads.js';
 import { evaluationRoutes } from './routes/evaluations.js';
 import { modelRoutes } from './routes/models.js';
 import { openaiRoutes } from './openai/routes.js';
@@ -108,6 +109,7 @@ export async function buildApp(options: ApiOptions): Promise<App> {
       });
       await v1.register(datasetRoutes, { services });
       await v1.register(runRoutes, { services });
+      await v1.register(stageDownloadRoutes, { services });
       await v1.register(eventRoutes, { services });
       await v1.register(graderRoutes, { services });
       await v1.register(modelRoutes, { services });

@@ -27,5 +27,13 @@ export {
   type StageRef,
   saveCheckpoint,
 } from './checkpoints.js';
-export { readTar, TarError, type TarLimits, writeTar } from './tar.js';
+export {
+  readTar,
+  TarError,
+  type TarLimits,
+  type TarStreamMember,
+  tarSize,
+  writeTar,
+  writeTarStream,
+} from './tar.js';
 export { readTarStream, type TarStreamLimits } from './tar-stream.js';

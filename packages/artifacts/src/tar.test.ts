@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, symlinkSync, writeFileSync, mkdirSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readTar, TarError, writeTar } from './tar.js';
+import { readTar, TarError, tarSize, writeTar, writeTarStream } from './tar.js';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array | undefined) => new TextDecoder().decode(data);
@@ -81,5 +81,51 @@ describe('readTar', () => {
       /more than 2 files/,
     );
     expect(() => readTar(bytes('not a tar'))).toThrow(TarError);
+  });
+});
+
+describe('writeTarStream', () => {
+  const files = {
+    'config.json': bytes('{"a":1}'),
+    'adapter/w.bin': new Uint8Array(1000).fill(7),
+    empty: bytes(''),
+  };
+  const members = Object.entries(files).map(([path, data]) => ({
+    path,
+    size: data.length,
+    async *open() {
+      // In two chunks, as a file stream gives them.
+      yield data.subarray(0, 3);
+      yield data.subarray(3);
+    },
+  }));
+  const collect = async (chunks: AsyncIterable<Uint8Array>) => {
+    const parts: Uint8Array[] = [];
+    for await (const chunk of chunks) parts.push(chunk);
+    return Buffer.concat(parts);
+  };
+
+  it('streams the same bytes writeTar builds, of the size tarSize says; GNU tar lists them', async () => {
+    const streamed = await collect(writeTarStream(members));
+    expect(Buffer.compare(streamed, Buffer.from(writeTar(files)))).toBe(0);
+    expect(streamed.length).toBe(tarSize(members));
+    expect([...readTar(streamed).keys()]).toEqual(Object.keys(files));
+    const dir = mkdtempSync(join(tmpdir(), 'tar-stream-'));
+    writeFileSync(join(dir, 'a.tar'), streamed);
+    const listed = execFileSync('tar', ['-tf', join(dir, 'a.tar')], { encoding: 'utf8' });
+    expect(listed.trim().split('\n')).toEqual(Object.keys(files));
+  });
+
+  it('fails when a member yields other than its declared size (a file changed under it)', async () => {
+    const lying = [
+      {
+        path: 'x',
+        size: 5,
+        async *open() {
+          yield bytes('abc');
+        },
+      },
+    ];
+    await expect(collect(writeTarStream(lying))).rejects.toThrow(/x: 3 bytes read, 5 declared/);
   });
 });

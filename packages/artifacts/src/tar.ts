@@ -219,7 +219,7 @@ export interface TarStreamMember {
 }
 
 /** The archive of `members` as chunks, one file open at a time (for downloads of multi-GB directories). */
-export async function* tarStream(members: readonly TarStreamMember[]): AsyncGenerator<Uint8Array> {
+export async function* writeTarStream(members: readonly TarStreamMember[]): AsyncGenerator<Uint8Array> {
   for (const member of members) {
     yield tarHeader(member.path, member.size);
     let sent = 0;
@@ -227,12 +227,13 @@ export async function* tarStream(members: readonly TarStreamMember[]): AsyncGene
       sent += chunk.length;
       yield chunk;
     }
-    if (sent !== member.size) throw new TarError(`${member.path}: ${sent} bytes read, ${member.size} declared`);
+    if (sent !== member.size)
+      throw new TarError(`${member.path}: ${sent} bytes read, ${member.size} declared`);
     yield tarPadding(member.size);
   }
   yield tarEnd();
 }
 
-/** The size in bytes of tarStream(members): for a content-length header. */
+/** The size in bytes of writeTarStream(members): for a content-length header. */
 export const tarSize = (members: readonly Pick<TarStreamMember, 'size'>[]): number =>
   members.reduce((n, m) => n + BLOCK + paddedSize(m.size), 0) + BLOCK * 2;

@@ -32,7 +32,7 @@ import {
   type ModelWeights,
   permutation,
   framingOf,
-  promptText,
+  framedPromptText,
   promptTokens,
   runStage,
   sampleGroups,
@@ -111,7 +111,7 @@ export async function trainGrpo(input: GrpoInput): Promise<GrpoResult> {
   const framing = framingOf(tokenizer, config.framing, 'config.framing');
   const prompts = input.prompts.map((row) => ({
     row,
-    text: promptText(row),
+    text: framedPromptText(row, framing),
     ids: promptTokens(tokenizer, row, maxPromptLen, framing),
   }));
   const promptOrder = batchOrder(prompts.length, B, config.seed);
@@ -150,6 +150,7 @@ export async function trainGrpo(input: GrpoInput): Promise<GrpoResult> {
             tokenizer,
             maxPromptLen,
             maxResponseLen: config.maxNewTokens,
+            framing,
           })
         : undefined;
       const reward: BatchReward =

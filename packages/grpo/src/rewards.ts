@@ -2,7 +2,7 @@
 // programmatic task (taskReward, @rlhf/stage-kit); declarative graders produce the same shape.
 import { createScorer, type Tokenizer } from '@rlhf/model';
 import type { Runtime } from '@rlhf/runtime';
-import { type BatchReward, type ModelWeights, promptText, promptTokens } from '@rlhf/stage-kit';
+import { type BatchReward, type Framing, type ModelWeights, promptTokens } from '@rlhf/stage-kit';
 
 /** The part name a reward model's scores carry in metrics (`reward/reward_model`) and sample tables. */
 export const REWARD_MODEL_PART = 'reward_model';
@@ -13,6 +13,8 @@ export interface RewardModelRewardOptions {
   maxPromptLen: number;
   /** Response tokens kept, EOS included: the sampling budget (maxNewTokens). */
   maxResponseLen: number;
+  /** The stage's framing: `messages` prompts rendered as the policy saw them (default: the tokenizer's text framing). */
+  framing?: Framing;
 }
 
 export interface RewardModelReward {
@@ -44,7 +46,7 @@ export async function createRewardModelReward(
       const width = Math.max(...tokens.map((row) => row.length));
       const { scores } = await scorer.score({
         params: model.params,
-        prompts: rows.map((row) => promptTokens(tokenizer, promptText(row), maxPromptLen)),
+        prompts: rows.map((row) => promptTokens(tokenizer, row, maxPromptLen, options.framing)),
         padId: tokenizer.padId,
         responses: tokens.map((row) => [
           ...row,
