@@ -11,16 +11,26 @@ const STAGE_LABELS = {
   raft: 'RAFT',
   grpo: 'GRPO',
   ppo: 'PPO',
+  eval: 'Eval',
 };
 // The metrics users watch first per stage kind (TRL's names); the others follow, folded.
 const KEY_METRICS = {
-  sft: ['train/loss', 'eval/loss'],
+  sft: ['train/loss', 'eval/loss', 'eval/win_rate'],
   reward_model: ['train/loss', 'eval/accuracy', 'eval/loss', 'train/accuracy'],
-  dpo: ['train/loss', 'rewards/accuracies', 'rewards/margins', 'eval/rewards/accuracies'],
-  pro: ['train/loss', 'rewards/accuracies', 'rewards/margins', 'eval/rewards/accuracies'],
-  raft: ['reward/kept_mean', 'reward/all_mean', 'objective/ground_truth', 'train/loss'],
-  grpo: ['reward', 'reward_std', 'kl', 'objective/ground_truth', 'train/loss'],
-  ppo: ['objective/scores', 'objective/ground_truth', 'objective/kl', 'kl_ctl/value', 'loss/policy_avg'],
+  dpo: ['train/loss', 'rewards/accuracies', 'rewards/margins', 'eval/rewards/accuracies', 'eval/win_rate'],
+  pro: ['train/loss', 'rewards/accuracies', 'rewards/margins', 'eval/rewards/accuracies', 'eval/win_rate'],
+  raft: ['reward/kept_mean', 'reward/all_mean', 'objective/ground_truth', 'train/loss', 'eval/win_rate'],
+  grpo: ['reward', 'reward_std', 'kl', 'objective/ground_truth', 'train/loss', 'eval/win_rate'],
+  ppo: [
+    'objective/scores',
+    'objective/ground_truth',
+    'objective/kl',
+    'kl_ctl/value',
+    'loss/policy_avg',
+    'eval/win_rate',
+  ],
+  // The eval stage's one point, and the policy stages' per-checkpoint eval/win_rate above.
+  eval: ['eval/win_rate', 'eval/win_rate_lower', 'eval/win_rate_upper'],
 };
 const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 const SAMPLE_PAGE = 50;
