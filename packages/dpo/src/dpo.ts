@@ -16,6 +16,7 @@ export function dpoObjective(config: DpoConfig): RankingObjective {
     stage: 'dpo',
     config,
     usesReference: !simpo,
+    lora: config.lora,
     sftWeight: config.rpoAlpha,
     reward: (sum: Tensor, tokens: Tensor, ref: Tensor) =>
       simpo ? mul(div(sum, tokens), config.beta) : mul(sub(sum, ref), config.beta),

@@ -15,6 +15,7 @@ export function proObjective(config: ProConfig): RankingObjective {
     stage: 'pro',
     config,
     usesReference: false,
+    lora: config.lora,
     sftWeight: config.sftWeight,
     reward: (sum, tokens) => score(sum, tokens),
     hostReward: (sum, tokens) => (config.scoreScale * sum) / tokens,

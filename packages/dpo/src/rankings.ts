@@ -11,14 +11,21 @@ import {
   createScorer,
   type GptConfig,
   longest,
+  loraSettingsOf,
   type ResponseBatch,
   scoreResponses,
   type Tokenizer,
+  validateLora,
 } from '@rlhf/model';
 import { float32, type HostTensor, int64, type Runtime } from '@rlhf/runtime';
 import {
   effectiveMaxSeqLen,
+  loraLoopAdapter,
+  loraSharedInputs,
+  loraSummary,
+  loraTrainParams,
   maxResponses,
+  mergedModel,
   type ModelWeights,
   padRight,
   type RankedExample,
@@ -29,6 +36,7 @@ import {
   type StageHooks,
   type StageResult,
   type SupervisedConfig,
+  stageAdapter,
   scoreRankings,
   splitTrainValidation,
   stackSteps,
@@ -36,6 +44,8 @@ import {
   framingOf,
   totalStepsOf,
 } from '@rlhf/stage-kit';
+import type { LoraConfig } from '@rlhf/contracts';
+import { loraSequenceLogps } from './lora.js';
 
 export interface RankingInput<Config> {
   /** A full config or any part of one (defaults from @rlhf/contracts fill the rest). */
@@ -48,6 +58,8 @@ export interface RankingInput<Config> {
   hooks?: StageHooks;
   /** Default: ByteTokenizer. */
   tokenizer?: Tokenizer;
+  /** With config.lora: the base's name or location, recorded as the adapter's base_model_name_or_path. */
+  baseModel?: string;
 }
 
 /** A batch's sequences, as an objective's loss reads them. */
@@ -75,6 +87,8 @@ export interface RankingObjective {
   config: SupervisedConfig & { maxSeqLen: number; validationFraction: number; framing?: FramingConfig };
   /** Whether the loss reads the frozen reference (its log-probs are computed once before training). */
   usesReference: boolean;
+  /** Train a LoRA adapter on the frozen policy, which is then also the reference (adapter off); absent = full. */
+  lora?: LoraConfig;
   /** Weight of the NLL per token of each ranking's best response (RPO α, PRO/RRHF's SFT term); 0 = none. */
   sftWeight: number;
   /** A response's implicit reward from its log-prob sum, token count and reference sum (elementwise). */
@@ -148,6 +162,19 @@ export async function trainOnRankings<Config>(
   const reference = languageModel(input.reference ?? input.model);
   const modelConfig: GptConfig = model.config;
   const maxSeqLen = effectiveMaxSeqLen(config.maxSeqLen, modelConfig);
+  const lora = objective.lora && loraSettingsOf(objective.lora, modelConfig);
+  if (lora) validateLora(modelConfig, lora);
+  if (lora && input.reference)
+    throw new Error(
+      `${stage}: with lora the reference is the base with the adapter off; no other reference is taken`,
+    );
+  const adapter =
+    lora && loraLoopAdapter(stage, model, lora, { seed: config.seed, baseModel: input.baseModel });
+  // With LoRA the loop's weights are the adapter's: the policy's log-probs come from the LoRA scoring graph.
+  const policyLogps = (weights: ModelWeights, of: readonly RankedExample[]) =>
+    lora
+      ? loraSequenceLogps(input.runtime, model, lora, weights.params, of, tokenizer.padId, 'policy')
+      : sequenceLogps(input.runtime, weights, of, tokenizer.padId);
 
   const framing = framingOf(tokenizer, config.framing, 'config.framing');
   const tokenized = input.rows.map((row) => tokenizeRanking(tokenizer, row, maxSeqLen, framing));
@@ -177,6 +204,10 @@ export async function trainOnRankings<Config>(
       sequencesPerBatch: B * K,
       reference: objective.usesReference ? (input.reference ? 'given' : 'starting policy') : 'none',
       ...objective.effective,
+      ...(lora && {
+        lora: loraSummary(modelConfig, lora),
+        reference: objective.usesReference ? 'the base, adapter off' : 'none',
+      }),
       truncatedResponses: tokenized.reduce((n, t) => n + (t?.truncated ?? 0), 0),
       droppedRows: tokenized.length - examples.length,
       tokenizer: {
@@ -191,7 +222,17 @@ export async function trainOnRankings<Config>(
 
   // The reference never changes: its sequence log-probs once, for the whole dataset.
   const ref = objective.usesReference
-    ? await sequenceLogps(input.runtime, reference, examples, tokenizer.padId)
+    ? adapter && lora
+      ? await loraSequenceLogps(
+          input.runtime,
+          model,
+          lora,
+          adapter.initial,
+          examples,
+          tokenizer.padId,
+          'reference',
+        )
+      : await sequenceLogps(input.runtime, reference, examples, tokenizer.padId)
     : { sums: examples.map((e) => e.responses.map(() => 0)), tokens: [] };
 
   // One training batch: B rankings × K response slots; a gap repeats the ranking's best response (weight 0).
@@ -245,6 +286,7 @@ export async function trainOnRankings<Config>(
     runtime: input.runtime,
     hooks: input.hooks,
     trainSize: train.length,
+    adapter: adapter || undefined,
     graph: {
       batch: [
         { name: 'prompt_ids', dtype: 'int64', shape: [B * K, 'prompt'] },
@@ -258,7 +300,12 @@ export async function trainOnRankings<Config>(
         { name: 'best', dtype: 'int64', shape: [B] },
         { name: 'slot_mask', dtype: 'float32', shape: [B, K] },
       ],
-      loss: (params: Map<string, Tensor>, batch: Record<string, Tensor>) => {
+      ...(lora && { shared: loraSharedInputs(modelConfig, lora) }),
+      loss: (trained: Map<string, Tensor>, batch: Record<string, Tensor>, shared: Record<string, Tensor>) => {
+        // With LoRA `trained` is the adapter (dropout on) and the frozen base comes in as shared inputs.
+        const params = lora
+          ? loraTrainParams(modelConfig, lora, trained, shared, { dropout: true })
+          : trained;
         const sequences: ResponseBatch = {
           promptIds: batch.prompt_ids,
           promptMask: batch.prompt_mask,
@@ -332,9 +379,7 @@ export async function trainOnRankings<Config>(
       };
     },
     evaluate: async (weights) =>
-      validation.length === 0
-        ? {}
-        : heldOut(await sequenceLogps(input.runtime, weights, validation, tokenizer.padId)),
+      validation.length === 0 ? {} : heldOut(await policyLogps(weights, validation)),
   });
 
   /** Held-out pair metrics (a mean over pairs, as users read accuracy) from the policy's sequence log-probs. */
@@ -361,10 +406,14 @@ export async function trainOnRankings<Config>(
     };
   }
 
+  // A LoRA stage's output is the merged model (what later stages load), its adapter beside it.
+  const output = (weights: ModelWeights) => (lora ? mergedModel(model, lora, weights) : weights);
+  const [final, last] = [output(result.model), result.last && output(result.last)];
   return {
     step: result.step,
-    model: { ...result.model, metadata: { ...result.model.metadata, stage } },
-    ...(result.last && { last: { ...result.last, metadata: { ...result.last.metadata, stage } } }),
+    model: { ...final, metadata: { ...final.metadata, stage } },
+    ...(last && { last: { ...last, metadata: { ...last.metadata, stage } } }),
+    ...(lora && { adapter: stageAdapter(modelConfig, lora, result.model.params, input.baseModel ?? null) }),
     summary: result.eval,
     hyperparameters: {
       ...hyperparameters,

@@ -3,6 +3,7 @@
 // `.lora_B.weight` (the adapter name `default` removed), saved modules under their HF names. `peft` loads them
 // with PeftModel.from_pretrained onto the HF base (hfModelFiles); GPT-2's Conv1D layers need fan_in_fan_out.
 import { type GptConfig, isLlama } from './config.js';
+import { SCORE_BIAS_KEY } from './hf.js';
 import { checkAdapter, LoraError, type LoraSettings, loraParamShapes, validateLora } from './lora.js';
 import { readSafetensors, type SafeTensor, tensorToFloat32, writeSafetensors } from './safetensors.js';
 
@@ -33,6 +34,12 @@ function hfShape(config: GptConfig, name: string, shape: readonly number[]): num
   return !isLlama(config) && name === 'score.weight' ? [1, config.nEmbd] : [...shape];
 }
 
+/**
+ * Our `score.bias`, which HF's *ForSequenceClassification lacks (PEFT would find an unexpected key): a scalar-head
+ * adapter keeps it in the safetensors metadata (SCORE_BIAS_KEY, as hfModelFiles keeps it in config.json).
+ */
+const isScoreBias = (config: GptConfig, name: string) => config.scalarHead === true && name === 'score.bias';
+
 /** The two PEFT files of an adapter; `baseModel` goes into base_model_name_or_path. */
 export function peftAdapterFiles(
   config: GptConfig,
@@ -42,12 +49,15 @@ export function peftAdapterFiles(
 ): Record<string, Uint8Array> {
   checkAdapter(config, settings, adapter);
   const tensors = new Map<string, SafeTensor>();
+  const metadata: Record<string, string> = { format: 'pt' };
   for (const { name, shape } of loraParamShapes(config, settings))
-    tensors.set(peftKey(config, name), {
-      dtype: 'F32',
-      shape: hfShape(config, name, shape),
-      data: adapter.get(name) as Float32Array,
-    });
+    if (isScoreBias(config, name)) metadata[SCORE_BIAS_KEY] = String((adapter.get(name) as Float32Array)[0]);
+    else
+      tensors.set(peftKey(config, name), {
+        dtype: 'F32',
+        shape: hfShape(config, name, shape),
+        data: adapter.get(name) as Float32Array,
+      });
   const json = {
     peft_type: 'LORA',
     task_type: config.scalarHead ? 'SEQ_CLS' : 'CAUSAL_LM',
@@ -71,7 +81,7 @@ export function peftAdapterFiles(
   };
   return {
     [ADAPTER_CONFIG]: new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`),
-    [ADAPTER_WEIGHTS]: writeSafetensors(tensors, { format: 'pt' }),
+    [ADAPTER_WEIGHTS]: writeSafetensors(tensors, metadata),
   };
 }
 
@@ -144,12 +154,19 @@ export function peftAdapterFromFiles(config: GptConfig, files: Record<string, Ui
     throw new LoraError(ADAPTER_CONFIG, 'is not valid JSON');
   }
   const settings = loraSettingsFromPeft(config, json);
-  const { tensors } = readSafetensors(weightBytes);
+  const { tensors, metadata } = readSafetensors(weightBytes);
   const adapter = new Map<string, Float32Array>();
   const expected = loraParamShapes(config, settings);
   for (const { name, shape } of expected) {
     const key = peftKey(config, name);
     const tensor = tensors.get(key);
+    if (!tensor && isScoreBias(config, name)) {
+      const bias = Number(metadata[SCORE_BIAS_KEY] ?? 0);
+      if (!Number.isFinite(bias))
+        throw new LoraError(SCORE_BIAS_KEY, `must be a finite number in ${ADAPTER_WEIGHTS}'s metadata`);
+      adapter.set(name, new Float32Array([bias]));
+      continue;
+    }
     if (!tensor) throw new LoraError(key, `missing from ${ADAPTER_WEIGHTS}`);
     const want = hfShape(config, name, shape);
     if (tensor.shape.join() !== want.join())

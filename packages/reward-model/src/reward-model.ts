@@ -28,14 +28,21 @@ import {
   gptHidden,
   initParams,
   longest,
+  loraSettingsOf,
   type Scorer,
   scalarHead,
   sequenceScores,
   type Tokenizer,
+  validateLora,
 } from '@rlhf/model';
 import { float32, int64, type Runtime } from '@rlhf/runtime';
 import {
   effectiveMaxSeqLen,
+  loraLoopAdapter,
+  loraSharedInputs,
+  loraSummary,
+  loraTrainParams,
+  mergedModel,
   type ModelWeights,
   maxResponses,
   padRight,
@@ -46,6 +53,7 @@ import {
   runSupervisedLoop,
   scoreRankings,
   type StageHooks,
+  stageAdapter,
   type StageResult,
   splitTrainValidation,
   stackSteps,
@@ -66,6 +74,8 @@ export interface RewardModelInput {
   hooks?: StageHooks;
   /** Default: ByteTokenizer. */
   tokenizer?: Tokenizer;
+  /** With config.lora: the base's name or location, recorded as the adapter's base_model_name_or_path. */
+  baseModel?: string;
 }
 
 /** Reward normalisation stored with the model (safetensors metadata) for PPO: score' = (score − mean) / std. */
@@ -182,6 +192,14 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
   const tokenizer = input.tokenizer ?? new ByteTokenizer();
   const model = rewardModelInit(input.model, config);
   const maxSeqLen = effectiveMaxSeqLen(config.maxSeqLen, model.config);
+  // LoRA: the trunk is frozen; the adapter and the new score head train (PEFT SEQ_CLS's modules_to_save).
+  const lora = config.lora && loraSettingsOf(config.lora, model.config, ['score']);
+  if (lora) validateLora(model.config, lora);
+  const adapter =
+    lora && loraLoopAdapter('reward_model', model, lora, { seed: config.seed, baseModel: input.baseModel });
+  // The weights the loop hands back are the adapter's with LoRA: scored and saved as the merged model.
+  const merged = (weights: ModelWeights): ModelWeights =>
+    lora ? mergedModel(model, lora, weights) : weights;
 
   const framing = framingOf(tokenizer, config.framing, 'config.framing');
   const tokenized = input.rows.map((row) => tokenizeRanking(tokenizer, row, maxSeqLen, framing));
@@ -208,6 +226,7 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
       responsesPerPrompt: K,
       pairsPerBatch: P,
       sequencesPerBatch: B * K,
+      ...(lora && { lora: loraSummary(model.config, lora) }),
       truncatedResponses: tokenized.reduce((n, t) => n + (t?.truncated ?? 0), 0),
       droppedRows: tokenized.length - examples.length,
       tokenizer: {
@@ -246,7 +265,7 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
   let lastReference: RewardNormalisation = { mean: 0, std: 1 };
   const evaluate = async (weights: ModelWeights): Promise<Record<string, number>> => {
     const result = evaluateScores(
-      await scoreExamples(scorer, weights.params, reference, tokenizer.padId),
+      await scoreExamples(scorer, merged(weights).params, reference, tokenizer.padId),
       config.margin,
     );
     lastReference = { mean: result.rewardMean, std: result.rewardStd };
@@ -265,6 +284,7 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
     runtime: input.runtime,
     hooks: input.hooks,
     trainSize: train.length,
+    adapter: adapter || undefined,
     graph: {
       batch: [
         { name: 'input_ids', dtype: 'int64', shape: [B * K, 'seq'] },
@@ -273,7 +293,12 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
         { name: 'worse', dtype: 'int64', shape: [P] },
         { name: 'pair_weight', dtype: 'float32', shape: [P] },
       ],
-      loss: (params: Map<string, Tensor>, batch: Record<string, Tensor>) => {
+      ...(lora && { shared: loraSharedInputs(model.config, lora) }),
+      loss: (trained: Map<string, Tensor>, batch: Record<string, Tensor>, shared: Record<string, Tensor>) => {
+        // With LoRA `trained` is the adapter (dropout on) and the frozen trunk comes in as shared inputs.
+        const params = lora
+          ? loraTrainParams(model.config, lora, trained, shared, { dropout: true })
+          : trained;
         // Right padding: causal attention keeps real tokens from seeing it, so the trunk needs no mask.
         const { hidden } = gptHidden(params, model.config, batch.input_ids);
         const scores = sequenceScores(scalarHead(params, hidden), batch.attention_mask); // [B·K]
@@ -318,7 +343,7 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
       'reward_model: every reference score is the same (std 0): PPO will use raw scores; the model has not learned to rank',
     );
   const finalModel: ModelWeights = {
-    ...result.model,
+    ...merged(result.model),
     metadata: {
       ...result.model.metadata,
       stage: 'reward_model',
@@ -331,7 +356,7 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
     model: finalModel,
     ...(result.last && {
       last: {
-        ...result.last,
+        ...merged(result.last),
         metadata: {
           ...result.last.metadata,
           stage: 'reward_model',
@@ -340,6 +365,7 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
         },
       },
     }),
+    ...(lora && { adapter: stageAdapter(model.config, lora, result.model.params, input.baseModel ?? null) }),
     summary: { ...result.eval, 'reward/mean': normalisation.mean, 'reward/std': normalisation.std },
     hyperparameters: {
       ...hyperparameters,

@@ -1,5 +1,7 @@
 // How a stage talks to whoever runs it (the worker, a test): abort signal, checkpoint store, metrics, samples.
 import type { SampleRow } from '@rlhf/contracts';
+import type { LoraSettings } from '@rlhf/model';
+import type { Weights } from '@rlhf/runtime';
 import type { CheckpointStore } from './checkpoints.js';
 import type { ModelWeights } from './files.js';
 
@@ -111,4 +113,15 @@ export interface StageResult {
   hyperparameters: Record<string, unknown>;
   /** With keepBest: `model` is the best evaluation's weights and these the last ones. */
   last?: ModelWeights;
+  /** A LoRA stage's adapter; `model` (and `last`) are then merged models (base + s·BA). */
+  adapter?: StageAdapter;
+}
+
+/** A trained LoRA adapter: its settings, tensors, PEFT files (adapter_config.json + adapter_model.safetensors). */
+export interface StageAdapter {
+  settings: LoraSettings;
+  params: Weights;
+  files: Record<string, Uint8Array>;
+  /** The base it applies to, as adapter_config.json's base_model_name_or_path records it. */
+  baseModel: string | null;
 }

@@ -67,9 +67,20 @@ export {
   type SampleRow,
   SHUTDOWN,
   StageAbortedError,
+  type StageAdapter,
   type StageHooks,
   type StageResult,
 } from './hooks.js';
+export {
+  frozenLoraShapes,
+  loraBaseInput,
+  loraLoopAdapter,
+  loraSharedInputs,
+  loraSummary,
+  loraTrainParams,
+  mergedModel,
+  stageAdapter,
+} from './lora.js';
 export {
   optimizerOf,
   runSupervisedLoop,
