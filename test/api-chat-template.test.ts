@@ -1,6 +1,7 @@
 // A model's own chat template over REST: a tiny Llama with an HF BPE tokenizer and a ChatML template registers,
 // an SFT run on a `messages` dataset trains with the template (every assistant turn learned), a template that
-// does not parse is refused at upload naming the file, and bad framing settings are 400 naming the field.
+// does not parse is refused at upload naming the file, and bad framing settings (an unknown value; 'model' on a
+// model without a template) are 400 naming the field.
 import { writeTar } from '@rlhf/artifacts';
 import { createApiClient, waitForRun } from '@rlhf/demo';
 import { hfModelFiles, initParams, presetConfig } from '@rlhf/model';
@@ -126,15 +127,20 @@ describe("a registered model's chat template", () => {
       },
     });
 
-    // The presets' byte tokenizer has no template of its own: asking for one fails the stage, naming the field.
-    const preset = await client.createRun({
-      model: { preset: 'tiny' },
-      stages: [{ kind: 'sft', datasetId, config: { maxSteps: 1, framing: { chatTemplate: 'model' } } }],
+    // The presets' byte tokenizer has no template of its own: asking for it is refused at submission.
+    const preset = await api.app.inject({
+      method: 'POST',
+      url: '/v1/runs',
+      headers: team.headers,
+      payload: {
+        model: { preset: 'tiny' },
+        stages: [{ kind: 'sft', datasetId, config: { maxSteps: 1, framing: { chatTemplate: 'model' } } }],
+      },
     });
-    const failed = await waitForRun(client, preset.id);
-    expect(failed.status).toBe('failed');
-    expect(failed.error).toMatch(
-      /config\.framing\.chatTemplate: 'model', but the model's tokenizer has no chat template/,
-    );
+    expect(preset.statusCode).toBe(400);
+    expect(preset.json().error).toMatchObject({
+      field: '/stages/0/config/framing/chatTemplate',
+      message: expect.stringMatching(/the run's model has no chat template of its own/),
+    });
   }, 120_000);
 });

@@ -24,6 +24,7 @@ import type { Services } from './services.js';
 import { isUniqueViolation } from './teams.js';
 import { runGraderErrors } from './grader-checks.js';
 import { type ModelShape, stepMemoryErrors } from './limits.js';
+import { framingErrors } from './framing-checks.js';
 import { loraErrorsOf } from './lora-checks.js';
 import { artifactView, isFinished, metricView, modelPresetOf, runView, sampleView } from './views.js';
 import { visibleTo } from './models.js';
@@ -164,6 +165,7 @@ async function resolveSpec(
     ...epochStepErrors(spec, new Map(datasets.map((d) => [d.id, d.rows]))),
     ...(shape ? stepMemoryErrors(spec, shape) : []),
     ...loraErrorsOf(spec, preset, registered?.config),
+    ...framingErrors(spec, registered?.hasChatTemplate ?? false),
     ...(await runGraderErrors(s, team, spec, {
       fromRunRewardModel: finished?.some((st) => st.kind === 'reward_model') ?? false,
     })),
