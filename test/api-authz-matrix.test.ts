@@ -134,6 +134,7 @@ beforeAll(async () => {
   });
   Object.assign(ids, {
     runId: run.id,
+    stageId: run.stages[0].id,
     datasetId: spec.stages[0].datasetId,
     artifactId: artifact.id,
     teamId: owner.team.id,
