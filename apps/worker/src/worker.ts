@@ -16,7 +16,9 @@ import {
   DEFAULT_PREFIX,
   HEARTBEAT_INTERVAL_MS,
   isCancelRequested,
+  isPauseRequested,
   keys,
+  PARKED_DELAY_MS,
   publishEvent,
   removeHeartbeat,
   resolveInputs,
@@ -24,21 +26,24 @@ import {
   type StageEvent,
   type StageJob,
   subscribeCancel,
+  subscribePause,
   upstreamResults,
   type WorkerHeartbeat,
   writeHeartbeat,
 } from '@rlhf/queue';
 import { createRuntime, type Device, type Runtime } from '@rlhf/runtime';
-import { SHUTDOWN, StageAbortedError } from '@rlhf/stage-kit';
-import { UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import { PAUSE, SHUTDOWN, StageAbortedError } from '@rlhf/stage-kit';
+import { DelayedError, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { StageContext, StageRunners } from './context.js';
 import { retryOnStoreFault, STORE_RETRY_DELAYS_MS } from './store-faults.js';
 import type { Tasks } from './tasks.js';
 
-/** Why a stage's signal aborted: the worker shutting down (checkpoint, re-queue) or a cancel. */
-type StopReason = 'cancel' | 'shutdown';
+/** Why a stage stopped: the worker shutting down (checkpoint, re-queue), the run paused (checkpoint, park), a cancel. */
+type StopReason = 'cancel' | 'shutdown' | 'pause';
+const reasonOf = (reason: unknown): StopReason =>
+  reason === SHUTDOWN ? 'shutdown' : reason === PAUSE ? 'pause' : 'cancel';
 const stopReason = (signal: AbortSignal): StopReason | null =>
-  signal.aborted ? (signal.reason === SHUTDOWN ? 'shutdown' : 'cancel') : null;
+  signal.aborted ? reasonOf(signal.reason) : null;
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -128,6 +133,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const held = active;
     if (held && (await isCancelRequested(redis, held.runId, prefix).catch(() => false))) {
       worker.cancelJob(held.jobId, 'cancel');
+    } else if (held && (await isPauseRequested(redis, held.runId, prefix).catch(() => false))) {
+      worker.cancelJob(held.jobId, PAUSE);
     }
   };
 
@@ -140,6 +147,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     try {
       // A cancel broadcast before `active` was set is caught by the flag.
       if (await isCancelRequested(redis, data.runId, prefix)) throw new StageAbortedError('cancel', 0, false);
+      if (await isPauseRequested(redis, data.runId, prefix)) throw new StageAbortedError(PAUSE, 0, false);
       const runner = runners[data.kind];
       if (!runner)
         throw new UnrecoverableError(`worker ${workerId} has no runner for stage kind '${data.kind}'`);
@@ -197,12 +205,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       return result;
     } catch (error) {
       // Once the signal aborted, whatever the runner threw is the stop, not a failure.
-      const reason =
-        error instanceof StageAbortedError
-          ? error.reason === SHUTDOWN
-            ? 'shutdown'
-            : 'cancel'
-          : stopReason(signal);
+      const reason = error instanceof StageAbortedError ? reasonOf(error.reason) : stopReason(signal);
       if (reason === 'cancel') {
         await publish({ type: 'stage.cancelled', ...stage });
         log.info('stage cancelled');
@@ -217,6 +220,17 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         await job.moveToWait(token).catch((err: unknown) => log.warn({ err }, 'could not requeue the stage'));
         log.info({ step: latest?.step ?? null }, 'stage requeued for shutdown');
         throw new WaitingError();
+      }
+      if (reason === 'pause') {
+        // Parked (delayed far ahead: no attempt used, the flow keeps waiting on it) until the run resumes. A resume
+        // that came while the checkpoint was written cleared the flag first: then the job goes back at once.
+        const latest = await latestCheckpoint(artifacts, stage);
+        await publish({ type: 'stage.paused', ...stage, workerId, step: latest?.step ?? null });
+        await job.moveToDelayed(Date.now() + PARKED_DELAY_MS, token);
+        if (!(await isPauseRequested(redis, data.runId, prefix)))
+          await job.promote().catch((err: unknown) => log.warn({ err }, 'could not resume the stage'));
+        log.info({ step: latest?.step ?? null }, 'stage paused');
+        throw new DelayedError();
       }
       const message = error instanceof Error ? error.message : String(error);
       const attempts = job.opts.attempts ?? 1;
@@ -253,6 +267,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     },
     prefix,
   );
+  const unsubscribePause = await subscribePause(
+    subscriber,
+    (runId) => {
+      if (active?.runId === runId) worker.cancelJob(active.jobId, PAUSE);
+    },
+    prefix,
+  );
   await beat();
   const timer = setInterval(tick, heartbeatIntervalMs);
   worker.run().catch((error: unknown) => logger.error({ err: error }, 'worker stopped taking jobs'));
@@ -269,6 +290,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         worker.cancelAllJobs('shutdown');
         await closed;
         await unsubscribe();
+        await unsubscribePause();
         await removeHeartbeat(redis, workerId, prefix);
         await queue.close();
         subscriber.disconnect();
