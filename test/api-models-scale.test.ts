@@ -13,7 +13,10 @@ import {
   initParams,
   loadHfModel,
   presetConfig,
+  readSafetensors,
   SAFETENSORS_INDEX,
+  type SafeTensor,
+  writeSafetensors,
 } from '@rlhf/model';
 import type { RunningWorker } from '@rlhf/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -37,6 +40,14 @@ function shardedFiles(): Record<string, Uint8Array> {
     { tokenizer: new ByteTokenizer(), maxShardBytes: 20_000 },
   );
   return files;
+}
+const Q_PROJ = 'model.layers.0.self_attn.q_proj.weight';
+/** The safetensors file with `tensor` flattened to one dimension. */
+function reshaped(file: Uint8Array, tensor: string): Uint8Array {
+  const { tensors, metadata } = readSafetensors(file);
+  const t = tensors.get(tensor) as SafeTensor;
+  tensors.set(tensor, { ...t, shape: [t.data.length] } as SafeTensor);
+  return writeSafetensors(tensors, metadata);
 }
 const shardsOf = (files: Record<string, Uint8Array>) =>
   Object.keys(files).filter((f) => f.startsWith('model-'));
@@ -114,6 +125,7 @@ describe('model registry at scale', () => {
     ) as string;
     const from = index.weight_map[moved] as string;
     const to = from === first ? second : first;
+    const qShard = index.weight_map[Q_PROJ] as string;
     const lying = { ...index, weight_map: { ...index.weight_map, [moved]: to } };
     const cases: [string, Record<string, Uint8Array>, RegExp][] = [
       ['a missing shard', withoutSecond, new RegExp(`missing ${second}`)],
@@ -128,6 +140,11 @@ describe('model registry at scale', () => {
         /model-00009-of-00009\.safetensors: not a shard named by/,
       ],
       [
+        'a shard with a wrongly shaped tensor',
+        { ...files, [qShard]: reshaped(files[qShard], Q_PROJ) },
+        new RegExp(`tensor "${Q_PROJ}" has shape \\[\\d+\\] but the config expects`),
+      ],
+      [
         'shards without their index',
         { ...files, [SAFETENSORS_INDEX]: undefined as never },
         /missing model\.safetensors/,
@@ -140,6 +157,7 @@ describe('model registry at scale', () => {
       );
       expect(response.statusCode, what).toBe(400);
       expect(response.json().error.message, what).toMatch(message);
+      if (what.includes('wrongly shaped')) expect(response.json().error.field).toBe(qShard);
       await nothingStored();
     }
     const created = await upload('sharded', writeTar(files));
