@@ -1,7 +1,7 @@
 // A resumable, de-duplicated evaluation over REST: the evaluation worker (its own process) is killed with SIGKILL
-// mid-job; another takes the job up and finishes it without regenerating or re-judging what the first stored,
-// the result identical to an uninterrupted evaluation computed here without any cache; a second evaluation of
-// the same models, prompts, seeds and sampling reuses every generation and every judge answer.
+// mid-generation, and in a second evaluation mid-judging; another worker takes each job up and finishes it without
+// regenerating or re-judging what the first stored, the result identical to the same job computed here without
+// any cache; an evaluation of the same models, prompts, seeds and sampling reuses every generation and answer.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -76,9 +76,70 @@ function spawnEvaluationWorker(): { child: ChildProcess; exited: Promise<unknown
 const filesIn = async (dir: string) =>
   (await readdir(dir).catch(() => [] as string[])).filter((name) => !name.startsWith('.')).length;
 
+const post = (payload: Record<string, unknown>) =>
+  api.app.inject({ method: 'POST', url: '/v1/evaluations', headers: team.headers, payload });
+
+/**
+ * Submits `spec` to a worker process and kills it with SIGKILL once `cache` ('samples' or 'judgments') holds
+ * `more` entries beyond what it held before; returns the job and what was stored when it died.
+ */
+async function killedMidway(spec: Record<string, unknown>, cache: 'samples' | 'judgments', more: number) {
+  const worker = spawnEvaluationWorker();
+  doomed = worker.child;
+  const created = await post(spec);
+  expect(created.statusCode, created.body).toBe(201);
+  const row = await api.app.services.prisma.evaluation.findUniqueOrThrow({
+    where: { id: created.json().id },
+  });
+  const job = (row.spec as unknown as { job: EvaluationJobData }).job;
+  const cacheDir = join(api.artifactDir, ...(job.cacheKey as string).split('/'));
+  const count = (name: string) => filesIn(join(cacheDir, name));
+  const before = { samples: await count('samples'), judgments: await count('judgments') };
+  const deadline = Date.now() + 180_000;
+  while ((await count(cache)) < before[cache] + more) {
+    if (Date.now() > deadline) throw new Error(`the evaluation worker stored no ${cache}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  worker.child.kill('SIGKILL');
+  await worker.exited;
+  doomed = undefined;
+  const stored = { samples: await count('samples'), judgments: await count('judgments') };
+  const killed = { samples: stored.samples - before.samples, judgments: stored.judgments - before.judgments };
+  console.info(`killed after ${killed.samples}/${GENERATION_BATCHES} batches, ${killed.judgments} judgments`);
+  return { id: row.id, job, before, killed, count };
+}
+
+/** The evaluation finished by an in-process worker: its result as the worker wrote it. */
+async function rescued(id: string, job: EvaluationJobData): Promise<EvaluationResult> {
+  const artifacts = createArtifactStore(api.artifactDir);
+  expect(await artifacts.exists(job.resultKey), 'the job finished before the kill').toBe(false);
+  rescuer = await startTestEvaluationWorker(api, FAST_LOCKS);
+  const done = await finishedEvaluation(api, team.headers, id);
+  await rescuer.close();
+  rescuer = undefined;
+  expect(done.error).toBeNull();
+  expect(done.status).toBe('succeeded');
+  const result = JSON.parse(await artifacts.getText(job.resultKey)) as EvaluationResult;
+  expect(result.pairs).toHaveLength(3);
+  for (const pair of result.pairs) expect(pair.rows).toHaveLength(PROMPTS * SEEDS.length);
+  return result;
+}
+
+/** The same job run here, uninterrupted and without any cache: the same result (its work counts aside). */
+async function expectSameAsUncached(job: EvaluationJobData, result: EvaluationResult) {
+  const runtime = await createRuntime({ device: 'cpu' });
+  try {
+    const artifacts = createArtifactStore(api.artifactDir);
+    const reference = await runEvaluation(job, { runtime, artifacts, tasks, cache: false });
+    const { work: _work, ...expected } = JSON.parse(JSON.stringify(reference)) as EvaluationResult;
+    const { work: _resumedWork, ...actual } = result;
+    expect(actual).toEqual(expected);
+  } finally {
+    await runtime.close();
+  }
+}
+
 test('kill -9 mid-evaluation: resumed without redoing stored work, identical to an uninterrupted run', async () => {
-  const post = (url: string, payload: Record<string, unknown>) =>
-    api.app.inject({ method: 'POST', url, headers: team.headers, payload });
   const prompts = await api.app.inject({
     method: 'POST',
     url: '/v1/datasets?name=sort-prompts&kind=prompt',
@@ -101,69 +162,51 @@ test('kill -9 mid-evaluation: resumed without redoing stored work, identical to 
     judge: { type: 'language_model', modelId: judge.id },
   };
 
-  const worker = spawnEvaluationWorker();
-  doomed = worker.child;
-  const created = await post('/v1/evaluations', spec);
-  expect(created.statusCode, created.body).toBe(201);
-  const row = await api.app.services.prisma.evaluation.findUniqueOrThrow({
-    where: { id: created.json().id },
-  });
-  const job = (row.spec as unknown as { job: EvaluationJobData }).job;
-  const cacheDir = join(api.artifactDir, ...(job.cacheKey as string).split('/'));
-  const artifacts = createArtifactStore(api.artifactDir);
-  // Killed once some generation batches are stored and before the result is.
-  const deadline = Date.now() + 120_000;
-  while ((await filesIn(join(cacheDir, 'samples'))) < GENERATION_BATCHES / 4) {
-    if (Date.now() > deadline) throw new Error('the evaluation worker stored no generation batch');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  worker.child.kill('SIGKILL');
-  await worker.exited;
-  doomed = undefined;
-  expect(await artifacts.exists(job.resultKey), 'the job finished before the kill').toBe(false);
-  const storedBatches = await filesIn(join(cacheDir, 'samples'));
-  const storedJudgments = await filesIn(join(cacheDir, 'judgments'));
-  console.info(`killed after ${storedBatches}/${GENERATION_BATCHES} batches, ${storedJudgments} judgments`);
-  expect(storedBatches).toBeLessThan(GENERATION_BATCHES);
-
-  rescuer = await startTestEvaluationWorker(api, FAST_LOCKS);
-  const done = await finishedEvaluation(api, team.headers, row.id);
-  expect(done.error).toBeNull();
-  expect(done.status).toBe('succeeded');
-  const resumed = JSON.parse(await artifacts.getText(job.resultKey)) as EvaluationResult;
-  // What the first worker stored was reused, and only the rest made.
+  // Killed while generating: the stored batches are reused, the rest generated.
+  const first = await killedMidway(spec, 'samples', GENERATION_BATCHES / 4);
+  expect(first.killed.samples).toBeLessThan(GENERATION_BATCHES);
+  const resumed = await rescued(first.id, first.job);
   expect(resumed.work?.generations).toEqual({
-    reused: storedBatches,
-    generated: GENERATION_BATCHES - storedBatches,
+    reused: first.killed.samples,
+    generated: GENERATION_BATCHES - first.killed.samples,
   });
   // Judge answers: the stored ones reused, requests asked twice (two models answering alike) judged once.
   const judgments = resumed.work?.judgments as { reused: number; judged: number };
   expect(judgments.reused + judgments.judged).toBe(JUDGE_REQUESTS);
-  expect(judgments.reused).toBeGreaterThanOrEqual(storedJudgments);
-  expect(judgments.judged).toBe((await filesIn(join(cacheDir, 'judgments'))) - storedJudgments);
-  expect(resumed.pairs).toHaveLength(3);
-  for (const pair of resumed.pairs) expect(pair.rows).toHaveLength(PROMPTS * SEEDS.length);
+  expect(judgments.reused).toBeGreaterThanOrEqual(first.killed.judgments);
+  expect(judgments.judged).toBe(
+    (await first.count('judgments')) - first.before.judgments - first.killed.judgments,
+  );
+  await expectSameAsUncached(first.job, resumed);
 
-  // The same job uninterrupted and without any cache, here: the same result.
-  const runtime = await createRuntime({ device: 'cpu' });
-  try {
-    const reference = await runEvaluation(job, { runtime, artifacts, tasks, cache: false });
-    const { work: _work, ...expected } = JSON.parse(JSON.stringify(reference)) as EvaluationResult;
-    const { work: _resumedWork, ...actual } = resumed;
-    expect(actual).toEqual(expected);
-  } finally {
-    await runtime.close();
-  }
+  // Killed while judging (another template: the same generations, new judge requests).
+  const template = 'Question: {prompt}\nAnswer A: {first}\nAnswer B: {second}\nThe better answer (A or B):';
+  const reworded = { ...spec, judge: { ...spec.judge, template } };
+  const second = await killedMidway(reworded, 'judgments', 96);
+  const rejudged = await rescued(second.id, second.job);
+  expect(rejudged.work?.generations).toEqual({ reused: GENERATION_BATCHES, generated: 0 });
+  const answers = rejudged.work?.judgments as { reused: number; judged: number };
+  expect(answers.reused + answers.judged).toBe(JUDGE_REQUESTS);
+  expect(answers.reused).toBeGreaterThanOrEqual(second.killed.judgments);
+  expect(answers.judged).toBe(
+    (await second.count('judgments')) - second.before.judgments - second.killed.judgments,
+  );
+  await expectSameAsUncached(second.job, rejudged);
 
   // De-duplicated: the same models, prompts, seeds and sampling again generate and judge nothing.
-  const again = await post('/v1/evaluations', spec);
+  rescuer = await startTestEvaluationWorker(api, FAST_LOCKS);
+  const again = await post(spec);
   expect(again.statusCode, again.body).toBe(201);
-  const second = await finishedEvaluation(api, team.headers, again.json().id);
-  expect(second.status).toBe('succeeded');
-  expect(second.result.work).toEqual({
+  const repeated = await finishedEvaluation(api, team.headers, again.json().id);
+  expect(repeated.status).toBe('succeeded');
+  expect(repeated.result.work).toEqual({
     generations: { reused: GENERATION_BATCHES, generated: 0 },
     judgments: { reused: JUDGE_REQUESTS, judged: 0 },
   });
-  expect(second.result.comparisons).toEqual(done.result.comparisons);
-  expect(second.result.pairs).toEqual(done.result.pairs);
-}, 400_000);
+  const raw = await createArtifactStore(api.artifactDir).getText(
+    (await api.app.services.prisma.evaluation.findUniqueOrThrow({ where: { id: repeated.id } })).resultKey,
+  );
+  const { work: _work, ...sameResult } = JSON.parse(raw) as EvaluationResult;
+  const { work: _resumedWork, ...resumedResult } = resumed;
+  expect(sameResult).toEqual(resumedResult);
+}, 600_000);
