@@ -27,7 +27,8 @@ interface Decision {
   priority: number;
 }
 
-const UNFINISHED = { in: ['queued', 'running'] as ('queued' | 'running')[] };
+// A paused run keeps its place in the quota (it resumes without waiting for admission again).
+const UNFINISHED = { in: ['queued', 'running', 'paused'] as ('queued' | 'running' | 'paused')[] };
 
 /**
  * Admits every waiting run its team has room for. The decision (admittedAt, priority, stages queued)

@@ -9,7 +9,7 @@ const Time = Type.String({ format: 'date-time' });
 const Nullable = <T extends TSchema>(type: T) => Type.Union([type, Type.Null()]);
 const closed = { additionalProperties: false } as const;
 
-export const RunStatus = Type.Enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
+export const RunStatus = Type.Enum(['queued', 'running', 'succeeded', 'failed', 'cancelled', 'paused']);
 export type RunStatus = Static<typeof RunStatus>;
 
 /** pending: waiting for earlier stages or the team's quota; queued: in Redis; running: a worker holds it. */

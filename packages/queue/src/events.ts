@@ -38,7 +38,9 @@ export type StageEvent =
   | (StageRef & { type: 'stage.failed'; error: string; willRetry: boolean })
   | (StageRef & { type: 'stage.cancelled' })
   /** A worker stopped the stage for a shutdown; the job went back to the queue and will resume elsewhere. */
-  | (StageRef & { type: 'stage.requeued'; workerId: string; step: number | null });
+  | (StageRef & { type: 'stage.requeued'; workerId: string; step: number | null })
+  /** The run was paused: the stage checkpointed at `step` and its job is parked until the run resumes. */
+  | (StageRef & { type: 'stage.paused'; workerId: string; step: number | null });
 
 export type StageEventType = StageEvent['type'];
 

@@ -1,6 +1,7 @@
 // @rlhf/queue: the protocol between apps/api and apps/worker, in Redis: flows, events, cancel, heartbeats, keys.
 // The contract, in words: README.md next to this folder's package.json.
 export { isCancelRequested, requestCancel, subscribeCancel } from './cancel.js';
+export { isPauseRequested, PARKED_DELAY_MS, requestPause, resumeRunJobs, subscribePause } from './pause.js';
 export { createRedis } from './connection.js';
 export {
   ackEvents,

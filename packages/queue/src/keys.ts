@@ -18,6 +18,10 @@ export function redisKeys(prefix: string = DEFAULT_PREFIX) {
     cancel: `${prefix}:cancel`,
     /** Flag set when a run is cancelled, so a worker that takes one of its jobs later still sees it. */
     cancelled: (runId: string) => `${prefix}:cancelled:${runId}`,
+    /** Pub/sub channel: message = runId to pause (checkpoint, then park its running stage). */
+    pause: `${prefix}:pause`,
+    /** Flag set while a run is paused: a worker taking one of its jobs parks it at once. */
+    paused: (runId: string) => `${prefix}:paused:${runId}`,
     /** Set of worker ids that sent a heartbeat. */
     workers: `${prefix}:workers`,
     /** Hash per worker (expires unless refreshed). */

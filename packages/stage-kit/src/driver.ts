@@ -4,11 +4,11 @@
 import type { CheckpointFiles } from './checkpoints.js';
 import { trainerJsonFile, trainerJsonFromFiles } from './files.js';
 import {
+  checkpointsOnAbort,
   NonFiniteError,
   NonFiniteValue,
   nonFiniteParam,
   type SampleRow,
-  SHUTDOWN,
   StageAbortedError,
   type StageHooks,
 } from './hooks.js';
@@ -111,9 +111,9 @@ export async function runStage<Result>(definition: StageDefinition<Result>): Pro
       while (step < totalSteps) {
         const signal = hooks.signal;
         if (signal?.aborted) {
-          const shutdown = signal.reason === SHUTDOWN;
-          if (shutdown) await saveCheckpoint();
-          throw new StageAbortedError(signal.reason, step, shutdown && lastCheckpoint === step);
+          const keep = checkpointsOnAbort(signal.reason);
+          if (keep) await saveCheckpoint();
+          throw new StageAbortedError(signal.reason, step, keep && lastCheckpoint === step);
         }
         const first = step;
         const out = await body.step(first);

@@ -10,8 +10,8 @@ export type { SampleRow };
 
 export interface StageHooks {
   /**
-   * Checked between fused session runs. Reason 'shutdown' (worker stopping): save a checkpoint, then throw
-   * StageAbortedError. Any other reason (a user's cancel): throw StageAbortedError without saving.
+   * Checked between fused session runs. Reason 'shutdown' (worker stopping) or 'pause' (run paused): save a
+   * checkpoint, then throw StageAbortedError. Any other reason (a user's cancel): throw it without saving.
    */
   signal?: AbortSignal;
   /** Where checkpoints go and where a restarted stage resumes from. None: no checkpoints, no resume. */
@@ -24,6 +24,10 @@ export interface StageHooks {
 
 /** The abort reason the worker uses when it shuts down (the stage checkpoints before it stops). */
 export const SHUTDOWN = 'shutdown';
+/** The abort reason when the run is paused: the stage checkpoints, then stops (it resumes from there). */
+export const PAUSE = 'pause';
+/** Reasons to save a checkpoint before stopping (any other reason, a cancel, stops without one). */
+export const checkpointsOnAbort = (reason: unknown): boolean => reason === SHUTDOWN || reason === PAUSE;
 
 /** The stage stopped because its signal was aborted. */
 export class StageAbortedError extends Error {
@@ -36,7 +40,7 @@ export class StageAbortedError extends Error {
     readonly checkpointed: boolean,
   ) {
     super(
-      `stage aborted at step ${step} (${reason === SHUTDOWN ? 'shutdown' : `cancelled: ${String(reason)}`})` +
+      `stage aborted at step ${step} (${reason === SHUTDOWN || reason === PAUSE ? String(reason) : `cancelled: ${String(reason)}`})` +
         (checkpointed ? `, checkpoint saved at step ${step}` : ''),
     );
   }

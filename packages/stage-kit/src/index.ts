@@ -60,10 +60,12 @@ export {
 } from './files.js';
 export {
   assertFinite,
+  checkpointsOnAbort,
   firstNonFinite,
   NonFiniteError,
   NonFiniteValue,
   nonFiniteParam,
+  PAUSE,
   type SampleRow,
   SHUTDOWN,
   StageAbortedError,

@@ -2,12 +2,14 @@
 // after an API crash between the write and the ack, changes nothing the second time), and a stage
 // that finished keeps its final status whatever arrives late.
 import type { ArtifactStore } from '@rlhf/artifacts';
-import type { ArtifactKind, Prisma, PrismaClient, StageStatus } from '@rlhf/db';
+import type { ArtifactKind, Prisma, PrismaClient, RunStatus, StageStatus } from '@rlhf/db';
 import { keys, type StageEvent } from '@rlhf/queue';
 import type { Redis } from 'ioredis';
 import { recordEvalStage } from './eval-record.js';
 
 const FINISHED: readonly StageStatus[] = ['succeeded', 'failed', 'cancelled'];
+/** Run statuses a stage's end still moves on (a paused run whose stage finished before it could stop, too). */
+const LIVE_RUN: RunStatus[] = ['queued', 'running', 'paused'];
 
 export interface Applied {
   /** The team of a stage the event finished (admission may have room for it now), else null. */
@@ -269,7 +271,7 @@ export async function applyEvent(
         ...(allDone && stage.run.status !== 'cancelled'
           ? [
               prisma.run.updateMany({
-                where: { id: stage.runId, status: { in: ['queued', 'running'] } },
+                where: { id: stage.runId, status: { in: LIVE_RUN } },
                 data: { status: 'succeeded', finishedAt: at },
               }),
             ]
@@ -297,7 +299,7 @@ export async function applyEvent(
           data: { status: 'cancelled', error: `the ${stage.kind} stage failed`, finishedAt: at },
         }),
         prisma.run.updateMany({
-          where: { id: stage.runId, status: { in: ['queued', 'running'] } },
+          where: { id: stage.runId, status: { in: LIVE_RUN } },
           data: {
             status: 'failed',
             error: pgText(`${stage.kind} stage failed: ${event.error}`),
@@ -315,13 +317,22 @@ export async function applyEvent(
           data: { status: 'cancelled', finishedAt: at },
         }),
         prisma.run.updateMany({
-          where: { id: stage.runId, status: { in: ['queued', 'running'] } },
+          where: { id: stage.runId, status: { in: LIVE_RUN } },
           data: { status: 'cancelled', finishedAt: at },
         }),
       ]);
       return { finishedTeamId: stage.run.teamId, cancelAgain: false };
     }
     case 'stage.requeued': {
+      if (!open) return nothing;
+      await prisma.stage.update({
+        where: { id: stage.id },
+        data: { status: 'queued', ...(event.step === null ? {} : { currentStep: event.step }) },
+      });
+      return nothing;
+    }
+    case 'stage.paused': {
+      // The job is parked until the run resumes: the stage waits in the queue from its checkpoint.
       if (!open) return nothing;
       await prisma.stage.update({
         where: { id: stage.id },

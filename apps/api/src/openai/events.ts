@@ -72,6 +72,16 @@ export async function jobEvents(s: Services, run: RunWithStages): Promise<JobEve
       );
     }
   }
+  // Pauses and resumes, from the run's stored messages (pause.ts publishes them with an `action`).
+  const updates = await s.prisma.runEvent.findMany({
+    where: { runId: run.id, type: 'run.updated' },
+    orderBy: { seq: 'asc' },
+  });
+  for (const u of updates) {
+    const action = (u.data as { action?: unknown } | null)?.action;
+    if (action === 'paused' || action === 'resumed')
+      events.push(event(`${run.id}-${action}-${u.seq}`, u.createdAt, `Fine-tuning job ${action}`));
+  }
   const end = run.finishedAt;
   if (end && run.status === 'succeeded')
     events.push(event(`${run.id}-succeeded`, end, 'The job has successfully completed'));

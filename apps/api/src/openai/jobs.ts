@@ -7,6 +7,7 @@ import { Prisma, type Team } from '@rlhf/db';
 import { uploadDataset } from '../datasets.js';
 import { ApiError } from '../errors.js';
 import type { RunWithStages } from '../run-store.js';
+import { pauseRun, resumeRun } from '../pause.js';
 import { cancelRun, createRun } from '../runs.js';
 import type { Services } from '../services.js';
 import { findFile, secondsOf } from './files.js';
@@ -248,6 +249,13 @@ export async function cancelJob(s: Services, team: Team, jobId: string): Promise
   return findJobRun(s, team, jobId);
 }
 
+/** pause / resume: the run's (pause.ts); a job in the wrong state is a 409 in OpenAI's error shape. */
+export async function pauseJob(s: Services, team: Team, jobId: string, action: 'pause' | 'resume') {
+  const run = await findJobRun(s, team, jobId);
+  await (action === 'pause' ? pauseRun : resumeRun)(s, team, run.id);
+  return findJobRun(s, team, jobId);
+}
+
 /** The fine-tuned model's name: ft:<base>:<team>:<suffix>:<run id> (OpenAI's ft:<base>:<org>:<suffix>:<id>). */
 export const fineTunedModel = (team: Team, run: RunWithStages) => {
   const job = run.fineTuning as unknown as FineTuningRecord;
@@ -260,6 +268,7 @@ const STATUS = {
   succeeded: 'succeeded',
   failed: 'failed',
   cancelled: 'cancelled',
+  paused: 'paused',
 } as const;
 
 /** OpenAI's fine_tuning.job object of a run. */

@@ -9,7 +9,7 @@ import type { Services } from '../services.js';
 import { completionRoutes } from './completions.js';
 import { jobCheckpoints, jobEvents, pageAfter } from './events.js';
 import { deleteFile, fileObject, findFile, listFiles, uploadFile } from './files.js';
-import { cancelJob, createJob, findJobRun, jobObject, listJobRuns } from './jobs.js';
+import { cancelJob, createJob, findJobRun, jobObject, listJobRuns, pauseJob } from './jobs.js';
 
 /** Largest file the multipart parser reads at all; a team's own limit (maxUploadBytes) is checked too. */
 const MAX_FILE_BYTES = 512 * 1024 * 1024;
@@ -149,6 +149,11 @@ export const openaiRoutes: FastifyPluginAsync<{ services: Services }> = async (a
     const team = teamOf(request);
     return jobObject(team, await cancelJob(s, team, params(request).job_id));
   });
+  for (const action of ['pause', 'resume'] as const)
+    app.post(`/fine_tuning/jobs/:job_id/${action}`, async (request) => {
+      const team = teamOf(request);
+      return jobObject(team, await pauseJob(s, team, params(request).job_id, action));
+    });
   app.get('/fine_tuning/jobs/:job_id/events', { schema: ListQuery }, async (request) => {
     const run = await findJobRun(s, teamOf(request), params(request).job_id);
     const page = pageAfter(await jobEvents(s, run), query(request).after, limitOf(query(request).limit, 20));

@@ -5,6 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { teamOf } from '../auth.js';
 import { ApiError } from '../errors.js';
 import type { MetricCursor } from '../run-store.js';
+import { pauseRun, resumeRun } from '../pause.js';
 import {
   artifactList,
   cancelRun,
@@ -132,6 +133,34 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
     },
     async (request, reply) =>
       reply.status(202).send(await cancelRun(s, teamOf(request), request.params.runId)),
+  );
+
+  app.post(
+    '/runs/:runId/pause',
+    {
+      schema: {
+        tags: ['runs'],
+        summary:
+          'Pause a run (its running stage checkpoints at its next step and waits; resume goes on from there)',
+        params: RunParams,
+        response: { 202: RunView, ...Errors },
+      },
+    },
+    async (request, reply) =>
+      reply.status(202).send(await pauseRun(s, teamOf(request), request.params.runId)),
+  );
+
+  app.post(
+    '/runs/:runId/resume',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Resume a paused run from its stage’s checkpoint',
+        params: RunParams,
+        response: { 200: RunView, ...Errors },
+      },
+    },
+    async (request) => resumeRun(s, teamOf(request), request.params.runId),
   );
 
   app.get(
