@@ -10,6 +10,7 @@ import {
 } from '@rlhf/config';
 import { buildApp } from './app.js';
 import { registerModelDirs } from './model-dirs.js';
+import { removeStaleUploads } from './model-upload.js';
 
 runMain(async () => {
   const config = loadApiConfig();
@@ -22,6 +23,8 @@ runMain(async () => {
   const { redisPrefix, ...rest } = config;
   const app = await buildApp({ ...rest, ...(redisPrefix ? { redisPrefix } : {}), logger });
   logger.info({ artifactDir: config.artifactDir }, 'artifact store');
+  const stale = await removeStaleUploads(app.services.artifacts);
+  if (stale.length > 0) logger.info({ removed: stale }, 'model uploads left by an earlier API removed');
   if (config.modelDirs.length > 0)
     logger.info({ models: await registerModelDirs(app.services, config.modelDirs) }, 'MODEL_DIRS registered');
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -2,6 +2,8 @@
 // artifact store (never whole in memory); the caller validates it from there and commits it with one rename.
 // A refused, oversized or truncated upload leaves nothing behind.
 import { createHash, randomUUID } from 'node:crypto';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type ArtifactStore, readTarStream, TarError } from '@rlhf/artifacts';
 import { ApiError } from './errors.js';
 import { checkModelFileName, invalidModel } from './model-inspect.js';
@@ -60,4 +62,21 @@ export async function receiveModelTar(
     throw error;
   }
   return { dir, files, bytes, sha256: hash.digest('hex') };
+}
+
+/**
+ * Removes upload directories older than `ageMs` (default a day): what an API that died mid-upload left. A live
+ * upload's directory is younger (its files are being written).
+ */
+export async function removeStaleUploads(artifacts: ArtifactStore, ageMs = 86_400_000): Promise<string[]> {
+  const root = artifacts.path(UPLOADS_DIR);
+  const names = await readdir(root).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names) {
+    const { mtimeMs } = await stat(join(root, name)).catch(() => ({ mtimeMs: Date.now() }));
+    if (Date.now() - mtimeMs < ageMs) continue;
+    await artifacts.delete(`${UPLOADS_DIR}/${name}`);
+    removed.push(name);
+  }
+  return removed;
 }
