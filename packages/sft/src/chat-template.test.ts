@@ -12,9 +12,9 @@ import {
   tinyChatVocabSize,
 } from '@rlhf/model/testing';
 import { createRuntime, type Runtime } from '@rlhf/runtime';
-import type { ModelWeights } from '@rlhf/stage-kit';
+import { framingOf, type ModelWeights, tokenizeConversation } from '@rlhf/stage-kit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { trainSft } from './index.js';
+import { sftExample, trainSft } from './index.js';
 
 const config = { ...presetConfig('tiny-llama'), vocabSize: tinyChatVocabSize('chatml'), maxPositions: 128 };
 const model = (): ModelWeights => ({ config, params: initParams(config, 3) });
@@ -50,6 +50,34 @@ beforeAll(async () => {
 afterAll(() => runtime.close());
 
 describe("SFT with a model's chat template", () => {
+  test('inputs, targets and the loss mask of a conversation (hand-computed: loss on the assistant turn only)', () => {
+    const ids = (text: string) => [...text].map((c) => c.charCodeAt(0) - 33); // GPT-2 byte order, printable
+    const [start, end, nl] = [261, 262, 198];
+    const context = [
+      ...[start, ...ids('system'), nl, ...ids('S'), end, nl],
+      ...[start, ...ids('user'), nl, ...ids('Hi'), end, nl],
+      ...[start, ...ids('assistant'), nl],
+    ];
+    const answer = [...ids('Yo'), end, nl];
+    const tokens = tokenizeConversation(
+      framingOf(chatml),
+      [
+        { role: 'system', content: 'S' },
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Yo' },
+      ],
+      128,
+      true,
+    );
+    const example = sftExample(tokens, true);
+    const all = [...context, ...answer];
+    expect(example.inputs).toEqual(all.slice(0, -1));
+    expect(example.targets).toEqual(all.slice(1));
+    // Target t is token t + 1: the 31 context tokens after the first are masked, Y o <|im_end|> \n learned.
+    expect(example.lossMask).toEqual([...new Array(31).fill(0), 1, 1, 1, 1]);
+    expect(sftExample(tokens, false).lossMask).toEqual(new Array(35).fill(1));
+  });
+
   test('trains on an HF BPE tokenizer + ChatML template: held-out loss falls', async () => {
     const rows = reversalRows(320);
     const evalLosses: number[] = [];
