@@ -103,6 +103,17 @@ describe('the eval stage in a run spec', () => {
     expect(
       errorsOf(run([sft, evalStage({ against: { modelId: 'm' }, judge: task, checkpoints: { every: 0 } })])),
     ).toEqual([expect.stringMatching(/^\/stages\/1\/config\/checkpoints/)]);
+    // A run-level gate may name what it is measured against: the eval stage's against.
+    const gated = (against: object) =>
+      errorsOf(
+        run([sft, evalStage({ against: { modelId: 'm' }, judge: task })], {
+          gate: { against, minWinRate: 0.5 },
+        }),
+      );
+    expect(gated({ modelId: 'm' })).toEqual([]);
+    expect(gated({ stage: 'sft' })).toEqual([
+      '/gate/against: the gate is measured by the eval stage: must be its against ({"modelId":"m"})',
+    ]);
     // The eval stage comes last and reads a prompt dataset.
     expect(errorsOf(run([evalStage({ against: { stage: 'sft' }, judge: task }), sft]))).toEqual([
       expect.stringMatching(/^\/stages\/1\/kind: stages must be in the order/),

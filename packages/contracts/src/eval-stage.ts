@@ -101,6 +101,17 @@ export const CheckpointEvalSettings = Type.Object(
 );
 export type CheckpointEvalSettings = Static<typeof CheckpointEvalSettings>;
 
+/** A run's top-level gate: the eval stage's gate, with the `against` it is measured on (the eval stage's) if given. */
+export const RunGateSpec = Type.Object(
+  {
+    against: Type.Optional(EvalAgainst),
+    minWinRate: Type.Number({ minimum: 0, maximum: 1 }),
+    rule: Type.Optional(Type.Enum(['lower', 'point'], { description: "default 'lower'" })),
+  },
+  closed,
+);
+export type RunGateSpec = Static<typeof RunGateSpec>;
+
 const seedList = (extra: object) =>
   Type.Array(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 }), { minItems: 1, maxItems: 8, ...extra });
 

@@ -21,7 +21,7 @@ import {
   withoutDefaults,
 } from './configs.js';
 import type { DatasetKind } from './datasets.js';
-import { EvalConfig, EvalConfigInput, EvalGate, POLICY_STAGES } from './eval-stage.js';
+import { EvalConfig, EvalConfigInput, POLICY_STAGES, RunGateSpec } from './eval-stage.js';
 import { type FieldError, pointer, schemaErrors } from './errors.js';
 
 /** Steps, iterations and their totals are stored in 32-bit integer columns. */
@@ -148,7 +148,7 @@ const runFields = {
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\u0000-\\u001f]+$' })),
   model: ModelSource,
   /** A release gate on the run's eval stage (the same as that stage's config.gate). */
-  gate: Type.Optional(EvalGate),
+  gate: Type.Optional(RunGateSpec),
 };
 
 /** What `POST /v1/runs` accepts: stages run in the order sft → reward_model → ppo. */
@@ -193,7 +193,7 @@ export function validateRunSpec(input: unknown, context: RunSpecContext = {}): R
       errors.push({ path: pointer('', key), message: 'unknown field' });
   }
   if (raw.name !== undefined) errors.push(...schemaErrors(runFields.name, raw.name, '/name'));
-  if (raw.gate !== undefined) errors.push(...schemaErrors(EvalGate, raw.gate, '/gate'));
+  if (raw.gate !== undefined) errors.push(...schemaErrors(RunGateSpec, raw.gate, '/gate'));
   const model = raw.model;
   const has = (key: string) => typeof model === 'object' && model !== null && key in model;
   const fromRun = has('fromRun');
@@ -238,8 +238,9 @@ export function validateRunSpec(input: unknown, context: RunSpecContext = {}): R
   errors.push(...evalStageErrors(raw, stages));
   if (errors.length > 0) return { ok: false, errors };
   // A run-level gate is its eval stage's gate.
+  const { against: _against, ...gate } = (raw.gate ?? {}) as RunGateSpec;
   const gated = stages.map((st) =>
-    st.kind === 'eval' && raw.gate !== undefined ? { ...st, config: { ...st.config, gate: raw.gate } } : st,
+    st.kind === 'eval' && raw.gate !== undefined ? { ...st, config: { ...st.config, gate } } : st,
   ) as StageSpec[];
   const spec = {
     ...(raw.name === undefined ? {} : { name: raw.name }),
@@ -263,6 +264,12 @@ function evalStageErrors(raw: Record<string, unknown>, stages: StageSpec[]): Fie
   const base = `/stages/${at}/config`;
   if (raw.gate !== undefined && evalStage.config.gate !== null)
     errors.push({ path: '/gate', message: `set the gate here or at ${base}/gate, not both` });
+  const gateAgainst = (raw.gate as RunGateSpec | undefined)?.against;
+  if (gateAgainst !== undefined && !Value.Equal(gateAgainst, evalStage.config.against))
+    errors.push({
+      path: '/gate/against',
+      message: `the gate is measured by the eval stage: must be its against (${JSON.stringify(evalStage.config.against)})`,
+    });
   const kinds = stages.map((st) => st.kind);
   const { against, judge } = evalStage.config;
   if ('stage' in against && !('runId' in against) && !kinds.includes(against.stage))
