@@ -3,7 +3,9 @@
 //   policy, log-probs of the frozen reference, values of the critic, score of the frozen reward model);
 // - the training step: ppoEpochs × minibatches AdamW steps over policy + critic in one fused ONNX Loop.
 // Both read the policy through model's scoreResponses, so the old log-probs of the ratio come from the same code
-// as the log-probs being trained (TRL recomputes them the same way).
+// as the log-probs being trained (TRL recomputes them the same way). With LoRA (PpoLora) the policy is an adapter on
+// the reference's weights and the critic an adapter (and its own value head) on the reward model's: two weight
+// copies instead of four, and only the adapters train.
 import type { PpoConfig } from '@rlhf/contracts';
 import {
   buildTrainStep,
@@ -15,9 +17,13 @@ import {
   type TrainStep,
 } from '@rlhf/graph';
 import {
+  adaptedParams,
   type GptConfig,
   type GptParams,
   gptHidden,
+  type LoraSettings,
+  loraParamShapes,
+  type ParamShape,
   paramShapes,
   type ResponseBatch,
   responseValues,
@@ -26,6 +32,7 @@ import {
   sequenceOf,
 } from '@rlhf/model';
 import { optimizerOf } from '@rlhf/stage-kit';
+import { adaptedFromShared, frozenBaseInputs } from './lora-base.js';
 import { approxKlK3, clippedValueLoss, entropyBonus, ppoLoss, ppoPolicyLoss } from './losses.js';
 
 /** Graph input names of the four models' parameters: `policy.h.0.ln_1.weight`, `critic.score.weight`, ... */
@@ -38,9 +45,24 @@ function roleParams(params: (name: string) => Tensor, config: GptConfig, role: M
 }
 
 function declareParams(g: Graph, config: GptConfig, role: ModelRole): GptParams {
-  return new Map(
-    paramShapes(config).map(({ name, shape }) => [name, g.input(paramName(role, name), 'float32', shape)]),
-  );
+  return declareShapes(g, paramShapes(config), role);
+}
+
+function declareShapes(g: Graph, shapes: readonly ParamShape[], role: ModelRole): GptParams {
+  return new Map(shapes.map(({ name, shape }) => [name, g.input(paramName(role, name), 'float32', shape)]));
+}
+
+/** LoRA PPO: the policy's adapter (on the reference's weights) and the critic's (on the reward model's). */
+export interface PpoLora {
+  policy: LoraSettings;
+  /** Trains the value head (`score`) in full beside the adapter: modulesToSave includes it. */
+  critic: LoraSettings;
+}
+
+/** The tensors the train step updates for a role: the whole model's, or its adapter's. */
+export function trainedShapes(models: PpoModels, role: 'policy' | 'critic', lora?: PpoLora): ParamShape[] {
+  const config = role === 'policy' ? models.policy : models.critic;
+  return lora ? loraParamShapes(config, lora[role]) : paramShapes(config);
 }
 
 /** Values [B, N] of the states before each response token: the critic's scalar head over the sequence. */
@@ -64,12 +86,17 @@ export interface PpoModels {
  * Outputs: `logprobs`, `ref_logprobs`, `values` [B, N] and `scores` [B] (reward model at the last real token).
  * Log-probs use the sampling temperature, as generation and training do.
  */
-export function buildRolloutScoringGraph(models: PpoModels, temperature: number): Uint8Array {
+export function buildRolloutScoringGraph(models: PpoModels, temperature: number, lora?: PpoLora): Uint8Array {
   const g = new Graph('ppo_rollout_score');
-  const policy = declareParams(g, models.policy, 'policy');
   const ref = declareParams(g, models.policy, 'ref');
-  const critic = declareParams(g, models.critic, 'critic');
   const rm = declareParams(g, models.rewardModel, 'rm');
+  // LoRA: `policy.*` / `critic.*` are the adapters; the reference is the bare base they sit on (adapter off).
+  const policy = lora
+    ? adaptedParams(ref, declareShapes(g, trainedShapes(models, 'policy', lora), 'policy'), lora.policy)
+    : declareParams(g, models.policy, 'policy');
+  const critic = lora
+    ? adaptedParams(rm, declareShapes(g, trainedShapes(models, 'critic', lora), 'critic'), lora.critic)
+    : declareParams(g, models.critic, 'critic');
   const batch: ResponseBatch = {
     promptIds: g.input('prompt_ids', 'int64', ['batch', 'prompt']),
     promptMask: g.input('prompt_mask', 'int64', ['batch', 'prompt']),
@@ -106,9 +133,9 @@ export const TRAIN_METRICS = {
 } as const;
 
 /** Trained parameters: the policy's and the critic's, in one optimizer (TRL's PolicyAndValueWrapper). */
-export function trainedParams(models: PpoModels): ParamSpec[] {
+export function trainedParams(models: PpoModels, lora?: PpoLora): ParamSpec[] {
   return (['policy', 'critic'] as const).flatMap((role) =>
-    paramShapes(role === 'policy' ? models.policy : models.critic).map(({ name, shape }) => ({
+    trainedShapes(models, role, lora).map(({ name, shape }) => ({
       name: paramName(role, name),
       shape,
     })),
@@ -120,6 +147,8 @@ export interface PpoTrainStepOptions {
   config: PpoConfig;
   /** Rows per minibatch: rolloutBatchSize / minibatches. */
   miniBatchSize: number;
+  /** Train adapters only; the frozen bases are shared inputs `ref.*` (policy) and `rm.*` (critic). */
+  lora?: PpoLora;
 }
 
 /**
@@ -127,13 +156,13 @@ export interface PpoTrainStepOptions {
  * rollout tensors are shared inputs [B, ...] fed once; each step's batch input is the int64 [miniBatchSize] row
  * indices of its minibatch (the host shuffles them per epoch), gathered inside the graph.
  */
-export function buildPpoTrainStep({ models, config, miniBatchSize }: PpoTrainStepOptions): TrainStep {
+export function buildPpoTrainStep({ models, config, miniBatchSize, lora }: PpoTrainStepOptions): TrainStep {
   const R = ROLLOUT_INPUTS;
   const perToken = (name: string) => ({ name, dtype: 'float32' as const, shape: ['batch', 'response'] });
   const ids = (name: string, length: string) => ({ name, dtype: 'int64' as const, shape: ['batch', length] });
   return buildTrainStep({
     name: 'ppo_train',
-    params: trainedParams(models),
+    params: trainedParams(models, lora),
     batch: [{ name: 'rows', dtype: 'int64', shape: [miniBatchSize] }],
     shared: [
       ids(R.promptIds, 'prompt'),
@@ -144,6 +173,12 @@ export function buildPpoTrainStep({ models, config, miniBatchSize }: PpoTrainSte
       perToken(R.oldValues),
       perToken(R.advantages),
       perToken(R.returns),
+      ...(lora
+        ? [
+            ...frozenBaseInputs(models.policy, lora.policy, paramName('ref', '')),
+            ...frozenBaseInputs(models.critic, lora.critic, paramName('rm', '')),
+          ]
+        : []),
     ],
     steps: config.ppoEpochs * config.minibatches,
     optimizer: optimizerOf(config),
@@ -157,10 +192,18 @@ export function buildPpoTrainStep({ models, config, miniBatchSize }: PpoTrainSte
       };
       const mask = cast(minibatch.responseMask, 'float32');
       const param = (name: string) => params.get(name)!;
-      const policy = scoreResponses(roleParams(param, models.policy, 'policy'), models.policy, minibatch, {
+      const adapter = (role: 'policy' | 'critic'): GptParams =>
+        new Map(trainedShapes(models, role, lora).map(({ name }) => [name, param(paramName(role, name))]));
+      const policyParams = lora
+        ? adaptedFromShared(models.policy, lora.policy, adapter('policy'), shared, paramName('ref', ''))
+        : roleParams(param, models.policy, 'policy');
+      const criticParams = lora
+        ? adaptedFromShared(models.critic, lora.critic, adapter('critic'), shared, paramName('rm', ''))
+        : roleParams(param, models.critic, 'critic');
+      const policy = scoreResponses(policyParams, models.policy, minibatch, {
         temperature: config.temperature,
       });
-      const values = criticValues(roleParams(param, models.critic, 'critic'), models.critic, minibatch);
+      const values = criticValues(criticParams, models.critic, minibatch);
       const pg = ppoPolicyLoss(
         policy.logprobs,
         rows(R.oldLogprobs),

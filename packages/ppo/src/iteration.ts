@@ -117,7 +117,12 @@ export function withRole(weights: Weights, role: 'policy' | 'critic'): Weights {
   return new Map([...weights].map(([name, data]) => [paramName(role, name), data]));
 }
 
-/** One role's weights out of the train step's (views, no copies). */
-export function ofRole(weights: Weights, config: GptConfig, role: ModelRole): Weights {
-  return new Map(paramShapes(config).map(({ name }) => [name, weights.get(paramName(role, name))!]));
+/** One role's weights out of the train step's (views, no copies): the model's, or the tensors `shapes` names. */
+export function ofRole(
+  weights: Weights,
+  config: GptConfig,
+  role: ModelRole,
+  shapes: readonly { name: string }[] = paramShapes(config),
+): Weights {
+  return new Map(shapes.map(({ name }) => [name, weights.get(paramName(role, name))!]));
 }

@@ -8,8 +8,15 @@ import {
   leftPad,
   paramFeeds,
 } from '@rlhf/model';
-import { type HostTensor, int64, type Runtime, type Session } from '@rlhf/runtime';
-import { buildRolloutScoringGraph, type ModelRole, type PpoModels, paramName } from './graphs.js';
+import { type HostTensor, int64, type Runtime, type Session, weightFeeds } from '@rlhf/runtime';
+import {
+  buildRolloutScoringGraph,
+  type ModelRole,
+  type PpoLora,
+  type PpoModels,
+  paramName,
+  trainedShapes,
+} from './graphs.js';
 
 /** A sampled and scored batch; per-token arrays are row-major [B, N]. */
 export interface Rollout {
@@ -46,7 +53,7 @@ export interface RolloutOptions {
   padId: number;
 }
 
-/** The four models' weights, by paramShapes name. */
+/** The four models' weights, by paramShapes name (LoRA: policy and critic are their adapters' tensors). */
 export type RolloutParams = Record<ModelRole, HostParams>;
 
 export interface RolloutEngine {
@@ -59,10 +66,12 @@ export async function createRolloutEngine(
   runtime: Runtime,
   models: PpoModels,
   options: RolloutOptions,
+  lora?: PpoLora,
 ): Promise<RolloutEngine> {
-  const generator: Generator = await createGenerator(runtime, models.policy);
+  // LoRA: sample from the reference's weights + the policy's adapter, unmerged.
+  const generator: Generator = await createGenerator(runtime, models.policy, lora && { lora: lora.policy });
   const scoring: Session = await runtime.createSession(
-    buildRolloutScoringGraph(models, options.temperature),
+    buildRolloutScoringGraph(models, options.temperature, lora),
     {
       name: 'ppo_rollout_score',
     },
@@ -77,7 +86,7 @@ export async function createRolloutEngine(
     async rollout(params, prompts, seed) {
       const started = performance.now();
       const generated = await generator.generate({
-        params: params.policy,
+        ...(lora ? { params: params.ref, adapter: params.policy } : { params: params.policy }),
         prompts,
         maxNewTokens: options.maxNewTokens,
         temperature: options.temperature,
@@ -97,9 +106,13 @@ export async function createRolloutEngine(
         response_ids: int64([B, N], generated.tokens.flat()),
         response_mask: int64([B, N], generated.mask.flat()),
       };
-      for (const role of Object.keys(configs) as ModelRole[])
-        for (const [name, tensor] of Object.entries(paramFeeds(configs[role], params[role])))
-          feeds[paramName(role, name)] = tensor;
+      for (const role of Object.keys(configs) as ModelRole[]) {
+        const adapter = lora && (role === 'policy' || role === 'critic');
+        const roleFeeds = adapter
+          ? weightFeeds(trainedShapes(models, role, lora), params[role])
+          : paramFeeds(configs[role], params[role]);
+        for (const [name, tensor] of Object.entries(roleFeeds)) feeds[paramName(role, name)] = tensor;
+      }
       const out = await scoring.run(feeds);
       const floats = (name: string) => Float32Array.from(out[name].data as Float32Array);
       return {

@@ -1,9 +1,10 @@
 // What trainPpo takes and returns, and what it resolves before its first iteration: the hyperparameters it
 // records, the critic's starting weights and the prompt tokens.
 import type { PpoConfig, PpoConfigInput, PromptRow } from '@rlhf/contracts';
-import type { GptConfig, Tokenizer } from '@rlhf/model';
+import type { GptConfig, LoraSettings, Tokenizer } from '@rlhf/model';
 import { type RewardNormalisation, rewardNormalisation } from '@rlhf/reward-model';
 import type { Runtime } from '@rlhf/runtime';
+import type { SftAdapter } from '@rlhf/sft';
 import type { ModelWeights, StageHooks } from '@rlhf/stage-kit';
 
 export interface TrainPpoOptions {
@@ -25,6 +26,8 @@ export interface TrainPpoOptions {
   groundTruth?: (prompt: string, response: string) => number;
   /** Tokenizer of policy and reward model (default ByteTokenizer). */
   tokenizer?: Tokenizer;
+  /** With config.lora: the policy base's name or location, recorded as the adapter's base_model_name_or_path. */
+  baseModel?: string;
 }
 
 export interface PpoResult {
@@ -32,8 +35,10 @@ export interface PpoResult {
   step: number;
   /** The trained policy. */
   model: ModelWeights;
-  /** The trained critic (value model). */
+  /** The trained critic (value model). With config.lora both are merged (W + s·BA). */
   critic: ModelWeights;
+  /** With config.lora: the policy's adapter (settings, tensors, PEFT files). */
+  adapter?: SftAdapter;
   /** Metrics of the last iteration. */
   summary: Record<string, number>;
   /** Every resolved setting: the config, the model configs, the effective caps. */
@@ -53,6 +58,8 @@ export interface PpoHyperparameters {
   /** AdamW steps per iteration, all in one session run: ppoEpochs × minibatches. */
   stepsPerIteration: number;
   approxKl: 'k3';
+  /** With config.lora: each adapter's settings and trainable size. */
+  lora?: Record<'policy' | 'critic', LoraSettings & { trainableParams: number }>;
 }
 
 /**
