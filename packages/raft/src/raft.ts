@@ -13,20 +13,19 @@ import {
 import { buildTrainStep, createTrainer, type Trainer } from '@rlhf/graph';
 import {
   ByteTokenizer,
-  createGenerator,
   createScorer,
   hashString,
   longest,
-  paramShapes,
+  loraSettingsOf,
   type Tokenizer,
+  validateLora,
 } from '@rlhf/model';
 import type { Runtime } from '@rlhf/runtime';
-import { sftExample, sftLossGraph, sftTensors } from '@rlhf/sft';
+import { sftExample, sftTensors } from '@rlhf/sft';
 import {
   batchOrder,
+  loraSummary,
   type ModelWeights,
-  modelFiles,
-  modelFromFiles,
   optimizerFiles,
   optimizerFromFiles,
   optimizerOf,
@@ -41,6 +40,7 @@ import {
   type StageResult,
   stackSteps,
 } from '@rlhf/stage-kit';
+import { fullTuning, loraTuning } from './lora.js';
 
 export interface RaftInput {
   config: RaftConfig | RaftConfigInput;
@@ -51,6 +51,8 @@ export interface RaftInput {
   prompts: readonly PromptRow[];
   runtime: Runtime;
   hooks?: StageHooks;
+  /** With config.lora: the base's name or location, recorded as the adapter's base_model_name_or_path. */
+  baseModel?: string;
   /** Programmatic ground truth; only feeds objective/ground_truth*. */
   groundTruth?: (prompt: string, response: string) => number;
   tokenizer?: Tokenizer;
@@ -92,6 +94,16 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
   if (!input.rewardModel.config.scalarHead) throw new Error('raft: the reward model needs a scalar head');
   if (start.config.scalarHead)
     throw new Error('raft: the policy must be a language model without a scalar head');
+  // LoRA: the start policy stays frozen (and is the KL reference); only the adapter is fine-tuned.
+  const lora = config.lora && loraSettingsOf(config.lora, start.config);
+  if (lora) validateLora(start.config, lora);
+  const tuning = lora
+    ? loraTuning(start, lora, {
+        batchSize: config.batchSize,
+        seed: config.seed,
+        baseModel: input.baseModel ?? null,
+      })
+    : fullTuning(start, config.batchSize);
   const context = Math.min(start.config.maxPositions, input.rewardModel.config.maxPositions);
   const maxPromptLen = Math.min(config.maxPromptLen, context - config.maxNewTokens);
   if (maxPromptLen < 1)
@@ -113,7 +125,12 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
     config,
     model: start.config,
     rewardModel: input.rewardModel.config,
-    effective: { maxPromptLen, samplesPerIteration: B * n, keptPerIteration: B * config.keepPerPrompt },
+    effective: {
+      maxPromptLen,
+      samplesPerIteration: B * n,
+      keptPerIteration: B * config.keepPerPrompt,
+      ...(lora && { lora: loraSummary(start.config, lora) }),
+    },
   };
 
   const run = await runStage({
@@ -122,26 +139,26 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
     checkpointEvery: config.checkpointEvery,
     hooks: input.hooks,
     async start(resume) {
-      const model = resume ? await modelFromFiles(resume.files) : start;
+      const params = await tuning.initial(resume?.files);
       const trainer: Trainer = await createTrainer(
         runtime,
         buildTrainStep({
           name: 'raft_train',
-          params: paramShapes(model.config),
-          ...sftLossGraph(model.config, config.batchSize),
+          params: tuning.params,
+          ...tuning.graph,
           optimizer: optimizerOf(config),
           steps: K,
         }),
         {
-          params: model.params,
+          params,
           ...(resume ? optimizerFromFiles(resume.files) : {}),
           step: Number(resume?.state.optimizerStep ?? 0),
         },
       );
-      const generator = await createGenerator(runtime, model.config);
+      const generator = await tuning.generator(runtime);
       const scorer = await createScorer(runtime, input.rewardModel.config, { outputs: ['scores'] });
-      const reference = await createScorer(runtime, model.config, { outputs: ['logprobs'] });
-      const current = (): ModelWeights => ({ ...model, params: trainer.state.params });
+      const reference = await createScorer(runtime, start.config, { outputs: ['logprobs'] });
+      const current = (): ModelWeights => tuning.model(trainer.state.params);
       let last: Record<string, number> = {};
 
       return {
@@ -199,6 +216,7 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
           const report = await trainer.run(
             stackSteps(steps.map((rows) => sftTensors(rows, config.batchSize, length, tokenizer.padId))),
             config.lr,
+            tuning.shared,
           );
 
           const texts = tokens.map((row) => tokenizer.decode(row, { skipSpecialTokens: true }));
@@ -234,11 +252,15 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
         weights: () => trainer.state.params,
         async checkpoint() {
           return {
-            files: { ...(await modelFiles(current(), { stage: 'raft' })), ...optimizerFiles(trainer.state) },
+            files: { ...(await tuning.files(trainer.state.params)), ...optimizerFiles(trainer.state) },
             state: { optimizerStep: trainer.state.step, seed: config.seed },
           };
         },
-        finish: async () => ({ model: current(), summary: last }),
+        finish: async () => ({
+          model: current(),
+          summary: last,
+          adapter: tuning.adapter(trainer.state.params),
+        }),
         async release() {
           await generator.release();
           await scorer.release();
@@ -248,10 +270,11 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
       };
     },
   });
-  const { model, summary } = run.result;
+  const { model, summary, adapter } = run.result;
   return {
     step: run.step,
     model: { ...model, metadata: { ...model.metadata, stage: 'raft' } },
+    ...(adapter && { adapter }),
     summary,
     hyperparameters: { ...hyperparameters, resumedFrom: run.resumedFrom },
   };
