@@ -139,12 +139,15 @@ const ARTIFACT_KINDS: Record<ArtifactRow['kind'], Artifact['kind']> = {
   onnx_reward: 'onnx',
 };
 
+// A LoRA stage keeps its PEFT adapter in final/adapter/ (the worker's layout): those files are their own kind.
+const isAdapterFile = (path: string) => /\/final\/adapter\/[^/]+$/.test(path);
+
 export function artifactView(row: ArtifactRow, runId: string): Artifact {
   return {
     id: row.id,
     runId,
     stageId: row.stageId,
-    kind: ARTIFACT_KINDS[row.kind],
+    kind: isAdapterFile(row.path) ? 'adapter' : ARTIFACT_KINDS[row.kind],
     key: row.path,
     step: row.step,
     sizeBytes: Number(row.bytes),

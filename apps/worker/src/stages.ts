@@ -48,6 +48,10 @@ async function startingModel(job: StageJobData, ctx: StageContext, seed: number)
   return { config, params: initParams(config, seed) };
 }
 
+/** What a LoRA adapter records as its base (base_model_name_or_path): the stage's input model. */
+const baseModelOf = (job: StageJobData): string =>
+  job.inputs.policy ?? job.baseModel ?? job.modelPreset ?? 'unknown';
+
 /** The run's tokenizer: its registered model's tokenizer.json, else the byte tokenizer of the presets. */
 export const tokenizerOf = (job: StageJobData, ctx: StageContext): Promise<Tokenizer> =>
   tokenizerAt(ctx.artifacts, job.baseModel);
@@ -56,7 +60,7 @@ export const tokenizerOf = (job: StageJobData, ctx: StageContext): Promise<Token
 async function finish(
   job: StageJobData,
   ctx: StageContext,
-  result: Pick<StageResult, 'step' | 'model' | 'summary' | 'last'> & { hyperparameters: object },
+  result: Pick<StageResult, 'step' | 'model' | 'summary' | 'last' | 'adapter'> & { hyperparameters: object },
   onnx: { name: string; bytes: Uint8Array },
   extra: CheckpointFiles = {},
 ): Promise<StageJobResult> {
@@ -104,6 +108,10 @@ async function finish(
         )
       : {}),
     [onnx.name]: onnx.bytes,
+    // A LoRA stage's output is the merged model (what later stages load) and, beside it, the PEFT adapter.
+    ...Object.fromEntries(
+      Object.entries(result.adapter?.files ?? {}).map(([name, bytes]) => [`adapter/${name}`, bytes]),
+    ),
     [HYPERPARAMETERS_FILE]: json(result.hyperparameters),
     'summary.json': json(result.summary),
     ...extra,
@@ -121,6 +129,7 @@ async function rankingStage(job: StageJobData, ctx: StageContext): Promise<Stage
     runtime: ctx.runtime,
     hooks: ctx.hooks,
     tokenizer: await tokenizerOf(job, ctx),
+    baseModel: baseModelOf(job),
   };
   const result =
     job.kind === 'dpo'
@@ -143,19 +152,12 @@ export const runners: StageRunners = withCheckpointEvals({
       runtime: ctx.runtime,
       hooks: ctx.hooks,
       tokenizer: await tokenizerOf(job, ctx),
-      baseModel: job.inputs.policy ?? job.baseModel ?? job.modelPreset ?? 'unknown',
+      baseModel: baseModelOf(job),
     });
-    // A LoRA stage's output is the merged model (what later stages load) and, beside it, the PEFT adapter.
-    const adapter = Object.fromEntries(
-      Object.entries(result.adapter?.files ?? {}).map(([name, bytes]) => [`adapter/${name}`, bytes]),
-    );
-    return finish(
-      job,
-      ctx,
-      result,
-      { name: 'policy.onnx', bytes: exportPolicyOnnx(result.model.config, result.model.params) },
-      adapter,
-    );
+    return finish(job, ctx, result, {
+      name: 'policy.onnx',
+      bytes: exportPolicyOnnx(result.model.config, result.model.params),
+    });
   },
 
   async reward_model(job, ctx) {
@@ -167,6 +169,7 @@ export const runners: StageRunners = withCheckpointEvals({
       runtime: ctx.runtime,
       hooks: ctx.hooks,
       tokenizer: await tokenizerOf(job, ctx),
+      baseModel: baseModelOf(job),
     });
     return finish(job, ctx, result, {
       name: 'reward.onnx',
@@ -191,6 +194,7 @@ export const runners: StageRunners = withCheckpointEvals({
       hooks: ctx.hooks,
       tokenizer: await tokenizerOf(job, ctx),
       groundTruth: groundTruthOf(ctx.tasks, job.config.groundTruth),
+      baseModel: baseModelOf(job),
     });
     return finish(job, ctx, result, {
       name: 'policy.onnx',

@@ -107,13 +107,16 @@ export type Sample = Static<typeof Sample>;
 /** A sample as a trainer reports it (the stage and step travel beside it). */
 export type SampleRow = Omit<Sample, 'stageId' | 'step'>;
 
-/** checkpoint: resumable training state; model: final weights (safetensors + config); onnx: an exported graph. */
+/**
+ * checkpoint: resumable training state; model: final weights (safetensors + config); onnx: an exported graph;
+ * adapter: a LoRA stage's PEFT adapter (adapter_config.json + adapter_model.safetensors) beside its merged model.
+ */
 export const Artifact = Type.Object(
   {
     id: Id,
     runId: Id,
     stageId: Nullable(Id),
-    kind: Type.Enum(['checkpoint', 'model', 'onnx']),
+    kind: Type.Enum(['checkpoint', 'model', 'onnx', 'adapter']),
     key: Type.String({ description: 'artifact store key' }),
     step: Nullable(Type.Integer({ minimum: 0 })),
     sizeBytes: Type.Integer({ minimum: 0 }),

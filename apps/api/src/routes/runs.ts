@@ -215,7 +215,7 @@ export const runRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = asyn
         tags: ['artifacts'],
         summary: 'Checkpoints, final weights (safetensors) and ONNX exports of a run',
         description:
-          'Filter by `kind` (checkpoint, model, onnx) and `stageId`. Each has the sha256 of its file.',
+          'Filter by `kind` (checkpoint, model, onnx, adapter: a LoRA stage’s PEFT files) and `stageId`. Each has the sha256 of its file.',
         params: RunParams,
         querystring: ArtifactListQuery,
         response: { 200: ArtifactList, ...Errors },
