@@ -3,7 +3,7 @@
 // 95 % interval above 1/2 by the ground truth, and by the fixture reward model in a run that evaluates the GRPO
 // policy again; SFT against itself with other seeds gives an interval around 1/2; a reachable gate passes, an
 // impossible one fails; the comparisons join the leaderboard; bad eval configs are 400 naming the field.
-import { generatePromptRows } from '@rlhf/examples';
+import { generatePreferenceRows, generatePromptRows, generateSftRows } from '@rlhf/examples';
 import { ByteTokenizer, hfModelFiles } from '@rlhf/model';
 import { ppoPrompts, rewardModel, sftPolicy } from '@rlhf/ppo/testing';
 import { createRuntime } from '@rlhf/runtime';
@@ -200,6 +200,48 @@ test('SFT against itself with other seeds: an interval around 1/2', async () => 
   expect(verdict.lower).toBeLessThan(0.5);
   expect(verdict.upper).toBeGreaterThan(0.5);
   expect(run.gate).toBeNull();
+}, 900_000);
+
+test("an eval stage reads this run's stages: against its SFT stage, judged by its own reward model", async () => {
+  const sftData = await uploadDataset(api.app, team.headers, 'sft', generateSftRows(64, { seed: 3 }));
+  const pairs = await uploadDataset(
+    api.app,
+    team.headers,
+    'preference',
+    generatePreferenceRows(64, { seed: 4 }),
+  );
+  const { run, stage, verdict } = await evaluated({
+    model: { preset: 'tiny' },
+    stages: [
+      { kind: 'sft', datasetId: sftData, config: { maxSteps: 10, batchSize: 8, stepsPerCall: 5 } },
+      { kind: 'reward_model', datasetId: pairs, config: { maxSteps: 5, batchSize: 8, stepsPerCall: 5 } },
+      {
+        kind: 'eval',
+        datasetId: evalPrompts,
+        config: {
+          against: { stage: 'sft' },
+          judge: { type: 'reward_model' },
+          maxPrompts: 16,
+          seeds: [1],
+          againstSeeds: [2],
+          maxNewTokens: 8,
+        },
+      },
+    ],
+  });
+  // The policy is the SFT stage itself (the run's last policy): scored by the run's reward model on both sides.
+  const evaluation = (await get(`/v1/evaluations/${stage.id}`)).json();
+  expect(evaluation.status).toBe('succeeded');
+  const [pair] = evaluation.result.pairs;
+  expect(pair).toMatchObject({ a: `run:${run.id}:sft`, b: `run:${run.id}:sft`, winRate: verdict.winRate });
+  expect(pair.rows).toHaveLength(16);
+  for (const row of pair.rows) {
+    expect(Number.isFinite(row.scoreA) && Number.isFinite(row.scoreB)).toBe(true);
+    const expected = row.scoreA > row.scoreB ? 'win' : row.scoreA < row.scoreB ? 'loss' : 'tie';
+    expect(row.outcome).toBe(expected);
+  }
+  // A model against itself rates nothing on the leaderboard.
+  expect(evaluation.result.comparisons).toEqual([]);
 }, 900_000);
 
 test('bad eval configs are 400 naming the field; nothing is stored', async () => {

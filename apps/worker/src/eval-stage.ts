@@ -85,7 +85,6 @@ export async function comparePolicy(
   ctx: StageContext,
   tokenizer: Tokenizer,
 ): Promise<EvalStageOutcome> {
-  const job = spec;
   const c = spec.config;
   const { prompts } = sides;
   // Names inside the comparison are the two sides; the leaderboard names replace them in the result.
@@ -102,10 +101,10 @@ export async function comparePolicy(
     tokenizer,
   });
   const [{ winRate, rows }] = compared.pairs;
-  const rename = (side: string) => (side === 'policy' ? job.names.policy : job.names.against);
+  const rename = (side: string) => (side === 'policy' ? spec.names.policy : spec.names.against);
   const pair = {
-    a: job.names.policy,
-    b: job.names.against,
+    a: spec.names.policy,
+    b: spec.names.against,
     wins: winRate.wins,
     ties: winRate.ties,
     losses: winRate.losses,
@@ -132,18 +131,15 @@ export async function comparePolicy(
       : null,
     comparisons: compared.comparisons.map((m) => ({ ...m, a: rename(m.a), b: rename(m.b) })),
   };
-  const gate = c.gate
-    ? (() => {
-        const verdict = gateVerdict({ against: job.names.against, ...c.gate }, winRate);
-        return {
-          passed: verdict.pass,
-          winRate: winRate.winRate,
-          interval: winRate.interval,
-          minWinRate: verdict.minWinRate,
-          rule: verdict.rule,
-        };
-      })()
-    : null;
+  if (!c.gate) return { result, pair, gate: null };
+  const verdict = gateVerdict({ against: spec.names.against, ...c.gate }, winRate);
+  const gate = {
+    passed: verdict.pass,
+    winRate: winRate.winRate,
+    interval: winRate.interval,
+    minWinRate: verdict.minWinRate,
+    rule: verdict.rule,
+  };
   return { result, pair, gate };
 }
 
