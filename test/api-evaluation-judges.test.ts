@@ -43,7 +43,10 @@ beforeAll(async () => {
   // The judge also as an admin model (MODEL_DIRS): a directory on shared storage every team sees.
   sharedModels = await mkdtemp(join(tmpdir(), 'rlhf-shared-judge-'));
   await mkdir(join(sharedModels, 'shared-judge'));
-  for (const [name, data] of Object.entries(firstPreferringJudgeFiles(MARGIN)))
+  // With a Jinja chat template of its own (not the byte tokenizer's copy of the built-in format).
+  const ownTemplate =
+    '{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}';
+  for (const [name, data] of Object.entries(firstPreferringJudgeFiles(MARGIN, { chatTemplate: ownTemplate })))
     await writeFile(join(sharedModels, 'shared-judge', name), data);
   api = await startApi({ modelDirs: [join(sharedModels, 'shared-judge')] });
   evaluator = await startTestEvaluationWorker(api);
@@ -228,6 +231,24 @@ describe('an admin model as the judge', () => {
     expect(done.error).toBeNull();
     expect(done.result.positionBias).toMatchObject({ judged: 12, flipRate: 1, favouredFirst: 12 });
     expect(done.result.pairs[0].ties).toBe(12);
+  }, 120_000);
+});
+
+describe('a judge model’s own chat template', () => {
+  test('frames the judge prompt: a template that raises fails the evaluation with its message', async () => {
+    const raising = firstPreferringJudgeFiles(MARGIN, {
+      chatTemplate: "{{ raise_exception('this judge template refuses every conversation') }}",
+    });
+    const judge = await registerModel(api.app, team.headers, 'raising-judge', raising);
+    const created = await post({
+      ...base(),
+      seeds: [4],
+      judge: { type: 'language_model', modelId: judge.id },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const done = await finishedEvaluation(api, team.headers, created.json().id);
+    expect(done.status).toBe('failed');
+    expect(done.error).toContain('this judge template refuses every conversation');
   }, 120_000);
 });
 

@@ -18,7 +18,11 @@ export function untrainedModelFiles(seed: number): Record<string, Uint8Array> {
  * bias v whatever the input, and the tied embedding rows of "A" and "B" differ by margin·v/|v|², so every
  * position's logit of "A" exceeds that of "B" by exactly `margin`: P("A") / (P("A") + P("B")) = σ(margin).
  */
-export function firstPreferringJudgeFiles(margin: number, seed = 11): Record<string, Uint8Array> {
+export function firstPreferringJudgeFiles(
+  margin: number,
+  options: { seed?: number; chatTemplate?: string } = {},
+): Record<string, Uint8Array> {
+  const seed = options.seed ?? 11;
   const config = presetConfig('tiny');
   const params = initParams(config, seed);
   const d = config.nEmbd;
@@ -31,7 +35,10 @@ export function firstPreferringJudgeFiles(margin: number, seed = 11): Record<str
   for (let i = 0; i < d; i++) wte[a * d + i] = wte[b * d + i] + (margin * v[i]) / norm2;
   const { 'README.md': _readme, ...files } = hfModelFiles(
     { config, params },
-    { tokenizer: new ByteTokenizer() },
+    {
+      tokenizer: new ByteTokenizer(),
+      ...(options.chatTemplate ? { chatTemplate: options.chatTemplate } : {}),
+    },
   );
   return files;
 }

@@ -10,7 +10,7 @@ import {
   type JudgmentCounts,
 } from '@rlhf/eval';
 import { createGrader } from '@rlhf/graders';
-import type { Tokenizer } from '@rlhf/model';
+import { modelChatTemplate, type Tokenizer } from '@rlhf/model';
 import type { Runtime } from '@rlhf/runtime';
 import { loadModelAt, tokenizerAt } from './model-files.js';
 import { groundTruthOf, type Tasks } from './tasks.js';
@@ -67,13 +67,16 @@ export async function buildJudge(spec: EvaluationJobData['judge'], deps: JudgeDe
       };
     }
     case 'language_model': {
+      const tokenizer = await tokenizerAt(deps.artifacts, spec.key);
       const judgeModel = await createLanguageModelJudge({
         runtime: deps.runtime,
         model: await loadModelAt(deps.artifacts, spec.key),
-        tokenizer: await tokenizerAt(deps.artifacts, spec.key),
+        tokenizer,
         template: spec.template,
+        // The judge is a chat model (the API checked): its own template frames the question.
+        chatTemplate: modelChatTemplate(tokenizer),
       });
-      // The answers depend on the judge's weights (key and digest) and template (chat rendering, "A"/"B" are fixed).
+      // The answers depend on the judge's weights (key and digest; its chat template is among its files) and template.
       const cached = cachedJudge(judgeModel.judge, deps.judgments, {
         judge: JSON.stringify([spec.key, spec.version ?? null, spec.template]),
       });

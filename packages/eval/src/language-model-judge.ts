@@ -1,7 +1,14 @@
 // A judge language model as a pairwise judge: the judge template is filled with the prompt and both responses,
 // rendered as a user turn of the chat template, and the verdict is read from the log-probabilities of the two
 // answer strings ("A" / "B") as the assistant's reply, not from free text (cf. Zheng et al. 2023 §3.1).
-import { ByteTokenizer, chatPrompt, createScorer, type Tokenizer } from '@rlhf/model';
+import {
+  ByteTokenizer,
+  chatPrompt,
+  createScorer,
+  type ModelChatTemplate,
+  type Tokenizer,
+  templateGenerationPrompt,
+} from '@rlhf/model';
 import type { Runtime } from '@rlhf/runtime';
 import { type ModelWeights, promptTokens } from '@rlhf/stage-kit';
 import type { JudgeRequest, PairwiseJudge } from './position-bias.js';
@@ -21,6 +28,8 @@ export interface LanguageModelJudgeOptions {
   template?: string;
   /** Render the filled template as a user turn of the chat template (default true). */
   chat?: boolean;
+  /** The judge model's own chat template (packages/model modelChatTemplate); default: the built-in format. */
+  chatTemplate?: ModelChatTemplate;
   /** The answers that mean "first is better" and "second is better" (default ['A', 'B']). */
   answers?: readonly [string, string];
   /** Requests per scoring call (default 32; two rows each). */
@@ -32,15 +41,25 @@ export interface LanguageModelJudge {
   release(): Promise<void>;
 }
 
-/** Fills {prompt}, {first} and {second} in one pass, so a response containing "{second}" stays as written. */
-export function renderJudgePrompt(template: string, request: JudgeRequest, chat: boolean): string {
+/**
+ * Fills {prompt}, {first} and {second} in one pass, so a response containing "{second}" stays as written; with
+ * `chat`, as a user turn with the generation prompt of `chatTemplate` (default: the built-in format).
+ */
+export function renderJudgePrompt(
+  template: string,
+  request: JudgeRequest,
+  chat: boolean,
+  chatTemplate?: ModelChatTemplate,
+): string {
   const values: Record<string, string> = {
     prompt: request.prompt,
     first: request.first,
     second: request.second,
   };
   const filled = template.replace(/\{(prompt|first|second)\}/g, (_, key: string) => values[key]);
-  return chat ? chatPrompt([{ role: 'user', content: filled }]) : filled;
+  if (!chat) return filled;
+  const turns = [{ role: 'user', content: filled }];
+  return chatTemplate ? templateGenerationPrompt(chatTemplate, turns) : chatPrompt(turns);
 }
 
 /** P(first better) from the two answers' log-probs, renormalised over the two: e^a / (e^a + e^b) = σ(a − b). */
@@ -80,7 +99,7 @@ export async function createLanguageModelJudge(
       const batch = requests.slice(start, start + batchSize);
       // Long judge prompts keep their end (the question asked and the assistant marker), as sampling stages do.
       const prompts = batch.map((r) =>
-        promptTokens(tokenizer, renderJudgePrompt(template, r, chat), maxPromptLen),
+        promptTokens(tokenizer, renderJudgePrompt(template, r, chat, options.chatTemplate), maxPromptLen),
       );
       const { logprobs } = await scorer.score({
         params: model.params,
