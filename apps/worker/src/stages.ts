@@ -224,6 +224,7 @@ export const runners: StageRunners = withCheckpointEvals({
       runtime: ctx.runtime,
       hooks: ctx.hooks,
       tokenizer: await tokenizerOf(job, ctx),
+      baseModel: baseModelOf(job),
     });
     return finish(job, ctx, result, {
       name: 'policy.onnx',
@@ -246,6 +247,7 @@ export const runners: StageRunners = withCheckpointEvals({
       hooks: ctx.hooks,
       tokenizer: await tokenizerOf(job, ctx),
       groundTruth: groundTruthOf(ctx.tasks, job.config.groundTruth),
+      baseModel: baseModelOf(job),
     });
     return finish(
       job,

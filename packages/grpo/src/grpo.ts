@@ -25,7 +25,6 @@ import {
   validateLora,
 } from '@rlhf/model';
 import { float32, int64, type Runtime, type Weights } from '@rlhf/runtime';
-import type { SftAdapter } from '@rlhf/sft';
 import {
   type BatchReward,
   batchOrder,
@@ -68,11 +67,7 @@ export interface GrpoInput {
 const mean = (xs: ArrayLike<number>) => Array.from(xs).reduce((a, x) => a + x, 0) / Math.max(xs.length, 1);
 
 /** With config.lora, `model` is the merged policy (base + s·BA) and `adapter` the adapter itself. */
-export interface GrpoResult extends StageResult {
-  adapter?: SftAdapter;
-}
-
-export async function trainGrpo(input: GrpoInput): Promise<GrpoResult> {
+export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
   const config = resolveGrpoConfig(input.config);
   const { runtime, policy: start } = input;
   const tokenizer = input.tokenizer ?? new ByteTokenizer();

@@ -14,7 +14,6 @@ import {
   peftAdapterFromFiles,
 } from '@rlhf/model';
 import type { HostTensor, Runtime, Weights } from '@rlhf/runtime';
-import type { SftAdapter } from '@rlhf/sft';
 import {
   type CheckpointFiles,
   type ModelWeights,
@@ -23,6 +22,7 @@ import {
   optimizerFiles,
   optimizerFromFiles,
   type ResumePoint,
+  type StageAdapter,
 } from '@rlhf/stage-kit';
 import { BASE_PREFIX, createLoraRolloutScorer } from './lora.js';
 import { frozenBaseFeeds } from '@rlhf/ppo';
@@ -51,7 +51,7 @@ export interface GrpoPolicy {
   /** The policy as a plain model (LoRA: merged, W + s·BA). */
   current(): ModelWeights;
   checkpointFiles(): Promise<CheckpointFiles>;
-  adapter(): SftAdapter | undefined;
+  adapter(): StageAdapter | undefined;
   release(): Promise<void>;
 }
 

@@ -13,8 +13,7 @@ import {
   validateLora,
 } from '@rlhf/model';
 import type { HostTensor, Weights } from '@rlhf/runtime';
-import type { SftAdapter } from '@rlhf/sft';
-import type { CheckpointFiles, ModelWeights } from '@rlhf/stage-kit';
+import type { CheckpointFiles, ModelWeights, StageAdapter } from '@rlhf/stage-kit';
 import { type PpoLora, type PpoModels, paramName } from './graphs.js';
 import { frozenBaseFeeds } from './lora-base.js';
 
@@ -96,7 +95,7 @@ export function loraResult(
   adapters: { policy: Weights; critic: Weights },
   frozen: { ref: Weights; rm: Weights },
   baseModel: string | null,
-): { model: ModelWeights; critic: ModelWeights; adapter: SftAdapter } {
+): { model: ModelWeights; critic: ModelWeights; adapter: StageAdapter } {
   return {
     model: {
       config: models.policy,

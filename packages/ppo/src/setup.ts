@@ -4,8 +4,7 @@ import type { PpoConfig, PpoConfigInput, PromptRow } from '@rlhf/contracts';
 import type { GptConfig, LoraSettings, Tokenizer } from '@rlhf/model';
 import { type RewardNormalisation, rewardNormalisation } from '@rlhf/reward-model';
 import type { Runtime } from '@rlhf/runtime';
-import type { SftAdapter } from '@rlhf/sft';
-import type { ModelWeights, StageHooks } from '@rlhf/stage-kit';
+import type { ModelWeights, StageAdapter, StageHooks } from '@rlhf/stage-kit';
 
 export interface TrainPpoOptions {
   /** A full config or any part of one (@rlhf/contracts defaults fill the rest). */
@@ -38,7 +37,7 @@ export interface PpoResult {
   /** The trained critic (value model). With config.lora both are merged (W + s·BA). */
   critic: ModelWeights;
   /** With config.lora: the policy's adapter (settings, tensors, PEFT files). */
-  adapter?: SftAdapter;
+  adapter?: StageAdapter;
   /** Metrics of the last iteration. */
   summary: Record<string, number>;
   /** Every resolved setting: the config, the model configs, the effective caps. */

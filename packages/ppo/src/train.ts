@@ -4,10 +4,11 @@
 // 2. targets on the host: score − β·KL per token, GAE, whitened advantages;
 // 3. update: ppoEpochs × minibatches AdamW steps on policy + critic in one fused graph run;
 // 4. β update, metrics, samples, checkpoint.
+// With config.lora the policy and critic are adapters on the frozen SFT and reward-model weights (lora.ts).
 import { type GraderSpec, PpoMetrics, resolvePpoConfig, rewardPartMetric } from '@rlhf/contracts';
 import { createGrader } from '@rlhf/graders';
 import { createTrainer, type Trainer } from '@rlhf/graph';
-import { ByteTokenizer, hashString } from '@rlhf/model';
+import { ByteTokenizer, hashString, savedModuleParams } from '@rlhf/model';
 import {
   batchOrder,
   type ModelWeights,
@@ -16,13 +17,13 @@ import {
   optimizerFiles,
   optimizerFromFiles,
   framingOf,
-  promptText,
+  framedPromptText,
   promptTokens,
   runStage,
   type SampleRow,
 } from '@rlhf/stage-kit';
 import { arrayMaskedMean } from './advantages.js';
-import { buildPpoTrainStep, type PpoModels } from './graphs.js';
+import { buildPpoTrainStep, type PpoModels, trainedShapes } from './graphs.js';
 import {
   checkFinite,
   iterationMetrics,
@@ -34,6 +35,7 @@ import {
   withRole,
 } from './iteration.js';
 import { createKlController, type KlController, type KlControllerState } from './kl-controller.js';
+import { loraFiles, loraHyperparameters, loraResult, loraSharedFeeds, loraStart, ppoLora } from './lora.js';
 import { createRolloutEngine } from './rollout.js';
 import {
   criticFromRewardModel,
@@ -62,12 +64,17 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
   const { runtime } = options;
   const config = resolvePpoConfig(options.config);
   const tokenizer = options.tokenizer ?? new ByteTokenizer();
-  const hyper = resolveHyperparameters(options, config, tokenizer);
   const models: PpoModels = {
     policy: options.policy.config,
     critic: options.rewardModel.config,
     rewardModel: options.rewardModel.config,
   };
+  const lora = ppoLora(config, models);
+  const hyper = {
+    ...resolveHyperparameters(options, config, tokenizer),
+    ...(lora && { lora: loraHyperparameters(models, lora) }),
+  };
+  const baseModel = options.baseModel ?? null;
   const B = config.rolloutBatchSize;
   const K = hyper.stepsPerIteration;
   // A declared grader adds its score to the reward model's (Issue: PPO with graders); its RM is the base score.
@@ -80,12 +87,13 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
   const framing = framingOf(tokenizer, config.framing, 'config.framing');
   const prompts = options.prompts.map((row) => ({
     row,
-    text: promptText(row),
+    text: framedPromptText(row, framing),
     ids: promptTokens(tokenizer, row, hyper.effectiveMaxPromptLen, framing),
   }));
   // Prompts of iteration i: a fresh seeded order every epoch, read as one stream (resume needs only i).
   const promptOrder = batchOrder(prompts.length, B, config.seed);
   const frozen = { ref: options.policy.params, rm: options.rewardModel.params };
+  const loraShared = lora ? loraSharedFeeds(models, lora, frozen) : {};
 
   const run = await runStage({
     stage: 'ppo',
@@ -95,34 +103,64 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
     async start(resume) {
       // SFT policy + critic from the reward model, or the latest checkpoint.
       const saved = resume?.state as PpoTrainerState | undefined;
-      const policy = resume ? await modelFromFiles(resume.files) : options.policy;
-      const critic = resume
-        ? await modelFromFiles(resume.files, { prefix: CRITIC_PREFIX })
-        : criticFromRewardModel(options.rewardModel, hyper.rewardNormalisation ?? undefined);
+      let policy: ModelWeights;
+      let critic: ModelWeights;
+      if (lora) {
+        // The critic's adapter starts with the critic's head; its trunk is the reward model's (B = 0).
+        const head = criticFromRewardModel(
+          {
+            config: models.critic,
+            params: new Map(
+              savedModuleParams(models.critic, lora.critic).map((p) => [p.name, frozen.rm.get(p.name)!]),
+            ),
+          },
+          hyper.rewardNormalisation ?? undefined,
+        );
+        const adapters = loraStart(
+          models,
+          lora,
+          { policy: options.policy, critic: head },
+          config.seed,
+          resume?.files,
+          CRITIC_PREFIX,
+        );
+        policy = { config: models.policy, params: adapters.policy };
+        critic = { config: models.critic, params: adapters.critic };
+      } else {
+        policy = resume ? await modelFromFiles(resume.files) : options.policy;
+        critic = resume
+          ? await modelFromFiles(resume.files, { prefix: CRITIC_PREFIX })
+          : criticFromRewardModel(options.rewardModel, hyper.rewardNormalisation ?? undefined);
+      }
       const kl: KlController = createKlController(config.kl, saved?.kl);
       const trainer: Trainer = await createTrainer(
         runtime,
-        buildPpoTrainStep({ models, config, miniBatchSize: hyper.miniBatchSize }),
+        buildPpoTrainStep({ models, config, miniBatchSize: hyper.miniBatchSize, lora }),
         {
           params: new Map([...withRole(policy.params, 'policy'), ...withRole(critic.params, 'critic')]),
           ...(resume ? optimizerFromFiles(resume.files) : {}),
           step: saved?.optimizerStep ?? 0,
         },
       );
-      const engine = await createRolloutEngine(runtime, models, {
-        maxNewTokens: config.maxNewTokens,
-        temperature: config.temperature,
-        topK: config.topK,
-        topP: config.topP,
-        eosId: tokenizer.eosId,
-        padId: tokenizer.padId,
-      }).catch(async (error: unknown) => {
+      const engine = await createRolloutEngine(
+        runtime,
+        models,
+        {
+          maxNewTokens: config.maxNewTokens,
+          temperature: config.temperature,
+          topK: config.topK,
+          topP: config.topP,
+          eosId: tokenizer.eosId,
+          padId: tokenizer.padId,
+        },
+        lora,
+      ).catch(async (error: unknown) => {
         await trainer.release();
         throw error;
       });
       const current = (role: 'policy' | 'critic', base: ModelWeights): ModelWeights => ({
         config: base.config,
-        params: ofRole(trainer.state.params, base.config, role),
+        params: ofRole(trainer.state.params, base.config, role, trainedShapes(models, role, lora)),
       });
       let summary: Record<string, number> = {};
 
@@ -157,7 +195,7 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
           const report = await trainer.run(
             { rows: minibatchRows(B, hyper.miniBatchSize, config, it) },
             config.lr,
-            trainInputs(rollout, targets, tokenizer.padId),
+            { ...trainInputs(rollout, targets, tokenizer.padId), ...loraShared },
           );
           const trainSeconds = (performance.now() - trainStarted) / 1000;
           // K fused updates make one iteration: a bad value in any of them is the iteration's.
@@ -197,13 +235,21 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
         },
         weights: () => trainer.state.params,
         async checkpoint() {
+          const adapters = {
+            policy: current('policy', policy).params,
+            critic: current('critic', critic).params,
+          };
           const files = {
-            ...(await modelFiles(current('policy', policy), { stage: 'ppo' })),
-            ...(await modelFiles(
-              current('critic', critic),
-              { stage: 'ppo-critic' },
-              { prefix: CRITIC_PREFIX },
-            )),
+            ...(lora
+              ? loraFiles(models, lora, adapters, CRITIC_PREFIX, baseModel)
+              : {
+                  ...(await modelFiles(current('policy', policy), { stage: 'ppo' })),
+                  ...(await modelFiles(
+                    current('critic', critic),
+                    { stage: 'ppo-critic' },
+                    { prefix: CRITIC_PREFIX },
+                  )),
+                }),
             ...optimizerFiles(trainer.state),
           };
           const iteration = trainer.state.step / K;
@@ -216,8 +262,15 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
           return { files, state: { ...state } };
         },
         finish: async () => ({
-          model: current('policy', policy),
-          critic: current('critic', critic),
+          ...(lora
+            ? loraResult(
+                models,
+                lora,
+                { policy: current('policy', policy).params, critic: current('critic', critic).params },
+                frozen,
+                baseModel,
+              )
+            : { model: current('policy', policy), critic: current('critic', critic) }),
           summary,
         }),
         async release() {
