@@ -13,8 +13,12 @@ import { createTestTeam, startApi, type TestApi, type TestTeam, waitFor } from '
 
 const WORKER_MAIN = fileURLToPath(new URL('../../apps/worker/src/main.ts', import.meta.url));
 const EXAMPLE_TASKS = fileURLToPath(new URL('../../examples/sort-digits/index.ts', import.meta.url));
-/** Crash recovery in seconds instead of a minute (BullMQ lock, stall check, heartbeat). */
-export const FAST_LOCKS = { lockDuration: 1500, stalledInterval: 1000, heartbeatIntervalMs: 200 };
+/**
+ * Crash recovery in seconds instead of a minute (BullMQ lock, stall check, heartbeat). The lock is 10 s, not
+ * less: building a stage's graphs blocks the worker's event loop for seconds on a loaded machine, and a lock
+ * not renewed in time makes BullMQ take the live job for stalled (a 1.5 s lock failed a finished stage).
+ */
+export const FAST_LOCKS = { lockDuration: 10_000, stalledInterval: 1000, heartbeatIntervalMs: 200 };
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -39,12 +43,12 @@ export const ALL_KINDS: readonly StageKind[] = ['sft', 'reward_model', 'dpo', 'p
  * checkpoints and every step reports metrics (the checks compare steps, not values).
  */
 export const STAGE_CONFIGS: Record<StageKind, Record<string, unknown>> = {
-  sft: { maxSteps: 120, batchSize: 8, stepsPerCall: 5, checkpointEvery: 20, evalEvery: 1000, lr: 3e-3 },
+  sft: { maxSteps: 60, batchSize: 8, stepsPerCall: 5, checkpointEvery: 10, evalEvery: 1000, lr: 3e-3 },
   reward_model: { maxSteps: 60, batchSize: 8, stepsPerCall: 5, checkpointEvery: 10, evalEvery: 1000 },
   dpo: { maxSteps: 60, batchSize: 4, stepsPerCall: 5, checkpointEvery: 10, evalEvery: 1000 },
   pro: { maxSteps: 60, batchSize: 4, stepsPerCall: 5, checkpointEvery: 10, evalEvery: 1000 },
   raft: {
-    iterations: 12,
+    iterations: 8,
     promptsPerIteration: 4,
     samplesPerPrompt: 2,
     stepsPerIteration: 2,
@@ -53,14 +57,14 @@ export const STAGE_CONFIGS: Record<StageKind, Record<string, unknown>> = {
     checkpointEvery: 2,
   },
   grpo: {
-    iterations: 12,
+    iterations: 8,
     promptsPerIteration: 4,
     groupSize: 2,
     maxNewTokens: 8,
     reward: 'sort-digits',
     checkpointEvery: 2,
   },
-  ppo: { iterations: 12, rolloutBatchSize: 4, maxNewTokens: 8, checkpointEvery: 2, sampleEvery: 100 },
+  ppo: { iterations: 8, rolloutBatchSize: 4, maxNewTokens: 8, checkpointEvery: 2, sampleEvery: 100 },
 };
 
 export interface ChaosEnvOptions {
