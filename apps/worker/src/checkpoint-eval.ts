@@ -32,14 +32,24 @@ function evaluatingStore(
       const passed = Math.floor(step / settings.every) > Math.floor(lastStep / settings.every);
       lastStep = step;
       if (!passed) return;
-      sides ??= await loadSides(spec, ctx);
-      const outcome = await comparePolicy(
-        spec,
-        sides,
-        await modelFromFiles(files),
-        ctx,
-        await tokenizerAt(ctx.artifacts, tokenizerKey),
-      );
+      // A measurement, not the training: a checkpoint that cannot be compared (e.g. one holding only a LoRA
+      // adapter) is reported and skipped, the stage goes on.
+      let outcome: Awaited<ReturnType<typeof comparePolicy>>;
+      try {
+        sides ??= await loadSides(spec, ctx);
+        outcome = await comparePolicy(
+          spec,
+          sides,
+          await modelFromFiles(files),
+          ctx,
+          await tokenizerAt(ctx.artifacts, tokenizerKey),
+        );
+      } catch (error) {
+        const message = `checkpoint evaluation at step ${step} failed: ${error instanceof Error ? error.message : String(error)}`;
+        ctx.logger.warn({ err: error, step }, 'checkpoint evaluation failed; the stage goes on');
+        ctx.hooks.log?.(message);
+        return;
+      }
       await ctx.hooks.onMetrics?.(step, {
         'eval/win_rate': outcome.pair.winRate,
         'eval/win_rate_lower': outcome.pair.interval.lower,
