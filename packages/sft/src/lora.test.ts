@@ -163,7 +163,7 @@ describe('LoRA SFT on sort-digits (tiny preset)', () => {
     ];
     expect(wideAdapter / adapterBytes).toBeCloseTo(2, 1);
     expect(wideMoments / loraMoments).toBeCloseTo(2, 1);
-  });
+  }, 600_000); // four SFT runs: ~120 s on a loaded 2-core machine, past vitest's default
 
   test('resumes from its adapter checkpoint to the same adapter; bad lora settings name the field', async () => {
     const base: ModelWeights = { config: tiny, params: initParams(tiny, 1) };
