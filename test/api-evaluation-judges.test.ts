@@ -301,3 +301,19 @@ describe('bad judges', () => {
     expect(await api.app.services.prisma.evaluation.count()).toBe(before);
   }, 60_000);
 });
+
+describe('leaderboard', () => {
+  test('filters by the grader and language-model judges', async () => {
+    const board = async (judge: string) =>
+      (
+        await api.app.inject({ method: 'GET', url: `/v1/leaderboard?judge=${judge}`, headers: team.headers })
+      ).json();
+    // The grader evaluation above (2 seeds × 12 prompts); the judge-model ones (24 + 24 + 12; the failed one none).
+    expect((await board('grader')).comparisons).toBe(24);
+    expect((await board('language_model')).comparisons).toBe(60);
+    expect((await board('language_model')).rows.map((r: { model: string }) => r.model).sort()).toEqual([
+      'model:untrained-a',
+      'model:untrained-b',
+    ]);
+  });
+});

@@ -5,6 +5,7 @@ import type {
   Artifact,
   Dataset,
   DatasetKind,
+  EvalJudgeType,
   MetricPoint,
   RegisteredModelView,
   RunStatus,
@@ -200,7 +201,7 @@ export function createClient({ url, key, timeoutMs = 60_000 }: ClientOptions) {
     listEvaluations: (params: { limit?: number; cursor?: string } = {}) =>
       json<Page<EvaluationView>>('list evaluations', `/v1/evaluations${query(params)}`),
     /** GET /v1/leaderboard */
-    leaderboard: (params: { judge?: 'reward_model' | 'task' } = {}) =>
+    leaderboard: (params: { judge?: EvalJudgeType } = {}) =>
       json<LeaderboardView>('leaderboard', `/v1/leaderboard${query(params)}`),
     /** GET /v1/workers */
     listWorkers: () => json<{ items: WorkerInfo[] }>('list workers', '/v1/workers'),

@@ -97,6 +97,14 @@ export const EvalJudgeSpec = Type.Union([
   ),
 ]);
 export type EvalJudgeSpec = Static<typeof EvalJudgeSpec>;
+export type EvalJudgeType = EvalJudgeSpec['type'];
+/** Every kind of judge (the leaderboard's `judge` filter). */
+export const EVAL_JUDGE_TYPES: readonly EvalJudgeType[] = [
+  'reward_model',
+  'task',
+  'grader',
+  'language_model',
+];
 
 export const EvalSamplingSpec = Type.Object(
   {

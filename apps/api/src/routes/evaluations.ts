@@ -1,5 +1,5 @@
 // POST /v1/evaluations, GET /v1/evaluations[/:evaluationId], GET /v1/leaderboard
-import { Id } from '@rlhf/contracts';
+import { EVAL_JUDGE_TYPES, Id } from '@rlhf/contracts';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { teamOf } from '../auth.js';
@@ -25,7 +25,7 @@ const ListQuery = Type.Object(
 const LeaderboardQuery = Type.Object(
   {
     judge: Type.Optional(
-      Type.Enum(['reward_model', 'task'], { description: 'only comparisons by this kind of judge' }),
+      Type.Enum([...EVAL_JUDGE_TYPES], { description: 'only comparisons by this kind of judge' }),
     ),
   },
   closed,

@@ -1,4 +1,5 @@
-// rlhf leaderboard [--judge reward_model|task]: every model the team compared, best first (Bradley–Terry, Elo scale).
+// rlhf leaderboard [--judge reward_model|task|grader|language_model]: every model the team compared, best first (Bradley–Terry, Elo scale).
+import { EVAL_JUDGE_TYPES, type EvalJudgeType } from '@rlhf/contracts';
 import type { Command } from '../command.js';
 import { table } from '../format.js';
 
@@ -10,12 +11,12 @@ export const leaderboard: Command = {
     judge: {
       type: 'string',
       description: 'only comparisons by this kind of judge',
-      values: ['reward_model', 'task'],
+      values: [...EVAL_JUDGE_TYPES],
       placeholder: 'JUDGE',
     },
   },
   async run(ctx) {
-    const judge = ctx.flags.string('judge') as 'reward_model' | 'task' | undefined;
+    const judge = ctx.flags.string('judge') as EvalJudgeType | undefined;
     const board = await (await ctx.client()).leaderboard(judge ? { judge } : {});
     if (ctx.json) {
       ctx.printJson(board);
