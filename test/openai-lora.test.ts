@@ -1,11 +1,13 @@
 // LoRA runs served as their ft: models through the official `openai` client: two LoRA SFT runs on one uploaded
 // tiny Llama (real API, stage worker and inference consumer) answer chat completions with base + their own adapter,
 // unmerged, token for token and log-prob for log-prob what their merged models (uploaded as models) answer, and
-// the inference consumer holds one loaded base for both.
+// the inference consumer holds one loaded base for both; a LoRA GRPO stage after full SFT is served on the SFT
+// stage's model.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger } from '@rlhf/config';
 import { createApiClient, waitForRun } from '@rlhf/demo';
+import { generatePromptRows } from '@rlhf/examples';
 import { type RunningInferenceWorker, type RunningWorker, startInferenceWorker } from '@rlhf/worker';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -51,6 +53,33 @@ describe('LoRA runs as ft: models', () => {
     await api?.close();
   });
 
+  const ask = (model: string) =>
+    client.chat.completions.create({ model, messages: ASK, max_tokens: 8, temperature: 0, logprobs: true });
+
+  /** Uploads the merged model of a run's final directory (its hf/) as `name`: it answers as `served` did. */
+  async function expectMergedAnswers(
+    key: string,
+    name: string,
+    served: Awaited<ReturnType<typeof ask>>,
+  ): Promise<void> {
+    const dir = join(api.artifactDir, key, 'hf');
+    const files = Object.fromEntries(
+      readdirSync(dir)
+        .filter((file) => file !== 'README.md' && !file.startsWith('.')) // the store's .sha256 sidecars
+        .map((file) => [file, new Uint8Array(readFileSync(join(dir, file)))]),
+    );
+    await registerModel(api.app, team.headers, name, files);
+    const merged = (await ask(name)).choices[0];
+    const choice = served.choices[0];
+    expect(choice.message.content).toBe(merged.message.content);
+    const got = choice.logprobs?.content ?? [];
+    const want = merged.logprobs?.content ?? [];
+    expect(got.length).toBe(want.length);
+    got.forEach((token, t) => {
+      expect(Math.abs(token.logprob - want[t].logprob)).toBeLessThan(1e-4);
+    });
+  }
+
   test('two adapters of one base answer as their merged models do, from one loaded base', async () => {
     const base = await registerModel(api.app, team.headers, 'base-llama');
     const runs = createApiClient(await baseUrl(api.app), team.key);
@@ -81,33 +110,62 @@ describe('LoRA runs as ft: models', () => {
     }
     const listed = (await client.models.list()).data.map((m) => m.id).filter((id) => id.startsWith('ft:'));
     expect(listed).toHaveLength(2);
-    const ask = (model: string) =>
-      client.chat.completions.create({ model, messages: ASK, max_tokens: 8, temperature: 0, logprobs: true });
     const answers = [];
     for (const model of [...listed].reverse()) answers.push(await ask(model)); // oldest run first, as `keys`
     const registered = await api.app.services.prisma.model.findUniqueOrThrow({ where: { id: base.id } });
     expect(inference.loadedModels()).toEqual([registered.key]);
     expect(inference.loadedAdapters()).toEqual(keys);
 
-    // The references: each run's merged model (its hf/ directory) uploaded as a model of its own.
-    for (const [i, key] of keys.entries()) {
-      const dir = join(api.artifactDir, key, 'hf');
-      const files = Object.fromEntries(
-        readdirSync(dir)
-          .filter((name) => name !== 'README.md' && !name.startsWith('.')) // the store's .sha256 sidecars
-          .map((name) => [name, new Uint8Array(readFileSync(join(dir, name)))]),
-      );
-      await registerModel(api.app, team.headers, `merged-${i}`, files);
-      const merged = await ask(`merged-${i}`);
-      const served = answers[i].choices[0];
-      expect(served.message.content).toBe(merged.choices[0].message.content);
-      const got = served.logprobs?.content ?? [];
-      const want = merged.choices[0].logprobs?.content ?? [];
-      expect(got.length).toBe(want.length);
-      got.forEach((token, t) => {
-        expect(Math.abs(token.logprob - want[t].logprob)).toBeLessThan(1e-4);
-      });
-    }
+    // The references: each run's merged model uploaded as a model of its own.
+    for (const [i, key] of keys.entries()) await expectMergedAnswers(key, `merged-${i}`, answers[i]);
     expect(answers[0].choices[0].message.content).not.toBe(answers[1].choices[0].message.content);
+  }, 600_000);
+
+  test("a LoRA GRPO stage after full SFT: its ft: model is the SFT stage's model + the adapter", async () => {
+    const base = await registerModel(api.app, team.headers, 'grpo-base');
+    const runs = createApiClient(await baseUrl(api.app), team.key);
+    const sft = await uploadDataset(api.app, team.headers, 'sft', [
+      { prompt: 'sort: 3 1 2', response: '1 2 3' },
+      { prompt: 'sort: 9 7', response: '7 9' },
+    ]);
+    const prompts = await uploadDataset(api.app, team.headers, 'prompt', generatePromptRows(8, { seed: 3 }));
+    const submitted = await runs.createRun({
+      model: { modelId: base.id },
+      stages: [
+        { kind: 'sft', datasetId: sft, config: { maxSteps: 4, batchSize: 2, lr: 1e-3 } },
+        {
+          kind: 'grpo',
+          datasetId: prompts,
+          config: {
+            iterations: 2,
+            promptsPerIteration: 2,
+            groupSize: 4,
+            maxNewTokens: 8,
+            lr: 1e-2,
+            reward: 'sort-digits',
+            lora: { r: 4, targetModules: ALL_LINEARS },
+          },
+        },
+      ],
+    });
+    const run = await waitForRun(runs, submitted.id);
+    expect(run.error).toBeNull();
+    const [sftKey, grpoKey] = await Promise.all(
+      run.stages.map(
+        async (stage) =>
+          (await api.app.services.prisma.stage.findUniqueOrThrow({ where: { id: stage.id } }))
+            .modelKey as string,
+      ),
+    );
+    const adapterConfig = JSON.parse(
+      readFileSync(join(api.artifactDir, grpoKey, 'adapter', 'adapter_config.json'), 'utf8'),
+    );
+    expect(adapterConfig.base_model_name_or_path).toBe(sftKey);
+    const model = `ft:grpo-base:${team.team.name}::${run.id}`;
+    expect((await client.models.list()).data.map((m) => m.id)).toContain(model);
+    const answer = await ask(model);
+    expect(inference.loadedModels().at(-1)).toBe(sftKey);
+    expect(inference.loadedAdapters()).toContain(grpoKey);
+    await expectMergedAnswers(grpoKey, 'grpo-merged', answer);
   }, 600_000);
 });
