@@ -1,4 +1,4 @@
-import type { PreferenceRow, PromptTextRow, RankedRow } from '@rlhf/contracts';
+import type { PreferenceTextRow, PromptTextRow, RankedTextRow } from '@rlhf/contracts';
 import { createRng, type Rng } from './random.js';
 import { formatPrompt, formatResponse, groundTruthScore } from './task.js';
 
@@ -112,7 +112,7 @@ function rankedAnswers(digits: number[], k: number, rng: Rng): string[] {
 }
 
 /** Comparisons: `chosen` has the strictly higher ground-truth score. */
-export function generatePreferenceRows(count: number, options: DigitsOptions = {}): PreferenceRow[] {
+export function generatePreferenceRows(count: number, options: DigitsOptions = {}): PreferenceTextRow[] {
   const rng = createRng(options.seed ?? DEFAULT_SEEDS.preference);
   return Array.from({ length: count }, () => {
     const digits = randomDigits(rng, options);
@@ -122,7 +122,10 @@ export function generatePreferenceRows(count: number, options: DigitsOptions = {
 }
 
 /** Rankings of `k` answers (default 4) with distinct ground-truth scores, best → worst. */
-export function generateRankedRows(count: number, options: DigitsOptions & { k?: number } = {}): RankedRow[] {
+export function generateRankedRows(
+  count: number,
+  options: DigitsOptions & { k?: number } = {},
+): RankedTextRow[] {
   const rng = createRng(options.seed ?? DEFAULT_SEEDS.ranked);
   const k = options.k ?? 4;
   return Array.from({ length: count }, () => {

@@ -37,17 +37,31 @@ export const SftChatRow = Type.Object(
 export const SftRow = Type.Union([SftPromptRow, SftChatRow]);
 export type SftRow = Static<typeof SftRow>;
 
+/**
+ * The shared prompt of a preference or ranked row: text, or a conversation ending in the user turn the responses
+ * answer (TRL's conversational prompt), rendered with the model's chat template or the built-in one.
+ */
+const PromptText = Text('shared prompt');
+const PromptConversation = Type.Array(ChatMessage, {
+  minItems: 1,
+  maxItems: MAX_MESSAGES,
+  description: 'shared prompt as a conversation ending in a user turn',
+});
+const RankedPrompt = Type.Union([PromptText, PromptConversation]);
+
 /** One human comparison: `chosen` is preferred over `rejected` (the K = 2 case of a ranked row). */
 export const PreferenceRow = Type.Object(
-  { prompt: Text('shared prompt'), chosen: Text('preferred response'), rejected: Text('worse response') },
+  { prompt: RankedPrompt, chosen: Text('preferred response'), rejected: Text('worse response') },
   { additionalProperties: false },
 );
 export type PreferenceRow = Static<typeof PreferenceRow>;
+/** A preference row with a text prompt. */
+export type PreferenceTextRow = PreferenceRow & { prompt: string };
 
 /** K responses to one prompt ranked best → worst; yields all C(K,2) pairs (InstructGPT §3.5). */
 export const RankedRow = Type.Object(
   {
-    prompt: Text('shared prompt'),
+    prompt: RankedPrompt,
     responses: Type.Array(Text('a response'), {
       minItems: 2,
       maxItems: MAX_RANKED_RESPONSES,
@@ -58,6 +72,8 @@ export const RankedRow = Type.Object(
   { additionalProperties: false },
 );
 export type RankedRow = Static<typeof RankedRow>;
+/** A ranked row with a text prompt. */
+export type RankedTextRow = RankedRow & { prompt: string };
 
 /** Reference fields of a prompt row (for graders): at most this many, this many characters as JSON. */
 export const MAX_PROMPT_FIELDS = 32;
@@ -121,19 +137,21 @@ export function datasetRowErrors(kind: DatasetKind, row: unknown): FieldError[] 
     case 'sft':
       return sftRowErrors(row);
     case 'preference': {
-      const errors = schemaErrors(PreferenceRow, row);
+      const errors = schemaErrors(byPromptForm('preference', row), row);
       if (errors.length === 0 && (row as PreferenceRow).chosen === (row as PreferenceRow).rejected) {
         errors.push({ path: '/rejected', message: 'same text as chosen (ties are not allowed)' });
       }
-      return errors;
+      return errors.length > 0 ? errors : conversationPromptErrors((row as PreferenceRow).prompt);
     }
-    case 'ranked':
+    case 'ranked': {
       // A duplicate response is a tie: the ranking would claim one text is better than itself.
-      return schemaErrors(RankedRow, row).map((e) =>
+      const errors = schemaErrors(byPromptForm('ranked', row), row).map((e) =>
         /^\/responses\/\d+$/.test(e.path) && e.message === 'duplicate of an earlier item'
           ? { path: e.path, message: 'duplicate response (ties are not allowed)' }
           : e,
       );
+      return errors.length > 0 ? errors : conversationPromptErrors((row as RankedRow).prompt);
+    }
     case 'prompt':
       return promptRowErrors(row);
   }
@@ -197,6 +215,40 @@ function promptRowErrors(row: unknown): FieldError[] {
     errors.push({
       path: pointer(pointer('/messages', messages.length - 1), 'role'),
       message: 'the last message must be the user turn the policy answers',
+    });
+  return errors;
+}
+
+// Preference / ranked rows checked against the schema of their prompt's form (text or conversation), so errors
+// describe the form the row meant rather than both; built once (schemas are compiled on first use).
+const withPrompt = (schema: typeof PreferenceRow | typeof RankedRow, prompt: TSchema) =>
+  Type.Object({ ...schema.properties, prompt }, { additionalProperties: false });
+const PROMPT_FORMS = {
+  preference: {
+    text: withPrompt(PreferenceRow, PromptText),
+    chat: withPrompt(PreferenceRow, PromptConversation),
+  },
+  ranked: { text: withPrompt(RankedRow, PromptText), chat: withPrompt(RankedRow, PromptConversation) },
+};
+function byPromptForm(kind: 'preference' | 'ranked', row: unknown): TSchema {
+  return PROMPT_FORMS[kind][isObject(row) && Array.isArray(row.prompt) ? 'chat' : 'text'];
+}
+
+// A preference / ranked row's conversation prompt: the turns the responses answer, so it ends with the user's.
+function conversationPromptErrors(prompt: string | ChatMessage[]): FieldError[] {
+  if (typeof prompt === 'string') return [];
+  const errors: FieldError[] = [];
+  prompt.forEach((m, i) => {
+    if (m.role === 'system' && i !== 0)
+      errors.push({
+        path: pointer(pointer('/prompt', i), 'role'),
+        message: 'a system message may only come first',
+      });
+  });
+  if (prompt[prompt.length - 1].role !== 'user')
+    errors.push({
+      path: pointer(pointer('/prompt', prompt.length - 1), 'role'),
+      message: 'the last message must be the user turn the responses answer',
     });
   return errors;
 }

@@ -177,7 +177,9 @@ export async function trainOnRankings<Config>(
       : sequenceLogps(input.runtime, weights, of, tokenizer.padId);
 
   const framing = framingOf(tokenizer, config.framing, 'config.framing');
-  const tokenized = input.rows.map((row) => tokenizeRanking(tokenizer, row, maxSeqLen, framing));
+  const tokenized = input.rows.map((row, i) =>
+    tokenizeRanking(tokenizer, row, maxSeqLen, framing, `rows[${i}].prompt`),
+  );
   const examples = tokenized.filter((t) => t !== null).map((t) => t.example);
   if (examples.length === 0) throw new Error(`${stage}: no ranking fits within maxSeqLen`);
   const split = splitTrainValidation(

@@ -151,3 +151,24 @@ export function templateTrainingSpans(
   push(whole.length, false);
   return spans;
 }
+
+/**
+ * A prompt conversation (ending in a user turn) and one assistant response to it, as the template renders them:
+ * the prompt through the generation prompt, the response with what the template writes after it (its turn end).
+ * For preference and ranked rows, whose responses share the prompt.
+ */
+export function templatePromptResponse(
+  template: ModelChatTemplate,
+  messages: unknown,
+  response: string,
+  field = 'messages',
+): { prompt: string; response: string } {
+  const prompt = templateGenerationPrompt(template, messages, field);
+  const turns = [...validateMessages(messages, field), { role: 'assistant' as const, content: response }];
+  const whole = renderChatTemplate(template, turns, false, field);
+  if (!whole.startsWith(prompt))
+    throw new ChatTemplateError(
+      `${field}: the chat template does not render the prompt with its generation prompt as the start of the answered conversation`,
+    );
+  return { prompt, response: whole.slice(prompt.length) };
+}

@@ -13,6 +13,7 @@ export {
   parseChatTemplate,
   renderChatTemplate,
   templateGenerationPrompt,
+  templatePromptResponse,
   templateTrainingSpans,
 } from './chat-template.js';
 export {

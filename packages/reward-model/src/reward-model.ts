@@ -202,7 +202,9 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
     lora ? mergedModel(model, lora, weights) : weights;
 
   const framing = framingOf(tokenizer, config.framing, 'config.framing');
-  const tokenized = input.rows.map((row) => tokenizeRanking(tokenizer, row, maxSeqLen, framing));
+  const tokenized = input.rows.map((row, i) =>
+    tokenizeRanking(tokenizer, row, maxSeqLen, framing, `rows[${i}].prompt`),
+  );
   const examples = tokenized.filter((t) => t !== null).map((t) => t.example);
   if (examples.length === 0) throw new Error('reward model: no ranking fits within maxSeqLen');
   const { train, validation } = splitTrainValidation(examples, config.validationFraction, config.seed);

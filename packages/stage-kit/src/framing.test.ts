@@ -128,4 +128,42 @@ describe('text rows and prompts', () => {
     // Long prompts keep their end, within maxLen including bos.
     expect(promptTokens(llama3, { prompt: 'abcdef' }, 3, framingOf(llama3))).toEqual([261, ...word('ef')]);
   });
+
+  it('renders a ranking whose prompt is a conversation: template turn ends on every response, or the built-in format', () => {
+    const prompt = [
+      { role: 'system' as const, content: 'S' },
+      { role: 'user' as const, content: 'Hi' },
+    ];
+    const row = { prompt, chosen: 'Yo', rejected: 'No' };
+    const chat = tokenizeRanking(chatml, row, 100, framingOf(chatml), 'rows[7].prompt')?.example;
+    expect(chat?.prompt).toEqual([
+      ...[IM_START, ...word('system'), NL, ...word('S'), IM_END, NL],
+      ...[IM_START, ...word('user'), NL, ...word('Hi'), IM_END, NL],
+      ...[IM_START, ...word('assistant'), NL],
+    ]);
+    expect(chat?.responses).toEqual([
+      [56, 78, IM_END, NL],
+      [45, 78, IM_END, NL],
+    ]);
+    const byte = new ByteTokenizer();
+    const builtin = tokenizeRanking(byte, { prompt, responses: ['a', 'b'] }, 100)?.example;
+    expect(builtin?.prompt).toEqual([
+      256,
+      ...new TextEncoder().encode('<|system|>\nS\n<|user|>\nHi\n<|assistant|>\n'),
+    ]);
+    expect(builtin?.responses).toEqual([
+      [97, 257],
+      [98, 257],
+    ]);
+    const answered = [...prompt, { role: 'assistant' as const, content: 'x' }];
+    expect(() =>
+      tokenizeRanking(
+        chatml,
+        { prompt: answered, chosen: 'a', rejected: 'b' },
+        100,
+        framingOf(chatml),
+        'rows[7].prompt',
+      ),
+    ).toThrow(/^rows\[7\]\.prompt\[2\]\.role: a prompt must not end with an assistant turn/);
+  });
 });

@@ -1,15 +1,22 @@
 // Ranked lists, shared by every stage that learns from rankings (reward model, DPO, PRO/RRHF): a prompt with K
 // responses best → worst yields all C(K,2) (better, worse) pairs, trained together in one batch, each prompt
 // weighing the same whatever its K (the 1/C(K,2) factor of InstructGPT's eq. 1). A preference row is K = 2.
-import type { PreferenceRow, RankedRow } from '@rlhf/contracts';
-import { longest, type ScoreResult, type Scorer, type Tokenizer } from '@rlhf/model';
+import type { ChatMessage, PreferenceRow, RankedRow } from '@rlhf/contracts';
+import {
+  chatPrompt,
+  longest,
+  type ScoreResult,
+  type Scorer,
+  templatePromptResponse,
+  type Tokenizer,
+} from '@rlhf/model';
 import { tokenizeExample } from './data.js';
 import type { Framing } from './framing.js';
 
 export type RankingRow = PreferenceRow | RankedRow;
 
-/** A prompt and its responses best → worst. */
-export function rankedResponses(row: RankingRow): { prompt: string; responses: string[] } {
+/** A prompt (text, or a conversation ending in a user turn) and its responses best → worst. */
+export function rankedResponses(row: RankingRow): { prompt: string | ChatMessage[]; responses: string[] } {
   return 'responses' in row
     ? { prompt: row.prompt, responses: [...row.responses] }
     : { prompt: row.prompt, responses: [row.chosen, row.rejected] };
@@ -29,17 +36,48 @@ export interface RankedExample {
 }
 
 /**
- * Tokenizes a ranking within maxSeqLen, framed as text rows (bos when the framing, by default the tokenizer, adds
- * one); null when a response would be cut away entirely (it cannot be scored).
+ * One response to a ranking's prompt as [bos] + prompt + response + [eos] within maxLen: text prompts framed as text
+ * rows; a conversation in the model's chat template when the framing has one (the response then ends with the
+ * template's turn end, no bos/eos added unless the run asks), else in the built-in format as a text row.
+ */
+function tokenizeRankedResponse(
+  tokenizer: Tokenizer,
+  prompt: string | ChatMessage[],
+  response: string,
+  maxLen: number,
+  framing: Framing | undefined,
+  field: string,
+) {
+  if (typeof prompt === 'string') return tokenizeExample(tokenizer, prompt, response, maxLen, framing);
+  if (!framing?.chatTemplate)
+    return tokenizeExample(tokenizer, chatPrompt(prompt, field), response, maxLen, framing);
+  const text = templatePromptResponse(framing.chatTemplate, prompt, response, field);
+  const ends = framing.templated;
+  const promptIds = [...(ends.bos ? [tokenizer.bosId] : []), ...tokenizer.encode(text.prompt)];
+  const ids = [...promptIds, ...tokenizer.encode(text.response), ...(ends.eos ? [tokenizer.eosId] : [])];
+  return {
+    ids: ids.slice(0, maxLen),
+    promptTokens: Math.min(promptIds.length, maxLen),
+    truncated: ids.length > maxLen,
+  };
+}
+
+/**
+ * Tokenizes a ranking within maxSeqLen (bos when the framing, by default the tokenizer's text framing, adds one;
+ * a conversation prompt as tokenizeRankedResponse says); null when a response would be cut away entirely (it cannot
+ * be scored). `field` names the row in errors.
  */
 export function tokenizeRanking(
   tokenizer: Tokenizer,
   row: RankingRow,
   maxSeqLen: number,
   framing?: Framing,
+  field = 'prompt',
 ): { example: RankedExample; truncated: number } | null {
   const { prompt, responses } = rankedResponses(row);
-  const tokenized = responses.map((r) => tokenizeExample(tokenizer, prompt, r, maxSeqLen, framing));
+  const tokenized = responses.map((r) =>
+    tokenizeRankedResponse(tokenizer, prompt, r, maxSeqLen, framing, field),
+  );
   if (tokenized.some((t) => t.ids.length <= t.promptTokens)) return null;
   return {
     example: {
