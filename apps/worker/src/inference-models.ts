@@ -8,8 +8,11 @@ import {
   leftPad,
   loadCheckpoint,
   type LoraSettings,
+  MAX_TOP_LOGPROBS,
   paramFeeds,
   type Rng,
+  type SamplerOptions,
+  samplerFor,
   type Tokenizer,
   toRows,
 } from '@rlhf/model';
@@ -20,8 +23,8 @@ export interface ServedModel {
   key: string;
   config: GptConfig;
   tokenizer: Tokenizer;
-  /** Generation session and the parameter feeds it takes on every call (converted once). */
-  session: Session;
+  /** The generation session of a sampler variant (built when first asked for), and the feeds every call takes. */
+  session(variant: Required<SamplerOptions>): Promise<Session>;
   feeds: Record<string, HostTensor>;
 }
 
@@ -36,6 +39,8 @@ export interface ChunkResult {
   /** Per row: the sampled tokens up to and including EOS. */
   tokens: number[][];
   logprobs: number[][];
+  /** With sampling.topLogprobs: per row and kept token, the MAX_TOP_LOGPROBS most likely tokens. */
+  top?: { id: number; logprob: number }[][][];
   /** Per row: it sampled EOS. */
   finished: boolean[];
 }
@@ -56,7 +61,7 @@ export async function generateChunk(
   model: ServedModel,
   rows: readonly ChunkRow[],
   tokens: number,
-  sampling: { temperature: number; topP: number },
+  sampling: { temperature: number; topP: number; topLogprobs?: boolean },
 ): Promise<ChunkResult> {
   const { tokenizer } = model;
   const B = rows.length;
@@ -68,7 +73,12 @@ export async function generateChunk(
     rows.map((row) => row.ids),
     tokenizer.padId,
   );
-  const out = await model.session.run({
+  // No top-p: the sort-free sampler; alternatives asked for: the graph that reports them.
+  const session = await model.session({
+    sampler: samplerFor(sampling),
+    topLogprobs: sampling.topLogprobs ? MAX_TOP_LOGPROBS : 0,
+  });
+  const out = await session.run({
     ...model.feeds,
     prompt_ids: prompt.ids,
     prompt_mask: prompt.mask,
@@ -86,7 +96,25 @@ export async function generateChunk(
     tokens: ids.map((row, b) => row.filter((_, t) => mask[b][t] === 1)),
     logprobs: logprobs.map((row, b) => row.filter((_, t) => mask[b][t] === 1)),
     finished: Array.from(out.finished.data as Uint8Array, Boolean),
+    ...(out.top_ids ? { top: alternatives(out.top_ids, out.top_logprobs, mask) } : {}),
   };
+}
+
+/** top_ids / top_logprobs [B, N, K] as, per row and kept token, its K alternatives. */
+function alternatives(ids: HostTensor, logprobs: HostTensor, mask: number[][]) {
+  const [B, N, K] = ids.dims;
+  return Array.from({ length: B }, (_, b) =>
+    mask[b].flatMap((kept, n) =>
+      kept === 1
+        ? [
+            Array.from({ length: K }, (_, j) => ({
+              id: Number(ids.data[(b * N + n) * K + j]),
+              logprob: Number(logprobs.data[(b * N + n) * K + j]),
+            })),
+          ]
+        : [],
+    ),
+  );
 }
 
 export interface ModelCache {
@@ -157,12 +185,18 @@ export function createModelCache(runtime: Runtime, artifactDir: string, capacity
     }
     return base;
   }
-  function sessionOf(key: string, base: LoadedBase, settings?: LoraSettings): Promise<Session> {
-    const graph = settings ? adapterGraphKey(settings) : '';
+  function sessionOf(
+    key: string,
+    base: LoadedBase,
+    settings: LoraSettings | undefined,
+    variant: Required<SamplerOptions>,
+  ): Promise<Session> {
+    const graph = `${settings ? adapterGraphKey(settings) : ''}|${variant.sampler}|${variant.topLogprobs}`;
     let session = base.sessions.get(graph);
     if (!session) {
-      session = runtime.createSession(buildGenerationGraph(base.config, settings ? { lora: settings } : {}), {
-        name: `inference ${key}`,
+      const options = { ...variant, ...(settings ? { lora: settings } : {}) };
+      session = runtime.createSession(buildGenerationGraph(base.config, options), {
+        name: `inference ${key} ${graph}`,
       });
       session.catch(() => base.sessions.delete(graph));
       base.sessions.set(graph, session);
@@ -198,11 +232,13 @@ export function createModelCache(runtime: Runtime, artifactDir: string, capacity
     async get(key) {
       const adapter = await adapterOf(key);
       const base = await baseOf(adapter?.baseKey ?? key);
+      // The plain session at once: a model that cannot be served fails here, where the caller expects it.
+      await sessionOf(key, base, adapter?.settings, { sampler: 'plain', topLogprobs: 0 });
       return {
         key,
         config: base.config,
         tokenizer: base.tokenizer,
-        session: await sessionOf(key, base, adapter?.settings),
+        session: (variant) => sessionOf(key, base, adapter?.settings, variant),
         // The base's feeds are shared (the same tensors for every adapter); the adapter adds its own few.
         feeds: adapter ? { ...base.feeds, ...adapter.feeds } : base.feeds,
       };

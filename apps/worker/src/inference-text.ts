@@ -73,6 +73,8 @@ function pendingStop(text: string, stops: readonly string[]): number {
 export class CompletionText {
   readonly tokens: number[] = [];
   private readonly logprobs: number[] = [];
+  /** Per token, its most likely alternatives (with topLogprobs > 0). */
+  private readonly alternatives: { id: number; logprob: number }[][] = [];
   private sentText = 0;
   private sentTokens = 0;
   finishReason: 'stop' | 'length' | null = null;
@@ -81,6 +83,8 @@ export class CompletionText {
     private readonly tokenizer: Tokenizer,
     private readonly stops: readonly string[],
     private readonly maxTokens: number,
+    /** Alternatives listed per token (0: none). */
+    private readonly topLogprobs = 0,
   ) {}
 
   get remaining(): number {
@@ -88,7 +92,11 @@ export class CompletionText {
   }
 
   /** Adds sampled tokens (EOS last if sampled); returns the text and token log-probs now final. */
-  push(tokens: readonly number[], logprobs: readonly number[]): { text: string; logprobs: TokenLogprob[] } {
+  push(
+    tokens: readonly number[],
+    logprobs: readonly number[],
+    alternatives?: readonly { id: number; logprob: number }[][],
+  ): { text: string; logprobs: TokenLogprob[] } {
     const { eosId } = this.tokenizer;
     let eos = false;
     for (const [i, id] of tokens.entries()) {
@@ -99,6 +107,7 @@ export class CompletionText {
       }
       this.tokens.push(id);
       this.logprobs.push(logprobs[i]);
+      this.alternatives.push(alternatives?.[i].slice(0, this.topLogprobs) ?? []);
     }
     const text = this.decode(this.tokens.length);
     const cut = firstStop(text, this.stops);
@@ -111,6 +120,7 @@ export class CompletionText {
       endTokens = this.tokens.findIndex((_, k) => this.decode(k + 1).length > cut) + 1 || this.tokens.length;
       this.tokens.length = endTokens;
       this.logprobs.length = endTokens;
+      this.alternatives.length = endTokens;
     } else if (eos) {
       this.finishReason = 'stop';
       end = text.length;
@@ -138,11 +148,27 @@ export class CompletionText {
     return this.tokenizer.decode(this.tokens.slice(0, count), { skipSpecialTokens: true });
   }
 
+  private tokenText(id: number): string {
+    return this.tokenizer.decode([id], { skipSpecialTokens: true });
+  }
+
   private tokenLogprobs(from: number, to: number): TokenLogprob[] {
     const out: TokenLogprob[] = [];
     for (let k = from; k < to; k++) {
-      const token = this.tokenizer.decode([this.tokens[k]], { skipSpecialTokens: true });
-      out.push({ token, logprob: this.logprobs[k], bytes: [...Buffer.from(token, 'utf8')] });
+      const token = this.tokenText(this.tokens[k]);
+      out.push({
+        token,
+        logprob: this.logprobs[k],
+        bytes: [...Buffer.from(token, 'utf8')],
+        ...(this.topLogprobs > 0
+          ? {
+              top_logprobs: this.alternatives[k].map((a) => {
+                const text = this.tokenText(a.id);
+                return { token: text, logprob: a.logprob, bytes: [...Buffer.from(text, 'utf8')] };
+              }),
+            }
+          : {}),
+      });
     }
     return out;
   }

@@ -73,6 +73,9 @@ interface Sequence {
   uniforms: UniformStream;
 }
 
+/** The request wants alternatives listed: its batch needs the graph that reports them. */
+const wantsTop = (s: Sequence) => s.request.logprobs && (s.request.topLogprobs ?? 0) > 0;
+
 const BLOCK_MS = 1000;
 /** Tokens per choice when the request names no limit. */
 const DEFAULT_MAX_TOKENS = 256;
@@ -181,20 +184,26 @@ export async function startInferenceWorker(options: InferenceWorkerOptions): Pro
           request,
           index,
           prompt,
-          text: new CompletionText(model.tokenizer, request.stop, budgets[p]),
+          text: new CompletionText(
+            model.tokenizer,
+            request.stop,
+            budgets[p],
+            request.logprobs ? (request.topLogprobs ?? 0) : 0,
+          ),
           uniforms: new UniformStream(createRng(request.seed, `choice-${index}`)),
         });
       }
     });
   }
 
-  /** The oldest sequence's group (model, temperature, top-p), up to maxBatch of them, oldest first. */
+  /** The oldest sequence's group (model, temperature, top-p, alternatives or not), up to maxBatch, oldest first. */
   function nextBatch(): Sequence[] {
     const [first] = active;
     const same = (s: Sequence) =>
       s.request.modelKey === first.request.modelKey &&
       s.request.temperature === first.request.temperature &&
-      s.request.topP === first.request.topP;
+      s.request.topP === first.request.topP &&
+      wantsTop(s) === wantsTop(first);
     return active.filter(same).slice(0, maxBatch);
   }
 
@@ -214,13 +223,17 @@ export async function startInferenceWorker(options: InferenceWorkerOptions): Pro
         uniforms: s.uniforms.slice(s.text.tokens.length, tokens),
       })),
       tokens,
-      { temperature: batch[0].request.temperature, topP: batch[0].request.topP },
+      {
+        temperature: batch[0].request.temperature,
+        topP: batch[0].request.topP,
+        topLogprobs: wantsTop(batch[0]),
+      },
     );
     const now = Date.now();
     const finished = new Set<Sequence>();
     batch.forEach((s, b) => {
       const id = s.request.id;
-      const out = s.text.push(result.tokens[b], result.logprobs[b]);
+      const out = s.text.push(result.tokens[b], result.logprobs[b], result.top?.[b]);
       const entry = log(id);
       entry.chunks++;
       entry.tokens += result.tokens[b].length;

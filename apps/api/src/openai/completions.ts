@@ -42,7 +42,10 @@ function completionLogprobs(tokens: TokenLogprob[], offset: number) {
     tokens: tokens.map((t) => t.token),
     token_logprobs: tokens.map((t) => t.logprob),
     top_logprobs: tokens.some((t) => t.top_logprobs?.length)
-      ? tokens.map((t) => Object.fromEntries((t.top_logprobs ?? []).map((a) => [a.token, a.logprob])))
+      ? // Alternatives of one text (bytes that are not UTF-8 all read U+FFFD) keep the most likely's log-prob.
+        tokens.map((t) =>
+          Object.fromEntries((t.top_logprobs ?? []).map((a) => [a.token, a.logprob]).reverse()),
+        )
       : null,
     text_offset,
   };
