@@ -34,6 +34,7 @@ import {
 } from '@rlhf/stage-kit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { trainDpo } from './dpo.js';
+import { trainPro } from './pro.js';
 import { loraSequenceLogps } from './lora.js';
 import { sequenceLogps } from './rankings.js';
 
@@ -113,6 +114,30 @@ describe('LoRA DPO (tiny preset)', () => {
     expect(maxDiff(off.refLogprobs.flat(), want.flat())).toBeLessThanOrEqual(1e-6);
     await scorer.release();
     await plain.release();
+  });
+
+  test('the reference-free objectives (PRO, RRHF, SimPO) train an adapter too; a separate reference is refused', async () => {
+    const base: ModelWeights = { config: tiny, params: initParams(tiny, 6) };
+    const rows = generateRankedRows(40, { seed: 5 });
+    const short = { maxSteps: 4, batchSize: 4, stepsPerCall: 2, evalEvery: 4, maxSeqLen: 32, lr: 1e-3, lora };
+    const runs = [
+      await trainPro({ config: { ...short, objective: 'pro' }, model: base, rows, runtime }),
+      await trainPro({ config: { ...short, objective: 'rrhf' }, model: base, rows, runtime }),
+      await trainDpo({ config: { ...short, lossType: 'simpo' }, model: base, rows, runtime }),
+    ];
+    for (const result of runs) {
+      expect(result.step).toBe(4);
+      expect(result.hyperparameters.effective).toMatchObject({ reference: 'none', lora: { r: 8 } });
+      expect(result.adapter?.files[ADAPTER_WEIGHTS]).toBeDefined();
+      // B was 0 at the start and 4 steps moved it: the merged model differs from the base.
+      const moved = [...result.adapter!.params].some(
+        ([name, t]) => name.endsWith('.lora_B.weight') && t.some((x) => x !== 0),
+      );
+      expect(moved).toBe(true);
+    }
+    await expect(
+      trainDpo({ config: { ...short }, model: base, reference: base, rows, runtime }),
+    ).rejects.toThrow(/with lora the reference is the base/);
   });
 
   test('raises the sort-digits ground truth as full DPO does; AdamW state and checkpoints scale with the adapter', async () => {
