@@ -41,7 +41,22 @@ export interface FaultReport {
 
 const key = (stageId: string, name: string, step: number) => `${stageId}\u0000${name}\u0000${step}`;
 
-export async function accountRun(env: ChaosEnv, runId: string): Promise<RunAccount> {
+/**
+ * The run's account once the consumer has caught up: an event whose write failed while the database looked
+ * down is left pending and claimed again later, after events behind it, so a metric may land after its run
+ * finished. Lost = still not stored `settleMs` after the run finished.
+ */
+export async function accountRun(env: ChaosEnv, runId: string, settleMs = 30_000): Promise<RunAccount> {
+  const deadline = Date.now() + settleMs;
+  for (;;) {
+    const account = await accountOnce(env, runId);
+    if ((account.metricsLost === 0 && account.stepsWithoutMetrics === 0) || Date.now() > deadline)
+      return account;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+async function accountOnce(env: ChaosEnv, runId: string): Promise<RunAccount> {
   const run = await env.run(runId);
   const ids = run.stages.map((s) => s.id);
   const prisma = env.app.services.prisma;
