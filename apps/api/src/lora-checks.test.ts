@@ -1,5 +1,5 @@
 import { type RunSpec, validateRunSpec } from '@rlhf/contracts';
-import { type GptConfig, presetConfig } from '@rlhf/model';
+import type { GptConfig } from '@rlhf/model';
 import { expect, test } from 'vitest';
 import { loraErrors, loraErrorsOf } from './lora-checks.js';
 
