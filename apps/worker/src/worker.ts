@@ -19,7 +19,6 @@ import {
   isPauseRequested,
   keys,
   PARKED_DELAY_MS,
-  publishEvent,
   removeHeartbeat,
   resolveInputs,
   STAGE_QUEUE,
@@ -35,6 +34,7 @@ import { createRuntime, type Device, type Runtime } from '@rlhf/runtime';
 import { PAUSE, SHUTDOWN, StageAbortedError } from '@rlhf/stage-kit';
 import { DelayedError, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { StageContext, StageRunners } from './context.js';
+import { createOutbox } from './outbox.js';
 import { retryOnStoreFault, STORE_RETRY_DELAYS_MS } from './store-faults.js';
 import type { Tasks } from './tasks.js';
 
@@ -106,7 +106,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const redis = createRedis(options.redisUrl, { worker: true });
   const subscriber = createRedis(options.redisUrl, { worker: true });
   const queue = createStageQueue(redis, prefix);
-  const publish = (event: StageEvent) => publishEvent(redis, event, prefix);
+  // Every event goes through the outbox: sent again if Redis comes back without its data.
+  const outbox = createOutbox(redis, prefix, logger);
+  const publish = (event: StageEvent) => outbox.publish(event);
 
   // The job this process holds (concurrency 1), for cancellation and heartbeats.
   let active: { jobId: string; runId: string; stageId: string } | null = null;
@@ -143,6 +145,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const stage = { runId: data.runId, stageId: data.stageId };
     const log = logger.child({ runId: data.runId, stageId: data.stageId, kind: data.kind });
     active = { jobId: job.id ?? data.stageId, ...stage };
+    outbox.newStage();
     void beat();
     try {
       // A cancel broadcast before `active` was set is caught by the flag.
@@ -274,6 +277,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     },
     prefix,
   );
+  await outbox.start();
   await beat();
   const timer = setInterval(tick, heartbeatIntervalMs);
   worker.run().catch((error: unknown) => logger.error({ err: error }, 'worker stopped taking jobs'));
@@ -373,7 +377,8 @@ function throttledProgress(
   const send = async (step: number, totalSteps: number | null) => {
     lastSent = Date.now();
     pending = null;
-    await job.updateProgress({ step, totalSteps });
+    // Advisory: a job wiped with Redis has no progress to update, and its stage goes on.
+    await job.updateProgress({ step, totalSteps }).catch(() => {});
     await publish({ type: 'stage.progress', ...stage, step, totalSteps });
   };
   return {
