@@ -28,9 +28,22 @@ export const ChatMessage = Type.Object(
 );
 export type ChatMessage = Static<typeof ChatMessage>;
 
-/** SFT demonstration as a conversation: the last message is the assistant turn to learn (packages/model chat template). */
+/** A turn of an SFT conversation: an assistant turn may carry OpenAI's `weight` (0 = context only, not trained). */
+export const SftChatMessage = Type.Object(
+  {
+    ...ChatMessage.properties,
+    weight: Type.Optional(
+      Type.Union([Type.Literal(0), Type.Literal(1)], {
+        description: 'assistant turns only: 1 (default) = trained, 0 = kept as context, not trained',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** SFT demonstration as a conversation ending in an assistant turn to learn (packages/model chat template). */
 export const SftChatRow = Type.Object(
-  { messages: Type.Array(ChatMessage, { minItems: 1, maxItems: MAX_MESSAGES }) },
+  { messages: Type.Array(SftChatMessage, { minItems: 1, maxItems: MAX_MESSAGES }) },
   { additionalProperties: false },
 );
 
@@ -266,11 +279,22 @@ function sftRowErrors(row: unknown): FieldError[] {
         message: 'a system message may only come first',
       });
     }
+    if (m.weight !== undefined && m.role !== 'assistant')
+      errors.push({
+        path: pointer(pointer('/messages', i), 'weight'),
+        message: 'only assistant turns have a weight',
+      });
   });
-  if (messages[messages.length - 1].role !== 'assistant') {
+  const last = messages[messages.length - 1];
+  if (last.role !== 'assistant') {
     errors.push({
       path: pointer('/messages', messages.length - 1),
       message: 'the last message must be the assistant turn to learn',
+    });
+  } else if (last.weight === 0) {
+    errors.push({
+      path: pointer(pointer('/messages', messages.length - 1), 'weight'),
+      message: 'the last assistant turn is the one to learn: its weight cannot be 0',
     });
   }
   return errors;

@@ -90,6 +90,19 @@ describe('validateJsonl', () => {
       'line 1: /messages/1/role: a system message may only come first',
       'line 1: /messages/2: the last message must be the assistant turn to learn',
     ]);
+    // OpenAI's per-turn weight: assistant turns only, and the last (the turn to learn) cannot be 0.
+    const weighted = {
+      messages: [
+        { role: 'user', content: 'a', weight: 1 },
+        { role: 'assistant', content: 'b', weight: 0 },
+        { role: 'user', content: 'c' },
+        { role: 'assistant', content: 'd', weight: 0 },
+      ],
+    };
+    expect(await messages('sft', lines(weighted))).toEqual([
+      'line 1: /messages/0/weight: only assistant turns have a weight',
+      'line 1: /messages/3/weight: the last assistant turn is the one to learn: its weight cannot be 0',
+    ]);
     expect(await messages('prompt', lines({ prompt: 'x'.repeat(16_385) }))).toEqual([
       'line 1: /prompt: must have at most 16384 characters',
     ]);

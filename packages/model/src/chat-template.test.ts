@@ -69,6 +69,16 @@ describe('a ChatML (Qwen-style) template', () => {
       { text: 'See you.<|im_end|>\n', trained: true },
     ]);
   });
+
+  it("keeps an assistant turn of weight 0 (OpenAI's context-only turn) as context, not trained", () => {
+    const weighted = conversation.map((m, i) => (i === 2 ? { ...m, weight: 0 as const } : m));
+    const spans = templateTrainingSpans(templates.chatml, weighted);
+    expect(spans.filter((s) => s.trained).map((s) => s.text)).toEqual(['See you.<|im_end|>\n']);
+    expect(spans.map((s) => s.text).join('')).toBe(renderChatTemplate(templates.chatml, conversation, false));
+    expect(() =>
+      templateTrainingSpans(templates.chatml, [{ role: 'user', content: 'x', weight: 1 }, conversation[2]]),
+    ).toThrow(/messages\[0\]\.weight: only assistant turns have a weight/);
+  });
 });
 
 describe('a Llama-3-style template', () => {

@@ -108,7 +108,7 @@ export function templateGenerationPrompt(
 
 /**
  * A conversation for training, cut into spans whose concatenation is the whole rendering. Every assistant turn is
- * trained, the rest masked (transformers' `return_assistant_tokens_mask`, TRL's `assistant_only_loss`). Turn i's
+ * trained (but one with `weight: 0`, OpenAI's context-only turn), the rest masked (transformers' `return_assistant_tokens_mask`, TRL's `assistant_only_loss`). Turn i's
  * span is found by rendering prefixes: it starts where render(messages[:i], add_generation_prompt) ends and ends
  * where render(messages[:i+1]) ends, so it holds the content and what the template writes after it (ChatML's
  * `<|im_end|>\n`, Llama 3's `<|eot_id|>`). A template that renders a prefix differently from the start of the
@@ -146,7 +146,7 @@ export function templateTrainingSpans(
   turns.forEach((turn, i) => {
     if (turn.role !== 'assistant') return;
     push(prefixEnd(i, i, true), false);
-    push(prefixEnd(i, i + 1, false), true);
+    push(prefixEnd(i, i + 1, false), turn.weight !== 0);
   });
   push(whole.length, false);
   return spans;

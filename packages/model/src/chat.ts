@@ -20,6 +20,8 @@ export type ChatRole = 'system' | 'user' | 'assistant';
 export interface ChatMessage {
   role: ChatRole;
   content: string;
+  /** Assistant turns of training conversations: 0 = context only (not trained); default 1 (OpenAI's `weight`). */
+  weight?: 0 | 1;
 }
 
 export class ChatTemplateError extends Error {
@@ -47,6 +49,9 @@ export function validateMessages(messages: unknown, field = 'messages'): ChatMes
     if (role === 'system' && i !== 0) {
       throw new ChatTemplateError(`${at}.role: a system message may only be the first message`);
     }
+    const { weight } = message as { weight?: unknown };
+    if (weight !== undefined && (role !== 'assistant' || (weight !== 0 && weight !== 1)))
+      throw new ChatTemplateError(`${at}.weight: only assistant turns have a weight, 0 or 1`);
   });
   return messages as ChatMessage[];
 }

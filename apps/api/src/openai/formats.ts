@@ -2,10 +2,10 @@
 // our own validators (@rlhf/contracts datasetRowErrors), so there is one validator per dataset kind.
 //   supervised:    { messages: [{ role, content, weight? }, ...] }                → sft rows { messages }
 //   dpo:           { input: { messages }, preferred_output: [{ role: 'assistant', content }],
-//                    non_preferred_output: [...] }                                  → preference rows
+//                    non_preferred_output: [...] }                → preference rows { prompt: turns, ... }
 //   reinforcement: { messages, ...reference fields }                              → prompt rows (unchanged)
 import { type DatasetKind, datasetRowErrors, type FieldError, formatFieldError } from '@rlhf/contracts';
-import { ChatTemplateError, chatPrompt } from '@rlhf/model';
+import { ChatTemplateError, validateMessages } from '@rlhf/model';
 
 export type FileFormat = 'supervised' | 'dpo' | 'reinforcement';
 
@@ -40,7 +40,9 @@ export function formatOf(row: Json): FileFormat {
   return extra.length > 0 || last?.role !== 'assistant' ? 'reinforcement' : 'supervised';
 }
 
-// Supervised: one sft row per assistant turn with weight 1 (the default), the conversation up to it as context.
+// Supervised: one sft row per assistant turn with weight 1 (the default), the conversation up to it as context with
+// its earlier assistant turns at weight 0 (each turn trained once, whether the stage's template trains every turn or
+// only the last).
 function supervisedRows(row: Json): unknown[] {
   if (!Array.isArray(row.messages)) throw new Error('messages: expected an array');
   if (row.tools !== undefined) throw new Error('tools: function calling is not supported');
@@ -54,7 +56,17 @@ function supervisedRows(row: Json): unknown[] {
     return { message, trained: message.role === 'assistant' && weight !== 0 };
   });
   const rows = messages.flatMap((m, i) =>
-    m.trained ? [{ messages: messages.slice(0, i + 1).map((x) => x.message) }] : [],
+    m.trained
+      ? [
+          {
+            messages: messages
+              .slice(0, i + 1)
+              .map((x, j) =>
+                x.message.role === 'assistant' && j < i ? { ...x.message, weight: 0 } : x.message,
+              ),
+          },
+        ]
+      : [],
   );
   if (rows.length === 0) throw new Error('messages: no assistant message to learn (all have weight 0)');
   return rows;
@@ -70,18 +82,18 @@ function outputText(value: unknown, field: string): string {
   return content;
 }
 
-// DPO: the input conversation rendered as the prompt text (packages/model's chat template).
+// DPO: the input conversation kept as turns (a conversational preference prompt), so the stage renders it with
+// the model's own chat template (or the built-in format) as it renders every other conversation.
 function dpoRow(row: Json): unknown {
   if (!isObject(row.input)) throw new Error('input: expected an object with messages');
-  let prompt: string;
   try {
-    prompt = chatPrompt(row.input.messages, 'input/messages');
+    validateMessages(row.input.messages, 'input/messages');
   } catch (error) {
     if (error instanceof ChatTemplateError) throw new Error(error.message);
     throw error;
   }
   return {
-    prompt,
+    prompt: row.input.messages,
     chosen: outputText(row.preferred_output, 'preferred_output'),
     rejected: outputText(row.non_preferred_output, 'non_preferred_output'),
   };
