@@ -115,6 +115,12 @@ const supervisedFields = (lr: number) => ({
     default: 0.05,
     description: 'share of the dataset held out for evaluation (seeded split)',
   }),
+  validationRows: int(
+    0,
+    10_000_000,
+    0,
+    'the last N rows of the dataset are the held-out set (a validation file sent with it, e.g. OpenAI validation_file); 0 = split validationFraction off at random',
+  ),
   evalEvery: int(
     1,
     1_000_000,

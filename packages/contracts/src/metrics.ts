@@ -69,6 +69,8 @@ export const DpoMetrics = {
   rewardsMargins: 'rewards/margins',
   logpsChosen: 'logps/chosen',
   logpsRejected: 'logps/rejected',
+  /** the loss on held-out pairs (sigmoid, hinge and SimPO losses; IPO's reads length-normalised log-probs) */
+  evalLoss: 'eval/loss',
   evalRewardsAccuracies: 'eval/rewards/accuracies',
   evalRewardsMargins: 'eval/rewards/margins',
   evalRewardsChosen: 'eval/rewards/chosen',

@@ -21,6 +21,10 @@ export function dpoObjective(config: DpoConfig): RankingObjective {
     reward: (sum: Tensor, tokens: Tensor, ref: Tensor) =>
       simpo ? mul(div(sum, tokens), config.beta) : mul(sub(sum, ref), config.beta),
     hostReward: (sum, tokens, ref) => (simpo ? (config.beta * sum) / tokens : config.beta * (sum - ref)),
+    // The losses above in terms of the rewards' margin m = β z (SimPO: β Δmean); IPO's needs the means.
+    ...(config.lossType === 'ipo'
+      ? {}
+      : { hostPairLoss: (chosen: number, rejected: number) => pairLoss(config, chosen - rejected) }),
     loss(batch) {
       const chosen = pairSide(batch, batch.better);
       const rejected = pairSide(batch, batch.worse);
@@ -44,4 +48,14 @@ export function dpoObjective(config: DpoConfig): RankingObjective {
 /** Trains the policy with a DPO-family loss; resumes from hooks.checkpoints (a checkpoint of this stage). */
 export async function trainDpo(input: DpoInput): Promise<StageResult> {
   return trainOnRankings(input, dpoObjective(resolveDpoConfig(input.config)));
+}
+
+const logSigmoid = (x: number) => (x >= 0 ? -Math.log1p(Math.exp(-x)) : x - Math.log1p(Math.exp(x)));
+
+/** A pair's loss from its reward margin m (sigmoid with label smoothing, hinge, SimPO), on the host. */
+export function pairLoss(config: DpoConfig, m: number): number {
+  if (config.lossType === 'hinge') return Math.max(0, 1 - m);
+  if (config.lossType === 'simpo') return -logSigmoid(m - config.simpoGamma);
+  const e = config.labelSmoothing;
+  return -(1 - e) * logSigmoid(m) - e * logSigmoid(-m);
 }

@@ -38,7 +38,7 @@ import {
   type SupervisedConfig,
   stageAdapter,
   scoreRankings,
-  splitTrainValidation,
+  splitHeldOut,
   stackSteps,
   tokenizeRanking,
   framingOf,
@@ -84,7 +84,12 @@ export interface RankingBatch {
 
 export interface RankingObjective {
   stage: string;
-  config: SupervisedConfig & { maxSeqLen: number; validationFraction: number; framing?: FramingConfig };
+  config: SupervisedConfig & {
+    maxSeqLen: number;
+    validationFraction: number;
+    validationRows?: number;
+    framing?: FramingConfig;
+  };
   /** Whether the loss reads the frozen reference (its log-probs are computed once before training). */
   usesReference: boolean;
   /** Train a LoRA adapter on the frozen policy, which is then also the reference (adapter off); absent = full. */
@@ -95,6 +100,8 @@ export interface RankingObjective {
   reward(sum: Tensor, tokens: Tensor, ref: Tensor): Tensor;
   /** The same on the host, for held-out metrics. */
   hostReward(sum: number, tokens: number, ref: number): number;
+  /** A held-out pair's loss from its two implicit rewards (hostReward), where the loss is a function of them. */
+  hostPairLoss?(chosen: number, rejected: number): number;
   /** The batch's loss (the SFT term is added by the trainer). */
   loss(batch: RankingBatch): Tensor;
   /** Settings recorded with the run besides the config. */
@@ -180,12 +187,14 @@ export async function trainOnRankings<Config>(
   const tokenized = input.rows.map((row, i) =>
     tokenizeRanking(tokenizer, row, maxSeqLen, framing, `rows[${i}].prompt`),
   );
-  const examples = tokenized.filter((t) => t !== null).map((t) => t.example);
+  const source = tokenized.flatMap((t, i) => (t === null ? [] : [i]));
+  const examples = source.map((i) => (tokenized[i] as NonNullable<(typeof tokenized)[number]>).example);
   if (examples.length === 0) throw new Error(`${stage}: no ranking fits within maxSeqLen`);
-  const split = splitTrainValidation(
+  const split = splitHeldOut(
     examples.map((e, i) => ({ ...e, i })),
-    config.validationFraction,
-    config.seed,
+    source,
+    tokenized.length,
+    config,
   );
   const [train, validation] = [split.train, split.validation];
   const B = config.batchSize;
@@ -386,7 +395,7 @@ export async function trainOnRankings<Config>(
 
   /** Held-out pair metrics (a mean over pairs, as users read accuracy) from the policy's sequence log-probs. */
   function heldOut(policy: SequenceLogps): Record<string, number> {
-    let [pairs, correct, margin, chosen, rejected, kl] = [0, 0, 0, 0, 0, 0];
+    let [pairs, correct, margin, chosen, rejected, kl, loss] = [0, 0, 0, 0, 0, 0, 0];
     validation.forEach((e, v) => {
       const reward = (k: number) =>
         objective.hostReward(policy.sums[v][k], policy.tokens[v][k], ref.sums[e.i][k]);
@@ -394,12 +403,14 @@ export async function trainOnRankings<Config>(
       for (const [i, j] of rankedPairs(e.responses.length)) {
         pairs++;
         correct += reward(i) > reward(j) ? 1 : 0;
+        loss += objective.hostPairLoss?.(reward(i), reward(j)) ?? 0;
         margin += reward(i) - reward(j);
         chosen += reward(i);
         rejected += reward(j);
       }
     });
     return {
+      ...(objective.hostPairLoss ? { [DpoMetrics.evalLoss]: loss / pairs } : {}),
       [DpoMetrics.evalRewardsAccuracies]: correct / pairs,
       [DpoMetrics.evalRewardsMargins]: margin / pairs,
       [DpoMetrics.evalRewardsChosen]: chosen / pairs,

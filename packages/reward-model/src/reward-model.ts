@@ -55,7 +55,7 @@ import {
   type StageHooks,
   stageAdapter,
   type StageResult,
-  splitTrainValidation,
+  splitHeldOut,
   stackSteps,
   tokenizeRanking,
   framingOf,
@@ -205,9 +205,10 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
   const tokenized = input.rows.map((row, i) =>
     tokenizeRanking(tokenizer, row, maxSeqLen, framing, `rows[${i}].prompt`),
   );
-  const examples = tokenized.filter((t) => t !== null).map((t) => t.example);
+  const source = tokenized.flatMap((t, i) => (t === null ? [] : [i]));
+  const examples = source.map((i) => (tokenized[i] as NonNullable<(typeof tokenized)[number]>).example);
   if (examples.length === 0) throw new Error('reward model: no ranking fits within maxSeqLen');
-  const { train, validation } = splitTrainValidation(examples, config.validationFraction, config.seed);
+  const { train, validation } = splitHeldOut(examples, source, tokenized.length, config);
   // The reference set for the reward normalisation PPO applies: held-out responses (training ones if none).
   const reference = validation.length > 0 ? validation : train.slice(0, 256);
 

@@ -41,7 +41,7 @@ import {
   runSupervisedLoop,
   type StageHooks,
   type StageResult,
-  splitTrainValidation,
+  splitHeldOut,
   stackSteps,
   framingOf,
   type TokenizedExample,
@@ -221,9 +221,10 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
   );
   const all = tokenized.map((t) => sftExample(t, config.completionOnlyLoss));
   // A prompt that fills the whole context leaves no token to learn from.
-  const usable = all.filter((e) => e.lossMask.some((m) => m === 1));
+  const source = all.flatMap((e, i) => (e.lossMask.some((m) => m === 1) ? [i] : []));
+  const usable = source.map((i) => all[i]);
   if (usable.length === 0) throw new Error('sft: no example has a response token within maxSeqLen');
-  const { train, validation } = splitTrainValidation(usable, config.validationFraction, config.seed);
+  const { train, validation } = splitHeldOut(usable, source, all.length, config);
   const B = config.batchSize;
   const totalSteps = totalStepsOf(config, train.length);
   const hyperparameters = {

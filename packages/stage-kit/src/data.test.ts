@@ -8,6 +8,7 @@ import {
   permutation,
   promptText,
   promptTokens,
+  splitHeldOut,
   splitTrainValidation,
   tokenizeExample,
 } from './data.js';
@@ -99,5 +100,25 @@ describe('promptText / promptTokens', () => {
     expect(promptTokens(tokenizer, row, 100)).toEqual([tokenizer.bosId, ...ids]);
     expect(promptTokens(tokenizer, text, 4)).toEqual([tokenizer.bosId, ...ids.slice(-3)]);
     expect(promptTokens(tokenizer, { prompt: 'ab' }, 10)).toEqual([tokenizer.bosId, 97, 98]);
+  });
+});
+
+describe('splitHeldOut', () => {
+  const config = { validationFraction: 0.1, seed: 5 };
+  test('validationRows: the dataset’s last rows are held out, whatever the stage dropped before', () => {
+    // Dataset rows 0..9; the stage dropped rows 3 and 8 (too long): 7 and 9 remain of the last three.
+    const source = [0, 1, 2, 4, 5, 6, 7, 9];
+    const rows = source.map((i) => `row ${i}`);
+    expect(splitHeldOut(rows, source, 10, { ...config, validationRows: 3 })).toEqual({
+      train: ['row 0', 'row 1', 'row 2', 'row 4', 'row 5', 'row 6'],
+      validation: ['row 7', 'row 9'],
+    });
+  });
+  test('validationRows 0: the seeded fraction split; all rows held out is an error', () => {
+    const rows = Array.from({ length: 20 }, (_, i) => i);
+    expect(splitHeldOut(rows, rows, 20, { ...config, validationRows: 0 })).toEqual(
+      splitTrainValidation(rows, 0.1, 5),
+    );
+    expect(() => splitHeldOut(rows, rows, 20, { ...config, validationRows: 20 })).toThrow(/no training row/);
   });
 });

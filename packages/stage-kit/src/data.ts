@@ -81,6 +81,28 @@ export function splitTrainValidation<T>(
 }
 
 /**
+ * The held-out split of a stage: with validationRows = n > 0 the dataset's last n rows (a validation file sent
+ * with the training rows), else the seeded validationFraction split. `source[i]` is the dataset row of rows[i]
+ * (rows a stage dropped, e.g. too long, leave gaps).
+ */
+export function splitHeldOut<T>(
+  rows: readonly T[],
+  source: readonly number[],
+  datasetRows: number,
+  config: { validationRows?: number; validationFraction: number; seed: number },
+): { train: T[]; validation: T[] } {
+  const n = config.validationRows ?? 0;
+  if (n === 0) return splitTrainValidation(rows, config.validationFraction, config.seed);
+  if (n >= datasetRows)
+    throw new RangeError(`validationRows ${n} leaves no training row of the dataset's ${datasetRows}`);
+  const first = datasetRows - n;
+  return {
+    train: rows.filter((_, i) => source[i] < first),
+    validation: rows.filter((_, i) => source[i] >= first),
+  };
+}
+
+/**
  * Which training rows each optimizer step uses: the rows in a fresh seeded order every epoch, read batchSize at
  * a time as one endless stream (a batch may span two epochs). Step s reads stream positions s·B .. s·B + B − 1.
  */

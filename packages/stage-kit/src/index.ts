@@ -17,6 +17,7 @@ export {
   promptText,
   promptTokens,
   shuffled,
+  splitHeldOut,
   splitTrainValidation,
   stackSteps,
   type TokenizedExample,

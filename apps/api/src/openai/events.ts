@@ -131,6 +131,8 @@ export async function jobCheckpoints(s: Services, team: Team, run: RunWithStages
         step,
         train_loss: losses.get(step)?.train_loss ?? null,
         valid_loss: losses.get(step)?.valid_loss ?? null,
+        // Our held-out loss is over the whole validation set: OpenAI's full_valid_loss too.
+        full_valid_loss: losses.get(step)?.valid_loss ?? null,
       },
       fine_tuning_job_id: `ftjob-${run.id}`,
     }));

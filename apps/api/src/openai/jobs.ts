@@ -140,23 +140,40 @@ async function modelSource(s: Services, team: Team, model: string): Promise<obje
   return { modelId: registered.id };
 }
 
-/** A training file converted to our rows and stored as a dataset (our validators check every row again). */
-async function datasetOf(s: Services, team: Team, fileId: string, method: MethodType, param: string) {
+/** A file of the job converted to our rows (`param` names it in errors). */
+async function rowsOf(s: Services, team: Team, fileId: string, method: MethodType, param: string) {
   const file = await findFile(s, team, fileId, param);
   if (file.format !== method)
     throw bad(`file ${fileId} holds ${file.format} rows; a ${method} job needs ${method} rows`, param);
-  const { rows } = convertFile(await s.artifacts.getText(file.key), method);
+  return { file, rows: convertFile(await s.artifacts.getText(file.key), method).rows };
+}
+
+/**
+ * The training rows, then the validation rows (the stage holds the last `validation` rows out: its
+ * validationRows), stored as one dataset; our validators check every row again.
+ */
+async function datasetOf(s: Services, team: Team, job: FineTuningRecord) {
+  const training = await rowsOf(s, team, job.training_file, job.method, 'training_file');
+  const validation = job.validation_file
+    ? await rowsOf(s, team, job.validation_file, job.method, 'validation_file')
+    : null;
+  // Reinforcement prompts have no held-out loss to compute: their validation file is checked, not trained on.
+  const held = job.method === 'reinforcement' ? [] : (validation?.rows ?? []);
+  const rows = [...training.rows, ...held];
   const jsonl = `${rows.map((row) => JSON.stringify(row)).join('\n')}\n`;
   const { dataset } = await uploadDataset(s, team, {
-    name: file.filename,
-    kind: FORMAT_KINDS[method],
+    name:
+      validation && held.length > 0
+        ? `${training.file.filename} + ${validation.file.filename}`
+        : training.file.filename,
+    kind: FORMAT_KINDS[job.method],
     body: Readable.from([Buffer.from(jsonl)]),
   });
-  return dataset;
+  return { dataset, trainingRows: training.rows.length, validationRows: held.length };
 }
 
 /** The stage config from OpenAI's hyperparameters ('auto' = our default; lr = default × multiplier). */
-function stageConfig(job: FineTuningRecord, rows: number): Record<string, unknown> {
+function stageConfig(job: FineTuningRecord, rows: number, validationRows: number): Record<string, unknown> {
   const kind = STAGE_OF[job.method];
   const defaults = resolveStageConfig(kind) as { lr: number; batchSize?: number };
   const h = job.hyperparameters;
@@ -185,6 +202,9 @@ function stageConfig(job: FineTuningRecord, rows: number): Record<string, unknow
   config.stepsPerCall = Math.min(8, config.checkpointEvery as number); // fused calls end on epoch boundaries
   const beta = value(h.beta);
   if (beta !== undefined) config.beta = beta;
+  // A validation file: its rows are the held-out set, evaluated once an epoch (with each checkpoint).
+  if (validationRows > 0)
+    Object.assign(config, { validationRows, evalEvery: config.checkpointEvery as number });
   return config;
 }
 
@@ -192,12 +212,17 @@ function stageConfig(job: FineTuningRecord, rows: number): Record<string, unknow
 export async function createJob(s: Services, team: Team, body: unknown): Promise<RunWithStages> {
   const job = parseRequest(body);
   const model = await modelSource(s, team, job.model);
-  const dataset = await datasetOf(s, team, job.training_file, job.method, 'training_file');
-  if (job.validation_file) await findFile(s, team, job.validation_file, 'validation_file');
+  const { dataset, trainingRows, validationRows } = await datasetOf(s, team, job);
   const spec = {
     name: job.suffix ?? `fine-tune ${job.model}`,
     model,
-    stages: [{ kind: STAGE_OF[job.method], datasetId: dataset.id, config: stageConfig(job, dataset.rows) }],
+    stages: [
+      {
+        kind: STAGE_OF[job.method],
+        datasetId: dataset.id,
+        config: stageConfig(job, trainingRows, validationRows),
+      },
+    ],
   };
   const { run } = await createRun(s, team, spec, undefined, {
     fineTuning: job as unknown as Prisma.InputJsonObject,
