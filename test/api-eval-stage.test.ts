@@ -265,6 +265,14 @@ test('bad eval configs are 400 naming the field; nothing is stored', async () =>
       evalStage({ against: { modelId: sftId }, judge: task, gate: { minWinRate: 2 } }),
       '/stages/0/config/gate',
     ],
+    // A grader judge has no reward model to serve a reward_model grader.
+    [
+      evalStage({
+        against: { modelId: sftId },
+        judge: { type: 'grader', grader: { type: 'reward_model', name: 'rm' } },
+      }),
+      '/stages/0/config/judge/grader',
+    ],
     [
       {
         model: { modelId: sftId },

@@ -27,6 +27,15 @@ function graderStages(spec: RunSpec, rewardModel: boolean) {
     // PPO's reward model is already the base score: its grader is added to it, without reward_model graders.
     if (stage.kind === 'ppo' && stage.config.grader)
       return [{ ...at('grader'), grader: stage.config.grader as unknown as GraderSpec, rewardModel: false }];
+    // An eval stage's grader judge scores both sides alone: no reward_model graders.
+    if (stage.kind === 'eval' && stage.config.judge.type === 'grader')
+      return [
+        {
+          ...at('judge/grader'),
+          grader: stage.config.judge.grader as unknown as GraderSpec,
+          rewardModel: false,
+        },
+      ];
     return [];
   });
 }

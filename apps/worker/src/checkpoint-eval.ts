@@ -36,14 +36,9 @@ function evaluatingStore(
       // adapter) is reported and skipped, the stage goes on.
       let outcome: Awaited<ReturnType<typeof comparePolicy>>;
       try {
-        sides ??= await loadSides(spec, ctx);
-        outcome = await comparePolicy(
-          spec,
-          sides,
-          await modelFromFiles(files),
-          ctx,
-          await tokenizerAt(ctx.artifacts, tokenizerKey),
-        );
+        const tokenizer = await tokenizerAt(ctx.artifacts, tokenizerKey);
+        sides ??= await loadSides(spec, ctx, tokenizer);
+        outcome = await comparePolicy(spec, sides, await modelFromFiles(files), ctx, tokenizer);
       } catch (error) {
         const message = `checkpoint evaluation at step ${step} failed: ${error instanceof Error ? error.message : String(error)}`;
         ctx.logger.warn({ err: error, step }, 'checkpoint evaluation failed; the stage goes on');

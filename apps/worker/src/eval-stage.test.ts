@@ -128,3 +128,59 @@ test('an eval stage reports its verdict, writes it under final/, and a re-taken 
   expect(again.metrics).toEqual([]);
   expect(await again.read('gate.json')).toEqual(gate);
 });
+
+test('a grader judge scores each response against its prompt row', async () => {
+  const artifacts = createArtifactStore(join(dir, 'grader-artifacts'));
+  const config = presetConfig('tiny');
+  for (const [name, seed] of [
+    ['a', 3],
+    ['b', 4],
+  ] as const) {
+    const files = await modelFiles({ config, params: initParams(config, seed) }, {});
+    for (const [file, bytes] of Object.entries(files)) await artifacts.put(`models/${name}/${file}`, bytes);
+  }
+  // The grader reads each row's `answer`: a response containing it scores 1.
+  const rows = Array.from({ length: 8 }, (_, i) =>
+    JSON.stringify({ prompt: `sort: ${i} 1`, answer: `${i}` }),
+  );
+  await artifacts.put('datasets/t/rows.jsonl', `${rows.join('\n')}\n`);
+  const job: EvalJobData = {
+    runId: 'run2',
+    stageId: 'stage2',
+    teamId: 'team1',
+    modelPreset: 'tiny',
+    kind: 'eval',
+    config: resolveStageConfig('eval', {
+      against: { modelId: 'b' },
+      judge: {
+        type: 'grader',
+        grader: { type: 'string_check', name: 'has-answer', operation: 'like', reference: '{{item.answer}}' },
+      },
+      maxNewTokens: 6,
+      seeds: [1, 2, 3],
+    }),
+    dataset: { id: 'rows', key: 'datasets/t/rows.jsonl', kind: 'prompt' },
+    inputs: { policy: 'models/a', against: 'models/b' },
+    names: { policy: 'model:a', against: 'model:b' },
+  };
+  const ctx: StageContext = {
+    runtime,
+    artifacts,
+    tasks,
+    logger: createLogger('eval-stage-test', 'silent'),
+    hooks: {},
+    saveFinal: async (files) => {
+      for (const [name, bytes] of Object.entries(files)) await artifacts.put(`final3/${name}`, bytes);
+      return 'final3';
+    },
+  };
+  await evalStage(job, ctx);
+  const evaluation = JSON.parse(await artifacts.getText('final3/evaluation.json')) as EvaluationResult;
+  const [pair] = evaluation.pairs;
+  expect(pair.rows).toHaveLength(24);
+  for (const row of pair.rows) {
+    const answer = row.prompt.slice('sort: '.length).split(' ')[0];
+    expect(row.scoreA).toBe(row.responseA.includes(answer) ? 1 : 0);
+    expect(row.scoreB).toBe(row.responseB.includes(answer) ? 1 : 0);
+  }
+});

@@ -4,6 +4,7 @@
 // checkpoint after it holds the whole result, so a job re-taken after that step only writes the files again.
 import {
   type EvalConfig,
+  type GraderSpec,
   type EvalJobData,
   type EvaluationPair,
   type EvaluationResult,
@@ -14,16 +15,19 @@ import {
   type StageJobResult,
   validateJsonl,
 } from '@rlhf/contracts';
-import { compareModels, type EvalJudge, gateVerdict } from '@rlhf/eval';
+import { compareModels, type EvalJudge, gateVerdict, memoryJudgmentCache } from '@rlhf/eval';
 import type { Tokenizer } from '@rlhf/model';
 import { HYPERPARAMETERS_FILE } from '@rlhf/queue';
 import { type ModelWeights, promptText, runStage, type StageBody } from '@rlhf/stage-kit';
 import { UnrecoverableError } from 'bullmq';
 import type { StageContext } from './context.js';
+import { buildJudge } from './evaluation-judges.js';
 import { loadModelAt, tokenizerAt } from './model-files.js';
 import { groundTruthOf } from './tasks.js';
 
 const RESULT_FILE = 'evaluation.json';
+// A grader judge asks no judge model: nothing to cache.
+const noJudgments = memoryJudgmentCache();
 const encoder = new TextEncoder();
 const json = (value: unknown) => encoder.encode(`${JSON.stringify(value, null, 2)}\n`);
 
@@ -50,31 +54,48 @@ export interface ComparisonSides {
   judge: EvalJudge;
 }
 
-export async function loadSides(spec: ComparisonSpec, ctx: StageContext): Promise<ComparisonSides> {
+export async function loadSides(
+  spec: ComparisonSpec,
+  ctx: StageContext,
+  tokenizer: Tokenizer,
+): Promise<ComparisonSides> {
   // The prompts validated again (the artifact store is shared: trust nothing read from it).
   const parsed = await validateJsonl('prompt', await ctx.artifacts.getText(spec.datasetKey));
   if (!parsed.ok)
     throw new UnrecoverableError(
       `dataset ${spec.datasetKey}: ${parsed.errors.map(formatJsonlError).join('; ')}`,
     );
-  const prompts = (parsed.rows as PromptRow[]).slice(0, spec.maxPrompts).map((row) => promptText(row));
+  const rows = (parsed.rows as PromptRow[]).slice(0, spec.maxPrompts);
+  const prompts = rows.map((row) => promptText(row));
   if (!spec.inputs.against) throw new UnrecoverableError('an eval needs the model it compares against');
   const { judge } = spec.config;
   const tieMargin = judge.tieMargin ?? 0;
   if (judge.type === 'reward_model' && !spec.inputs.rewardModel)
     throw new UnrecoverableError('the reward_model judge has no reward model to load');
-  return {
-    prompts,
-    against: await loadModelAt(ctx.artifacts, spec.inputs.against),
-    judge:
-      judge.type === 'task'
-        ? { kind: 'score', score: groundTruthOf(ctx.tasks, judge.name)!, tieMargin }
-        : {
-            kind: 'reward_model',
-            model: await loadModelAt(ctx.artifacts, spec.inputs.rewardModel!),
-            tieMargin,
-          },
-  };
+  const against = await loadModelAt(ctx.artifacts, spec.inputs.against);
+  if (judge.type === 'task')
+    return {
+      prompts,
+      against,
+      judge: { kind: 'score', score: groundTruthOf(ctx.tasks, judge.name)!, tieMargin },
+    };
+  if (judge.type === 'reward_model') {
+    const model = await loadModelAt(ctx.artifacts, spec.inputs.rewardModel!);
+    return { prompts, against, judge: { kind: 'reward_model', model, tieMargin } };
+  }
+  // A grader scores each response against its prompt row, as standalone evaluations' grader judges do.
+  const built = await buildJudge(
+    { type: 'grader', grader: judge.grader as GraderSpec, tieMargin },
+    {
+      runtime: ctx.runtime,
+      artifacts: ctx.artifacts,
+      tasks: ctx.tasks,
+      rows,
+      tokenizer,
+      judgments: noJudgments,
+    },
+  );
+  return { prompts, against, judge: built.judge };
 }
 
 /** The policy against the other side: verdicts under the leaderboard names, the policy's win rate, the gate. */
@@ -171,12 +192,13 @@ export async function evalStage(job: StageJobData, ctx: StageContext): Promise<S
           if (!job.inputs.policy)
             throw new UnrecoverableError('an eval stage needs the policy of an earlier stage or of the run');
           const spec = { ...job, datasetKey: job.dataset.key, maxPrompts: job.config.maxPrompts };
+          const tokenizer = await tokenizerAt(ctx.artifacts, job.inputs.policy);
           outcome = await comparePolicy(
             spec,
-            await loadSides(spec, ctx),
+            await loadSides(spec, ctx, tokenizer),
             await loadModelAt(ctx.artifacts, job.inputs.policy),
             ctx,
-            await tokenizerAt(ctx.artifacts, job.inputs.policy),
+            tokenizer,
           );
           return { steps: 1, metrics: [metricsOf(outcome)] };
         },

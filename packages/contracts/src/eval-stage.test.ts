@@ -103,6 +103,15 @@ describe('the eval stage in a run spec', () => {
     expect(
       errorsOf(run([sft, evalStage({ against: { modelId: 'm' }, judge: task, checkpoints: { every: 0 } })])),
     ).toEqual([expect.stringMatching(/^\/stages\/1\/config\/checkpoints/)]);
+    // A grader judge is checked as a GRPO reward's grader is.
+    expect(
+      errorsOf(
+        run([
+          sft,
+          evalStage({ against: { stage: 'sft' }, judge: { type: 'grader', grader: { type: 'nope' } } }),
+        ]),
+      ),
+    ).toEqual([expect.stringMatching(/^\/stages\/1\/config\/judge\/grader/)]);
     // A run-level gate may name what it is measured against: the eval stage's against.
     const gated = (against: object) =>
       errorsOf(

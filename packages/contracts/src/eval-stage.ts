@@ -56,6 +56,20 @@ export const EvalStageJudge = Type.Union([
         "score difference of a reward model: this run's reward_model stage (or model.fromRun's), runId's, or a registered scalar-head model",
     },
   ),
+  Type.Object(
+    {
+      type: Type.Literal('grader'),
+      // graderSpecErrors (graders.ts) checks it, as for a GRPO reward; reward_model graders are not served here.
+      grader: Type.Unsafe<{ type: string; [field: string]: unknown }>(
+        Type.Object({ type: Type.String({ maxLength: 32 }) }, { additionalProperties: true }),
+      ),
+      tieMargin,
+    },
+    {
+      ...closed,
+      description: 'score difference of a declared grader over each prompt row (POST /v1/graders/validate)',
+    },
+  ),
 ]);
 export type EvalStageJudge = Static<typeof EvalStageJudge>;
 

@@ -22,6 +22,7 @@ import {
 } from './configs.js';
 import type { DatasetKind } from './datasets.js';
 import { EvalConfig, EvalConfigInput, POLICY_STAGES, RunGateSpec } from './eval-stage.js';
+import { graderSpecErrors } from './graders.js';
 import { type FieldError, pointer, schemaErrors } from './errors.js';
 
 /** Steps, iterations and their totals are stored in 32-bit integer columns. */
@@ -285,6 +286,7 @@ function evalStageErrors(raw: Record<string, unknown>, stages: StageSpec[]): Fie
       path: `${base}/checkpoints`,
       message: `the checkpoints of the ${against.stage} stage cannot be compared against that stage itself`,
     });
+  if (judge.type === 'grader') errors.push(...graderSpecErrors(judge.grader, `${base}/judge/grader`));
   if (judge.type === 'reward_model' && judge.runId !== undefined && judge.modelId !== undefined)
     errors.push({ path: `${base}/judge`, message: 'name a runId or a modelId, not both' });
   return errors;
