@@ -459,6 +459,9 @@ describe('run creation', () => {
     });
     await refused(postRun(sft({ maxSteps: 3e9 })), 400);
     await refused(postRun(sft({ maxSteps: 1e300 })), 400);
+    // Issue 18 item 7: 4096 rows × 64 positions × 128 fused steps is one call past what a worker takes.
+    const fused = await refused(postRun(sft({ batchSize: 4096, stepsPerCall: 128 })), 400);
+    expect(JSON.stringify(fused)).toContain('/stages/0/config/stepsPerCall');
     await refused(postRun(sft({ lr: -0 - 1 })), 400);
     await refused(
       {

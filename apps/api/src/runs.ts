@@ -23,11 +23,13 @@ import type { RunView } from './schemas.js';
 import type { Services } from './services.js';
 import { isUniqueViolation } from './teams.js';
 import { runGraderErrors } from './grader-checks.js';
+import type { GptConfig } from '@rlhf/model';
+import { callLimitErrors } from './call-limits.js';
 import { type ModelShape, stepMemoryErrors } from './limits.js';
 import { framingErrors } from './framing-checks.js';
 import { loraErrorsOf } from './lora-checks.js';
-import { artifactView, isFinished, metricView, modelPresetOf, runView, sampleView } from './views.js';
 import { visibleTo } from './models.js';
+import { artifactView, isFinished, metricView, modelPresetOf, runView, sampleView } from './views.js';
 
 export type { RunWithStages } from './run-store.js';
 
@@ -164,6 +166,7 @@ async function resolveSpec(
   const tooLarge = [
     ...epochStepErrors(spec, new Map(datasets.map((d) => [d.id, d.rows]))),
     ...(shape ? stepMemoryErrors(spec, shape) : []),
+    ...(shape ? callLimitErrors(spec, preset ?? (registered?.config as unknown as GptConfig)) : []),
     ...loraErrorsOf(spec, preset, registered?.config),
     ...framingErrors(spec, registered?.hasChatTemplate ?? false),
     ...(await runGraderErrors(s, team, spec, {

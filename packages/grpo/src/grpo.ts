@@ -39,6 +39,7 @@ import {
   type StageHooks,
   type StageResult,
   taskReward,
+  throwIfInterrupted,
 } from '@rlhf/stage-kit';
 import { createRewardModelReward } from './rewards.js';
 import { createGrpoPolicy } from './policy.js';
@@ -138,7 +139,11 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
         lora,
         initialAdapter: input.adapter,
         baseModel: input.baseModel,
+        signal: input.hooks?.signal,
+        log: (message) => input.hooks?.log?.(`grpo: ${message}`),
       });
+      // A cancel or pause reaches the iteration between its calls (sampling, reward, scoring, the update's).
+      const interrupted = (clean: boolean) => throwIfInterrupted(input.hooks?.signal, clean);
       const { trainer, generator } = policy;
       const rewardModel = useRewardModel
         ? await createRewardModelReward(runtime, input.rewardModel!, {
@@ -183,6 +188,7 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
             tokenizer,
           });
           const sampleSeconds = (performance.now() - sampleStart) / 1000;
+          interrupted(true);
           const { tokens, scored, generated: out } = group;
           const { prompts: repeated, responses, responseMask } = scored;
           const N = responses[0]?.length ?? 0;
@@ -192,6 +198,7 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
             texts.map((_, r) => rowOf(r)),
             texts,
           );
+          interrupted(true);
           const scores = graded.scores;
           if (scores.length !== rows || Object.values(graded.parts).some((part) => part.length !== rows))
             throw new Error(`grpo: the reward returned ${scores.length} scores for ${rows} responses`);
@@ -200,6 +207,7 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
             throw new Error(`grpo: the reward of response ${bad} is ${scores[bad]}, not a finite number`);
           // Old log-probs from the scoring graph the update reads (as PPO recomputes them); the reference's too.
           const policyScored = await policy.score(scored, config.temperature, config.beta > 0);
+          interrupted(true);
           const old = policyScored.old;
           const ref = policyScored.ref ?? old;
           const rollout = rolloutTensors({ config, scores, responseMask, old, ref });

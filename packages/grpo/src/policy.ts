@@ -2,7 +2,7 @@
 // frozen reference) or a LoRA adapter on the frozen start weights (the base is the reference: one weight copy).
 // trainGrpo drives either through this interface.
 import type { GrpoConfig } from '@rlhf/contracts';
-import { createTrainer, type Trainer } from '@rlhf/graph';
+import type { Trainer } from '@rlhf/graph';
 import {
   createGenerator,
   createScorer,
@@ -16,6 +16,7 @@ import {
 import type { HostTensor, Runtime, Weights } from '@rlhf/runtime';
 import {
   type CheckpointFiles,
+  createBudgetedTrainer,
   type ModelWeights,
   modelFiles,
   modelFromFiles,
@@ -65,19 +66,35 @@ export interface PolicyOptions {
   /** With lora: the adapter to start from (default PEFT's init, B = 0) and the base's name for its config. */
   initialAdapter?: Weights;
   baseModel?: string;
+  /** Checked between the update's budget-sized calls (the stage's abort signal). */
+  signal?: AbortSignal;
+  log?(message: string): void;
 }
+
+// The update's epochs × minibatches steps as budget-sized calls, the signal checked between them.
+const budgeted = (options: PolicyOptions, lora?: LoraSettings) => ({
+  steps: options.config.epochs * options.config.minibatches,
+  build: (steps: number) => grpoTrainStep(options.start.config, options.config, options.rows, lora, steps),
+  signal: options.signal,
+  log: options.log,
+});
 
 export async function createGrpoPolicy(options: PolicyOptions): Promise<GrpoPolicy> {
   return options.lora ? loraPolicy(options, options.lora) : fullPolicy(options);
 }
 
-async function fullPolicy({ runtime, start, config, rows, resume }: PolicyOptions): Promise<GrpoPolicy> {
+async function fullPolicy(options: PolicyOptions): Promise<GrpoPolicy> {
+  const { runtime, start, resume } = options;
   const model = resume ? await modelFromFiles(resume.files) : start;
-  const trainer = await createTrainer(runtime, grpoTrainStep(model.config, config, rows), {
-    params: model.params,
-    ...(resume ? optimizerFromFiles(resume.files) : {}),
-    step: Number(resume?.state.optimizerStep ?? 0),
-  });
+  const trainer = await createBudgetedTrainer(
+    runtime,
+    {
+      params: model.params,
+      ...(resume ? optimizerFromFiles(resume.files) : {}),
+      step: Number(resume?.state.optimizerStep ?? 0),
+    },
+    budgeted(options),
+  );
   const generator = await createGenerator(runtime, model.config);
   const scorer = await createScorer(runtime, model.config, { outputs: ['logprobs', 'entropy'] });
   const sample = generator.generate.bind(generator);
@@ -111,16 +128,20 @@ async function fullPolicy({ runtime, start, config, rows, resume }: PolicyOption
 }
 
 async function loraPolicy(options: PolicyOptions, settings: LoraSettings): Promise<GrpoPolicy> {
-  const { runtime, start, config, rows, resume } = options;
+  const { runtime, start, config, resume } = options;
   const base = start.params;
   const initial = resume
     ? peftAdapterFromFiles(start.config, resume.files).adapter
     : (options.initialAdapter ?? initLora(start.config, settings, base, config.seed));
-  const trainer = await createTrainer(runtime, grpoTrainStep(start.config, config, rows, settings), {
-    params: initial,
-    ...(resume ? optimizerFromFiles(resume.files) : {}),
-    step: Number(resume?.state.optimizerStep ?? 0),
-  });
+  const trainer = await createBudgetedTrainer(
+    runtime,
+    {
+      params: initial,
+      ...(resume ? optimizerFromFiles(resume.files) : {}),
+      step: Number(resume?.state.optimizerStep ?? 0),
+    },
+    budgeted(options, settings),
+  );
   // Rollouts sample from base + adapter unmerged: the adapter's tensors are inputs beside the base's.
   const generator = await createGenerator(runtime, start.config, { lora: settings });
   const scorer = await createLoraRolloutScorer(runtime, start.config, settings, {

@@ -28,6 +28,8 @@ export function grpoTrainStep(
   config: GrpoConfig,
   rows: number,
   lora?: LoraSettings,
+  /** Fused steps of one call (default the whole update, epochs × minibatches). */
+  steps = config.epochs * config.minibatches,
 ) {
   const miniBatch = rows / config.minibatches;
   const perToken = (name: string) => ({ name, dtype: 'float32' as const, shape: ['rows', 'response'] });
@@ -49,7 +51,7 @@ export function grpoTrainStep(
       perToken('loss_mask'),
       ...(lora ? baseWeightInputs(policy, lora) : []),
     ],
-    steps: config.epochs * config.minibatches,
+    steps,
     optimizer: optimizerOf(config),
     loss: (trained: Map<string, Tensor>, batch: Record<string, Tensor>, shared: Record<string, Tensor>) => {
       const params = lora ? loraPolicyParams(policy, lora, trained, shared) : trained;

@@ -149,6 +149,8 @@ export interface PpoTrainStepOptions {
   miniBatchSize: number;
   /** Train adapters only; the frozen bases are shared inputs `ref.*` (policy) and `rm.*` (critic). */
   lora?: PpoLora;
+  /** Fused steps of one call (default the whole update, ppoEpochs × minibatches). */
+  steps?: number;
 }
 
 /**
@@ -156,7 +158,13 @@ export interface PpoTrainStepOptions {
  * rollout tensors are shared inputs [B, ...] fed once; each step's batch input is the int64 [miniBatchSize] row
  * indices of its minibatch (the host shuffles them per epoch), gathered inside the graph.
  */
-export function buildPpoTrainStep({ models, config, miniBatchSize, lora }: PpoTrainStepOptions): TrainStep {
+export function buildPpoTrainStep({
+  models,
+  config,
+  miniBatchSize,
+  lora,
+  steps = config.ppoEpochs * config.minibatches,
+}: PpoTrainStepOptions): TrainStep {
   const R = ROLLOUT_INPUTS;
   const perToken = (name: string) => ({ name, dtype: 'float32' as const, shape: ['batch', 'response'] });
   const ids = (name: string, length: string) => ({ name, dtype: 'int64' as const, shape: ['batch', length] });
@@ -180,7 +188,7 @@ export function buildPpoTrainStep({ models, config, miniBatchSize, lora }: PpoTr
           ]
         : []),
     ],
-    steps: config.ppoEpochs * config.minibatches,
+    steps,
     optimizer: optimizerOf(config),
     loss: (params, batch, shared) => {
       const rows = (name: string) => gather(shared[name], batch.rows, 0);

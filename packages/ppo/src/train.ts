@@ -7,7 +7,7 @@
 // With config.lora the policy and critic are adapters on the frozen SFT and reward-model weights (lora.ts).
 import { type GraderSpec, PpoMetrics, resolvePpoConfig, rewardPartMetric } from '@rlhf/contracts';
 import { createGrader } from '@rlhf/graders';
-import { createTrainer, type Trainer } from '@rlhf/graph';
+import type { Trainer } from '@rlhf/graph';
 import { ByteTokenizer, hashString, savedModuleParams } from '@rlhf/model';
 import {
   batchOrder,
@@ -20,6 +20,8 @@ import {
   framedPromptText,
   promptTokens,
   runStage,
+  throwIfInterrupted,
+  createBudgetedTrainer,
   type SampleRow,
 } from '@rlhf/stage-kit';
 import { arrayMaskedMean } from './advantages.js';
@@ -133,15 +135,23 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
           : criticFromRewardModel(options.rewardModel, hyper.rewardNormalisation ?? undefined);
       }
       const kl: KlController = createKlController(config.kl, saved?.kl);
-      const trainer: Trainer = await createTrainer(
+      // The update's K steps as budget-sized calls, the abort signal checked between them.
+      const trainer: Trainer = await createBudgetedTrainer(
         runtime,
-        buildPpoTrainStep({ models, config, miniBatchSize: hyper.miniBatchSize, lora }),
         {
           params: new Map([...withRole(policy.params, 'policy'), ...withRole(critic.params, 'critic')]),
           ...(resume ? optimizerFromFiles(resume.files) : {}),
           step: saved?.optimizerStep ?? 0,
         },
+        {
+          steps: K,
+          build: (steps) =>
+            buildPpoTrainStep({ models, config, miniBatchSize: hyper.miniBatchSize, lora, steps }),
+          signal: options.hooks?.signal,
+          log: (message) => options.hooks?.log?.(`ppo: ${message}`),
+        },
       );
+      const interrupted = (clean: boolean) => throwIfInterrupted(options.hooks?.signal, clean);
       const engine = await createRolloutEngine(
         runtime,
         models,
@@ -173,6 +183,7 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
             batch.map((p) => p.ids),
             hashString(`${config.seed}:rollout:${it}`),
           );
+          interrupted(true);
           const texts = rollout.responses.map((tokens, b) =>
             responseText(tokenizer, tokens, rollout.mask, b, rollout.shape[1]),
           );
@@ -191,6 +202,7 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
           const beta = kl.value;
           const targets = ppoTargets(rollout, scores, beta, config);
 
+          interrupted(true);
           const trainStarted = performance.now();
           const report = await trainer.run(
             { rows: minibatchRows(B, hyper.miniBatchSize, config, it) },

@@ -1,6 +1,7 @@
 // The stage driver: every stage kind is a step body run by this one loop, which owns resume (and the check that a
 // checkpoint belongs to the stage), the abort/shutdown checkpoint, checkpoint cadence, the NaN/Inf guard and
 // metric, sample and progress reporting. A body only advances its own state and says what to save.
+import { StepInterrupted } from './budget.js';
 import type { CheckpointFiles } from './checkpoints.js';
 import { trainerJsonFile, trainerJsonFromFiles } from './files.js';
 import {
@@ -132,6 +133,12 @@ export async function runStage<Result>(definition: StageDefinition<Result>): Pro
         if (crossed || step === totalSteps) await saveCheckpoint();
       }
     } catch (error) {
+      // Aborted inside a step: a checkpoint now is the step's start only while the step changed nothing yet.
+      if (error instanceof StepInterrupted) {
+        const keep = checkpointsOnAbort(error.reason);
+        if (keep && error.clean) await saveCheckpoint();
+        throw new StageAbortedError(error.reason, step, keep && lastCheckpoint === step);
+      }
       // A body names a bad value; the driver knows which checkpoint is the last good one.
       if (error instanceof NonFiniteValue)
         throw new NonFiniteError(error.metric, error.step, error.value, lastCheckpoint);

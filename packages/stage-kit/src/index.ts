@@ -1,5 +1,12 @@
 // @rlhf/stage-kit: what every stage trainer shares — checkpoints, hooks, data helpers and the supervised loop.
 export {
+  type BudgetedTrainerOptions,
+  createBudgetedTrainer,
+  DEFAULT_CALL_BUDGET_SECONDS,
+  StepInterrupted,
+  throwIfInterrupted,
+} from './budget.js';
+export {
   type CheckpointFiles,
   type CheckpointStore,
   checkFileNames,
