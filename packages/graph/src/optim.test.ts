@@ -1,4 +1,4 @@
-import { createRuntime, float64, type Runtime } from '@rlhf/runtime';
+import { createRuntime, float32, float64, int64, type Runtime } from '@rlhf/runtime';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { grad } from './autodiff.js';
 import { Graph } from './graph.js';
@@ -101,6 +101,32 @@ test('AdamW matches a plain TypeScript reference over several steps (decay maske
     expect(v).toBeCloseTo(pb[i], 12);
   });
   expect(graphB[0]).not.toBeCloseTo(0.3, 3); // parameters moved
+  await session.release();
+});
+
+test('float32 AdamW: bias corrections in float64 (first step = lr·g/(|g|+ε) to float32 precision)', async () => {
+  // In float32, 1 − 0.999 is 1.3e-5 off: v̂ then is too, and the first update 6.4e-6 too small.
+  const g = new Graph('adamw_f32');
+  const [p, grads, m, v] = ['p', 'g', 'm', 'v'].map((n) => g.input(n, 'float32', [2]));
+  const next = adamw(
+    [p],
+    [grads],
+    { m: [m], v: [v] },
+    { lr: 1, step: g.input('step', 'int64', []), weightDecay: 0 },
+  );
+  g.output(next.params[0], 'next');
+  const session = await runtime.createSession(g.toBytes());
+  const zeros = float32([2], [0, 0]);
+  const out = await session.run({
+    p: zeros,
+    g: float32([2], [1, -3]),
+    m: zeros,
+    v: zeros,
+    step: int64([], [1]),
+  });
+  const moved = Array.from(out.next.data as Float32Array);
+  expect(Math.abs(moved[0] + 1 / (1 + 1e-8))).toBeLessThan(2e-7);
+  expect(Math.abs(moved[1] - 3 / (3 + 1e-8))).toBeLessThan(2e-7);
   await session.release();
 });
 

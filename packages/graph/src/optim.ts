@@ -34,14 +34,17 @@ export function adamw(
 ): AdamWResult {
   const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0.01 } = opts;
   const out: AdamWResult = { params: [], m: [], v: [] };
+  // Bias corrections in float64, as torch computes them: in float32, 1 - 0.999 is off by 1.3e-5 (relative).
+  const t = cast(opts.step, 'float64');
+  const correction1 = sub(1, pow(beta1, t));
+  const correction2 = sub(1, pow(beta2, t));
   params.forEach((p, i) => {
     const g = grads[i];
-    const t = cast(opts.step, p.dtype);
     const lr = typeof opts.lr === 'number' ? opts.lr : cast(opts.lr, p.dtype);
     const m = add(mul(state.m[i], beta1), mul(g, 1 - beta1));
     const v = add(mul(state.v[i], beta2), mul(mul(g, g), 1 - beta2));
-    const mHat = div(m, sub(1, pow(beta1, t)));
-    const vHat = div(v, sub(1, pow(beta2, t)));
+    const mHat = div(m, cast(correction1, p.dtype));
+    const vHat = div(v, cast(correction2, p.dtype));
     const decayed = weightDecay > 0 && (opts.decay?.[i] ?? true) ? sub(p, mul(mul(p, lr), weightDecay)) : p;
     out.params.push(sub(decayed, mul(div(mHat, add(sqrt(vHat), eps)), lr)));
     out.m.push(m);
