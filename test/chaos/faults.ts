@@ -14,6 +14,18 @@ export interface KillOptions {
 
 const isStage = (stageId: string) => (e: StageEvent) => e.stageId === stageId;
 
+/** What a hung run looked like: its stages, its last events and the worker's last output lines. */
+async function hangNote(env: ChaosEnv, runId: string, stageIds: string[], output: string): Promise<string> {
+  const run = await env.run(runId).catch(() => null);
+  const stages = run?.stages.map((s) => `${s.kind}:${s.status}@${s.step}`).join(' ') ?? 'unreadable';
+  const last = env.seen
+    .filter((s) => stageIds.includes(s.event.stageId))
+    .slice(-12)
+    .map((s) => s.event.type + ('step' in s.event ? `@${s.event.step}` : ''))
+    .join(' ');
+  return `run ${runId} hung (${run?.status ?? '?'}; ${stages}); last events: ${last}; worker: ${output.slice(-1500)}`;
+}
+
 /**
  * kill -9 of the worker running a stage, once it has a checkpoint and went on past it (so work is redone),
  * then a new worker process; once per stage of a run of `kinds`, runs until `trials` kills were made.
@@ -84,7 +96,17 @@ export async function workerKills(env: ChaosEnv, options: KillOptions): Promise<
     }
     const done = await env.finished(run.id, options.runTimeoutMs);
     if (done) accounts.push(await accountRun(env, run.id));
-    else hangs++;
+    else {
+      hangs++;
+      notes.push(
+        await hangNote(
+          env,
+          run.id,
+          run.stages.map((st) => st.id),
+          worker.output(),
+        ),
+      );
+    }
     await env.closeWorkers();
     if (!done) break; // a hang: the next run would only wait behind it
   }
@@ -142,11 +164,12 @@ async function outage(
 ): Promise<FaultReport> {
   const accounts: RunAccount[] = [];
   const recoveries: number[] = [];
+  const notes: string[] = [];
   let hangs = 0;
   for (let trial = 0; trial < options.trials; trial++) {
     const run = await env.submit(options.kinds);
     const stageIds = run.stages.map((s) => s.id);
-    env.spawnWorker(`worker-${name.replaceAll(' ', '-')}-${trial}`);
+    const worker = env.spawnWorker(`worker-${name.replaceAll(' ', '-')}-${trial}`);
     const first = stageIds[0];
     const checkpoint = await env.waitForEvent(
       (e) => e.stageId === first && e.type === 'artifact' && e.kind === 'checkpoint',
@@ -161,11 +184,14 @@ async function outage(
     if (stored !== null) recoveries.push(stored - repairedAt);
     const done = await env.finished(run.id, options.runTimeoutMs);
     if (done) accounts.push(await accountRun(env, run.id));
-    else hangs++;
+    else {
+      hangs++;
+      notes.push(await hangNote(env, run.id, stageIds, worker.output()));
+    }
     await env.closeWorkers();
     if (!done) break;
   }
-  return faultReport(name, how, options.trials, accounts, hangs, recoveries);
+  return faultReport(name, how, options.trials, accounts, hangs, recoveries, notes);
 }
 
 /** The API process closed mid-run and a new one started on the same database, Redis and artifacts. */
