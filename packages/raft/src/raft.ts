@@ -10,7 +10,7 @@ import {
   type RaftConfigInput,
   resolveRaftConfig,
 } from '@rlhf/contracts';
-import { buildTrainStep, createTrainer, type Trainer } from '@rlhf/graph';
+import { buildTrainStep, type Trainer } from '@rlhf/graph';
 import {
   ByteTokenizer,
   createScorer,
@@ -34,6 +34,8 @@ import {
   promptText,
   promptTokens,
   runStage,
+  createBudgetedTrainer,
+  throwIfInterrupted,
   sampleGroups,
   type SampleRow,
   type StageHooks,
@@ -140,21 +142,29 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
     hooks: input.hooks,
     async start(resume) {
       const params = await tuning.initial(resume?.files);
-      const trainer: Trainer = await createTrainer(
+      // The K SFT steps of an iteration as budget-sized calls, the abort signal checked between them.
+      const trainer: Trainer = await createBudgetedTrainer(
         runtime,
-        buildTrainStep({
-          name: 'raft_train',
-          params: tuning.params,
-          ...tuning.graph,
-          optimizer: optimizerOf(config),
-          steps: K,
-        }),
         {
           params,
           ...(resume ? optimizerFromFiles(resume.files) : {}),
           step: Number(resume?.state.optimizerStep ?? 0),
         },
+        {
+          steps: K,
+          build: (steps) =>
+            buildTrainStep({
+              name: 'raft_train',
+              params: tuning.params,
+              ...tuning.graph,
+              optimizer: optimizerOf(config),
+              steps,
+            }),
+          signal: input.hooks?.signal,
+          log: (message) => input.hooks?.log?.(`raft: ${message}`),
+        },
       );
+      const interrupted = (clean: boolean) => throwIfInterrupted(input.hooks?.signal, clean);
       const generator = await tuning.generator(runtime);
       const scorer = await createScorer(runtime, input.rewardModel.config, { outputs: ['scores'] });
       const reference = await createScorer(runtime, start.config, { outputs: ['logprobs'] });
@@ -179,7 +189,9 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
             seed: hashString(`${config.seed}:raft:${it}`),
             tokenizer,
           });
+          interrupted(true);
           const scores = (await scorer.score({ ...scored, params: input.rewardModel.params })).scores!;
+          interrupted(true);
           const samples: Sample[] = tokens.map((row, r) => ({
             prompt: Math.floor(r / n),
             tokens: row,
@@ -200,6 +212,7 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
             B,
           );
 
+          interrupted(true);
           // Fine-tune on the kept set: K steps, each a seeded batch drawn from it.
           const examples = kept.map((s) => {
             const ids = [...batch[s.prompt].ids, ...s.tokens];
