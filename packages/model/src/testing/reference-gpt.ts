@@ -18,7 +18,7 @@ type Matrix = number[][]; // rows = positions
 /** Logits (and scalar values) of a GPT-2 for one token sequence, in float64. */
 export function referenceGptForward(
   config: GptConfig,
-  params: Map<string, Float32Array>,
+  params: ReadonlyMap<string, Float32Array | Float64Array>,
   tokens: readonly number[],
 ): ReferenceForward {
   validateConfig(config);
@@ -35,7 +35,7 @@ export function referenceGptForward(
     if (!p || p.length !== shapeSize(shape))
       throw new Error(`parameter ${name} missing or not of shape [${shape}]`);
   }
-  const p = (name: string): Float32Array => params.get(name)!;
+  const p = (name: string): Float32Array | Float64Array => params.get(name)!;
 
   // Token embedding + position embedding.
   const wte = p('wte.weight');
@@ -90,7 +90,7 @@ export function referenceGptForward(
 }
 
 /** LayerNorm over each row (Ba et al. 2016): (x - mean) / sqrt(var + eps) · w + b, biased variance. */
-function layerNorm(x: Matrix, w: Float32Array, b: Float32Array, eps: number): Matrix {
+function layerNorm(x: Matrix, w: ArrayLike<number>, b: ArrayLike<number>, eps: number): Matrix {
   return x.map((row) => {
     let mean = 0;
     for (const v of row) mean += v;
@@ -103,7 +103,7 @@ function layerNorm(x: Matrix, w: Float32Array, b: Float32Array, eps: number): Ma
 }
 
 /** y = x @ W + b with W stored [in, out] row-major (HF Conv1D). */
-function linear(x: Matrix, w: Float32Array, b: Float32Array): Matrix {
+function linear(x: Matrix, w: ArrayLike<number>, b: ArrayLike<number>): Matrix {
   const nOut = b.length;
   return x.map((row) => {
     const y: number[] = [];
