@@ -5,7 +5,7 @@
 // which are stored nowhere) the directory's merged model is served instead.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import {
   ADAPTER_CONFIG,
   ADAPTER_WEIGHTS,
@@ -29,13 +29,17 @@ export interface ServedAdapter {
   feeds: Record<string, HostTensor>;
 }
 
+/** Where a model key is on disk: an admin model's key is its own absolute directory, else a key of the store. */
+export const storedDir = (artifactDir: string, key: string): string =>
+  isAbsolute(key) ? key : join(artifactDir, key);
+
 /** A store key: relative, no `..` or empty segments (the base name is read from a file in the shared store). */
 const isStoreKey = (key: string) =>
   /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(key) && !key.split('/').includes('..');
 
 /** The adapter under `<key>/adapter/` and its base's key, when the base is a model directory here; else null. */
 export async function adapterSourceOf(artifactDir: string, key: string): Promise<AdapterSource | null> {
-  const dir = join(artifactDir, key, 'adapter');
+  const dir = join(storedDir(artifactDir, key), 'adapter');
   if (!existsSync(join(dir, ADAPTER_CONFIG)) || !existsSync(join(dir, ADAPTER_WEIGHTS))) return null;
   const files = {
     [ADAPTER_CONFIG]: new Uint8Array(await readFile(join(dir, ADAPTER_CONFIG))),

@@ -1,7 +1,6 @@
 // Models the inference consumer serves: loaded once from the artifact store, kept in a small LRU of bases, each with
 // its generation sessions (LoRA adapters ride on their base: inference-adapters.ts). A chunk call samples a few tokens for a batch of rows, each row with its own random
 // stream, so a row's tokens depend on its seed only — not on which requests shared its batch or chunk.
-import { join } from 'node:path';
 import {
   buildGenerationGraph,
   type GptConfig,
@@ -17,7 +16,13 @@ import {
   toRows,
 } from '@rlhf/model';
 import { type HostTensor, hostTensor, type Runtime, type Session } from '@rlhf/runtime';
-import { adapterGraphKey, adapterSourceOf, type ServedAdapter, servedAdapter } from './inference-adapters.js';
+import {
+  adapterGraphKey,
+  adapterSourceOf,
+  type ServedAdapter,
+  servedAdapter,
+  storedDir,
+} from './inference-adapters.js';
 
 export interface ServedModel {
   key: string;
@@ -149,7 +154,7 @@ export function createModelCache(runtime: Runtime, artifactDir: string, capacity
   const adapterKeys = new Set<string>(); // the keys in `adapters` that are adapters
 
   async function loadBase(key: string): Promise<LoadedBase> {
-    const checkpoint = await loadCheckpoint(join(artifactDir, key));
+    const checkpoint = await loadCheckpoint(storedDir(artifactDir, key));
     return {
       config: checkpoint.config,
       tokenizer: checkpoint.tokenizer,

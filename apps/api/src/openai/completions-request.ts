@@ -1,10 +1,13 @@
 // The request bodies of POST /v1/chat/completions and /v1/completions, checked field by field with OpenAI's
 // names (a 400 names the `param`), and the model a request names resolved to its files: one of the team's
 // fine-tuned models (`ft:…:<run id>`, the job's final model) or registered models (id or name).
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import type { Team } from '@rlhf/db';
 import { gptConfigFromHf } from '@rlhf/model';
 import type { ChatTurn } from '@rlhf/queue';
 import { ApiError } from '../errors.js';
+import { visibleTo } from '../models.js';
 import type { Services } from '../services.js';
 import { findFineTunedModel } from './fine-tuned-models.js';
 import type { InferenceAsk } from './inference-client.js';
@@ -219,8 +222,10 @@ export async function resolveModel(
   } else {
     const registered = await s.prisma.model.findFirst({
       where: {
-        teamId: team.id,
-        OR: [{ name: model }, ...(/^[0-9a-f-]{36}$/.test(model) ? [{ id: model }] : [])],
+        AND: [
+          visibleTo(team),
+          { OR: [{ name: model }, ...(/^[0-9a-f-]{36}$/.test(model) ? [{ id: model }] : [])] },
+        ],
       },
     });
     key = registered?.key;
@@ -228,7 +233,11 @@ export async function resolveModel(
   if (!key) throw notFound(model);
   let context = contexts.get(key);
   if (context === undefined) {
-    const config = JSON.parse(await s.artifacts.getText(`${key}/config.json`)) as Record<string, unknown>;
+    // An admin model's key is its absolute directory, read in place (not a key of the store).
+    const text = isAbsolute(key)
+      ? await readFile(join(key, 'config.json'), 'utf8')
+      : await s.artifacts.getText(`${key}/config.json`);
+    const config = JSON.parse(text) as Record<string, unknown>;
     context = gptConfigFromHf(config).maxPositions;
     if (contexts.size > 1000) contexts.clear();
     contexts.set(key, context);

@@ -6,6 +6,7 @@ import { isModelPreset, resolveStageConfig } from '@rlhf/contracts';
 import { Prisma, type Team } from '@rlhf/db';
 import { uploadDataset } from '../datasets.js';
 import { ApiError } from '../errors.js';
+import { visibleTo } from '../models.js';
 import type { RunWithStages } from '../run-store.js';
 import { pauseRun, resumeRun } from '../pause.js';
 import { cancelRun, createRun } from '../runs.js';
@@ -134,7 +135,8 @@ async function modelSource(s: Services, team: Team, model: string): Promise<obje
   }
   if (isModelPreset(model)) return { preset: model };
   const registered = await s.prisma.model.findFirst({
-    where: { teamId: team.id, OR: [{ id: model }, { name: model }] },
+    // The team's own or an admin model (MODEL_DIRS), by id or name.
+    where: { AND: [visibleTo(team), { OR: [{ id: model }, { name: model }] }] },
   });
   if (!registered) throw new ApiError(404, 'model_not_found', `The model ${model} does not exist`, 'model');
   return { modelId: registered.id };
