@@ -16,6 +16,7 @@ import {
 } from '@rlhf/graph';
 import { paramShapes } from '@rlhf/model';
 import type { HostTensor, Runtime, Weights } from '@rlhf/runtime';
+import { DEFAULT_CALL_BUDGET_SECONDS } from './budget.js';
 import type { CheckpointFiles } from './checkpoints.js';
 import { batchOrder, lrScheduleOf } from './data.js';
 import { runStage } from './driver.js';
@@ -222,7 +223,7 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
         return created;
       };
 
-      const budget = loop.callBudgetSeconds ?? 10;
+      const budget = loop.callBudgetSeconds ?? DEFAULT_CALL_BUDGET_SECONDS;
       let callSteps = config.stepsPerCall;
       return {
         initialMetrics: evaluate,
