@@ -22,6 +22,7 @@ import { type ModelWeights, promptText, runStage, type StageBody } from '@rlhf/s
 import { UnrecoverableError } from 'bullmq';
 import type { StageContext } from './context.js';
 import { buildJudge } from './evaluation-judges.js';
+import { storedPair } from './evaluations.js';
 import { loadModelAt, tokenizerAt } from './model-files.js';
 import { groundTruthOf } from './tasks.js';
 
@@ -121,32 +122,13 @@ export async function comparePolicy(
     judge: sides.judge,
     tokenizer,
   });
-  const [{ winRate, rows }] = compared.pairs;
+  const [compared0] = compared.pairs;
+  const { winRate } = compared0;
   const rename = (side: string) => (side === 'policy' ? spec.names.policy : spec.names.against);
-  const pair = {
-    a: spec.names.policy,
-    b: spec.names.against,
-    wins: winRate.wins,
-    ties: winRate.ties,
-    losses: winRate.losses,
-    winRate: winRate.winRate,
-    interval: winRate.interval,
-  };
+  const stored = { ...storedPair(compared0), a: spec.names.policy, b: spec.names.against };
+  const { rows: _rows, positionBias: _bias, ...pair } = stored;
   const result: EvaluationResult = {
-    pairs: [
-      {
-        ...pair,
-        rows: rows.map((row) => ({
-          prompt: row.prompt,
-          seedIndex: row.seedIndex,
-          responseA: row.responseA,
-          responseB: row.responseB,
-          ...(row.scoreA === undefined ? {} : { scoreA: row.scoreA }),
-          ...(row.scoreB === undefined ? {} : { scoreB: row.scoreB }),
-          outcome: row.outcome,
-        })),
-      },
-    ],
+    pairs: [stored],
     meanScores: compared.meanScores
       ? Object.fromEntries(Object.entries(compared.meanScores).map(([side, v]) => [rename(side), v]))
       : null,

@@ -6,6 +6,7 @@ import { type ArtifactStore, createArtifactStore } from '@rlhf/artifacts';
 import type { Logger } from '@rlhf/config';
 import {
   type EvaluationJobData,
+  type EvaluationPair,
   type EvaluationPositionBias,
   type EvaluationResult,
   formatJsonlError,
@@ -98,7 +99,19 @@ const noJudgmentCache = { get: async () => undefined, set: async () => {} };
 
 /** compareModels' result as stored: per pair counts, interval, rows and position bias, and the overall bias. */
 function resultOf(compared: CompareModelsResult): Omit<EvaluationResult, 'work'> {
-  const pairs = compared.pairs.map((pair) => ({
+  const pairs = compared.pairs.map(storedPair);
+  const biases = pairs.flatMap((p) => (p.positionBias ? [p.positionBias] : []));
+  return {
+    pairs,
+    meanScores: compared.meanScores ?? null,
+    comparisons: compared.comparisons,
+    ...(biases.length > 0 ? { positionBias: overallPositionBias(biases) } : {}),
+  };
+}
+
+/** One pair of compareModels' result as stored and shown: counts, interval, every verdict, its position bias. */
+export function storedPair(pair: CompareModelsResult['pairs'][number]): EvaluationPair {
+  return {
     a: pair.a,
     b: pair.b,
     wins: pair.winRate.wins,
@@ -117,13 +130,6 @@ function resultOf(compared: CompareModelsResult): Omit<EvaluationResult, 'work'>
       outcome: row.outcome,
     })),
     ...(pair.positionBias ? { positionBias: { judged: pair.rows.length, ...pair.positionBias } } : {}),
-  }));
-  const biases = pairs.flatMap((p) => (p.positionBias ? [p.positionBias] : []));
-  return {
-    pairs,
-    meanScores: compared.meanScores ?? null,
-    comparisons: compared.comparisons,
-    ...(biases.length > 0 ? { positionBias: overallPositionBias(biases) } : {}),
   };
 }
 
