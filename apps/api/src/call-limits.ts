@@ -118,7 +118,7 @@ export function callLimitErrors(
   limits: CallLimits = DEFAULT_CALL_LIMITS,
 ): FieldError[] {
   const config = typeof model === 'string' ? presetConfig(model) : model;
-  const params = countParams(config);
+  const params = parameterCount(config);
   return spec.stages.flatMap((stage, i) => {
     for (const call of callsOf(stage, config.maxPositions)) {
       const path = `/stages/${i}/config/${call.field}`;
@@ -140,4 +140,13 @@ export function callLimitErrors(
     }
     return [];
   });
+}
+
+// A stored config the shape code cannot read leaves only the token cap (NaN skips the time estimate).
+function parameterCount(config: GptConfig): number {
+  try {
+    return countParams(config);
+  } catch {
+    return Number.NaN;
+  }
 }
