@@ -2,10 +2,10 @@
 // (an SFT stage, then an eval stage against that SFT stage with other seeds, judged by the sort-digits ground
 // truth) with a gate every win rate reaches and one none can; the run page shows "gate passed" and "gate failed"
 // with the measured win rate and interval, and charts the eval stage's eval/win_rate.
-import { existsSync } from 'node:fs';
 import { generatePromptRows, generateSftRows } from '@rlhf/examples';
 import type { RunningWorker } from '@rlhf/worker';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './browser-helpers.js';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import {
   baseUrl,
@@ -17,8 +17,6 @@ import {
 } from './api-helpers.js';
 import { startTestWorker } from './worker-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-
 let api: TestApi;
 let url: string;
 let worker: RunningWorker;
@@ -26,16 +24,11 @@ let browser: Browser;
 let team: TestTeam;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium (.ci/run does)`,
-    );
-  }
   api = await startApi();
   url = await baseUrl(api.app);
   worker = await startTestWorker(api, 'browser-eval-stage-worker');
   team = await createTestTeam(api.app);
-  browser = await chromium.launch({ executablePath: CHROMIUM });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

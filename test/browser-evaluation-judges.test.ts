@@ -2,9 +2,9 @@
 // by playwright-core) against a real API and evaluation worker: a judge model built to prefer the answer shown
 // first compares two untrained models; the page names the judge (both orders, consistent), shows the measured
 // position bias overall and per pair, both orders' P(better) per verdict, and the work reused from earlier.
-import { existsSync } from 'node:fs';
 import type { RunningEvaluationWorker } from '@rlhf/worker';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './browser-helpers.js';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import {
   baseUrl,
@@ -18,7 +18,6 @@ import {
 import { finishedEvaluation, firstPreferringJudgeFiles, untrainedModelFiles } from './evaluation-helpers.js';
 import { startTestEvaluationWorker } from './worker-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const MARGIN = 2;
 
 let api: TestApi;
@@ -28,16 +27,11 @@ let browser: Browser;
 let team: TestTeam;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium (.ci/run does)`,
-    );
-  }
   api = await startApi();
   url = await baseUrl(api.app);
   evaluator = await startTestEvaluationWorker(api);
   team = await createTestTeam(api.app);
-  browser = await chromium.launch({ executablePath: CHROMIUM });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

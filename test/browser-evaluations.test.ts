@@ -5,12 +5,12 @@
 // scores and the verdict table, whose filter narrows it; the leaderboard ranks both models with their
 // intervals; another team's evaluation id is not found. The leaderboard's screenshot is
 // test-results/leaderboard.png (the evaluation page's test-results/evaluation.png).
-import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createApiClient, waitForRun } from '@rlhf/demo';
 import { sortDigitsFiles } from '@rlhf/examples';
 import type { RunningEvaluationWorker, RunningWorker } from '@rlhf/worker';
-import { type Browser, chromium, type Locator } from 'playwright-core';
+import type { Browser, Locator } from 'playwright-core';
+import { launchChromium } from './browser-helpers.js';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import {
   baseUrl,
@@ -22,7 +22,6 @@ import {
 } from './api-helpers.js';
 import { startTestEvaluationWorker, startTestWorker } from './worker-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = 'test-results/leaderboard.png';
 
 let api: TestApi;
@@ -33,17 +32,12 @@ let browser: Browser;
 let team: TestTeam;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium (.ci/run does)`,
-    );
-  }
   api = await startApi();
   url = await baseUrl(api.app);
   worker = await startTestWorker(api, 'browser-eval-worker');
   evaluator = await startTestEvaluationWorker(api);
   team = await createTestTeam(api.app);
-  browser = await chromium.launch({ executablePath: CHROMIUM });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

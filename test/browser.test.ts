@@ -3,17 +3,16 @@
 // smoothing), read its samples, download an artifact, cancel a second run from the page and compare the two,
 // a failed run's long error wrapping on a narrow screen, the workers page; a wrong key, a key revoked while
 // the page is open, and another team's run id. The screenshot of the finished run is test-results/dashboard.png.
-import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { sortDigitsFiles, tasks } from '@rlhf/examples';
 import { type RunningWorker, runners, startWorker } from '@rlhf/worker';
 import { createLogger } from '@rlhf/config';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './browser-helpers.js';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createApiKey } from '@rlhf/api';
 import { ADMIN_KEY, baseUrl, createTestTeam, startApi, type TestApi, type TestTeam } from './api-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = 'test-results/dashboard.png';
 const WORKER_ID = 'browser-worker';
 const logger = createLogger('browser-test', process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -56,11 +55,6 @@ const sftOnly = (datasetId: string, config: object) => ({
 });
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium (.ci/run does)`,
-    );
-  }
   api = await startApi();
   url = await baseUrl(api.app);
   team = await createTestTeam(api.app);
@@ -81,7 +75,7 @@ beforeAll(async () => {
     heartbeatIntervalMs: 500,
     progressIntervalMs: 300, // the stage table moves while the test watches
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
