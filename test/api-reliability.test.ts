@@ -7,6 +7,7 @@ import type { StageJobData, StageJobResult } from '@rlhf/contracts';
 import {
   deletePrefix,
   isCancelRequested,
+  isPauseRequested,
   keys,
   publishEvent,
   removeHeartbeat,
@@ -213,6 +214,24 @@ describe('a Redis restart that wipes the stream, its group and the queue', () =>
     const ready = await api.app.inject({ method: 'GET', url: '/readyz' });
     expect(ready.json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', events: 'ok' } });
   }, 40_000);
+
+  test('a paused run Redis lost is queued again still paused: its pause flag is set again before its jobs', async () => {
+    const { headers } = await createTestTeam(api.app, { maxActiveStages: 5 });
+    const { redis, queue } = api.app.services;
+    const run = await submit(api, headers);
+    const pause = await api.app.inject({ method: 'POST', url: `/v1/runs/${run.id}/pause`, headers });
+    expect(pause.statusCode, pause.body).toBe(202);
+    expect(await isPauseRequested(redis, run.id, api.prefix)).toBe(true);
+
+    await deletePrefix(redis, api.prefix);
+    expect(await isPauseRequested(redis, run.id, api.prefix)).toBe(false);
+    expect(await queue.getJob(run.stages[0].id)).toBeUndefined();
+    await reconcileStages(api.app.services);
+    // Queued again (a worker that takes the job parks it at once: test/openai-pause.test.ts), and still paused.
+    expect(await queue.getJob(run.stages[0].id)).toBeDefined();
+    expect(await isPauseRequested(redis, run.id, api.prefix)).toBe(true);
+    expect((await runOf(api, headers, run.id)).status).toBe('paused');
+  });
 });
 
 // A Redis server of its own, killed and started again empty: a real restart without persistence.

@@ -9,6 +9,7 @@ import {
   HEARTBEAT_TTL_MS,
   listWorkers,
   requestCancel,
+  requestPause,
   type StageEvent,
   type StageJobState,
 } from '@rlhf/queue';
@@ -94,6 +95,8 @@ async function requeueLostRuns(
     if (remaining.some((st) => !ids.includes(st.id))) continue; // changed meanwhile: next pass
     try {
       const jobs = stageJobs(run).filter((job) => ids.includes(job.stageId));
+      // A paused run's flag went with Redis: set again first, so the worker that takes the job parks it.
+      if (run.status === 'paused') await requestPause(s.redis, run.id, s.prefix);
       await addAdmittedFlow(s, run.id, jobs, run.priority ?? 1);
     } catch (error) {
       s.logger.error(
