@@ -41,6 +41,7 @@ describe('resolve*Config', () => {
       maxGradNorm: 1,
       maxSeqLen: 256,
       validationFraction: 0.05,
+      validationRows: 0,
       evalEvery: 100,
       keepBest: null,
       checkpointEvery: 200,
