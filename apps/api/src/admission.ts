@@ -205,7 +205,6 @@ export function stageJobs(run: WaitingRun): StageJobData[] {
           : {}),
       },
     };
-    const errors = schemaErrors(StageJobDataSchema, job);
     // An eval stage's job: the run's last policy, what it is compared with, its judge, and their names.
     if (stage.kind === 'eval') Object.assign(job, evalJobParts(run, stage, from, rewardModel));
     const datasetKey = (index: number) => {
@@ -214,6 +213,7 @@ export function stageJobs(run: WaitingRun): StageJobData[] {
     };
     const checkpointEval = checkpointEvalOf(run, stage, from, rewardModel, datasetKey);
     if (checkpointEval) Object.assign(job, { checkpointEval });
+    const errors = schemaErrors(StageJobDataSchema, job);
     if (errors.length > 0)
       throw new Error(`stage ${stage.kind}: invalid job: ${errors[0].path} ${errors[0].message}`);
     return job as StageJobData;

@@ -252,12 +252,12 @@ export async function applyEvent(
       const resolved = (await artifacts.exists(resolvedKey))
         ? (JSON.parse(await artifacts.getText(resolvedKey)) as unknown)
         : null;
-      await prisma.$transaction([
-        prisma.stage.update({
       // An eval stage's comparison joins the team's evaluations (the leaderboard reads them); first, so a
       // failure here leaves the event to be retried (the insert is idempotent).
       if (stage.kind === 'eval')
         await recordEvalStage(prisma, (key) => artifacts.getText(key), stage, event.result.modelKey, at);
+      await prisma.$transaction([
+        prisma.stage.update({
           where: { id: stage.id },
           data: {
             status: 'succeeded',
