@@ -31,7 +31,7 @@ import {
   optimizerOf,
   permutation,
   framingOf,
-  promptText,
+  framedPromptText,
   promptTokens,
   runStage,
   createBudgetedTrainer,
@@ -118,7 +118,7 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
   // `messages` prompts in the model's own chat template when it has one (config.framing).
   const framing = framingOf(tokenizer, config.framing, 'config.framing');
   const prompts = input.prompts.map((row) => ({
-    text: promptText(row),
+    text: framedPromptText(row, framing),
     ids: promptTokens(tokenizer, row, maxPromptLen, framing),
   }));
   const promptOrder = batchOrder(prompts.length, B, config.seed);
