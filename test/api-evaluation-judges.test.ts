@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '@rlhf/cli';
+import { groundTruthScore } from '@rlhf/examples';
 import type { RunningEvaluationWorker } from '@rlhf/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -129,12 +130,29 @@ describe('grader judge', () => {
         grader: { type: 'text_similarity', metric: 'edit_distance', reference: '{{item.answer}}' },
         tieMargin: 0.05,
       },
+      groundTruth: 'sort-digits',
     });
     expect(created.statusCode, created.body).toBe(201);
     const done = await finishedEvaluation(api, team.headers, created.json().id);
     expect(done.error).toBeNull();
     const [pair] = done.result.pairs;
     expect(pair.rows).toHaveLength(24);
+    // The grader's agreement with the task's ground truth, counted here: same verdict share and Cohen's κ.
+    const truth = pair.rows.map((row: { prompt: string; responseA: string; responseB: string }) => {
+      const gap = groundTruthScore(row.prompt, row.responseA) - groundTruthScore(row.prompt, row.responseB);
+      return gap > 0 ? 'win' : gap < 0 ? 'loss' : 'tie';
+    });
+    const verdicts = pair.rows.map((row: { outcome: string }) => row.outcome);
+    const same = verdicts.filter((v: string, i: number) => v === truth[i]).length / 24;
+    const share = (xs: string[], k: string) => xs.filter((x) => x === k).length / 24;
+    const chance = ['win', 'tie', 'loss'].reduce((s, k) => s + share(verdicts, k) * share(truth, k), 0);
+    expect(pair.groundTruthAgreement).toMatchObject({ task: 'sort-digits', n: 24 });
+    expect(pair.groundTruthAgreement.agreement).toBeCloseTo(same, 12);
+    expect(pair.groundTruthAgreement.kappa).toBeCloseTo(
+      chance === 1 ? 1 : (same - chance) / (1 - chance),
+      12,
+    );
+    expect(pair.groundTruthAgreement.decided).toBe(truth.filter((t: string) => t !== 'tie').length);
     const answerOf = new Map(ROWS.map((r) => [r.prompt, r.answer]));
     let wins = 0;
     let losses = 0;

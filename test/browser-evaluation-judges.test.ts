@@ -63,6 +63,7 @@ test('evaluation page of a language-model judge: position bias overall and per p
       seeds: [1, 2],
       sampling: { maxNewTokens: 6 },
       judge: { type: 'language_model', modelId: judge.id },
+      groundTruth: 'sort-digits',
     },
   });
   expect(created.statusCode, created.body).toBe(201);
@@ -91,6 +92,12 @@ test('evaluation page of a language-model judge: position bias overall and per p
   expect(await page.textContent('#pairs .pair[data-pair="0"] .pair-position-bias')).toContain(bias);
   expect(await page.textContent('#evaluation-position-bias')).toContain(
     `mean P(first better) ${Number(pair.positionBias.meanFirstPreference.toPrecision(4))}`,
+  );
+  // The judge's agreement with the task's ground truth (every verdict a tie here: the bias was all it had).
+  const agreement = pair.groundTruthAgreement;
+  expect(agreement).toMatchObject({ task: 'sort-digits', n: 12 });
+  expect(await page.textContent('#pairs .pair[data-pair="0"] .pair-agreement')).toContain(
+    `agrees with the sort-digits ground truth on ${(agreement.agreement * 100).toFixed(1)} % of 12 verdicts`,
   );
   // Nothing earlier to reuse: 2 models × 2 seeds × 1 batch generated, every distinct judge request asked.
   const { generations, judgments } = done.result.work;

@@ -212,6 +212,7 @@ export async function createEvaluation(s: Services, team: Team, body: unknown): 
     resultKey: `evaluations/${team.id}/${id}/result.json`,
     // Shared by the team's evaluations: the same model, prompts, seed and sampling are generated once.
     cacheKey: `evaluations/${team.id}/cache`,
+    ...(spec.groundTruth ? { groundTruth: spec.groundTruth } : {}),
   };
   // Recorded first (with its job, to add it again if it is lost), then queued: a job that could not be added
   // is added when the evaluation is next read.

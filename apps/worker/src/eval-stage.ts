@@ -18,7 +18,7 @@ import {
 import { compareModels, type EvalJudge, gateVerdict, memoryJudgmentCache } from '@rlhf/eval';
 import type { Tokenizer } from '@rlhf/model';
 import { HYPERPARAMETERS_FILE } from '@rlhf/queue';
-import { type ModelWeights, promptText, runStage, type StageBody } from '@rlhf/stage-kit';
+import { framedPromptText, framingOf, type ModelWeights, runStage, type StageBody } from '@rlhf/stage-kit';
 import { UnrecoverableError } from 'bullmq';
 import type { StageContext } from './context.js';
 import { buildJudge } from './evaluation-judges.js';
@@ -67,7 +67,8 @@ export async function loadSides(
       `dataset ${spec.datasetKey}: ${parsed.errors.map(formatJsonlError).join('; ')}`,
     );
   const rows = (parsed.rows as PromptRow[]).slice(0, spec.maxPrompts);
-  const prompts = rows.map((row) => promptText(row));
+  const framing = framingOf(tokenizer); // `messages` prompts in the policy's own chat template when it has one
+  const prompts = rows.map((row) => framedPromptText(row, framing));
   if (!spec.inputs.against) throw new UnrecoverableError('an eval needs the model it compares against');
   const { judge } = spec.config;
   const tieMargin = judge.tieMargin ?? 0;

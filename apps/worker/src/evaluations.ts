@@ -5,6 +5,7 @@
 import { type ArtifactStore, createArtifactStore } from '@rlhf/artifacts';
 import type { Logger } from '@rlhf/config';
 import {
+  type EvaluationAgreement,
   type EvaluationJobData,
   type EvaluationPair,
   type EvaluationPositionBias,
@@ -13,15 +14,15 @@ import {
   type PromptRow,
   validateJsonl,
 } from '@rlhf/contracts';
-import { type CompareModelsResult, compareModels, countedSampleCache } from '@rlhf/eval';
+import { type CompareModelsResult, compareModels, countedSampleCache, judgeAgreement } from '@rlhf/eval';
 import { createRedis, DEFAULT_PREFIX, EVALUATION_QUEUE, type EvaluationJobResult } from '@rlhf/queue';
 import { createRuntime, type Runtime } from '@rlhf/runtime';
-import { promptText } from '@rlhf/stage-kit';
+import { framedPromptText, framingOf } from '@rlhf/stage-kit';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { artifactJudgmentCache, artifactSampleCache } from './evaluation-caches.js';
 import { buildJudge } from './evaluation-judges.js';
 import { loadModelAt, tokenizerAt } from './model-files.js';
-import type { Tasks } from './tasks.js';
+import { type GroundTruth, groundTruthOf, type Tasks } from './tasks.js';
 
 /** Prompts per generation batch: the unit an interrupted evaluation resumes at and evaluations share. */
 export const EVALUATION_GENERATION_BATCH = 16;
@@ -78,7 +79,8 @@ export async function runEvaluation(
     const compared = await compareModels({
       runtime,
       models,
-      prompts: rows.map((row) => promptText(row)),
+      // `messages` prompts in the models' own chat template when they have one, as their stages saw them.
+      prompts: rows.map((row) => framedPromptText(row, framingOf(tokenizer))),
       seeds: data.seeds,
       sampling: data.sampling,
       judge: judge.judge,
@@ -86,16 +88,31 @@ export async function runEvaluation(
       generationBatch: EVALUATION_GENERATION_BATCH,
       ...(deps.cache === false ? {} : { cache: samples.cache }),
     });
-    return {
-      ...resultOf(compared),
-      work: { generations: samples.counts, judgments: judge.counts },
-    };
+    const result = resultOf(compared);
+    if (data.groundTruth) {
+      const truth = groundTruthOf(deps.tasks, data.groundTruth)!;
+      for (const pair of result.pairs) pair.groundTruthAgreement = agreementOf(data.groundTruth, truth, pair);
+    }
+    return { ...result, work: { generations: samples.counts, judgments: judge.counts } };
   } finally {
     await judge.release();
   }
 }
 
 const noJudgmentCache = { get: async () => undefined, set: async () => {} };
+
+/** A pair's verdicts against the task's own (its score difference, no tie margin) on the same responses. */
+function agreementOf(task: string, truth: GroundTruth, pair: EvaluationPair): EvaluationAgreement {
+  const truthOutcomes = pair.rows.map((row) => {
+    const gap = truth(row.prompt, row.responseA) - truth(row.prompt, row.responseB);
+    return gap > 0 ? 'win' : gap < 0 ? 'loss' : 'tie';
+  });
+  const { n, agreement, decidedAgreement, decided, kappa } = judgeAgreement(
+    pair.rows.map((row) => row.outcome),
+    truthOutcomes,
+  );
+  return { task, n, agreement, decidedAgreement: decided === 0 ? null : decidedAgreement, decided, kappa };
+}
 
 /** compareModels' result as stored: per pair counts, interval, rows and position bias, and the overall bias. */
 function resultOf(compared: CompareModelsResult): Omit<EvaluationResult, 'work'> {

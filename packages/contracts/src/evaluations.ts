@@ -131,6 +131,14 @@ export const EvaluationSpec = Type.Object(
     }),
     sampling: EvalSamplingSpec,
     judge: EvalJudgeSpec,
+    groundTruth: Type.Optional(
+      Type.String({
+        pattern: TASK_NAME,
+        maxLength: 64,
+        description:
+          "a task the workers know (e.g. 'sort-digits'): every verdict is also decided by its ground truth, and the result reports the judge's agreement with it (share, share where the truth decides, Cohen's κ)",
+      }),
+    ),
   },
   closed,
 );
@@ -160,6 +168,8 @@ export interface EvaluationJobData {
       };
   /** Where generations and judge answers are cached (resumed and shared by the team's evaluations). */
   cacheKey?: string;
+  /** A task whose ground truth every verdict is checked against (EvaluationPair.groundTruthAgreement). */
+  groundTruth?: string;
   /** Where the worker writes the result (EvaluationResult as JSON). */
   resultKey: string;
 }
@@ -189,6 +199,22 @@ export interface EvaluationPair {
   }[];
   /** Language-model judges: how often this pair's verdict changed with the order. */
   positionBias?: EvaluationPositionBias;
+  /** With spec.groundTruth: how this pair's verdicts agree with the task's (tie margin 0). */
+  groundTruthAgreement?: EvaluationAgreement;
+}
+
+/** A judge's verdicts against a ground truth's on the same comparisons. */
+export interface EvaluationAgreement {
+  task: string;
+  /** Comparisons (prompt × seed). */
+  n: number;
+  /** Share where the judge's verdict equals the truth's. */
+  agreement: number;
+  /** The same share over the comparisons the truth decides (null when it decides none), and how many. */
+  decidedAgreement: number | null;
+  decided: number;
+  /** Cohen's κ over win / tie / loss. */
+  kappa: number;
 }
 
 /** A pairwise judge's position bias (Zheng et al. 2023): verdicts that change when the two answers swap. */

@@ -1713,6 +1713,9 @@ function renderPairs(v) {
         ...(pair.positionBias
           ? [el('p', { className: 'muted pair-position-bias' }, positionBiasText(pair.positionBias))]
           : []),
+        ...(pair.groundTruthAgreement
+          ? [el('p', { className: 'muted pair-agreement' }, agreementText(pair.groundTruthAgreement))]
+          : []),
       );
     }),
   );
@@ -1725,6 +1728,12 @@ function positionBiasText(bias) {
     `(${bias.favouredFirst} favoured the answer shown first, ${bias.favouredSecond} the second; ` +
     `mean P(first better) ${fmt(bias.meanFirstPreference)}, ½ = no bias)`
   );
+}
+/** The judge's verdicts against a task's ground truth on the same responses. */
+function agreementText(a) {
+  const decided =
+    a.decidedAgreement === null ? '' : `, ${pct(a.decidedAgreement)} of the ${a.decided} it decides`;
+  return `agrees with the ${a.task} ground truth on ${pct(a.agreement)} of ${a.n} verdicts${decided} (Cohen's κ ${fmt(a.kappa)})`;
 }
 function workText(work) {
   const part = (done, made, what) => `${done} of ${done + made} ${what}`;
