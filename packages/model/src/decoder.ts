@@ -5,11 +5,14 @@ import {
   and,
   cast,
   clip,
+  concat,
+  constantOfShape,
   cumsum,
   type DType,
   dimOf,
   div,
   equal,
+  expand,
   greater,
   greaterOrEqual,
   lessOrEqual,
@@ -88,6 +91,37 @@ export function withAdapter(params: GptParams, name: string, x: Tensor, y: Tenso
   return add(y, mul(delta, param(params, LORA_SCALE)));
 }
 
+/** Params-map key of prompt tuning's virtual-token embeddings [P, d] (Lester et al. 2021; PEFT's key too). */
+export const PROMPT_EMBEDDINGS = 'prompt_embeddings';
+
+/**
+ * Token embeddings [B, T, d] with the virtual tokens in front, [B, P + T, d], when params hold PROMPT_EMBEDDINGS;
+ * as PEFT does for decoders, the mask gets P ones in front and positions are the default ones over the whole
+ * sequence (virtual tokens take 0 .. P-1). Callers drop the first `virtual` rows of the hidden states.
+ */
+export function withVirtualTokens(
+  params: GptParams,
+  x: Tensor,
+  options: GptForwardOptions,
+): { x: Tensor; options: GptForwardOptions; virtual: number } {
+  const prompt = params.get(PROMPT_EMBEDDINGS);
+  if (!prompt) return { x, options, virtual: 0 };
+  if (options.pastKv?.length || options.positionIds)
+    throw new Error('prompt tuning: a forward with virtual tokens takes no pastKv or positionIds');
+  const virtual = prompt.shape[0] as number;
+  const batch = dimOf(x, 0);
+  const front = expand(unsqueeze(prompt, [0]), [batch, virtual, prompt.shape[1] as number]);
+  const mask = options.attentionMask;
+  const attentionMask = mask && concat([constantOfShape([batch, virtual], mask.dtype, 1), mask], 1);
+  return { x: concat([front, x], 1), options: { ...options, attentionMask }, virtual };
+}
+
+/** Hidden states [B, P + T, d] without the P virtual-token rows: the real tokens' [B, T, d]. */
+export function dropVirtual(hidden: Tensor, virtual: number): Tensor {
+  if (virtual === 0) return hidden;
+  return slice(hidden, [virtual], [Number.MAX_SAFE_INTEGER], [1]);
+}
+
 /** The float dtype the model is built in: that of its parameters. */
 export function paramDtype(params: GptParams): DType {
   const first = params.values().next().value;
@@ -138,6 +172,7 @@ export interface ForwardContext {
   past: Tensor;
 }
 
+/** `ids` is any tensor whose axis 1 is the sequence: token ids [B, T] or embeddings [B, T, d]. */
 export function forwardContext(
   nLayer: number,
   ids: Tensor,

@@ -43,6 +43,8 @@ import {
   param,
   scaled,
   withAdapter,
+  withVirtualTokens,
+  dropVirtual,
 } from './decoder.js';
 import { llamaHidden, llamaLinear } from './llama.js';
 
@@ -141,10 +143,12 @@ export function gptHidden(
 ): GptHidden {
   validateConfig(config);
   if (isLlama(config)) return llamaHidden(params, config, ids, options);
+  // Prompt tuning's virtual tokens (when params hold them) go in front of the token embeddings.
+  const virtual = withVirtualTokens(params, gather(param(params, 'wte.weight'), ids), options);
   const { pastKv } = options;
-  const { positions, allowed } = forwardContext(config.nLayer, ids, options);
+  const { positions, allowed } = forwardContext(config.nLayer, virtual.x, virtual.options);
 
-  let x = add(gather(param(params, 'wte.weight'), ids), gather(param(params, 'wpe.weight'), positions));
+  let x = add(virtual.x, gather(param(params, 'wpe.weight'), positions));
   const presentKv: KvCache[] = [];
   for (let layer = 0; layer < config.nLayer; layer++) {
     const out = block(params, layer, config, x, allowed, pastKv?.[layer]);
@@ -152,7 +156,7 @@ export function gptHidden(
     presentKv.push(out.present);
   }
   const hidden = layerNorm(x, param(params, 'ln_f.weight'), param(params, 'ln_f.bias'), config.layerNormEps);
-  return { hidden, presentKv };
+  return { hidden: dropVirtual(hidden, virtual.virtual), presentKv };
 }
 
 /**

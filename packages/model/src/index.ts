@@ -168,6 +168,16 @@ export {
 } from './score.js';
 export { LORA_DROPOUT, LORA_SCALE, withAdapter } from './decoder.js';
 export {
+  initPromptTuning,
+  PROMPT_EMBEDDINGS,
+  PROMPT_TUNING_INIT,
+  type PromptTuningSettings,
+  promptTuningFiles,
+  promptTuningFromFiles,
+  promptTuningParamShapes,
+  validatePromptTuning,
+} from './prompt-tuning.js';
+export {
   adaptableLinears,
   adapterSize,
   checkAdapter,

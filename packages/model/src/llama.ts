@@ -43,6 +43,8 @@ import {
   paramDtype,
   scaled,
   withAdapter,
+  withVirtualTokens,
+  dropVirtual,
 } from './decoder.js';
 
 /** y = x @ Wᵀ (+ b): nn.Linear, W is [out, in]; plus its LoRA adapter when params hold one. */
@@ -200,14 +202,18 @@ export function llamaHidden(
   ids: Tensor,
   options: GptForwardOptions = {},
 ): GptHidden {
-  const { positions, allowed } = forwardContext(config.nLayer, ids, options, config.slidingWindow);
+  // Prompt tuning's virtual tokens (when params hold them) go in front of the token embeddings.
+  const virtual = withVirtualTokens(params, gather(param(params, 'model.embed_tokens.weight'), ids), options);
+  const ctx = forwardContext(config.nLayer, virtual.x, virtual.options, config.slidingWindow);
+  const { positions, allowed } = ctx;
   const angles = rotaryAngles(config, positions, paramDtype(params));
-  let x = gather(param(params, 'model.embed_tokens.weight'), ids);
+  let x = virtual.x;
   const presentKv: KvCache[] = [];
   for (let layer = 0; layer < config.nLayer; layer++) {
     const out = block(params, layer, config, x, angles, allowed, options.pastKv?.[layer]);
     x = out.x;
     presentKv.push(out.present);
   }
-  return { hidden: rmsNorm(x, param(params, 'model.norm.weight'), config.rmsNormEps), presentKv };
+  const hidden = rmsNorm(x, param(params, 'model.norm.weight'), config.rmsNormEps);
+  return { hidden: dropVirtual(hidden, virtual.virtual), presentKv };
 }

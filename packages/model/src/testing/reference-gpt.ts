@@ -15,16 +15,23 @@ export interface ReferenceForward {
 
 type Matrix = number[][]; // rows = positions
 
-/** Logits (and scalar values) of a GPT-2 for one token sequence, in float64. */
+/**
+ * Logits (and scalar values) of a GPT-2 for one token sequence, in float64. `prefix`: input embedding vectors
+ * (length d each) that stand before the tokens' embeddings (prompt tuning's virtual tokens), at positions 0..P-1;
+ * the outputs then cover all P + T positions.
+ */
 export function referenceGptForward(
   config: GptConfig,
   params: ReadonlyMap<string, Float32Array | Float64Array>,
   tokens: readonly number[],
+  prefix: readonly (readonly number[])[] = [],
 ): ReferenceForward {
   validateConfig(config);
   if (isLlama(config)) throw new Error('referenceGptForward: a GPT-2 config is expected');
   const { vocabSize: V, nEmbd: d, nHead: H } = config;
-  const T = tokens.length;
+  const P = prefix.length;
+  if (prefix.some((v) => v.length !== d)) throw new Error(`every prefix vector must have length ${d}`);
+  const T = P + tokens.length;
   if (T < 1 || T > config.maxPositions)
     throw new Error(`sequence length ${T} must be in [1, ${config.maxPositions}]`);
   for (const id of tokens) {
@@ -43,7 +50,8 @@ export function referenceGptForward(
   let x: Matrix = [];
   for (let t = 0; t < T; t++) {
     const row: number[] = [];
-    for (let c = 0; c < d; c++) row.push(wte[tokens[t] * d + c] + wpe[t * d + c]);
+    for (let c = 0; c < d; c++)
+      row.push((t < P ? prefix[t][c] : wte[tokens[t - P] * d + c]) + wpe[t * d + c]);
     x.push(row);
   }
 
