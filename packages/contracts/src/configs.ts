@@ -190,10 +190,29 @@ const withLora = <T extends TProperties>(fields: T) => ({ ...fields, lora: Type.
 const loraInput = <T extends TProperties>(fields: T) =>
   withoutDefaults(Type.Partial(Type.Object({ ...fields, lora: LoraConfigInput }, closed), closed));
 
-/** Absent = full fine-tuning; set = a LoRA adapter on the frozen base (defaults fill the fields not given). */
-export const SftConfig = Type.Object(withLora(sftFields), closed);
+/** Prompt tuning (Lester et al. 2021): trainable virtual-token embeddings before every input, the base frozen. */
+export const PromptTuningConfig = Type.Object(
+  {
+    numVirtualTokens: int(1, 512, 8, 'virtual tokens prepended to every input (num_virtual_tokens)'),
+  },
+  closed,
+);
+export type PromptTuningConfig = Static<typeof PromptTuningConfig>;
+export const PromptTuningConfigInput = withoutDefaults(Type.Partial(PromptTuningConfig, closed));
+const sftPromptTuning = {
+  promptTuning: Type.Optional(PromptTuningConfig),
+};
+
+/**
+ * Absent = full fine-tuning; `lora` = a LoRA adapter on the frozen base, `promptTuning` = trained virtual tokens
+ * (at most one of the two; defaults fill the fields not given).
+ */
+export const SftConfig = Type.Object({ ...withLora(sftFields), ...sftPromptTuning }, closed);
 export type SftConfig = Static<typeof SftConfig>;
-export const SftConfigInput = loraInput(sftFields);
+export const SftConfigInput = loraInput({
+  ...sftFields,
+  promptTuning: PromptTuningConfigInput,
+});
 export type SftConfigInput = Static<typeof SftConfigInput>;
 
 const rewardModelFields = {
@@ -536,6 +555,13 @@ function checkConfig<T>(
 }
 
 function crossFieldErrors(kind: StageKind, config: StageConfigs[StageKind], base: string): FieldError[] {
+  if (kind === 'sft') {
+    const sft = config as SftConfig;
+    if (!(sft.lora && sft.promptTuning)) return [];
+    return [
+      { path: `${base}/promptTuning`, message: 'cannot be combined with lora (one adapter per stage)' },
+    ];
+  }
   if (kind === 'raft') {
     const raft = config as RaftConfig;
     if (raft.keepPerPrompt <= raft.samplesPerPrompt) return [];
