@@ -14,6 +14,7 @@ import {
   weightFilesOf,
 } from '@rlhf/model';
 import { ApiError } from './errors.js';
+import { ADAPTER_FILES, checkUploadedAdapter } from './model-adapter.js';
 
 /** The files of an HF model directory we keep besides the weights; anything else is refused by name. */
 const OTHER_FILES = [
@@ -32,13 +33,14 @@ export const invalidModel = (message: string, file?: string) =>
   new ApiError(400, 'invalid_model', message, file);
 
 /** Whether a file belongs in a model directory (config, tokenizer files, weights of either layout). */
-export const isModelFile = (name: string): boolean => OTHER_FILES.includes(name) || isWeightsFile(name);
+export const isModelFile = (name: string): boolean =>
+  OTHER_FILES.includes(name) || isWeightsFile(name) || ADAPTER_FILES.includes(name);
 
 /** 400 for a file that does not belong in a model directory. */
 export function checkModelFileName(name: string): void {
   if (!isModelFile(name))
     throw invalidModel(
-      `${name}: not a file of a model directory (accepted: ${OTHER_FILES.join(', ')}, ${SINGLE_WEIGHTS_FILE} or model-0000i-of-0000n.safetensors + ${SAFETENSORS_INDEX})`,
+      `${name}: not a file of a model directory (accepted: ${OTHER_FILES.join(', ')}, ${SINGLE_WEIGHTS_FILE} or model-0000i-of-0000n.safetensors + ${SAFETENSORS_INDEX}, a PEFT adapter's ${ADAPTER_FILES.join(' + ')})`,
       name,
     );
 }
@@ -90,7 +92,7 @@ function checkLayout(files: ReadonlyMap<string, Uint8Array>): void {
     throw error;
   }
   for (const name of files.keys())
-    if (name.endsWith('.safetensors') && !named.includes(name))
+    if (name.endsWith('.safetensors') && !named.includes(name) && !ADAPTER_FILES.includes(name))
       throw invalidModel(
         index
           ? `${name}: not a shard named by ${SAFETENSORS_INDEX}`
@@ -118,7 +120,9 @@ export async function inspectModel(
 ): Promise<Inspected> {
   checkLayout(files);
   checkSmallFiles(files);
-  const byName = Object.fromEntries(files) as { 'config.json': Uint8Array } & Record<string, Uint8Array>;
+  const byName = Object.fromEntries([...files].filter(([f]) => !ADAPTER_FILES.includes(f))) as {
+    'config.json': Uint8Array;
+  } & Record<string, Uint8Array>;
   let config: GptConfig;
   let params: Map<string, Float32Array>;
   try {
@@ -132,6 +136,7 @@ export async function inspectModel(
   }
   let parameterCount = 0;
   for (const values of params.values()) parameterCount += values.length;
+  checkUploadedAdapter(files, config);
   params.clear(); // the float32 copy of a large model is not needed past this point
   const dtype = [...weightDtypes(byName)].sort().join('+');
   let hasChatTemplate = false;

@@ -48,7 +48,8 @@ export async function receiveModelTar(
   let prefix: string | undefined;
   try {
     await readTarStream(limited(), async (path, _size, data) => {
-      prefix ??= path.includes('/') ? `${path.split('/')[0]}/` : '';
+      // A tar without a top directory may start with the PEFT adapter's folder (adapter/...).
+      prefix ??= path.includes('/') && !path.startsWith('adapter/') ? `${path.split('/')[0]}/` : '';
       if (!path.startsWith(prefix))
         throw invalidModel(`${path}: outside the archive's top directory ${prefix}`, path);
       const name = path.slice(prefix.length);

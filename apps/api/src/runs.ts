@@ -28,6 +28,7 @@ import { callLimitErrors } from './call-limits.js';
 import { type ModelShape, stepMemoryErrors } from './limits.js';
 import { framingErrors } from './framing-checks.js';
 import { loraErrorsOf } from './lora-checks.js';
+import { registeredAdapterErrors } from './model-adapter.js';
 import { visibleTo } from './models.js';
 import { artifactView, isFinished, metricView, modelPresetOf, runView, sampleView } from './views.js';
 
@@ -168,6 +169,7 @@ async function resolveSpec(
     ...(shape ? stepMemoryErrors(spec, shape) : []),
     ...(shape ? callLimitErrors(spec, preset ?? (registered?.config as unknown as GptConfig)) : []),
     ...loraErrorsOf(spec, preset, registered?.config),
+    ...(await registeredAdapterErrors(s.artifacts, spec, registered)),
     ...framingErrors(spec, registered?.hasChatTemplate ?? false),
     ...(await runGraderErrors(s, team, spec, {
       fromRunRewardModel: finished?.some((st) => st.kind === 'reward_model') ?? false,

@@ -6,14 +6,18 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { ArtifactStore } from '@rlhf/artifacts';
 import {
+  ADAPTER_CONFIG,
+  ADAPTER_WEIGHTS,
   ByteTokenizer,
   checkpointFromFiles,
   type GptConfig,
   gptConfigFromHf,
   loadHfTokenizer,
+  peftAdapterFromFiles,
   readCheckpointDir,
   type Tokenizer,
 } from '@rlhf/model';
+import type { Weights } from '@rlhf/runtime';
 import type { ModelWeights } from '@rlhf/stage-kit';
 import { existsSync } from 'node:fs';
 
@@ -39,4 +43,19 @@ export async function tokenizerAt(artifacts: ArtifactStore, dir: string | undefi
   if (dir && existsSync(join(modelDirPath(artifacts, dir), 'tokenizer.json')))
     return loadHfTokenizer(modelDirPath(artifacts, dir));
   return new ByteTokenizer();
+}
+
+/** A registered model's PEFT adapter (`dir`/adapter/, checked at upload and again here), else undefined. */
+export async function adapterAt(
+  artifacts: ArtifactStore,
+  dir: string,
+  config: GptConfig,
+): Promise<Weights | undefined> {
+  const at = join(modelDirPath(artifacts, dir), 'adapter');
+  if (!existsSync(join(at, ADAPTER_CONFIG))) return undefined;
+  const files = {
+    [ADAPTER_CONFIG]: new Uint8Array(await readFile(join(at, ADAPTER_CONFIG))),
+    [ADAPTER_WEIGHTS]: new Uint8Array(await readFile(join(at, ADAPTER_WEIGHTS))),
+  };
+  return peftAdapterFromFiles(config, files).adapter;
 }

@@ -24,7 +24,7 @@ import { type ModelWeights, modelFiles, type StageResult } from '@rlhf/stage-kit
 import type { StageContext, StageRunners } from './context.js';
 import { withCheckpointEvals } from './checkpoint-eval.js';
 import { evalStage } from './eval-stage.js';
-import { loadModelAt, modelConfigAt, tokenizerAt } from './model-files.js';
+import { adapterAt, loadModelAt, modelConfigAt, tokenizerAt } from './model-files.js';
 import { groundTruthOf } from './tasks.js';
 
 /** The dataset's rows, validated again (the artifact store is shared: trust nothing read from it). */
@@ -145,9 +145,16 @@ async function rankingStage(job: StageJobData, ctx: StageContext): Promise<Stage
 export const runners: StageRunners = withCheckpointEvals({
   async sft(job, ctx) {
     if (job.kind !== 'sft') throw new Error(`sft runner got a ${job.kind} job`);
+    const model = await startingModel(job, ctx, job.config.seed);
+    // A LoRA SFT stage on a registered model that carries a PEFT adapter continues that adapter.
+    const fromRegistered = job.config.lora && job.baseModel && job.inputs.policy === job.baseModel;
+    const adapter = fromRegistered
+      ? await adapterAt(ctx.artifacts, job.baseModel as string, model.config)
+      : undefined;
     const result = await trainSft({
       config: job.config,
-      model: await startingModel(job, ctx, job.config.seed),
+      model,
+      ...(adapter ? { adapter } : {}),
       rows: await loadRows(ctx, job.dataset.key, 'sft'),
       runtime: ctx.runtime,
       hooks: ctx.hooks,

@@ -1,0 +1,110 @@
+// A registered model may carry a PEFT LoRA adapter: `adapter/adapter_config.json` + `adapter/adapter_model.safetensors`
+// beside the base's files (what `model.save_pretrained(dir + '/adapter')` writes next to the base). It is read
+// against the base at upload (peft_type, r, target modules, every tensor's shape, no unknown key), and a run's first
+// SFT stage with `lora` starts from it, so that stage's lora must describe the same adapter (r, targets, saved modules).
+import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import type { FieldError, RunSpec } from '@rlhf/contracts';
+import {
+  ADAPTER_CONFIG,
+  ADAPTER_WEIGHTS,
+  type GptConfig,
+  type LoraSection,
+  type LoraSettings,
+  LoraError,
+  loraSettingsFromPeft,
+  loraSettingsOf,
+  peftAdapterFromFiles,
+} from '@rlhf/model';
+import type { ArtifactStore } from '@rlhf/artifacts';
+import { ApiError } from './errors.js';
+
+/** The adapter's files as they are named in the model directory. */
+export const ADAPTER_FILES = [`adapter/${ADAPTER_CONFIG}`, `adapter/${ADAPTER_WEIGHTS}`];
+
+/** The file of the directory a LoraError of peftAdapterFromFiles is about: a tensor key is the weights'. */
+const fileOf = (field: string): string =>
+  field !== ADAPTER_CONFIG && (field === ADAPTER_WEIGHTS || !/^[a-z_]+$/.test(field))
+    ? ADAPTER_FILES[1]
+    : ADAPTER_FILES[0];
+
+/** 400 unless the upload's adapter (when it has one, both files) reads onto this base; names file and field/tensor. */
+export function checkUploadedAdapter(files: ReadonlyMap<string, Uint8Array>, config: GptConfig): void {
+  const present = ADAPTER_FILES.filter((f) => files.has(f));
+  if (present.length === 0) return;
+  const missing = ADAPTER_FILES.find((f) => !files.has(f));
+  if (missing)
+    throw new ApiError(
+      400,
+      'invalid_model',
+      `${missing}: missing (an adapter needs both PEFT files)`,
+      missing,
+    );
+  try {
+    peftAdapterFromFiles(config, {
+      [ADAPTER_CONFIG]: files.get(ADAPTER_FILES[0]) as Uint8Array,
+      [ADAPTER_WEIGHTS]: files.get(ADAPTER_FILES[1]) as Uint8Array,
+    });
+  } catch (error) {
+    if (!(error instanceof LoraError)) throw error;
+    const file = fileOf(error.field);
+    const field =
+      error.field === ADAPTER_CONFIG || error.field === ADAPTER_WEIGHTS ? file : `${file}/${error.field}`;
+    throw new ApiError(400, 'invalid_model', `${file}: ${error.message}`, field);
+  }
+}
+
+/** The stored adapter's settings of a registered model (null: it has none). */
+export async function storedAdapterSettings(
+  artifacts: ArtifactStore,
+  model: { key: string; files: unknown; config: unknown },
+): Promise<LoraSettings | null> {
+  const names = (model.files as { name: string }[] | null) ?? [];
+  if (!names.some((f) => f.name === ADAPTER_FILES[0])) return null;
+  const path = isAbsolute(model.key) ? model.key : artifacts.path(model.key);
+  const json = JSON.parse(await readFile(`${path}/${ADAPTER_FILES[0]}`, 'utf8'));
+  return loraSettingsFromPeft(model.config as GptConfig, json);
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((x) => b.includes(x));
+
+/**
+ * The run's first SFT stage starts from the model's adapter when its config has `lora`: r, target modules and
+ * saved modules must be the adapter's (alpha, dropout, rsLoRA may differ: they are not tensor shapes).
+ */
+export function adapterMismatchErrors(spec: RunSpec, config: GptConfig, adapter: LoraSettings): FieldError[] {
+  const i = spec.stages.findIndex((stage) => stage.kind === 'sft');
+  const lora = i < 0 ? undefined : (spec.stages[i].config as { lora?: LoraSection } | undefined)?.lora;
+  if (!lora) return [];
+  const wanted = loraSettingsOf(lora, config);
+  const path = `/stages/${i}/config/lora`;
+  const errors: FieldError[] = [];
+  if (wanted.r !== adapter.r)
+    errors.push({
+      path: `${path}/r`,
+      message: `must be the model's adapter's r (${adapter.r}), got ${wanted.r}`,
+    });
+  if (!sameSet(wanted.targetModules, adapter.targetModules))
+    errors.push({
+      path: `${path}/targetModules`,
+      message: `must be the model's adapter's target modules (${adapter.targetModules.join(', ')})`,
+    });
+  if (!sameSet(wanted.modulesToSave, adapter.modulesToSave))
+    errors.push({
+      path: `${path}/modulesToSave`,
+      message: `must be the model's adapter's saved modules (${adapter.modulesToSave.join(', ') || 'none'})`,
+    });
+  return errors;
+}
+
+/** adapterMismatchErrors for a run on `registered` (none for a preset, a fromRun run or a model without adapter). */
+export async function registeredAdapterErrors(
+  artifacts: ArtifactStore,
+  spec: RunSpec,
+  registered: { key: string; files: unknown; config: unknown } | null,
+): Promise<FieldError[]> {
+  if (!registered || 'fromRun' in spec.model) return [];
+  const adapter = await storedAdapterSettings(artifacts, registered);
+  return adapter ? adapterMismatchErrors(spec, registered.config as GptConfig, adapter) : [];
+}

@@ -1,0 +1,263 @@
+// A PEFT adapter as a registered model's starting point, over REST with a real worker: the adapter a LoRA SFT run
+// exported (final/adapter/) is uploaded beside the same base (adapter/ in the model's tar); base + that adapter,
+// merged here by hand in float64, gives the run's merged model's logits; a LoRA SFT run on it continues the
+// adapter (its step-0 eval loss is the exporting run's last, not the base's). Bad adapters are 400 naming the file
+// and field or tensor, nothing stored; a run whose lora does not describe the adapter is 400 naming the field.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeTar } from '@rlhf/artifacts';
+import { SftMetrics } from '@rlhf/contracts';
+import { createApiClient, stageOf, waitForRun } from '@rlhf/demo';
+import { sortDigitsFiles } from '@rlhf/examples';
+import {
+  ADAPTER_CONFIG,
+  ADAPTER_WEIGHTS,
+  readSafetensors,
+  tensorToFloat32,
+  writeSafetensors,
+} from '@rlhf/model';
+import { referenceLlamaForward } from '@rlhf/model/testing/reference';
+import type { RunningWorker } from '@rlhf/worker';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  baseUrl,
+  createTestTeam,
+  registerModel,
+  startApi,
+  type TestApi,
+  type TestTeam,
+  tinyLlamaFiles,
+} from './api-helpers.js';
+import { startTestWorker } from './worker-helpers.js';
+
+const text = (value: string) => new TextEncoder().encode(value);
+const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** HF-named float tensors of a safetensors file. */
+function tensorsOf(bytes: Uint8Array): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const [key, t] of readSafetensors(bytes).tensors) out.set(key, tensorToFloat32(t, key));
+  return out;
+}
+
+/** W + (α/r)·B·A on each adapted HF weight, in float64 (written here, apart from the model package's merge). */
+function mergeByHand(
+  base: Map<string, Float32Array>,
+  adapter: Map<string, Float32Array>,
+  rank: number,
+  scale: number,
+) {
+  const merged = new Map<string, Float32Array | Float64Array>(base);
+  for (const [key, a] of adapter) {
+    if (!key.endsWith('.lora_A.weight')) continue;
+    const module = key.slice('base_model.model.'.length, -'.lora_A.weight'.length);
+    const b = adapter.get(`base_model.model.${module}.lora_B.weight`) as Float32Array;
+    const w = base.get(`${module}.weight`) as Float32Array;
+    const inF = a.length / rank; // A is [r, in], B [out, r], W [out, in]
+    const out = b.length / rank;
+    const m = new Float64Array(w.length);
+    for (let o = 0; o < out; o++)
+      for (let i = 0; i < inF; i++) {
+        let delta = 0;
+        for (let k = 0; k < rank; k++) delta += b[o * rank + k] * a[k * inF + i];
+        m[o * inF + i] = w[o * inF + i] + scale * delta;
+      }
+    merged.set(`${module}.weight`, m);
+  }
+  return merged;
+}
+
+describe('a PEFT adapter as a registered model', () => {
+  let api: TestApi;
+  let worker: RunningWorker;
+  let team: TestTeam;
+  const upload = (name: string, files: Record<string, Uint8Array>) =>
+    api.app.inject({
+      method: 'POST',
+      url: `/v1/models?name=${encodeURIComponent(name)}`,
+      headers: { ...team.headers, 'content-type': 'application/x-tar' },
+      payload: Buffer.from(writeTar(files)),
+    });
+
+  beforeAll(async () => {
+    api = await startApi();
+    team = await createTestTeam(api.app);
+    worker = await startTestWorker(api, 'lora-import-worker');
+  });
+  afterAll(async () => {
+    await worker?.close();
+    await api?.close();
+  });
+
+  test('re-imports with identical outputs, continues training, refuses bad adapters', async () => {
+    const url = await baseUrl(api.app);
+    const client = createApiClient(url, team.key);
+    const baseFiles = tinyLlamaFiles();
+    const base = await registerModel(api.app, team.headers, 'tiny-llama-base', baseFiles);
+    const sft = (await client.uploadDataset('sort-sft', 'sft', await readFile(sortDigitsFiles.sft, 'utf8')))
+      .id;
+    const config = { maxSteps: 12, batchSize: 8, stepsPerCall: 4, evalEvery: 12, lr: 1e-2, lora: { r: 4 } };
+    const runOn = (modelId: string, lora: object = config.lora) => ({
+      model: { modelId },
+      stages: [{ kind: 'sft', datasetId: sft, config: { ...config, lora } }],
+    });
+
+    const first = await waitForRun(client, (await client.createRun(runOn(base.id))).id);
+    expect(first.error).toBeNull();
+    const firstStage = stageOf(first, 'sft');
+    const key = (await api.app.services.prisma.stage.findUniqueOrThrow({ where: { id: firstStage.id } }))
+      .modelKey as string;
+    const exported = {
+      [ADAPTER_CONFIG]: new Uint8Array(await readFile(join(api.artifactDir, key, 'adapter', ADAPTER_CONFIG))),
+      [ADAPTER_WEIGHTS]: new Uint8Array(
+        await readFile(join(api.artifactDir, key, 'adapter', ADAPTER_WEIGHTS)),
+      ),
+    };
+    const peftConfig = JSON.parse(decode(exported[ADAPTER_CONFIG]));
+    const withAdapter = (files: Record<string, Uint8Array>) => ({
+      ...baseFiles,
+      ...Object.fromEntries(Object.entries(files).map(([name, bytes]) => [`adapter/${name}`, bytes])),
+    });
+
+    // Bad adapters: 400 naming the file and the field or tensor; nothing stored.
+    const adapterTensors = readSafetensors(exported[ADAPTER_WEIGHTS]).tensors;
+    const vProj = [...adapterTensors.keys()].find((k) => k.includes('v_proj.lora_A')) as string;
+    const editConfig = (edit: object) => text(JSON.stringify({ ...peftConfig, ...edit }));
+    const cases: [string, Record<string, Uint8Array>, string][] = [
+      ['r = 0', { ...exported, [ADAPTER_CONFIG]: editConfig({ r: 0 }) }, 'adapter/adapter_config.json/r'],
+      [
+        'GPT-2 module on a Llama',
+        { ...exported, [ADAPTER_CONFIG]: editConfig({ target_modules: ['c_attn'] }) },
+        'adapter/adapter_config.json/target_modules',
+      ],
+      [
+        'not LoRA',
+        { ...exported, [ADAPTER_CONFIG]: editConfig({ peft_type: 'PREFIX_TUNING' }) },
+        'adapter/adapter_config.json/peft_type',
+      ],
+      [
+        'r in the config unlike the tensors',
+        { ...exported, [ADAPTER_CONFIG]: editConfig({ r: 8 }) },
+        'adapter/adapter_model.safetensors/base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight',
+      ],
+      [
+        'a tensor of a module the config does not target',
+        { ...exported, [ADAPTER_CONFIG]: editConfig({ target_modules: ['q_proj'] }) },
+        `adapter/adapter_model.safetensors/${vProj}`,
+      ],
+      [
+        'lora_B wider than the base',
+        {
+          ...exported,
+          [ADAPTER_WEIGHTS]: writeSafetensors(
+            new Map(
+              [...adapterTensors].map(([k, t]) => {
+                if (!k.endsWith('q_proj.lora_B.weight'))
+                  return [k, { dtype: 'F32', shape: t.shape, data: tensorToFloat32(t, k) }];
+                const [out, r] = t.shape;
+                return [k, { dtype: 'F32', shape: [out + 1, r], data: new Float32Array((out + 1) * r) }];
+              }),
+            ),
+            { format: 'pt' },
+          ),
+        },
+        'adapter/adapter_model.safetensors/base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight',
+      ],
+      [
+        'one of the two files',
+        { [ADAPTER_CONFIG]: exported[ADAPTER_CONFIG] },
+        'adapter/adapter_model.safetensors',
+      ],
+    ];
+    for (const [what, files, field] of cases) {
+      const refused = await upload(`bad-${what}`, withAdapter(files));
+      expect(refused.statusCode, what).toBe(400);
+      expect(refused.json().error.field, what).toBe(field);
+      expect(await api.app.services.prisma.model.count({ where: { teamId: team.team.id } }), what).toBe(1);
+      expect(await api.app.services.artifacts.list('uploads/models/'), what).toEqual([]);
+    }
+
+    const imported = await upload('tiny-llama-sorted', withAdapter(exported));
+    expect(imported.statusCode, imported.body).toBe(201);
+    const model = imported.json() as { id: string; files: { name: string }[] };
+    expect(model.files.map((f) => f.name)).toEqual(
+      expect.arrayContaining([`adapter/${ADAPTER_CONFIG}`, `adapter/${ADAPTER_WEIGHTS}`]),
+    );
+
+    // Identical outputs: the run's merged model vs the base + the adapter as stored, merged here.
+    const row = await api.app.services.prisma.model.findUniqueOrThrow({ where: { id: model.id } });
+    const stored = tensorsOf(
+      new Uint8Array(await readFile(join(api.artifactDir, row.key, 'adapter', ADAPTER_WEIGHTS))),
+    );
+    const hfConfig = JSON.parse(decode(baseFiles['config.json']));
+    const byHand = mergeByHand(
+      tensorsOf(baseFiles['model.safetensors']),
+      stored,
+      peftConfig.r,
+      peftConfig.lora_alpha / peftConfig.r,
+    );
+    const runMerged = tensorsOf(
+      new Uint8Array(await readFile(join(api.artifactDir, key, 'hf', 'model.safetensors'))),
+    );
+    const tokens = [
+      [256, 51, 52, 49, 58, 32, 49, 50],
+      [256, 57, 48, 55, 58, 32, 48, 55],
+    ];
+    const a = referenceLlamaForward(hfConfig, byHand, tokens);
+    const b = referenceLlamaForward(hfConfig, runMerged, tokens);
+    const baseLogits = referenceLlamaForward(hfConfig, tensorsOf(baseFiles['model.safetensors']), tokens);
+    let diff = 0;
+    let moved = 0;
+    for (let r = 0; r < a.length; r++)
+      for (let t = 0; t < a[r].length; t++)
+        for (let v = 0; v < a[r][t].length; v++) {
+          diff = Math.max(diff, Math.abs(a[r][t][v] - b[r][t][v]));
+          moved = Math.max(moved, Math.abs(a[r][t][v] - baseLogits[r][t][v]));
+        }
+    console.log(
+      `logits: merged by hand vs the run's merged model ${diff.toExponential(2)}; vs the base ${moved.toFixed(3)}`,
+    );
+    expect(diff).toBeLessThanOrEqual(1e-5);
+    expect(moved).toBeGreaterThan(1e-2); // the adapter trained: the comparison is not of two bases
+
+    // A run whose lora is not the adapter's: 400 naming the field, no run stored.
+    const runs = await api.app.services.prisma.run.count({ where: { teamId: team.team.id } });
+    const mismatch = await fetch(`${url}/v1/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${team.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(runOn(model.id, { r: 8, targetModules: ['q_proj'] })),
+    });
+    expect(mismatch.status).toBe(400);
+    const mismatchBody = JSON.stringify(await mismatch.json());
+    expect(mismatchBody).toContain('/stages/0/config/lora/r');
+    expect(mismatchBody).toContain('/stages/0/config/lora/targetModules');
+    expect(await api.app.services.prisma.run.count({ where: { teamId: team.team.id } })).toBe(runs);
+
+    // Continuing: the second run starts where the first stopped.
+    const second = await waitForRun(client, (await client.createRun(runOn(model.id))).id);
+    expect(second.error).toBeNull();
+    const secondStage = stageOf(second, 'sft');
+    const series = async (run: string, stageId: string, name: string) =>
+      (await client.metrics(run, { stageId, name })).sort((x, y) => x.step - y.step);
+    const firstEval = await series(first.id, firstStage.id, SftMetrics.evalLoss);
+    const secondEval = await series(second.id, secondStage.id, SftMetrics.evalLoss);
+    const firstLoss = await series(first.id, firstStage.id, SftMetrics.loss);
+    const secondLoss = await series(second.id, secondStage.id, SftMetrics.loss);
+    console.log(
+      `eval loss: first run ${firstEval.map((p) => `${p.step}:${p.value.toFixed(4)}`).join(' ')}; second ${secondEval.map((p) => `${p.step}:${p.value.toFixed(4)}`).join(' ')}`,
+    );
+    console.log(
+      `train loss: first run step 1 ${firstLoss[0].value.toFixed(4)}, last ${firstLoss.at(-1)?.value.toFixed(4)}; second step 1 ${secondLoss[0].value.toFixed(4)}`,
+    );
+    // The same held-out rows on the same weights: the second run's step-0 eval is the first's last.
+    expect(secondEval[0].step).toBe(0);
+    expect(Math.abs(secondEval[0].value - (firstEval.at(-1)?.value as number))).toBeLessThan(1e-4);
+    expect(firstEval[0].value - secondEval[0].value).toBeGreaterThan(0.1);
+    expect(secondLoss[0].step).toBe(1);
+    const last = firstLoss.at(-1)?.value as number;
+    expect(Math.abs(secondLoss[0].value - last)).toBeLessThan(
+      Math.abs(secondLoss[0].value - firstLoss[0].value),
+    );
+    expect(Math.abs(secondLoss[0].value - last) / last).toBeLessThan(0.25);
+  }, 600_000);
+});
