@@ -3,6 +3,7 @@
 // merged here by hand in float64, gives the run's merged model's logits; a LoRA SFT run on it continues the
 // adapter (its step-0 eval loss is the exporting run's last, not the base's). Bad adapters are 400 naming the file
 // and field or tensor, nothing stored; a run whose lora does not describe the adapter is 400 naming the field.
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeTar } from '@rlhf/artifacts';
@@ -17,7 +18,9 @@ import {
   writeSafetensors,
 } from '@rlhf/model';
 import { referenceLlamaForward } from '@rlhf/model/testing/reference';
-import type { RunningWorker } from '@rlhf/worker';
+import { createLogger } from '@rlhf/config';
+import { type RunningInferenceWorker, type RunningWorker, startInferenceWorker } from '@rlhf/worker';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   baseUrl,
@@ -70,6 +73,7 @@ function mergeByHand(
 describe('a PEFT adapter as a registered model', () => {
   let api: TestApi;
   let worker: RunningWorker;
+  let inference: RunningInferenceWorker;
   let team: TestTeam;
   const upload = (name: string, files: Record<string, Uint8Array>) =>
     api.app.inject({
@@ -81,10 +85,20 @@ describe('a PEFT adapter as a registered model', () => {
 
   beforeAll(async () => {
     api = await startApi();
-    team = await createTestTeam(api.app);
+    team = await createTestTeam(api.app, { requestsPerMinute: 10_000 });
     worker = await startTestWorker(api, 'lora-import-worker');
-  });
+    inference = await startInferenceWorker({
+      redisUrl: api.options.redisUrl,
+      artifactDir: api.artifactDir,
+      device: 'cpu',
+      workerId: 'lora-import-inference',
+      logger: createLogger('lora-import-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
+      prefix: api.prefix,
+      models: 3,
+    });
+  }, 120_000);
   afterAll(async () => {
+    await inference?.close();
     await worker?.close();
     await api?.close();
   });
@@ -177,7 +191,12 @@ describe('a PEFT adapter as a registered model', () => {
       expect(await api.app.services.artifacts.list('uploads/models/'), what).toEqual([]);
     }
 
-    const imported = await upload('tiny-llama-sorted', withAdapter(exported));
+    // As a PEFT user's adapter names its hub base: the name plays no part (the API points it at the upload).
+    const asPeftWrites = {
+      ...exported,
+      [ADAPTER_CONFIG]: editConfig({ base_model_name_or_path: 'org/tiny-llama' }),
+    };
+    const imported = await upload('tiny-llama-sorted', withAdapter(asPeftWrites));
     expect(imported.statusCode, imported.body).toBe(201);
     const model = imported.json() as { id: string; files: { name: string }[] };
     expect(model.files.map((f) => f.name)).toEqual(
@@ -219,6 +238,47 @@ describe('a PEFT adapter as a registered model', () => {
     );
     expect(diff).toBeLessThanOrEqual(1e-5);
     expect(moved).toBeGreaterThan(1e-2); // the adapter trained: the comparison is not of two bases
+
+    expect(
+      JSON.parse(await readFile(join(api.artifactDir, row.key, 'adapter', ADAPTER_CONFIG), 'utf8'))
+        .base_model_name_or_path,
+    ).toBe(row.key);
+
+    // Served (chat completions): the upload answers as the run's merged model, uploaded as a plain model, does.
+    const mergedFiles = Object.fromEntries(
+      [
+        'config.json',
+        'generation_config.json',
+        'model.safetensors',
+        'tokenizer.json',
+        'tokenizer_config.json',
+      ]
+        .filter((f) => existsSync(join(api.artifactDir, key, 'hf', f)))
+        .map((f) => [f, new Uint8Array(readFileSync(join(api.artifactDir, key, 'hf', f)))]),
+    );
+    await registerModel(api.app, team.headers, 'run-merged', mergedFiles);
+    const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: team.key, maxRetries: 0 });
+    const ask = (name: string) =>
+      openai.chat.completions.create({
+        model: name,
+        messages: [{ role: 'user', content: '3 1 2' }],
+        max_tokens: 6,
+        temperature: 0,
+        logprobs: true,
+      });
+    const served = (await ask('tiny-llama-sorted')).choices[0];
+    const reference = (await ask('run-merged')).choices[0];
+    expect(served.message.content).toBe(reference.message.content);
+    const got = served.logprobs?.content ?? [];
+    const want = reference.logprobs?.content ?? [];
+    expect(got.length).toBe(want.length);
+    expect(got.length).toBeGreaterThan(0);
+    const logprobDiff = Math.max(...got.map((t, i) => Math.abs(t.logprob - want[i].logprob)));
+    console.log(
+      `served base + adapter vs merged: ${got.length} tokens, log-probs within ${logprobDiff.toExponential(2)}`,
+    );
+    expect(logprobDiff).toBeLessThanOrEqual(1e-5);
+    expect(inference.loadedAdapters()).toContain(row.key);
 
     // A run whose lora is not the adapter's: 400 naming the field, no run stored.
     const runs = await api.app.services.prisma.run.count({ where: { teamId: team.team.id } });

@@ -108,3 +108,22 @@ export async function registeredAdapterErrors(
   const adapter = await storedAdapterSettings(artifacts, registered);
   return adapter ? adapterMismatchErrors(spec, registered.config as GptConfig, adapter) : [];
 }
+
+/**
+ * Points the received adapter at its own directory (base_model_name_or_path = the model's key): the inference
+ * worker then serves the directory's weights + the adapter, unmerged, whatever base name PEFT wrote.
+ */
+export async function pointAdapterAtItself(
+  artifacts: ArtifactStore,
+  received: { dir: string; files: Map<string, { bytes: number; sha256: string }> },
+  key: string,
+): Promise<void> {
+  const name = ADAPTER_FILES[0];
+  if (!received.files.has(name)) return;
+  const json = JSON.parse(await artifacts.getText(`${received.dir}/${name}`));
+  const info = await artifacts.put(
+    `${received.dir}/${name}`,
+    `${JSON.stringify({ ...json, base_model_name_or_path: key }, null, 2)}\n`,
+  );
+  received.files.set(name, { bytes: info.bytes, sha256: info.sha256 ?? '' });
+}

@@ -52,7 +52,8 @@ export async function adapterSourceOf(artifactDir: string, key: string): Promise
   } catch {
     return null; // peftAdapterFromFiles would say why; the merged model beside it still serves
   }
-  if (typeof base !== 'string' || !isStoreKey(base) || base === key) return null;
+  // base === key: a registered model uploaded with its adapter (the API points it at itself): its own weights are the base.
+  if (typeof base !== 'string' || !isStoreKey(base)) return null;
   if (!existsSync(join(artifactDir, base, 'config.json'))) return null;
   return { baseKey: base, files };
 }
