@@ -191,6 +191,25 @@ describe('a PEFT adapter as a registered model', () => {
       expect(await api.app.services.artifacts.list('uploads/models/'), what).toEqual([]);
     }
 
+    // The stage's model.tar is its merged model with the adapter beside it: applying it again would count it twice.
+    const download = await api.app.inject({
+      method: 'GET',
+      url: `/v1/runs/${first.id}/stages/${firstStage.id}/model.tar`,
+      headers: team.headers,
+    });
+    expect(download.statusCode).toBe(200);
+    const merged = await api.app.inject({
+      method: 'POST',
+      url: '/v1/models?name=merged-and-adapter',
+      headers: { ...team.headers, 'content-type': 'application/x-tar' },
+      payload: download.rawPayload,
+    });
+    expect(merged.statusCode, merged.body).toBe(400);
+    expect(merged.json().error.field).toBe('adapter/adapter_config.json');
+    expect(merged.json().error.message).toMatch(/merged model/);
+    expect(await api.app.services.prisma.model.count({ where: { teamId: team.team.id } })).toBe(1);
+    expect(await api.app.services.artifacts.list('uploads/models/')).toEqual([]);
+
     // As a PEFT user's adapter names its hub base: the name plays no part (the API points it at the upload).
     const asPeftWrites = {
       ...exported,

@@ -17,6 +17,7 @@ import {
   peftAdapterFromFiles,
 } from '@rlhf/model';
 import type { ArtifactStore } from '@rlhf/artifacts';
+import type { PrismaClient } from '@rlhf/db';
 import { ApiError } from './errors.js';
 
 /** The adapter's files as they are named in the model directory. */
@@ -126,4 +127,28 @@ export async function pointAdapterAtItself(
     `${JSON.stringify({ ...json, base_model_name_or_path: key }, null, 2)}\n`,
   );
   received.files.set(name, { bytes: info.bytes, sha256: info.sha256 ?? '' });
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A LoRA stage's model.tar holds its merged model with the adapter beside it: applying that adapter to those
+ * weights would count it twice, so such an upload is refused (upload the base's weights with adapter/, or the
+ * stage's model without it).
+ */
+export async function refuseMergedExport(
+  prisma: PrismaClient,
+  metadata: Record<string, string>,
+  files: ReadonlyMap<string, unknown>,
+): Promise<void> {
+  const stageId = metadata.stageId;
+  if (!files.has(ADAPTER_FILES[0]) || !stageId || !UUID.test(stageId)) return;
+  const stage = await prisma.stage.findUnique({ where: { id: stageId }, select: { config: true } });
+  if (!(stage?.config as { lora?: unknown } | null | undefined)?.lora) return;
+  throw new ApiError(
+    400,
+    'invalid_model',
+    `${ADAPTER_FILES[0]}: the weights beside it are LoRA stage ${stageId}'s merged model, which already holds this adapter: upload the base's weights with adapter/, or the merged model without adapter/`,
+    ADAPTER_FILES[0],
+  );
 }

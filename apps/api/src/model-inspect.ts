@@ -51,6 +51,8 @@ export interface Inspected {
   dtype: string;
   hasTokenizer: boolean;
   hasChatTemplate: boolean;
+  /** The weights' safetensors metadata (a stage's export records runId, stageId, kind). */
+  metadata: Record<string, string>;
 }
 
 /** The small files: JSON objects (generation_config.json, …) and UTF-8 text (merges.txt, the template). */
@@ -125,8 +127,9 @@ export async function inspectModel(
   } & Record<string, Uint8Array>;
   let config: GptConfig;
   let params: Map<string, Float32Array>;
+  let metadata: Record<string, string>;
   try {
-    ({ config, params } = checkpointFromFiles(byName, name));
+    ({ config, params, metadata } = checkpointFromFiles(byName, name));
   } catch (error) {
     if (!(error instanceof CheckpointError)) throw error;
     const file =
@@ -164,5 +167,5 @@ export async function inspectModel(
       }
     }
   }
-  return { config, parameterCount, dtype, hasTokenizer, hasChatTemplate };
+  return { config, parameterCount, dtype, hasTokenizer, hasChatTemplate, metadata };
 }
