@@ -304,12 +304,13 @@ describe('a PEFT adapter as a registered model', () => {
     const mismatch = await fetch(`${url}/v1/runs`, {
       method: 'POST',
       headers: { authorization: `Bearer ${team.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify(runOn(model.id, { r: 8, targetModules: ['q_proj'] })),
+      body: JSON.stringify(runOn(model.id, { r: 8, alpha: 64, targetModules: ['q_proj'] })),
     });
     expect(mismatch.status).toBe(400);
     const mismatchBody = JSON.stringify(await mismatch.json());
     expect(mismatchBody).toContain('/stages/0/config/lora/r');
     expect(mismatchBody).toContain('/stages/0/config/lora/targetModules');
+    expect(mismatchBody).toContain('/stages/0/config/lora/alpha');
     expect(await api.app.services.prisma.run.count({ where: { teamId: team.team.id } })).toBe(runs);
 
     // Continuing: the second run starts where the first stopped.

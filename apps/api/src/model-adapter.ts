@@ -72,7 +72,7 @@ const sameSet = (a: readonly string[], b: readonly string[]) =>
 
 /**
  * The run's first SFT stage starts from the model's adapter when its config has `lora`: r, target modules and
- * saved modules must be the adapter's (alpha, dropout, rsLoRA may differ: they are not tensor shapes).
+ * saved modules, alpha and rsLoRA must be the adapter's (dropout may differ: it plays no part in the outputs).
  */
 export function adapterMismatchErrors(spec: RunSpec, config: GptConfig, adapter: LoraSettings): FieldError[] {
   const i = spec.stages.findIndex((stage) => stage.kind === 'sft');
@@ -85,6 +85,17 @@ export function adapterMismatchErrors(spec: RunSpec, config: GptConfig, adapter:
     errors.push({
       path: `${path}/r`,
       message: `must be the model's adapter's r (${adapter.r}), got ${wanted.r}`,
+    });
+  // The scale s = α/r (α/√r) is part of what the adapter computes: another one would start from another model.
+  if (wanted.alpha !== adapter.alpha)
+    errors.push({
+      path: `${path}/alpha`,
+      message: `must be the model's adapter's lora_alpha (${adapter.alpha}), got ${wanted.alpha}`,
+    });
+  if (wanted.useRslora !== adapter.useRslora)
+    errors.push({
+      path: `${path}/useRslora`,
+      message: `must be the model's adapter's use_rslora (${adapter.useRslora})`,
     });
   if (!sameSet(wanted.targetModules, adapter.targetModules))
     errors.push({
