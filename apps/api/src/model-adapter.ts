@@ -71,8 +71,8 @@ const sameSet = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && a.every((x) => b.includes(x));
 
 /**
- * The run's first SFT stage starts from the model's adapter when its config has `lora`: r, target modules and
- * saved modules, alpha and rsLoRA must be the adapter's (dropout may differ: it plays no part in the outputs).
+ * The run's first SFT stage starts from the model's adapter when its config has `lora`: r, alpha, rsLoRA, target
+ * and saved modules must be the adapter's (dropout may differ: it plays no part in the outputs).
  */
 export function adapterMismatchErrors(spec: RunSpec, config: GptConfig, adapter: LoraSettings): FieldError[] {
   const i = spec.stages.findIndex((stage) => stage.kind === 'sft');
