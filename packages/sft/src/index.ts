@@ -11,3 +11,8 @@ export {
   trainSft,
 } from './sft.js';
 export { defaultTargetModules, loraLoopAdapter, loraSettingsOf, loraSftLossGraph } from './lora.js';
+export {
+  promptTuningLoopAdapter,
+  promptTuningSftLossGraph,
+  type SftPromptAdapter,
+} from './prompt-tuning.js';

@@ -28,12 +28,15 @@ import {
   longest,
   loraParamShapes,
   mergeLora,
+  PROMPT_EMBEDDINGS,
+  PROMPT_TUNING_INIT,
   paramFeeds,
   shapeSize,
   type Tokenizer,
   validateLora,
+  validatePromptTuning,
 } from '@rlhf/model';
-import { float32, int64, type Runtime, type Session, type Weights } from '@rlhf/runtime';
+import { float32, type HostTensor, int64, type Runtime, type Session, type Weights } from '@rlhf/runtime';
 import {
   effectiveMaxSeqLen,
   type ModelWeights,
@@ -50,6 +53,12 @@ import {
   totalStepsOf,
 } from '@rlhf/stage-kit';
 import { loraLoopAdapter, loraSettingsOf, loraSftLossGraph } from './lora.js';
+import {
+  promptFeeds,
+  promptTuningLoopAdapter,
+  promptTuningSftLossGraph,
+  type SftPromptAdapter,
+} from './prompt-tuning.js';
 
 export interface SftInput {
   /** A full config or any part of one (defaults from @rlhf/contracts fill the rest). */
@@ -75,9 +84,13 @@ export interface SftAdapter {
   baseModel: string | null;
 }
 
-/** With config.lora, `model` is the merged model (base + s·BA) and `adapter` the adapter itself. */
+/**
+ * With config.lora, `model` is the merged model (base + s·BA) and `adapter` the adapter itself; with
+ * config.promptTuning, `model` is the base unchanged and `promptAdapter` the trained virtual tokens.
+ */
 export interface SftResult extends StageResult {
   adapter?: SftAdapter;
+  promptAdapter?: SftPromptAdapter;
 }
 
 /** The prompt and the response to learn of a row; `messages` rows in the built-in chat format (chat.ts). */
@@ -139,10 +152,15 @@ export function sftTensors(examples: readonly SftExample[], rows: number, length
 
 const EVAL_BATCH = 64;
 
-/** Forward-only graph: summed response-token NLL and the token count of a batch (eval loss = Σ nll / Σ tokens). */
-function buildEvalGraph(config: GptConfig): Uint8Array {
+/**
+ * Forward-only graph: summed response-token NLL and the token count of a batch (eval loss = Σ nll / Σ tokens);
+ * with `virtualTokens`, a `prompt_embeddings` input [P, d] goes in front of every row (prompt tuning).
+ */
+function buildEvalGraph(config: GptConfig, virtualTokens?: number): Uint8Array {
   const g = new Graph('sft_eval');
   const params = gptParamInputs(g, config);
+  if (virtualTokens)
+    params.set(PROMPT_EMBEDDINGS, g.input(PROMPT_EMBEDDINGS, 'float32', [virtualTokens, config.nEmbd]));
   const ids = g.input('input_ids', 'int64', ['batch', 'seq']);
   const targets = g.input('targets', 'int64', ['batch', 'seq']);
   const mask = g.input('loss_mask', 'float32', ['batch', 'seq']);
@@ -159,8 +177,9 @@ async function evalLoss(
   model: ModelWeights,
   examples: readonly SftExample[],
   padId: number,
+  extraFeeds: Record<string, HostTensor> = {},
 ): Promise<number> {
-  const feeds = paramFeeds({ ...model.config, scalarHead: false }, model.params);
+  const feeds = { ...paramFeeds({ ...model.config, scalarHead: false }, model.params), ...extraFeeds };
   let nll = 0;
   let tokens = 0;
   for (let start = 0; start < examples.length; start += EVAL_BATCH) {
@@ -199,12 +218,20 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
     model.params.delete('score.weight');
     model.params.delete('score.bias');
   }
-  const maxSeqLen = effectiveMaxSeqLen(config.maxSeqLen, modelConfig);
   const lora = config.lora && loraSettingsOf(config.lora, modelConfig);
   if (lora) validateLora(modelConfig, lora);
-  const loopAdapter =
-    lora &&
-    loraLoopAdapter(model, lora, { seed: config.seed, initial: input.adapter, baseModel: input.baseModel });
+  const prompt = config.promptTuning;
+  if (prompt) validatePromptTuning(modelConfig, prompt);
+  // Virtual tokens take the first positions of the model's context.
+  const maxSeqLen = Math.min(
+    effectiveMaxSeqLen(config.maxSeqLen, modelConfig),
+    modelConfig.maxPositions - (prompt?.numVirtualTokens ?? 0),
+  );
+  const loopAdapter = lora
+    ? loraLoopAdapter(model, lora, { seed: config.seed, initial: input.adapter, baseModel: input.baseModel })
+    : prompt
+      ? promptTuningLoopAdapter(model, prompt, { seed: config.seed, baseModel: input.baseModel })
+      : undefined;
 
   const framing = framingOf(tokenizer, config.framing, 'config.framing');
   // Conversations in the model's chat template (every assistant turn learned), or the built-in one (the last).
@@ -244,6 +271,14 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
           baseParams: countParams(modelConfig),
         },
       }),
+      ...(prompt && {
+        promptTuning: {
+          ...prompt,
+          init: PROMPT_TUNING_INIT,
+          trainableParams: prompt.numVirtualTokens * modelConfig.nEmbd,
+          baseParams: countParams(modelConfig),
+        },
+      }),
       droppedExamples: all.length - usable.length,
       framing: {
         chatTemplate: framing.chatTemplate ? 'model' : 'builtin',
@@ -260,7 +295,10 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
   };
   input.hooks?.log?.(`sft: ${JSON.stringify(hyperparameters.effective)}`);
 
-  const evalSession = await input.runtime.createSession(buildEvalGraph(modelConfig), { name: 'sft_eval' });
+  const evalSession = await input.runtime.createSession(
+    buildEvalGraph(modelConfig, prompt?.numVirtualTokens),
+    { name: 'sft_eval' },
+  );
   const result = await runSupervisedLoop({
     stage: 'sft',
     config,
@@ -268,8 +306,12 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
     runtime: input.runtime,
     hooks: input.hooks,
     trainSize: train.length,
-    graph: lora ? loraSftLossGraph(modelConfig, lora, B) : sftLossGraph(modelConfig, B),
-    adapter: loopAdapter || undefined,
+    graph: lora
+      ? loraSftLossGraph(modelConfig, lora, B)
+      : prompt
+        ? promptTuningSftLossGraph(modelConfig, B)
+        : sftLossGraph(modelConfig, B),
+    adapter: loopAdapter,
     feeds(batches) {
       let tokens = 0;
       const length = longest(batches.flat().map((i) => train[i].inputs));
@@ -282,6 +324,12 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
     },
     evaluate: async (weights): Promise<Record<string, number>> => {
       if (validation.length === 0) return {};
+      if (prompt) {
+        const feeds = promptFeeds(modelConfig, weights.params);
+        return {
+          [SftMetrics.evalLoss]: await evalLoss(evalSession, model, validation, tokenizer.padId, feeds),
+        };
+      }
       // With an adapter the weights are its tensors: evaluate the merged model (the same function, in one graph).
       const evaluated = lora
         ? { ...model, params: mergeLora(modelConfig, lora, model.params, weights.params) }
@@ -290,14 +338,36 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
     },
   }).finally(() => evalSession.release());
   const evalLossValue = result.eval[SftMetrics.evalLoss];
-  const adapter: SftAdapter | undefined = loopAdapter
-    ? {
-        settings: lora,
-        params: result.model.params,
-        files: loopAdapter.files(result.model.params),
-        baseModel: input.baseModel ?? null,
-      }
-    : undefined;
+  const summary =
+    evalLossValue === undefined ? {} : { ...result.eval, 'eval/perplexity': Math.exp(evalLossValue) };
+  const adapter: SftAdapter | undefined =
+    loopAdapter && lora
+      ? {
+          settings: lora,
+          params: result.model.params,
+          files: loopAdapter.files(result.model.params),
+          baseModel: input.baseModel ?? null,
+        }
+      : undefined;
+  if (loopAdapter && prompt) {
+    const promptAdapter: SftPromptAdapter = {
+      settings: prompt,
+      params: result.model.params,
+      files: loopAdapter.files(result.model.params),
+      baseModel: input.baseModel ?? null,
+    };
+    return {
+      step: result.step,
+      model,
+      promptAdapter,
+      summary,
+      hyperparameters: {
+        ...hyperparameters,
+        resumedFrom: result.resumedFrom,
+        ...(result.best && { best: result.best }),
+      },
+    };
+  }
   return {
     step: result.step,
     model: adapter
@@ -309,8 +379,7 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
         ? { ...model, params: mergeLora(modelConfig, adapter.settings, model.params, result.last.params) }
         : result.last,
     }),
-    summary:
-      evalLossValue === undefined ? {} : { ...result.eval, 'eval/perplexity': Math.exp(evalLossValue) },
+    summary,
     hyperparameters: {
       ...hyperparameters,
       resumedFrom: result.resumedFrom,
