@@ -47,8 +47,10 @@ export async function adapterSourceOf(artifactDir: string, key: string): Promise
   };
   let base: unknown;
   try {
-    base = (JSON.parse(new TextDecoder().decode(files[ADAPTER_CONFIG])) as Record<string, unknown>)
-      .base_model_name_or_path;
+    const json = JSON.parse(new TextDecoder().decode(files[ADAPTER_CONFIG])) as Record<string, unknown>;
+    // Prompt tuning's virtual tokens are not served yet: the directory's model (the base) serves as it is.
+    if (json.peft_type === 'PROMPT_TUNING') return null;
+    base = json.base_model_name_or_path;
   } catch {
     return null; // peftAdapterFromFiles would say why; the merged model beside it still serves
   }

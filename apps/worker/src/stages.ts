@@ -161,10 +161,17 @@ export const runners: StageRunners = withCheckpointEvals({
       tokenizer: await tokenizerOf(job, ctx),
       baseModel: baseModelOf(job),
     });
-    return finish(job, ctx, result, {
-      name: 'policy.onnx',
-      bytes: exportPolicyOnnx(result.model.config, result.model.params),
-    });
+    // Prompt tuning: the model is the base unchanged, the PEFT PROMPT_TUNING files go beside it as a LoRA adapter's.
+    const promptFiles = Object.fromEntries(
+      Object.entries(result.promptAdapter?.files ?? {}).map(([name, bytes]) => [`adapter/${name}`, bytes]),
+    );
+    return finish(
+      job,
+      ctx,
+      result,
+      { name: 'policy.onnx', bytes: exportPolicyOnnx(result.model.config, result.model.params) },
+      promptFiles,
+    );
   },
 
   async reward_model(job, ctx) {
