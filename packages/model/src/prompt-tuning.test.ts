@@ -14,7 +14,11 @@ import {
   promptTuningParamShapes,
 } from './prompt-tuning.js';
 import { createRng } from './random.js';
+import { checkpointFromFiles } from './hf.js';
+import { type SafeTensor, writeSafetensors } from './safetensors.js';
 import { referenceGptForward } from './testing/reference-gpt.js';
+import { referenceLlamaForward } from './testing/reference-llama.js';
+import { type HfConfig, hfLlamaShapes, hfLlamaWeights, variants } from './testing/tiny-llama.js';
 
 let runtime: Runtime;
 beforeAll(async () => {
@@ -107,6 +111,34 @@ describe('prompt tuning on GPT-2', () => {
     const ref = referenceGptForward(config, base, tokens[0], rowsOf(config, prompt));
     expect(maxAbsDiff(masked.subarray(0, T * V), ref.logits.subarray(P * V))).toBeLessThanOrEqual(1e-4);
   });
+});
+
+describe('prompt tuning on the Llama family', () => {
+  /** An HF directory's files (config.json + model.safetensors) of tiny Llama-family weights. */
+  const hfFiles = (json: HfConfig, weights: Map<string, Float32Array>) => {
+    const shapes = new Map(hfLlamaShapes(json));
+    const tensors = new Map<string, SafeTensor>();
+    for (const [name, data] of weights)
+      tensors.set(name, { dtype: 'F32', shape: shapes.get(name) as number[], data });
+    return {
+      'config.json': new TextEncoder().encode(JSON.stringify(json)),
+      'model.safetensors': writeSafetensors(tensors, { format: 'pt' }),
+    };
+  };
+  test.each(variants)(
+    '%s: logits of base + virtual tokens equal the float64 reference on [virtual ; token] embeddings',
+    async (_, json) => {
+      const weights = hfLlamaWeights(json, 3);
+      const { config, params } = checkpointFromFiles(hfFiles(json, weights), 'test');
+      const row = [1, 5, 2, 7, 3, 9];
+      const prompt = noisyPrompt(config);
+      const out = await logits(config, params, prompt, int64([1, row.length], row));
+      const ref = referenceLlamaForward(json, weights, [row], rowsOf(config, prompt))[0];
+      expect(ref.length).toBe(P + row.length);
+      const flat = Float64Array.from(ref.slice(P).flatMap((r) => Array.from(r)));
+      expect(maxAbsDiff(out, flat)).toBeLessThanOrEqual(1e-4);
+    },
+  );
 });
 
 describe.each([

@@ -26,11 +26,16 @@ interface Dims {
   slidingWindow: number | null;
 }
 
-/** Logits [b][t] (each of length vocab_size) of a Llama / Mistral / Qwen2 / Qwen3 decoder, in float64. */
+/**
+ * Logits [b][t] (each of length vocab_size) of a Llama / Mistral / Qwen2 / Qwen3 decoder, in float64. `prefix`:
+ * input embedding vectors (hidden_size each) before every row's token embeddings (prompt tuning's virtual
+ * tokens), at positions 0..P-1; each row's logits then cover all P + T positions.
+ */
 export function referenceLlamaForward(
   config: Record<string, unknown>,
   weights: ReadonlyMap<string, Float32Array | Float64Array>,
   tokens: readonly (readonly number[])[],
+  prefix: readonly (readonly number[])[] = [],
 ): Float64Array[][] {
   const d = readDims(config);
   const T = tokens.length > 0 ? tokens[0].length : 0;
@@ -59,10 +64,14 @@ export function referenceLlamaForward(
   const embed = get('model.embed_tokens.weight', V * H);
   // HF tie_weights: with tie_word_embeddings the head *is* the embedding; otherwise lm_head.weight.
   const lmHead = d.tie ? embed : get('lm_head.weight', V * H);
-  const invFreq = rotaryInverseFrequencies(config, T);
+  if (prefix.some((v) => v.length !== H)) throw new Error(`every prefix vector must have length ${H}`);
+  const invFreq = rotaryInverseFrequencies(config, prefix.length + T);
 
   return tokens.map((row) => {
-    let x: Matrix = row.map((id) => Array.from(embed.subarray(id * H, (id + 1) * H)));
+    let x: Matrix = [
+      ...prefix.map((v) => [...v]),
+      ...row.map((id) => Array.from(embed.subarray(id * H, (id + 1) * H))),
+    ];
     for (let layer = 0; layer < d.layers; layer++) {
       const p = `model.layers.${layer}.`;
       const sa = `${p}self_attn.`;
