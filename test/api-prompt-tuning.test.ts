@@ -56,6 +56,14 @@ describe('prompt-tuning SFT over HTTP', () => {
     });
     expect(refused.status).toBe(400);
     expect(JSON.stringify(await refused.json())).toContain('/stages/0/config/promptTuning');
+    // More virtual tokens than the tiny preset has positions (64): 400 naming the field, before anything is stored.
+    const tooLong = await fetch(`${url}/v1/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${team.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(spec({ promptTuning: { numVirtualTokens: 64 } })),
+    });
+    expect(tooLong.status).toBe(400);
+    expect(JSON.stringify(await tooLong.json())).toContain('/stages/0/config/promptTuning/numVirtualTokens');
     expect(await api.app.services.prisma.run.count({ where: { teamId: team.team.id } })).toBe(0);
 
     const run = await waitForRun(

@@ -9,6 +9,7 @@ import {
   loraSettingsOf,
   presetConfig,
   validateLora,
+  validatePromptTuning,
 } from '@rlhf/model';
 
 /** The modules a stage trains in full whatever the config says (a reward model's new score head). */
@@ -18,7 +19,17 @@ export const stageSavedModules = (kind: string): string[] => (kind === 'reward_m
 export function loraErrors(spec: RunSpec, architecture: ModelPreset | GptConfig): FieldError[] {
   const model = typeof architecture === 'string' ? presetConfig(architecture) : architecture;
   return spec.stages.flatMap((stage, i) => {
-    const lora = (stage.config as { lora?: LoraSection } | undefined)?.lora;
+    const { lora, promptTuning } =
+      (stage.config as { lora?: LoraSection; promptTuning?: { numVirtualTokens: number } } | undefined) ?? {};
+    // Prompt tuning's virtual tokens must leave the model positions for the real ones.
+    if (promptTuning)
+      try {
+        validatePromptTuning(model, promptTuning);
+      } catch (error) {
+        if (!(error instanceof LoraError)) throw error;
+        const message = error.message.slice(`${error.field}: `.length);
+        return [{ path: `/stages/${i}/config/promptTuning/${error.field}`, message }];
+      }
     if (!lora) return [];
     // A reward model adds its scalar head to the trunk; a policy stage drops one.
     const config: GptConfig = { ...model, scalarHead: stage.kind === 'reward_model' };
