@@ -2,6 +2,7 @@
 // RAFT): the iteration's K steps run as calls of c steps (c measured so a call takes about the budget), and the
 // stage's abort signal is checked between calls, so a cancel or a pause reaches it within about one budget.
 import { createTrainer, type StepReport, type Trainer, type TrainerState, type TrainStep } from '@rlhf/graph';
+import { trainerCache } from './trainer-cache.js';
 import type { HostTensor, Runtime, Weights } from '@rlhf/runtime';
 
 /** How long one session call may take before a cancel or pause is seen (stage-kit's loop uses the same default). */
@@ -48,27 +49,11 @@ export async function createBudgetedTrainer(
 ): Promise<Trainer> {
   const K = options.steps;
   const budget = options.budgetSeconds ?? DEFAULT_CALL_BUDGET_SECONDS;
-  const trainers = new Map<number, Trainer>();
   // The first call is one step: its time sets the length of the next ones.
   let callSteps = 1;
-  const first = await createTrainer(runtime, options.build(callSteps), init);
-  trainers.set(callSteps, first);
-  let state: TrainerState = first.state;
-  const trainerFor = async (k: number) => {
-    const kept = trainers.get(k);
-    if (kept) {
-      kept.restore(state);
-      return kept;
-    }
-    if (trainers.size >= 2) {
-      const [oldest, dropped] = [...trainers][0];
-      trainers.delete(oldest);
-      await dropped.release();
-    }
-    const created = await createTrainer(runtime, options.build(k), state);
-    trainers.set(k, created);
-    return created;
-  };
+  const trainers = trainerCache((k, from) => createTrainer(runtime, options.build(k), from));
+  let state: TrainerState = (await trainers.start(callSteps, init)).state;
+  const trainerFor = (k: number) => trainers.get(k, state);
 
   return {
     get state() {
@@ -104,10 +89,7 @@ export async function createBudgetedTrainer(
       }
       return report;
     },
-    async release() {
-      for (const t of trainers.values()) await t.release();
-      trainers.clear();
-    },
+    release: () => trainers.release(),
   };
 }
 

@@ -10,7 +10,6 @@ import {
   type OptimizerConfig,
   type ParamSpec,
   type StepReport,
-  type Trainer,
   type TrainerState,
   type TrainStepSpec,
 } from '@rlhf/graph';
@@ -28,6 +27,7 @@ import {
   optimizerFromFiles,
 } from './files.js';
 import { assertFinite, type StageHooks } from './hooks.js';
+import { trainerCache } from './trainer-cache.js';
 
 /** The settings SFT and reward-model configs share (@rlhf/contracts). */
 export type SupervisedConfig = Pick<
@@ -194,18 +194,7 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
 
       // One trainer (session) per fused length K: stepsPerCall, and the shorter one that ends a call on an
       // evaluation step or the last step (two are kept, so an evalEvery off the call length costs one more).
-      const trainers = new Map<number, Trainer>();
-      const trainerFor = async (k: number) => {
-        const kept = trainers.get(k);
-        if (kept) {
-          kept.restore(state);
-          return kept;
-        }
-        if (trainers.size >= 2) {
-          const [oldest, dropped] = [...trainers][0];
-          trainers.delete(oldest);
-          await dropped.release();
-        }
+      const trainers = trainerCache((k, from) => {
         const trainStep = buildTrainStep({
           name: `${loop.stage}_train`,
           params: adapter?.params ?? paramShapes(model.config),
@@ -213,15 +202,14 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
           optimizer: optimizerOf(config),
           steps: k,
         });
-        const hasMoments = state.m.size > 0;
-        const created = await createTrainer(runtime, trainStep, {
-          params: state.params,
-          ...(hasMoments ? { m: state.m, v: state.v } : {}),
-          step: state.step,
+        const hasMoments = (from.m?.size ?? 0) > 0;
+        return createTrainer(runtime, trainStep, {
+          params: from.params,
+          ...(hasMoments ? { m: from.m, v: from.v } : {}),
+          step: from.step,
         });
-        trainers.set(k, created);
-        return created;
-      };
+      });
+      const trainerFor = (k: number) => trainers.get(k, state);
 
       const budget = loop.callBudgetSeconds ?? DEFAULT_CALL_BUDGET_SECONDS;
       let callSteps = config.stepsPerCall;
@@ -314,9 +302,7 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
             best: { step: kept.step, metric: keepBest.metric, value: kept.value },
           };
         },
-        release: async () => {
-          for (const t of trainers.values()) await t.release();
-        },
+        release: () => trainers.release(),
       };
     },
   });
