@@ -65,6 +65,8 @@ export async function runEvaluation(
     })),
   );
   const tokenizer = await tokenizerAt(artifacts, data.models[0].key);
+  // `messages` prompts in the models' own chat template when they have one (parsed once), as their stages saw them.
+  const framing = framingOf(tokenizer);
   const cacheAt = evaluationCacheKey(data);
   const samples = countedSampleCache(artifactSampleCache(artifacts, cacheAt));
   const judge = await buildJudge(data.judge, {
@@ -79,8 +81,7 @@ export async function runEvaluation(
     const compared = await compareModels({
       runtime,
       models,
-      // `messages` prompts in the models' own chat template when they have one, as their stages saw them.
-      prompts: rows.map((row) => framedPromptText(row, framingOf(tokenizer))),
+      prompts: rows.map((row) => framedPromptText(row, framing)),
       seeds: data.seeds,
       sampling: data.sampling,
       judge: judge.judge,
