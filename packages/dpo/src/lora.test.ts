@@ -110,8 +110,8 @@ describe('LoRA DPO (tiny preset)', () => {
     };
     const off = await scorer.score({ ...request, base: base.params, adapter, adapterScale: 0 });
     const want = (await plain.score({ ...request, params: separately.params })).logprobs!;
-    expect(maxDiff(off.logprobs.flat(), want.flat())).toBeLessThanOrEqual(1e-6);
-    expect(maxDiff(off.refLogprobs.flat(), want.flat())).toBeLessThanOrEqual(1e-6);
+    expect(maxDiff(off.logprobs!.flat(), want.flat())).toBeLessThanOrEqual(1e-6);
+    expect(maxDiff(off.refLogprobs!.flat(), want.flat())).toBeLessThanOrEqual(1e-6);
     await scorer.release();
     await plain.release();
   });

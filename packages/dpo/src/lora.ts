@@ -1,7 +1,8 @@
-// The ranking trainer's sequence log-probs with a LoRA adapter: one scoring graph over one copy of the base
-// (packages/model lora-graph), whose two outputs are the policy (adapter on) and the reference (the bare base,
-// the adapter off). With LoRA the frozen base *is* the reference model: no second model is loaded or fed.
-import { createLoraScorer, type LoraSettings, type Scorer } from '@rlhf/model';
+// The ranking trainer's sequence log-probs with a LoRA adapter: the LoRA scoring graph over one copy of the base
+// (packages/model lora-graph) with one side only, the policy (adapter on) or the reference (the bare base, the
+// adapter off): each call needs one, so the other is not computed. With LoRA the frozen base *is* the reference
+// model: no second model is loaded or fed.
+import { createLoraScorer, type LoraScoreSide, type LoraSettings, type Scorer } from '@rlhf/model';
 import type { Runtime, Weights } from '@rlhf/runtime';
 import { type ModelWeights, type RankedExample, scoreRankings } from '@rlhf/stage-kit';
 
@@ -11,12 +12,9 @@ export interface SequenceLogps {
   tokens: number[][];
 }
 
-/** Which output of the LoRA scoring graph: the adapted policy, or the base with the adapter off. */
-export type LoraSide = 'policy' | 'reference';
-
 /**
  * log π(response | prompt) summed per response, from the LoRA scoring graph: `adapter` on `base` for the policy,
- * the base alone for the reference (its output ignores the adapter's values).
+ * the base alone for the reference (the adapter's values are not fed).
  */
 export async function loraSequenceLogps(
   runtime: Runtime,
@@ -25,9 +23,9 @@ export async function loraSequenceLogps(
   adapter: Weights,
   examples: readonly RankedExample[],
   padId: number,
-  side: LoraSide,
+  side: LoraScoreSide,
 ): Promise<SequenceLogps> {
-  const lora = await createLoraScorer(runtime, base.config, settings);
+  const lora = await createLoraScorer(runtime, base.config, settings, 'float32', [side]);
   // scoreRankings' batching, with the adapter as the request's params.
   const scorer: Scorer = {
     async score(request) {

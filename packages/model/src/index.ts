@@ -204,6 +204,9 @@ export {
   buildLoraScoringGraph,
   createLoraScorer,
   type LoraScoreRequest,
+  type LoraScorer,
+  type LoraScores,
+  type LoraScoreSide,
   scoreWithReference,
 } from './lora-graph.js';
 export {

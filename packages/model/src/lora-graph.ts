@@ -75,35 +75,46 @@ export function scoreWithReference(
   };
 }
 
+/** The outputs of the LoRA scoring graph: the policy's log-probs (adapter on), the reference's (adapter off). */
+export type LoraScoreSide = 'policy' | 'reference';
+
+const BOTH_SIDES: readonly LoraScoreSide[] = ['policy', 'reference'];
+
 /**
- * The LoRA scoring graph. Inputs: the base's parameters (paramShapes names), the adapter's (adapterInput names),
- * `adapter_scale` (dtype scalar: 1 = the trained adapter, 0 = off), prompt_ids / prompt_mask [B, P],
- * response_ids / response_mask [B, N]. Outputs: `logprobs` (adapter on) and `ref_logprobs` (base) [B, N].
+ * The LoRA scoring graph. Inputs: the base's parameters (paramShapes names), prompt_ids / prompt_mask [B, P],
+ * response_ids / response_mask [B, N]; with the policy side also the adapter's (adapterInput names) and
+ * `adapter_scale` (dtype scalar: 1 = the trained adapter, 0 = off). Outputs [B, N]: `logprobs` (adapter on) and
+ * `ref_logprobs` (base), only the sides asked for (a side not asked for is not in the graph, so not computed).
  */
 export function buildLoraScoringGraph(
   config: GptConfig,
   settings: LoraSettings,
   dtype: ModelDtype = 'float32',
+  sides: readonly LoraScoreSide[] = BOTH_SIDES,
 ): Uint8Array {
+  if (sides.length === 0) throw new Error('buildLoraScoringGraph: no side asked for');
   const g = new Graph('lora_score');
   const base = gptParamInputs(g, config, dtype);
-  const adapter = adapterInputs(g, config, settings, dtype);
-  const adapterScale = g.input('adapter_scale', dtype, []);
   const batch: ResponseBatch = {
     promptIds: g.input('prompt_ids', 'int64', ['batch', 'prompt']),
     promptMask: g.input('prompt_mask', 'int64', ['batch', 'prompt']),
     responseIds: g.input('response_ids', 'int64', ['batch', 'response']),
     responseMask: g.input('response_mask', 'int64', ['batch', 'response']),
   };
-  const { policy, reference } = scoreWithReference(base, adapter, settings, config, batch, adapterScale);
-  g.output(policy.logprobs, 'logprobs');
-  g.output(reference.logprobs, 'ref_logprobs');
+  if (sides.includes('policy')) {
+    const adapter = adapterInputs(g, config, settings, dtype);
+    const adapterScale = g.input('adapter_scale', dtype, []);
+    const params = adaptedParams(base, adapter, settings, { adapterScale });
+    g.output(scoreResponses(params, config, batch).logprobs, 'logprobs');
+  }
+  if (sides.includes('reference')) g.output(scoreResponses(base, config, batch).logprobs, 'ref_logprobs');
   return g.toBytes();
 }
 
 export interface LoraScoreRequest {
   base: HostParams;
-  adapter: HostParams;
+  /** The adapter's tensors; only read by a scorer with the policy side. */
+  adapter?: HostParams;
   /** Multiplies the adapter's update (default 1). */
   adapterScale?: number;
   /** Prompt token ids per row, left-padded with padId as the generator does. */
@@ -113,36 +124,57 @@ export interface LoraScoreRequest {
   responseMask: readonly (readonly number[])[];
 }
 
-/** Host side of buildLoraScoringGraph: one session, policy and reference log-probs per response token. */
+/** Per response token: the policy's log-probs and the reference's, each only from a scorer with that side. */
+export interface LoraScores {
+  logprobs?: number[][];
+  refLogprobs?: number[][];
+}
+
+export interface LoraScorer {
+  score(request: LoraScoreRequest): Promise<LoraScores>;
+  release(): Promise<void>;
+}
+
+/**
+ * Host side of buildLoraScoringGraph: one session over one copy of the base. `sides` (default both) are the
+ * outputs computed: a reference-only scorer is the base's scoring graph (no adapter fed), a policy-only one
+ * skips the second forward.
+ */
 export async function createLoraScorer(
   runtime: Runtime,
   config: GptConfig,
   settings: LoraSettings,
   dtype: ModelDtype = 'float32',
-): Promise<{
-  score(request: LoraScoreRequest): Promise<{ logprobs: number[][]; refLogprobs: number[][] }>;
-  release(): Promise<void>;
-}> {
-  const bytes = buildLoraScoringGraph(config, settings, dtype);
+  sides: readonly LoraScoreSide[] = BOTH_SIDES,
+): Promise<LoraScorer> {
+  const bytes = buildLoraScoringGraph(config, settings, dtype, sides);
   const session: Session = await runtime.createSession(bytes, { name: 'lora_score' });
+  const policy = sides.includes('policy');
   return {
     async score(request) {
       const [B, N] = [request.responses.length, request.responses[0]?.length ?? 0];
       const prompt = leftPad(request.prompts, request.padId);
-      const out = await session.run({
+      const feeds: Record<string, HostTensor> = {
         ...paramFeeds(config, request.base, dtype),
-        ...adapterFeeds(config, settings, request.adapter, dtype),
-        adapter_scale: hostTensor(dtype, [], [request.adapterScale ?? 1]),
         prompt_ids: prompt.ids,
         prompt_mask: prompt.mask,
         response_ids: int64([B, N], request.responses.flat()),
         response_mask: int64([B, N], request.responseMask.flat()),
-      });
+      };
+      if (policy) {
+        if (!request.adapter) throw new Error('createLoraScorer: the policy side needs request.adapter');
+        Object.assign(feeds, adapterFeeds(config, settings, request.adapter, dtype));
+        feeds.adapter_scale = hostTensor(dtype, [], [request.adapterScale ?? 1]);
+      }
+      const out = await session.run(feeds);
       const rows = (t: HostTensor) => {
         const data = t.data as Float32Array | Float64Array;
         return Array.from({ length: B }, (_, b) => Array.from(data.subarray(b * N, (b + 1) * N)));
       };
-      return { logprobs: rows(out.logprobs), refLogprobs: rows(out.ref_logprobs) };
+      const result: LoraScores = {};
+      if (policy) result.logprobs = rows(out.logprobs);
+      if (sides.includes('reference')) result.refLogprobs = rows(out.ref_logprobs);
+      return result;
     },
     release: () => session.release(),
   };

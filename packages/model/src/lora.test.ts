@@ -132,9 +132,32 @@ describe.each([
       await plain.score({ ...request, params: mergeLora(config, settings, base, adapter) })
     ).logprobs as number[][];
     await plain.release();
-    expect(maxAbsDiff(scored.refLogprobs.flat(), baseLogprobs.flat())).toBeLessThan(1e-6);
-    expect(maxAbsDiff(scored.logprobs.flat(), mergedLogprobs.flat())).toBeLessThan(1e-5);
-    expect(maxAbsDiff(scored.logprobs.flat(), baseLogprobs.flat())).toBeGreaterThan(1e-3);
+    expect(maxAbsDiff(scored.refLogprobs!.flat(), baseLogprobs.flat())).toBeLessThan(1e-6);
+    expect(maxAbsDiff(scored.logprobs!.flat(), mergedLogprobs.flat())).toBeLessThan(1e-5);
+    expect(maxAbsDiff(scored.logprobs!.flat(), baseLogprobs.flat())).toBeGreaterThan(1e-3);
+
+    // One side only: the other is not in the graph; the reference-only scorer is fed no adapter at all.
+    const reference = await createLoraScorer(runtime, config, settings, 'float32', ['reference']);
+    const refOnly = await reference.score({ ...request, base });
+    await reference.release();
+    const policy = await createLoraScorer(runtime, config, settings, 'float32', ['policy']);
+    const policyOnly = await policy.score({ ...request, base, adapter });
+    await policy.release();
+    expect(refOnly.logprobs).toBeUndefined();
+    expect(policyOnly.refLogprobs).toBeUndefined();
+    expect(maxAbsDiff(refOnly.refLogprobs!.flat(), scored.refLogprobs!.flat())).toBeLessThanOrEqual(1e-6);
+    expect(maxAbsDiff(refOnly.refLogprobs!.flat(), baseLogprobs.flat())).toBeLessThanOrEqual(1e-6);
+    expect(maxAbsDiff(policyOnly.logprobs!.flat(), scored.logprobs!.flat())).toBeLessThanOrEqual(1e-6);
+    await expect(
+      (async () => {
+        const needsAdapter = await createLoraScorer(runtime, config, settings, 'float32', ['policy']);
+        try {
+          await needsAdapter.score({ ...request, base });
+        } finally {
+          await needsAdapter.release();
+        }
+      })(),
+    ).rejects.toThrow(/needs request.adapter/);
   });
 
   test('generation serves base + adapter unmerged: greedy tokens and log-probs of the merged model', async () => {
