@@ -3,6 +3,7 @@
 // merged here by hand in float64, gives the run's merged model's logits; a LoRA SFT run on it continues the
 // adapter (its step-0 eval loss is the exporting run's last, not the base's). Bad adapters are 400 naming the file
 // and field or tensor, nothing stored; a run whose lora does not describe the adapter is 400 naming the field.
+// The stage's model.tar re-imports as its merged checkpoint (adapter/ dropped) and answers as the stage's ft: model.
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -191,23 +192,30 @@ describe('a PEFT adapter as a registered model', () => {
       expect(await api.app.services.artifacts.list('uploads/models/'), what).toEqual([]);
     }
 
-    // The stage's model.tar is its merged model with the adapter beside it: applying it again would count it twice.
+    // The stage's model.tar is its merged model with the adapter beside it: it re-imports as the merged checkpoint
+    // alone (applying the adapter again would count it twice), the stage's model byte for byte.
     const download = await api.app.inject({
       method: 'GET',
       url: `/v1/runs/${first.id}/stages/${firstStage.id}/model.tar`,
       headers: team.headers,
     });
     expect(download.statusCode).toBe(200);
-    const merged = await api.app.inject({
+    const reimport = await api.app.inject({
       method: 'POST',
-      url: '/v1/models?name=merged-and-adapter',
+      url: '/v1/models?name=stage-model-tar',
       headers: { ...team.headers, 'content-type': 'application/x-tar' },
       payload: download.rawPayload,
     });
-    expect(merged.statusCode, merged.body).toBe(400);
-    expect(merged.json().error.field).toBe('adapter/adapter_config.json');
-    expect(merged.json().error.message).toMatch(/merged model/);
-    expect(await api.app.services.prisma.model.count({ where: { teamId: team.team.id } })).toBe(1);
+    expect(reimport.statusCode, reimport.body).toBe(201);
+    const reimported = reimport.json() as { id: string; files: { name: string; sha256: string }[] };
+    expect(reimported.files.some((f) => f.name.startsWith('adapter/'))).toBe(false);
+    const reimportedRow = await api.app.services.prisma.model.findUniqueOrThrow({
+      where: { id: reimported.id },
+    });
+    expect(existsSync(join(api.artifactDir, reimportedRow.key, 'adapter'))).toBe(false);
+    expect(readFileSync(join(api.artifactDir, reimportedRow.key, 'model.safetensors'))).toEqual(
+      readFileSync(join(api.artifactDir, key, 'hf', 'model.safetensors')),
+    );
     expect(await api.app.services.artifacts.list('uploads/models/')).toEqual([]);
 
     // As a PEFT user's adapter names its hub base: the name plays no part (the API points it at the upload).
@@ -298,6 +306,20 @@ describe('a PEFT adapter as a registered model', () => {
     );
     expect(logprobDiff).toBeLessThanOrEqual(1e-5);
     expect(inference.loadedAdapters()).toContain(row.key);
+
+    // The re-imported model.tar answers greedily as the stage's own model does (its ft: model: base + adapter).
+    const own = (await ask(`ft:tiny-llama-base:${team.team.name}::${first.id}`)).choices[0];
+    const fromTar = (await ask('stage-model-tar')).choices[0];
+    expect(fromTar.message.content).toBe(own.message.content);
+    const ownLp = own.logprobs?.content ?? [];
+    const tarLp = fromTar.logprobs?.content ?? [];
+    expect(tarLp.map((t) => t.token)).toEqual(ownLp.map((t) => t.token));
+    expect(tarLp.length).toBeGreaterThan(0);
+    const tarDiff = Math.max(...tarLp.map((t, i) => Math.abs(t.logprob - ownLp[i].logprob)));
+    console.log(
+      `re-imported model.tar vs the stage's ft: model: ${tarLp.length} tokens, log-probs within ${tarDiff.toExponential(2)}`,
+    );
+    expect(tarDiff).toBeLessThanOrEqual(1e-5);
 
     // A run whose lora is not the adapter's: 400 naming the field, no run stored.
     const runs = await api.app.services.prisma.run.count({ where: { teamId: team.team.id } });

@@ -144,22 +144,20 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * A LoRA stage's model.tar holds its merged model with the adapter beside it: applying that adapter to those
- * weights would count it twice, so such an upload is refused (upload the base's weights with adapter/, or the
- * stage's model without it).
+ * weights would count it twice, so such an upload registers as the merged checkpoint alone (the adapter's files are
+ * removed from the received directory, which then serves and trains exactly as the stage's model). True when so.
  */
-export async function refuseMergedExport(
+export async function dropMergedExportAdapter(
   prisma: PrismaClient,
+  artifacts: ArtifactStore,
   metadata: Record<string, string>,
-  files: ReadonlyMap<string, unknown>,
-): Promise<void> {
+  received: { dir: string; files: Map<string, unknown> },
+): Promise<boolean> {
   const stageId = metadata.stageId;
-  if (!files.has(ADAPTER_FILES[0]) || !stageId || !UUID.test(stageId)) return;
+  if (!received.files.has(ADAPTER_FILES[0]) || !stageId || !UUID.test(stageId)) return false;
   const stage = await prisma.stage.findUnique({ where: { id: stageId }, select: { config: true } });
-  if (!(stage?.config as { lora?: unknown } | null | undefined)?.lora) return;
-  throw new ApiError(
-    400,
-    'invalid_model',
-    `${ADAPTER_FILES[0]}: the weights beside it are LoRA stage ${stageId}'s merged model, which already holds this adapter: upload the base's weights with adapter/, or the merged model without adapter/`,
-    ADAPTER_FILES[0],
-  );
+  if (!(stage?.config as { lora?: unknown } | null | undefined)?.lora) return false;
+  await artifacts.delete(`${received.dir}/adapter`); // only the adapter's two files are accepted under adapter/
+  for (const name of ADAPTER_FILES) received.files.delete(name);
+  return true;
 }

@@ -9,7 +9,7 @@ import type { Model as ModelRow, Prisma, Team } from '@rlhf/db';
 import { hfModelClass } from '@rlhf/model';
 import { ApiError, notFound } from './errors.js';
 import { uuidv7 } from './ids.js';
-import { pointAdapterAtItself, refuseMergedExport } from './model-adapter.js';
+import { dropMergedExportAdapter, pointAdapterAtItself } from './model-adapter.js';
 import { type Inspected, inspectModel } from './model-inspect.js';
 import { receiveModelTar, uploadTooLarge } from './model-upload.js';
 import type { Services } from './services.js';
@@ -56,7 +56,7 @@ export async function registerModel(
       files.set(name, await s.artifacts.get(`${received.dir}/${name}`));
     const facts = await inspectModel(files, s.artifacts.path(received.dir), upload.name);
     files.clear();
-    await refuseMergedExport(s.prisma, facts.metadata, received.files);
+    await dropMergedExportAdapter(s.prisma, s.artifacts, facts.metadata, received);
     await pointAdapterAtItself(s.artifacts, received, key);
     if (
       await s.prisma.model.findFirst({ where: { teamId: team.id, name: upload.name }, select: { id: true } })
