@@ -2,8 +2,8 @@
 // would carry more tokens than a worker's feeds hold, or take longer than the call budget on a fast worker
 // (@rlhf/config WORKER_FLOPS_PER_SECOND), is refused at submission with a 400 naming the field to lower.
 // Cancel and pause are checked between calls, so these bound how long a worker can ignore them.
-import { CALL_BUDGET_SECONDS, MAX_CALL_TOKENS, WORKER_FLOPS_PER_SECOND } from '@rlhf/config';
-import type { FieldError, ModelPreset, RunSpec } from '@rlhf/contracts';
+import { MAX_CALL_TOKENS, WORKER_FLOPS_PER_SECOND } from '@rlhf/config';
+import { CALL_BUDGET_SECONDS, type FieldError, type ModelPreset, type RunSpec } from '@rlhf/contracts';
 import { countParams, type GptConfig, presetConfig } from '@rlhf/model';
 
 /** FLOPs per token of a training step (forward + backward) and of generation (forward only), per parameter. */

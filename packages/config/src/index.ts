@@ -12,7 +12,7 @@ export {
   resolveArtifactDir,
   type WorkerConfig,
 } from './config.js';
-export { CALL_BUDGET_SECONDS, MAX_CALL_TOKENS, WORKER_FLOPS_PER_SECOND } from './limits.js';
+export { MAX_CALL_TOKENS, WORKER_FLOPS_PER_SECOND } from './limits.js';
 export { ConfigError, StartupError, UnreachableError } from './errors.js';
 export { createLogger, type Logger, redactUrl } from './logger.js';
 export { runMain } from './main.js';

@@ -1,9 +1,6 @@
 // What the API assumes of a worker when it refuses a run whose calls could not finish in bounded time (issue 18
-// item 7): one ONNX session call should end within the call budget, so a cancel or pause, checked between calls,
-// is seen within about that long.
-
-/** Seconds one session call may take; the stages size their fused calls to it (stage-kit's default too). */
-export const CALL_BUDGET_SECONDS = 10;
+// item 7): one ONNX session call should end within the call budget (@rlhf/contracts CALL_BUDGET_SECONDS), so a
+// cancel or pause, checked between calls, is seen within about that long.
 
 /**
  * FLOP/s a worker is assumed to sustain: a fast accelerator's (about an H200 running float32 ONNX graphs), so only

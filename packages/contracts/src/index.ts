@@ -11,3 +11,4 @@ export * from './run-spec.js';
 export * from './evaluations.js';
 export * from './eval-stage.js';
 export * from './framing.js';
+export * from './call-budget.js';

@@ -1,12 +1,10 @@
 // Fused update calls sized to a time budget, for stages whose one iteration is many optimizer steps (GRPO, PPO,
 // RAFT): the iteration's K steps run as calls of c steps (c measured so a call takes about the budget), and the
 // stage's abort signal is checked between calls, so a cancel or a pause reaches it within about one budget.
+import { CALL_BUDGET_SECONDS } from '@rlhf/contracts';
 import { createTrainer, type StepReport, type Trainer, type TrainerState, type TrainStep } from '@rlhf/graph';
 import { trainerCache } from './trainer-cache.js';
 import type { HostTensor, Runtime, Weights } from '@rlhf/runtime';
-
-/** How long one session call may take before a cancel or pause is seen (stage-kit's loop uses the same default). */
-export const DEFAULT_CALL_BUDGET_SECONDS = 10;
 
 /**
  * A stage body saw its abort signal in the middle of a step. `clean`: nothing of the step has changed the
@@ -33,6 +31,7 @@ export interface BudgetedTrainerOptions {
   /** The train step fused over `steps` steps: the same graph for every length. */
   build(steps: number): TrainStep;
   signal?: AbortSignal;
+  /** Default @rlhf/contracts CALL_BUDGET_SECONDS. */
   budgetSeconds?: number;
   log?(message: string): void;
 }
@@ -48,7 +47,7 @@ export async function createBudgetedTrainer(
   options: BudgetedTrainerOptions,
 ): Promise<Trainer> {
   const K = options.steps;
-  const budget = options.budgetSeconds ?? DEFAULT_CALL_BUDGET_SECONDS;
+  const budget = options.budgetSeconds ?? CALL_BUDGET_SECONDS;
   // The first call is one step: its time sets the length of the next ones.
   let callSteps = 1;
   const trainers = trainerCache((k, from) => createTrainer(runtime, options.build(k), from));

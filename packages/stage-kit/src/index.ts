@@ -2,7 +2,6 @@
 export {
   type BudgetedTrainerOptions,
   createBudgetedTrainer,
-  DEFAULT_CALL_BUDGET_SECONDS,
   StepInterrupted,
   throwIfInterrupted,
 } from './budget.js';

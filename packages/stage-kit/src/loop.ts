@@ -1,7 +1,7 @@
 // The supervised step body SFT and the reward model share, run by the stage driver: fused K-step session runs
 // (packages/graph createTrainer), lr schedule, held-out evaluation. A stage supplies its loss graph, how to turn
 // step indices into batches, and how to evaluate.
-import type { RewardModelConfig, SftConfig } from '@rlhf/contracts';
+import { CALL_BUDGET_SECONDS, type RewardModelConfig, type SftConfig } from '@rlhf/contracts';
 import {
   buildTrainStep,
   createTrainer,
@@ -15,7 +15,6 @@ import {
 } from '@rlhf/graph';
 import { paramShapes } from '@rlhf/model';
 import type { HostTensor, Runtime, Weights } from '@rlhf/runtime';
-import { DEFAULT_CALL_BUDGET_SECONDS } from './budget.js';
 import type { CheckpointFiles } from './checkpoints.js';
 import { batchOrder, lrScheduleOf } from './data.js';
 import { runStage } from './driver.js';
@@ -70,7 +69,7 @@ export interface SupervisedLoop {
   evaluate(model: ModelWeights): Promise<Record<string, number>>;
   /**
    * A fused call that takes longer shrinks the calls after it (fewer steps each, down to 1), so a cancel or a
-   * shutdown, checked between calls, is seen within about this long (default 10 s).
+   * shutdown, checked between calls, is seen within about this long (default @rlhf/contracts CALL_BUDGET_SECONDS).
    */
   callBudgetSeconds?: number;
   /**
@@ -211,7 +210,7 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
       });
       const trainerFor = (k: number) => trainers.get(k, state);
 
-      const budget = loop.callBudgetSeconds ?? DEFAULT_CALL_BUDGET_SECONDS;
+      const budget = loop.callBudgetSeconds ?? CALL_BUDGET_SECONDS;
       let callSteps = config.stepsPerCall;
       return {
         initialMetrics: evaluate,
