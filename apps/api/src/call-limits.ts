@@ -52,63 +52,72 @@ function callsOf(stage: RunSpec['stages'][number], context: number): Call[] {
     }
     case 'raft': {
       const c = stage.config;
-      const length = seq(c.maxPromptLen + c.maxNewTokens);
-      return [
-        {
-          field: 'promptsPerIteration',
-          what: `the generation of ${c.promptsPerIteration} × ${c.samplesPerPrompt} responses`,
-          tokens: c.promptsPerIteration * c.samplesPerPrompt * length,
-          flopsPerParam: FORWARD_FLOPS_PER_PARAM,
-        },
-        {
-          field: 'batchSize',
-          what: 'one update step',
-          tokens: c.batchSize * length,
-          flopsPerParam: TRAIN_FLOPS_PER_PARAM,
-        },
-      ];
+      return samplingCalls(seq(c.maxPromptLen + c.maxNewTokens), {
+        field: 'promptsPerIteration',
+        what: `the generation of ${c.promptsPerIteration} × ${c.samplesPerPrompt} responses`,
+        rows: c.promptsPerIteration * c.samplesPerPrompt,
+        stepField: 'batchSize',
+        stepRows: c.batchSize,
+      });
     }
     case 'grpo': {
       const c = stage.config;
-      const length = seq(c.maxPromptLen + c.maxNewTokens);
       const rows = c.promptsPerIteration * c.groupSize;
-      return [
-        {
-          field: 'promptsPerIteration',
-          what: `the generation of ${c.promptsPerIteration} × ${c.groupSize} responses`,
-          tokens: rows * length,
-          flopsPerParam: FORWARD_FLOPS_PER_PARAM,
-        },
-        {
-          field: 'minibatches',
-          what: `one update step (${rows / c.minibatches} rows)`,
-          tokens: (rows / c.minibatches) * length,
-          flopsPerParam: TRAIN_FLOPS_PER_PARAM,
-        },
-      ];
+      return samplingCalls(seq(c.maxPromptLen + c.maxNewTokens), {
+        field: 'promptsPerIteration',
+        what: `the generation of ${c.promptsPerIteration} × ${c.groupSize} responses`,
+        rows,
+        stepField: 'minibatches',
+        stepRows: rows / c.minibatches,
+      });
     }
     case 'ppo': {
       const c = stage.config;
-      const length = seq(c.maxPromptLen + c.maxNewTokens);
       // Rollout: policy, reference, critic and reward model forwards; update: policy and critic trained.
-      return [
-        {
-          field: 'rolloutBatchSize',
-          what: `the rollout of ${c.rolloutBatchSize} responses`,
-          tokens: c.rolloutBatchSize * length,
-          flopsPerParam: 4 * FORWARD_FLOPS_PER_PARAM,
-        },
-        {
-          field: 'minibatches',
-          what: `one update step (${c.rolloutBatchSize / c.minibatches} rows)`,
-          tokens: (c.rolloutBatchSize / c.minibatches) * length,
-          flopsPerParam: 2 * TRAIN_FLOPS_PER_PARAM,
-        },
-      ];
+      return samplingCalls(seq(c.maxPromptLen + c.maxNewTokens), {
+        field: 'rolloutBatchSize',
+        what: `the rollout of ${c.rolloutBatchSize} responses`,
+        rows: c.rolloutBatchSize,
+        stepField: 'minibatches',
+        stepRows: c.rolloutBatchSize / c.minibatches,
+        forwards: 4,
+        trained: 2,
+      });
     }
     case 'eval':
       return [];
   }
+}
+
+/** A sampling stage's iteration: the sampling call and one update step, with how many models each runs. */
+interface Sampling {
+  field: string;
+  what: string;
+  rows: number;
+  stepField: string;
+  stepRows: number;
+  /** Models run forward over the sampled rows (1: the policy). */
+  forwards?: number;
+  /** Models trained in an update step (1: the policy). */
+  trained?: number;
+}
+
+// Both calls carry rows of one length (prompt + response): the generation of all rows, an update step of a few.
+function samplingCalls(length: number, s: Sampling): Call[] {
+  return [
+    {
+      field: s.field,
+      what: s.what,
+      tokens: s.rows * length,
+      flopsPerParam: (s.forwards ?? 1) * FORWARD_FLOPS_PER_PARAM,
+    },
+    {
+      field: s.stepField,
+      what: `one update step (${s.stepRows} rows)`,
+      tokens: s.stepRows * length,
+      flopsPerParam: (s.trained ?? 1) * TRAIN_FLOPS_PER_PARAM,
+    },
+  ];
 }
 
 /** Stages of a run on `model` (a preset or a registered model's config) with a call past the limits. */
