@@ -216,20 +216,7 @@ function promptRowErrors(row: unknown): FieldError[] {
     if (hasNul(row[key]))
       errors.push({ path: pointer('', key), message: 'must not contain a NUL character' });
   if (!chat) return errors;
-  const messages = (row as PromptChatRow).messages;
-  messages.forEach((m, i) => {
-    if (m.role === 'system' && i !== 0)
-      errors.push({
-        path: pointer(pointer('/messages', i), 'role'),
-        message: 'a system message may only come first',
-      });
-  });
-  if (messages[messages.length - 1].role !== 'user')
-    errors.push({
-      path: pointer(pointer('/messages', messages.length - 1), 'role'),
-      message: 'the last message must be the user turn the policy answers',
-    });
-  return errors;
+  return [...errors, ...userLastErrors((row as PromptChatRow).messages, '/messages', 'the policy answers')];
 }
 
 // Preference / ranked rows checked against the schema of their prompt's form (text or conversation), so errors
@@ -249,21 +236,26 @@ function byPromptForm(kind: 'preference' | 'ranked', row: unknown): TSchema {
 
 // A preference / ranked row's conversation prompt: the turns the responses answer, so it ends with the user's.
 function conversationPromptErrors(prompt: string | ChatMessage[]): FieldError[] {
-  if (typeof prompt === 'string') return [];
-  const errors: FieldError[] = [];
-  prompt.forEach((m, i) => {
-    if (m.role === 'system' && i !== 0)
-      errors.push({
-        path: pointer(pointer('/prompt', i), 'role'),
-        message: 'a system message may only come first',
-      });
-  });
-  if (prompt[prompt.length - 1].role !== 'user')
+  return typeof prompt === 'string' ? [] : userLastErrors(prompt, '/prompt', 'the responses answer');
+}
+
+// A conversation to answer (at `path` in the row): a system message only first, the user's turn last.
+function userLastErrors(messages: ChatMessage[], path: string, answered: string): FieldError[] {
+  const errors = systemFirstErrors(messages, path);
+  if (messages[messages.length - 1].role !== 'user')
     errors.push({
-      path: pointer(pointer('/prompt', prompt.length - 1), 'role'),
-      message: 'the last message must be the user turn the responses answer',
+      path: pointer(pointer(path, messages.length - 1), 'role'),
+      message: `the last message must be the user turn ${answered}`,
     });
   return errors;
+}
+
+function systemFirstErrors(messages: readonly { role: string }[], path: string): FieldError[] {
+  return messages.flatMap((m, i) =>
+    m.role === 'system' && i !== 0
+      ? [{ path: pointer(pointer(path, i), 'role'), message: 'a system message may only come first' }]
+      : [],
+  );
 }
 
 // The two SFT shapes are told apart by their keys, so errors describe the shape the row meant.
@@ -272,13 +264,8 @@ function sftRowErrors(row: unknown): FieldError[] {
   const errors = schemaErrors(chat ? SftChatRow : SftPromptRow, row);
   if (errors.length > 0 || !chat) return errors;
   const messages = (row as Static<typeof SftChatRow>).messages;
+  errors.push(...systemFirstErrors(messages, '/messages'));
   messages.forEach((m, i) => {
-    if (m.role === 'system' && i !== 0) {
-      errors.push({
-        path: pointer(pointer('/messages', i), 'role'),
-        message: 'a system message may only come first',
-      });
-    }
     if (m.weight !== undefined && m.role !== 'assistant')
       errors.push({
         path: pointer(pointer('/messages', i), 'weight'),
