@@ -5,6 +5,8 @@ export {
   createRuntime,
   type ExecutionProvider,
   type GraphOptimizationLevel,
+  type KeptFeeds,
+  type RunOptions,
   type Runtime,
   type RuntimeLogger,
   type RuntimeOptions,

@@ -135,3 +135,14 @@ export function tanhMatmulLoopModel(): Uint8Array {
     initializers: [],
   });
 }
+
+/** y = x + x: Add is x's only reader, so y may be written into x's own buffer. */
+export function doubleModel(): Uint8Array {
+  return model({
+    name: 'double',
+    nodes: [{ opType: 'Add', inputs: ['x', 'x'], outputs: ['y'] }],
+    inputs: [{ name: 'x', elemType: 'float32', shape: ['n'] }],
+    outputs: [{ name: 'y', elemType: 'float32', shape: ['n'] }],
+    initializers: [],
+  });
+}

@@ -3,26 +3,35 @@
 // under node, tsx and vitest without a TypeScript loader in the worker.
 //
 // Requests (main -> worker):  { id, kind: 'create', model: Uint8Array, options }
-//                             { id, kind: 'run', sessionId, feeds: { [name]: { type, dims, data } }, fetches? }
+//                             { id, kind: 'run', sessionId, feeds: { [name]: { type, dims, data } }, fetches?,
+//                               move?: [feed], into?: { [output]: feed }, kept?: [keptId] }
+//                             { id, kind: 'keep', keptId, feeds }   |   { id, kind: 'unkeep', keptId }
 //                             { id, kind: 'release', sessionId }
 //                             { kind: 'close' }   release every session and end the thread
 // Messages (worker -> main):  { kind: 'ready', provider: 'cpu' | 'cuda', warning? }   once, after start-up
 //                             { kind: 'reply', id, ok: true, result } | { kind: 'reply', id, ok: false, error }
+//                             (a run's reply also carries moved: { [feed]: data }, the lent buffers handed back)
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { missingCudaProviderLibraries, ortBindingDir } from './ort-binding.mjs';
 
 const OUTPUT_TYPES = new Set(['float32', 'float64', 'float16', 'int64', 'int32', 'int8', 'uint8', 'bool']);
 const sessions = new Map();
+const keptFeeds = new Map(); // keptId -> { [name]: ort.Tensor }
 let nextSessionId = 1;
 
 const { device, probeModel } = workerData;
 const { provider, executionProviders, warning } = await chooseProvider();
 parentPort.on('message', (request) => {
   if (request.kind === 'close') return close();
+  // Lent buffers go back with every reply to a run, whether it succeeded or not.
+  const moved = Object.fromEntries((request.move ?? []).map((name) => [name, request.feeds[name].data]));
+  const lent = [...new Set(Object.values(moved).map((data) => data.buffer))];
+  const back = request.move ? { moved } : {};
   handle(request).then(
-    ({ result, transfer }) => reply({ kind: 'reply', id: request.id, ok: true, result }, transfer),
-    (error) => reply({ kind: 'reply', id: request.id, ok: false, error: messageOf(error) }),
+    ({ result, transfer = [] }) =>
+      reply({ kind: 'reply', id: request.id, ok: true, result, ...back }, [...transfer, ...lent]),
+    (error) => reply({ kind: 'reply', id: request.id, ok: false, error: messageOf(error), ...back }, lent),
   );
 });
 parentPort.postMessage({ kind: 'ready', provider, warning });
@@ -53,11 +62,19 @@ async function chooseProvider() {
 async function handle(request) {
   switch (request.kind) {
     case 'create': {
-      const { graphOptimizationLevel, intraOpNumThreads, interOpNumThreads, logSeverityLevel } =
-        request.options;
+      const {
+        graphOptimizationLevel,
+        intraOpNumThreads,
+        interOpNumThreads,
+        logSeverityLevel,
+        enableCpuMemArena,
+        enableMemPattern,
+      } = request.options;
       const session = await ort.InferenceSession.create(request.model, {
         executionProviders,
         graphOptimizationLevel,
+        ...(enableCpuMemArena !== undefined && { enableCpuMemArena }),
+        ...(enableMemPattern !== undefined && { enableMemPattern }),
         ...(intraOpNumThreads !== undefined && { intraOpNumThreads }),
         ...(interOpNumThreads !== undefined && { interOpNumThreads }),
         ...(logSeverityLevel !== undefined && { logSeverityLevel }),
@@ -71,18 +88,46 @@ async function handle(request) {
     case 'run': {
       const session = sessionFor(request.sessionId);
       const feeds = {};
-      for (const [name, t] of Object.entries(request.feeds))
+      for (const keptId of request.kept ?? []) {
+        const kept = keptFeeds.get(keptId);
+        if (!kept) throw new Error('kept feeds were released');
+        Object.assign(feeds, kept);
+      }
+      for (const [name, t] of Object.entries(request.feeds)) {
+        if (feeds[name]) throw new Error(`feed '${name}' is both kept and passed`);
         feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
-      const results = request.fetches ? await session.run(feeds, request.fetches) : await session.run(feeds);
+      }
+      // Pre-allocated outputs: ORT writes into the feed's buffer; the binding's returned copy is dropped.
+      const into = request.into ?? {};
+      const fetches = {};
+      for (const name of request.fetches ?? session.outputNames) fetches[name] = null;
+      for (const [name, feed] of Object.entries(into)) fetches[name] = feeds[feed];
+      const results = await session.run(feeds, fetches);
       const outputs = {};
       const buffers = new Set();
       for (const [name, t] of Object.entries(results)) {
         if (!OUTPUT_TYPES.has(t.type))
           throw new Error(`output '${name}' has type ${t.type}, which runtime does not support`);
+        if (into[name]) {
+          const feed = request.feeds[into[name]];
+          outputs[name] = { type: feed.type, dims: [...feed.dims], data: feed.data }; // moved back with the reply
+          continue;
+        }
         outputs[name] = { type: t.type, dims: [...t.dims], data: t.data };
         buffers.add(t.data.buffer);
       }
       return { result: outputs, transfer: [...buffers] };
+    }
+    case 'keep': {
+      const kept = {};
+      for (const [name, t] of Object.entries(request.feeds))
+        kept[name] = new ort.Tensor(t.type, t.data, t.dims);
+      keptFeeds.set(request.keptId, kept);
+      return { result: undefined };
+    }
+    case 'unkeep': {
+      keptFeeds.delete(request.keptId);
+      return { result: undefined };
     }
     case 'release': {
       await sessionFor(request.sessionId).release();
@@ -98,6 +143,7 @@ async function handle(request) {
 async function close() {
   await Promise.allSettled([...sessions.values()].map((session) => session.release()));
   sessions.clear();
+  keptFeeds.clear();
   process.exit(0);
 }
 
