@@ -38,10 +38,10 @@ import {
   unsqueeze,
   where,
 } from '@rlhf/graph';
-import { type HostTensor, hostTensor, type Runtime, type Session } from '@rlhf/runtime';
+import { type HostTensor, hostTensor, type KeptFeeds, type Runtime, type Session } from '@rlhf/runtime';
 import { type GptConfig, headDimOf, kvHeadsOf, validateConfig } from './config.js';
 import { paramDtype } from './decoder.js';
-import { type HostParams, leftPad, type ModelDtype, paramFeeds, toRows } from './feeds.js';
+import { type HostParams, leftPad, type ModelDtype, toRows } from './feeds.js';
 import {
   type GptParams,
   gptHidden,
@@ -54,6 +54,7 @@ import {
 import type { LoraSettings } from './lora.js';
 import { adaptedParams, adapterFeeds, adapterInputs } from './lora-graph.js';
 import { createRng } from './random.js';
+import { residentParams } from './resident.js';
 import {
   effectiveTemperature,
   type SamplerKind,
@@ -247,6 +248,8 @@ export interface GenerateRequest {
   topP?: number;
   /** Seed of the uniforms (default 0): the same seed and inputs give the same samples. */
   seed?: number;
+  /** The uniforms [maxNewTokens, B] themselves, instead of the seed's (a batch split into calls keeps its draws). */
+  uniforms?: Float64Array;
   /** Token that ends a row (-1: none). */
   eosId: number;
   /** Token emitted after EOS and used for left padding (must be in the vocabulary). */
@@ -297,6 +300,7 @@ export async function createGenerator(
     return session;
   };
   await sessionFor({ sampler: 'plain', topLogprobs: 0 });
+  const resident = residentParams(runtime, config, dtype); // params cross to the ORT thread once, not per call
   return {
     async generate(request) {
       checkRequest(config, request);
@@ -308,10 +312,11 @@ export async function createGenerator(
         topLogprobs: k > 0 ? MAX_TOP_LOGPROBS : 0,
       });
       const prompt = leftPad(prompts, request.padId);
-      const rng = createRng(request.seed ?? 0, 'generate');
-      const uniforms = Array.from({ length: N * B }, () => rng.uniform());
-      const out = await session.run({
-        ...paramFeeds(config, request.params, dtype),
+      const uniforms = request.uniforms ?? generationUniforms(request.seed ?? 0, N, B);
+      if (uniforms.length !== N * B)
+        throw new Error(`generate: ${uniforms.length} uniforms for ${N} new tokens × ${B} rows`);
+      const run = (kept: KeptFeeds) => session.run(feeds, undefined, { kept: [kept] });
+      const feeds = {
         ...(options.lora && adapterFeeds(config, options.lora, adapterOf(request), dtype)),
         prompt_ids: prompt.ids,
         prompt_mask: prompt.mask,
@@ -321,7 +326,8 @@ export async function createGenerator(
         top_p: hostTensor(dtype, [], [request.topP ?? 1]),
         eos_id: hostTensor('int64', [], [request.eosId]),
         pad_id: hostTensor('int64', [], [request.padId]),
-      });
+      };
+      const out = await resident.with(request.params, run);
       return {
         tokens: toRows(out.tokens),
         logprobs: toRows(out.logprobs),
@@ -333,8 +339,15 @@ export async function createGenerator(
     async release() {
       for (const session of sessions.values()) await (await session).release();
       sessions.clear();
+      await resident.release();
     },
   };
+}
+
+/** The uniforms [N, B] (row-major) a generation of B rows and N new tokens draws from `seed`. */
+export function generationUniforms(seed: number, newTokens: number, rows: number): Float64Array {
+  const rng = createRng(seed, 'generate');
+  return Float64Array.from({ length: newTokens * rows }, () => rng.uniform());
 }
 
 /** [B, N, K] outputs as [B][N][k] rows (the first k of K). */

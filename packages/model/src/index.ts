@@ -107,6 +107,7 @@ export {
   type GenerationOutputs,
   type Generator,
   generateTokens,
+  generationUniforms,
   MAX_TOP_LOGPROBS,
   type SamplerOptions,
 } from './generate.js';

@@ -43,6 +43,7 @@ export {
   tokenizeRanking,
 } from './ranked.js';
 export { type BatchReward, taskReward } from './reward.js';
+export { type BudgetedGeneratorOptions, budgetedGenerator } from './generation.js';
 export { type SampledGroups, type SampleGroupsRequest, sampleGroups } from './sampling.js';
 export {
   type ResumePoint,
