@@ -4,8 +4,6 @@
 // LoRA SFT step (r 8, q_proj/v_proj). Prints JSON. `--shape tiny` is the same path at a tiny shape (tested).
 // Run: nice npx tsx bench/scale.ts [--shape qwen3-0.6b|tiny] [--seq 64] [--new-tokens 8] [--r 8] [--shard-mb 500]
 //   [--modes import,generate,full,lora] [--dir <reuse a written checkpoint>] [--max-rss-mb 21000]
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +24,8 @@ import {
 } from '@rlhf/model';
 import { createRuntime, int64, type Weights, weightFeeds } from '@rlhf/runtime';
 import { loraSftLossGraph, sftLossGraph } from '@rlhf/sft';
+import { runChild } from './child.js';
+import { QWEN3_0_6B, QWEN3_TINY } from './shapes.js';
 
 const arg = (name: string, fallback: string) => {
   const at = process.argv.indexOf(`--${name}`);
@@ -44,40 +44,7 @@ const options = {
   maxRssMb: Number(arg('max-rss-mb', '21000')),
 };
 
-/** Qwen/Qwen3-0.6B's config.json (the architecture fields; weights random). */
-const QWEN3_0_6B = {
-  architectures: ['Qwen3ForCausalLM'],
-  model_type: 'qwen3',
-  vocab_size: 151936,
-  hidden_size: 1024,
-  intermediate_size: 3072,
-  num_hidden_layers: 28,
-  num_attention_heads: 16,
-  num_key_value_heads: 8,
-  head_dim: 128,
-  max_position_embeddings: 40960,
-  rms_norm_eps: 1e-6,
-  rope_theta: 1000000,
-  rope_scaling: null,
-  tie_word_embeddings: true,
-  attention_bias: false,
-  hidden_act: 'silu',
-  use_sliding_window: false,
-  sliding_window: null,
-  torch_dtype: 'bfloat16',
-};
-const TINY = {
-  ...QWEN3_0_6B,
-  vocab_size: 512,
-  hidden_size: 64,
-  intermediate_size: 96,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  head_dim: 32,
-  max_position_embeddings: 256,
-};
-const hfConfig = options.shape === 'tiny' ? TINY : QWEN3_0_6B;
+const hfConfig = options.shape === 'tiny' ? QWEN3_TINY : QWEN3_0_6B;
 const config = gptConfigFromHf(hfConfig);
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
 const peakRssMiB = () => mib(process.resourceUsage().maxRSS * 1024);
@@ -188,49 +155,6 @@ async function measure(mode: Mode, dir: string) {
   return { ...result, peakRssMiB: peakRssMiB() };
 }
 
-/** The largest RSS of /proc/<pid>/status (kB -> MiB), or 0 once the process is gone. */
-const rssMiB = (pid: number) => {
-  try {
-    const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb ? Math.round(Number(kb) / 1024) : 0;
-  } catch {
-    return 0;
-  }
-};
-
-/**
- * Runs one mode in a child process and parses its JSON line. A child passing --max-rss-mb is killed (the
- * machine is shared: better a reported failure than the kernel's OOM killer picking another process).
- */
-function runChild(args: string[]): Promise<Record<string, unknown>> {
-  const mode = args[args.indexOf('--mode') + 1];
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    let sampledPeak = 0;
-    let killed = false;
-    proc.stdout.on('data', (d) => (out += d));
-    const watch = setInterval(() => {
-      sampledPeak = Math.max(sampledPeak, rssMiB(proc.pid ?? 0));
-      if (sampledPeak > options.maxRssMb && !killed) {
-        killed = true;
-        proc.kill('SIGKILL');
-      }
-    }, 100);
-    proc.on('close', (code, signal) => {
-      clearInterval(watch);
-      const line = out.trim().split('\n').at(-1);
-      if (code === 0 && line) return resolve(JSON.parse(line));
-      resolve({
-        mode,
-        failed: true,
-        reason: killed ? `RSS passed --max-rss-mb ${options.maxRssMb}` : `exit ${code ?? signal}`,
-        sampledPeakRssMiB: sampledPeak,
-      });
-    });
-  });
-}
-
 const child = process.argv.indexOf('--mode');
 if (child >= 0) {
   const mode = process.argv[child + 1] as Mode | 'write';
@@ -253,11 +177,14 @@ if (child >= 0) {
   // Written in a child too, so this process stays small while the modes run.
   const written = given
     ? null
-    : ((await runChild(childArgs('write'))) as { ms?: number; weightFiles?: string[] });
+    : ((await runChild(childArgs('write'), options.maxRssMb)) as { ms?: number; weightFiles?: string[] });
   const modes = [];
   for (const mode of options.modes)
     modes.push(
-      await runChild([...process.execArgv, self, ...process.argv.slice(2), '--mode', mode, '--dir', dir]),
+      await runChild(
+        [...process.execArgv, self, ...process.argv.slice(2), '--mode', mode, '--dir', dir],
+        options.maxRssMb,
+      ),
     );
   if (!given) await rm(dir, { recursive: true, force: true });
   console.log(
