@@ -4,7 +4,9 @@
 // adapter (its step-0 eval loss is the exporting run's last, not the base's). Bad adapters are 400 naming the file
 // and field or tensor, nothing stored; a run whose lora does not describe the adapter is 400 naming the field.
 // The stage's model.tar re-imports as its merged checkpoint (adapter/ dropped) and answers as the stage's ft: model.
-import { existsSync, readFileSync } from 'node:fs';
+// The adapter uploaded alone, naming the registered base, registers with the base's files linked in and answers as
+// the upload of both; bad ones (config, tensors, base name) are 400 naming the field, nothing stored.
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeTar } from '@rlhf/artifacts';
@@ -36,6 +38,7 @@ import { startTestWorker } from './worker-helpers.js';
 
 const text = (value: string) => new TextEncoder().encode(value);
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+const FIELD = 'adapter/adapter_config.json/base_model_name_or_path';
 
 /** HF-named float tensors of a safetensors file. */
 function tensorsOf(bytes: Uint8Array): Map<string, Float32Array> {
@@ -321,6 +324,72 @@ describe('a PEFT adapter as a registered model', () => {
     );
     expect(tarDiff).toBeLessThanOrEqual(1e-5);
 
+    // The adapter alone, as PEFT's save_pretrained lays it out (its files at the tar's top), on the registered base
+    // that base_model_name_or_path names: the base's files are linked in, not uploaded again.
+    const adapterOnly = (files: Record<string, Uint8Array>) =>
+      Object.fromEntries(Object.entries(files).map(([name, bytes]) => [`my-adapter/${name}`, bytes]));
+    const onBase = (edit: object = {}) => ({
+      ...exported,
+      [ADAPTER_CONFIG]: editConfig({ base_model_name_or_path: 'tiny-llama-base', ...edit }),
+    });
+    const other = await createTestTeam(api.app);
+    const othersModel = await registerModel(api.app, other.headers, 'tiny-llama-base');
+    const before = await api.app.services.prisma.model.count({ where: { teamId: team.team.id } });
+    const adapterOnlyCases: [string, Record<string, Uint8Array>, string][] = [
+      ['r = 0', onBase({ r: 0 }), 'adapter/adapter_config.json/r'],
+      [
+        'an unknown target module',
+        onBase({ target_modules: ['c_attn'] }),
+        'adapter/adapter_config.json/target_modules',
+      ],
+      [
+        'lora_B wider than the base',
+        {
+          ...onBase(),
+          [ADAPTER_WEIGHTS]: (
+            cases.find(([w]) => w === 'lora_B wider than the base') as (typeof cases)[0]
+          )[1][ADAPTER_WEIGHTS],
+        },
+        'adapter/adapter_model.safetensors/base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight',
+      ],
+      ['a hub name', onBase({ base_model_name_or_path: 'org/tiny-llama' }), FIELD],
+      ['no base named', onBase({ base_model_name_or_path: null }), FIELD],
+      ["another team's model", onBase({ base_model_name_or_path: othersModel.id }), FIELD],
+      ['a model that carries an adapter', onBase({ base_model_name_or_path: 'tiny-llama-sorted' }), FIELD],
+      [
+        'one of the two files',
+        { [ADAPTER_CONFIG]: onBase()[ADAPTER_CONFIG] },
+        'adapter/adapter_model.safetensors',
+      ],
+    ];
+    for (const [what, files, field] of adapterOnlyCases) {
+      const refused = await upload(`adapter-only-${what}`, adapterOnly(files));
+      expect(refused.statusCode, what).toBe(400);
+      expect(refused.json().error.field, what).toBe(field);
+      expect(await api.app.services.prisma.model.count({ where: { teamId: team.team.id } }), what).toBe(
+        before,
+      );
+      expect(await api.app.services.artifacts.list('uploads/models/'), what).toEqual([]);
+    }
+    const alone = await upload('tiny-llama-sorted-alone', adapterOnly(onBase()));
+    expect(alone.statusCode, alone.body).toBe(201);
+    const aloneModel = alone.json() as { id: string; files: { name: string }[]; parameterCount: number };
+    expect(aloneModel.files.map((f) => f.name).sort()).toEqual(model.files.map((f) => f.name).sort());
+    expect(aloneModel.parameterCount).toBe((imported.json() as { parameterCount: number }).parameterCount);
+    const aloneRow = await api.app.services.prisma.model.findUniqueOrThrow({ where: { id: aloneModel.id } });
+    const baseRow = await api.app.services.prisma.model.findUniqueOrThrow({ where: { id: base.id } });
+    const weightsOf = (k: string) => join(api.artifactDir, k, 'model.safetensors');
+    expect(statSync(weightsOf(aloneRow.key)).ino).toBe(statSync(weightsOf(baseRow.key)).ino); // linked, not copied
+    expect(Number(aloneRow.bytes)).toBeLessThan(statSync(weightsOf(baseRow.key)).size);
+    const servedAlone = (await ask('tiny-llama-sorted-alone')).choices[0];
+    expect(servedAlone.message.content).toBe(served.message.content);
+    const aloneLp = servedAlone.logprobs?.content ?? [];
+    expect(aloneLp.length).toBe(got.length);
+    const aloneDiff = Math.max(...aloneLp.map((t, i) => Math.abs(t.logprob - got[i].logprob)));
+    console.log(`adapter uploaded alone vs with its base: log-probs within ${aloneDiff.toExponential(2)}`);
+    expect(aloneDiff).toBeLessThanOrEqual(1e-6);
+    expect(inference.loadedAdapters()).toContain(aloneRow.key);
+
     // A run whose lora is not the adapter's: 400 naming the field, no run stored.
     const runs = await api.app.services.prisma.run.count({ where: { teamId: team.team.id } });
     const mismatch = await fetch(`${url}/v1/runs`, {
@@ -335,8 +404,8 @@ describe('a PEFT adapter as a registered model', () => {
     expect(mismatchBody).toContain('/stages/0/config/lora/alpha');
     expect(await api.app.services.prisma.run.count({ where: { teamId: team.team.id } })).toBe(runs);
 
-    // Continuing: the second run starts where the first stopped.
-    const second = await waitForRun(client, (await client.createRun(runOn(model.id))).id);
+    // Continuing: the second run (on the adapter uploaded alone) starts where the first stopped.
+    const second = await waitForRun(client, (await client.createRun(runOn(aloneModel.id))).id);
     expect(second.error).toBeNull();
     const secondStage = stageOf(second, 'sft');
     const series = async (run: string, stageId: string, name: string) =>

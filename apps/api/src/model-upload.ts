@@ -5,6 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ArtifactStore, readTarStream, TarError } from '@rlhf/artifacts';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '@rlhf/model';
 import { ApiError } from './errors.js';
 import { checkModelFileName, invalidModel } from './model-inspect.js';
 
@@ -52,8 +53,11 @@ export async function receiveModelTar(
       prefix ??= path.includes('/') && !path.startsWith('adapter/') ? `${path.split('/')[0]}/` : '';
       if (!path.startsWith(prefix))
         throw invalidModel(`${path}: outside the archive's top directory ${prefix}`, path);
-      const name = path.slice(prefix.length);
+      const top = path.slice(prefix.length);
+      // PEFT's save_pretrained writes the adapter's two files at the top of their directory: they are adapter/'s.
+      const name = top === ADAPTER_CONFIG || top === ADAPTER_WEIGHTS ? `adapter/${top}` : top;
       checkModelFileName(name);
+      if (files.has(name)) throw invalidModel(`${name}: twice in the archive`, name);
       const info = await artifacts.putStream(`${dir}/${name}`, data);
       files.set(name, { bytes: info.bytes, sha256: info.sha256 ?? '' });
     });

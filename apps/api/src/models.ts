@@ -9,9 +9,10 @@ import type { Model as ModelRow, Prisma, Team } from '@rlhf/db';
 import { hfModelClass } from '@rlhf/model';
 import { ApiError, notFound } from './errors.js';
 import { uuidv7 } from './ids.js';
+import { adapterOnlyFacts } from './model-adapter-upload.js';
 import { dropMergedExportAdapter, pointAdapterAtItself } from './model-adapter.js';
 import { type Inspected, inspectModel } from './model-inspect.js';
-import { receiveModelTar, uploadTooLarge } from './model-upload.js';
+import { type ReceivedModel, receiveModelTar, uploadTooLarge } from './model-upload.js';
 import type { Services } from './services.js';
 import { isUniqueViolation } from './teams.js';
 
@@ -31,12 +32,22 @@ export const modelFacts = (facts: Inspected) => ({
   hasChatTemplate: facts.hasChatTemplate,
 });
 
+/** A whole model directory's facts, read as a worker will (a LoRA stage's model.tar loses its adapter/). */
+async function inspectUpload(s: Services, received: ReceivedModel, name: string) {
+  const files = new Map<string, Uint8Array>();
+  for (const file of received.files.keys()) files.set(file, await s.artifacts.get(`${received.dir}/${file}`));
+  const facts = await inspectModel(files, s.artifacts.path(received.dir), name);
+  files.clear();
+  await dropMergedExportAdapter(s.prisma, s.artifacts, facts.metadata, received);
+  return modelFacts(facts);
+}
+
 const nameTaken = (name: string) =>
   new ApiError(409, 'conflict', `the team already has a model named ${name}`, 'name');
 
 /**
  * Registers the uploaded archive as a model of the team: streamed into a temporary directory of the store,
- * validated from there, then renamed into models/{teamId}/{modelId}/; 400 naming the file and tensor (413 over
+ * validated from there (an adapter alone gets its named base's files linked beside it), then renamed into models/{teamId}/{modelId}/; 400 naming the file and tensor (413 over
  * the team's limit), nothing stored.
  */
 export async function registerModel(
@@ -51,12 +62,8 @@ export async function registerModel(
   const key = `models/${team.id}/${id}`;
   let committed = false;
   try {
-    const files = new Map<string, Uint8Array>();
-    for (const name of received.files.keys())
-      files.set(name, await s.artifacts.get(`${received.dir}/${name}`));
-    const facts = await inspectModel(files, s.artifacts.path(received.dir), upload.name);
-    files.clear();
-    await dropMergedExportAdapter(s.prisma, s.artifacts, facts.metadata, received);
+    const facts =
+      (await adapterOnlyFacts(s, team, received)) ?? (await inspectUpload(s, received, upload.name));
     await pointAdapterAtItself(s.artifacts, received, key);
     if (
       await s.prisma.model.findFirst({ where: { teamId: team.id, name: upload.name }, select: { id: true } })
@@ -70,7 +77,7 @@ export async function registerModel(
         teamId: team.id,
         name: upload.name,
         key,
-        ...modelFacts(facts),
+        ...facts,
         files: [...received.files].map(([name, file]) => ({ name, ...file })),
         bytes: BigInt(received.bytes),
         sha256: received.sha256,

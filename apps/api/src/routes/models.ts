@@ -72,7 +72,9 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
           'e.g. `tar -cf - -C my-model . | curl --data-binary @- -H "content-type: application/x-tar" …/v1/models?name=my-model`. ' +
           'Accepted files: config.json and model.safetensors, or sharded model-0000i-of-0000n.safetensors + ' +
           'model.safetensors.index.json (required), generation_config.json, tokenizer.json, tokenizer_config.json, ' +
-          'special_tokens_map.json, chat_template.jinja. The body is streamed to a temporary directory and validated ' +
+          'special_tokens_map.json, chat_template.jinja; a PEFT LoRA adapter under adapter/ (or its two files alone, ' +
+          'base_model_name_or_path naming a registered model: its files are linked in, not uploaded again). ' +
+          'The body is streamed to a temporary directory and validated ' +
           "there; nothing is stored unless it all is valid (413 past the team's maxUploadBytes).",
         querystring: ModelUploadQuery,
         response: { 201: RegisteredModelView, ...Errors },
