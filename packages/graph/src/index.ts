@@ -21,6 +21,7 @@ export {
   Tensor,
 } from './graph.js';
 export { grad } from './autodiff.js';
+export { checkpoint } from './checkpoint.js';
 export { type ModelOptions, OPSET, saveModel, toBytes, toModel } from './graph.js';
 export { broadcastShapes } from './shape.js';
 export { type DType, type Dim, formatShape, isFloat, type Shape, type TensorData } from './types.js';

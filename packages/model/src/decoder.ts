@@ -4,6 +4,7 @@ import {
   add,
   and,
   cast,
+  checkpoint,
   clip,
   concat,
   constantOfShape,
@@ -48,6 +49,25 @@ export interface GptForwardOptions {
   pastKv?: readonly KvCache[];
   /** int64 [B, T] or [1, T]. Default: cumsum(attentionMask) - 1 clipped at 0 (padding does not count). */
   positionIds?: Tensor;
+  /**
+   * Recompute each layer's activations in the backward pass instead of keeping them (gradient checkpointing;
+   * packages/graph checkpoint): training memory of one layer for about one more forward. Not with LoRA dropout.
+   */
+  recompute?: boolean;
+}
+
+/** One decoder layer, checkpointed when `recompute`: then only its input is kept for the backward pass. */
+export function decoderLayer(
+  recompute: boolean | undefined,
+  x: Tensor,
+  layer: (x: Tensor) => { x: Tensor; present: KvCache },
+): { x: Tensor; present: KvCache } {
+  if (!recompute) return layer(x);
+  const [y, key, value] = checkpoint([x], ([input]) => {
+    const out = layer(input);
+    return [out.x, out.present.key, out.present.value];
+  });
+  return { x: y, present: { key, value } };
 }
 
 export interface GptHidden {

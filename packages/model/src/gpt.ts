@@ -34,6 +34,7 @@ import {
   validateConfig,
 } from './config.js';
 import {
+  decoderLayer,
   forwardContext,
   type GptForwardOptions,
   type GptHidden,
@@ -151,7 +152,9 @@ export function gptHidden(
   let x = add(virtual.x, gather(param(params, 'wpe.weight'), positions));
   const presentKv: KvCache[] = [];
   for (let layer = 0; layer < config.nLayer; layer++) {
-    const out = block(params, layer, config, x, allowed, pastKv?.[layer]);
+    const out = decoderLayer(options.recompute, x, (input) =>
+      block(params, layer, config, input, allowed, pastKv?.[layer]),
+    );
     x = out.x;
     presentKv.push(out.present);
   }

@@ -33,6 +33,7 @@ import {
 } from '@rlhf/graph';
 import type { LlamaConfig } from './config.js';
 import {
+  decoderLayer,
   forwardContext,
   type GptForwardOptions,
   type GptHidden,
@@ -210,7 +211,9 @@ export function llamaHidden(
   let x = virtual.x;
   const presentKv: KvCache[] = [];
   for (let layer = 0; layer < config.nLayer; layer++) {
-    const out = block(params, layer, config, x, angles, allowed, options.pastKv?.[layer]);
+    const out = decoderLayer(options.recompute, x, (input) =>
+      block(params, layer, config, input, angles, allowed, options.pastKv?.[layer]),
+    );
     x = out.x;
     presentKv.push(out.present);
   }
