@@ -5,11 +5,11 @@ export {
   type SftInput,
   type SftResult,
   sftExample,
-  sftLossGraph,
   sftPromptResponse,
   sftTensors,
   trainSft,
 } from './sft.js';
+export { sftLossGraph } from './loss.js';
 export { defaultTargetModules, loraLoopAdapter, loraSettingsOf, loraSftLossGraph } from './lora.js';
 export {
   promptTuningLoopAdapter,

@@ -2,8 +2,8 @@
 // no AdamW state) and only the adapter (and any modulesToSave) trains; checkpoints are PEFT adapter files plus
 // the adapter's optimizer moments. The stage ends with the adapter and the merged model (W + s·BA), so later
 // stages and /generate take the merged model as they take any other.
-import { crossEntropy, type TrainStepSpec } from '@rlhf/graph';
-import { type GptConfig, gptForward, type LoraSettings } from '@rlhf/model';
+import type { TrainStepSpec } from '@rlhf/graph';
+import type { GptConfig, LoraSettings } from '@rlhf/model';
 import type { Weights } from '@rlhf/runtime';
 import {
   type ModelWeights,
@@ -12,6 +12,7 @@ import {
   loraTrainParams,
   type SupervisedLoop,
 } from '@rlhf/stage-kit';
+import { sftBatch, sftLoss } from './loss.js';
 
 // The LoRA section's reading moved to @rlhf/model (every stage and the API's submission checks share it).
 export { defaultTargetModules, loraSettingsOf } from '@rlhf/model';
@@ -23,17 +24,10 @@ export function loraSftLossGraph(
   B: number,
 ): Pick<TrainStepSpec, 'batch' | 'loss' | 'shared'> {
   return {
-    batch: [
-      { name: 'input_ids', dtype: 'int64', shape: [B, 'seq'] },
-      { name: 'targets', dtype: 'int64', shape: [B, 'seq'] },
-      { name: 'loss_mask', dtype: 'float32', shape: [B, 'seq'] },
-    ],
+    batch: sftBatch(B),
     shared: loraSharedInputs(config, settings),
-    loss: (adapter, batch, shared) => {
-      const params = loraTrainParams(config, settings, adapter, shared, { dropout: true });
-      const { logits } = gptForward(params, config, batch.input_ids);
-      return { loss: crossEntropy(logits, batch.targets, batch.loss_mask) };
-    },
+    loss: (adapter, batch, shared) =>
+      sftLoss(config, loraTrainParams(config, settings, adapter, shared, { dropout: true }), batch),
   };
 }
 

@@ -2,11 +2,10 @@
 // and the one trainable tensor is prompt_embeddings [P, d], the virtual tokens in front of every input. The loss
 // covers the real tokens only (the decoder returns their hidden states alone). Checkpoints and the stage's output
 // are PEFT PROMPT_TUNING files; nothing merges into the base, so the stage's model is the base unchanged.
-import { crossEntropy, type InputSpec, type TrainStepSpec } from '@rlhf/graph';
+import type { InputSpec, TrainStepSpec } from '@rlhf/graph';
 import {
   type GptConfig,
   type GptParams,
-  gptForward,
   initPromptTuning,
   PROMPT_EMBEDDINGS,
   type PromptTuningSettings,
@@ -17,6 +16,7 @@ import {
 } from '@rlhf/model';
 import { float32, type HostTensor, weightFeeds, type Weights } from '@rlhf/runtime';
 import { loraBaseInput, type ModelWeights, type SupervisedLoop } from '@rlhf/stage-kit';
+import { sftBatch, sftLoss } from './loss.js';
 
 /** A prompt-tuning stage's adapter: its settings, prompt_embeddings, PEFT files and the base it applies to. */
 export interface SftPromptAdapter {
@@ -37,11 +37,7 @@ export function promptTuningSftLossGraph(
   B: number,
 ): Pick<TrainStepSpec, 'batch' | 'loss' | 'shared'> {
   return {
-    batch: [
-      { name: 'input_ids', dtype: 'int64', shape: [B, 'seq'] },
-      { name: 'targets', dtype: 'int64', shape: [B, 'seq'] },
-      { name: 'loss_mask', dtype: 'float32', shape: [B, 'seq'] },
-    ],
+    batch: sftBatch(B),
     shared: sharedBase(config),
     loss: (adapter, batch, shared) => {
       const params: GptParams = new Map(
@@ -50,8 +46,7 @@ export function promptTuningSftLossGraph(
       const prompt = adapter.get(PROMPT_EMBEDDINGS);
       if (!prompt) throw new Error(`prompt tuning: the train step has no ${PROMPT_EMBEDDINGS}`);
       params.set(PROMPT_EMBEDDINGS, prompt);
-      const { logits } = gptForward(params, config, batch.input_ids);
-      return { loss: crossEntropy(logits, batch.targets, batch.loss_mask) };
+      return sftLoss(config, params, batch);
     },
   };
 }

@@ -7,16 +7,7 @@ import {
   SftMetrics,
   type SftRow,
 } from '@rlhf/contracts';
-import {
-  crossEntropy,
-  Graph,
-  mul,
-  neg,
-  reduceSum,
-  type Tensor,
-  type TrainStepSpec,
-  tokenLogProbs,
-} from '@rlhf/graph';
+import { Graph, mul, neg, reduceSum, tokenLogProbs } from '@rlhf/graph';
 import {
   ByteTokenizer,
   chatPromptResponse,
@@ -52,6 +43,7 @@ import {
   tokenizeExample,
   totalStepsOf,
 } from '@rlhf/stage-kit';
+import { sftLossGraph } from './loss.js';
 import { loraLoopAdapter, loraSettingsOf, loraSftLossGraph } from './lora.js';
 import {
   promptFeeds,
@@ -190,21 +182,6 @@ async function evalLoss(
     tokens += (out.tokens.data as Float32Array)[0];
   }
   return nll / Math.max(tokens, 1);
-}
-
-/** The SFT loss of a batch of B sftTensors rows: mean NLL over its loss-mask tokens (TRL's completion-only loss). */
-export function sftLossGraph(config: GptConfig, B: number): Pick<TrainStepSpec, 'batch' | 'loss'> {
-  return {
-    batch: [
-      { name: 'input_ids', dtype: 'int64', shape: [B, 'seq'] },
-      { name: 'targets', dtype: 'int64', shape: [B, 'seq'] },
-      { name: 'loss_mask', dtype: 'float32', shape: [B, 'seq'] },
-    ],
-    loss: (params: Map<string, Tensor>, batch: Record<string, Tensor>) => {
-      const { logits } = gptForward(params, config, batch.input_ids);
-      return { loss: crossEntropy(logits, batch.targets, batch.loss_mask) };
-    },
-  };
 }
 
 /** Supervised fine-tuning; resumes from hooks.checkpoints when it holds a checkpoint of this stage. */
