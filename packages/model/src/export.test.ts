@@ -5,6 +5,7 @@ import type { GptConfig } from './config.js';
 import { exportPolicyOnnx, exportRewardOnnx } from './export.js';
 import { referenceGptForward } from './testing/reference-gpt.js';
 import { sharpParams } from './testing/sharp-params.js';
+import { maxAbsDiff } from './testing/graph-run.js';
 
 const config: GptConfig = {
   vocabSize: 21,
@@ -19,13 +20,6 @@ const headDim = config.nEmbd / config.nHead;
 
 const ids = (rows: number[][]) =>
   new ort.Tensor('int64', BigInt64Array.from(rows.flat(), BigInt), [rows.length, rows[0].length]);
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 describe('exportPolicyOnnx', () => {
   it('runs in plain onnxruntime-node: prefill with an empty cache, then decode steps with present -> past', async () => {

@@ -8,6 +8,7 @@ import { referenceGptForward } from './testing/reference-gpt.js';
 import { referenceLlamaForward } from './testing/reference-llama.js';
 import { logSoftmaxRow, sharpParams } from './testing/sharp-params.js';
 import { type HfConfig, hfLlamaShapes, hfLlamaWeights, variants } from './testing/tiny-llama.js';
+import { maxAbsDiff } from './testing/graph-run.js';
 
 let runtime: Runtime;
 beforeAll(async () => {
@@ -20,13 +21,6 @@ const ROWS = [
   [1, 5, 2, 7, 3, 9, 4, 8, 0, 6, 11],
   [6, 0, 11, 13, 12, 1, 1],
 ];
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 /** The float64 reference's next-token log-probs of a row, from its [T][V] logits. */
 function referenceTokenLogprobs(logits: ArrayLike<number>[], row: readonly number[]): number[] {

@@ -20,6 +20,7 @@ import { loadHfGpt2 } from './hf.js';
 import { referenceGptForward } from './testing/reference-gpt.js';
 import { sharpParams } from './testing/sharp-params.js';
 import { hfGpt2ConfigJson, hfGpt2Tensors, writeHfGpt2Dir } from './testing/tiny-hf.js';
+import { maxAbsDiff } from './testing/graph-run.js';
 
 let runtime: Runtime;
 beforeAll(async () => {
@@ -50,13 +51,6 @@ async function forward(
     logits: Float64Array.from(result.logits.data as Float32Array),
     values: result.values && Float64Array.from(result.values.data as Float32Array),
   };
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 const tinyConfigs: [string, GptConfig][] = [

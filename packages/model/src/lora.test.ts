@@ -12,6 +12,7 @@ import { createGenerator } from './generate.js';
 import { createRng } from './random.js';
 import { readSafetensors } from './safetensors.js';
 import { createScorer } from './score.js';
+import { maxAbsDiff, runOnce } from './testing/graph-run.js';
 
 let runtime: Runtime;
 beforeAll(async () => {
@@ -62,20 +63,8 @@ async function logits(
     Object.assign(feeds, adapterFeeds(config, adapter.settings, adapter.params));
   }
   g.output(gptForward(params, config, g.input('ids', 'int64', ['batch', 'seq'])).logits, 'logits');
-  const session = await runtime.createSession(g.toBytes());
-  try {
-    return (await session.run(feeds)).logits.data as Float32Array;
-  } finally {
-    await session.release();
-  }
+  return (await runOnce(runtime, g, feeds)).logits.data as Float32Array;
 }
-
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 describe.each([
   ['gpt2', gpt2],

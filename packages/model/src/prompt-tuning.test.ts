@@ -19,6 +19,7 @@ import { type SafeTensor, writeSafetensors } from './safetensors.js';
 import { referenceGptForward } from './testing/reference-gpt.js';
 import { referenceLlamaForward } from './testing/reference-llama.js';
 import { type HfConfig, hfLlamaShapes, hfLlamaWeights, variants } from './testing/tiny-llama.js';
+import { maxAbsDiff, runOnce } from './testing/graph-run.js';
 
 let runtime: Runtime;
 beforeAll(async () => {
@@ -56,20 +57,8 @@ async function logits(
   if (mask) feeds.mask = mask;
   const ids_ = g.input('ids', 'int64', ['batch', 'seq']);
   g.output(gptForward(params, config, ids_, { attentionMask }).logits, 'logits');
-  const session = await runtime.createSession(g.toBytes());
-  try {
-    return (await session.run(feeds)).logits.data as Float32Array;
-  } finally {
-    await session.release();
-  }
+  return (await runOnce(runtime, g, feeds)).logits.data as Float32Array;
 }
-
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 const rowsOf = (config: GptConfig, prompt: Float32Array) =>
   Array.from({ length: prompt.length / config.nEmbd }, (_, i) =>
