@@ -122,6 +122,7 @@ export async function comparePolicy(
     sampling: { maxNewTokens: c.maxNewTokens, temperature: c.temperature, topK: c.topK, topP: c.topP },
     judge: sides.judge,
     tokenizer,
+    signal: ctx.hooks.signal,
   });
   const [compared0] = compared.pairs;
   const { winRate } = compared0;

@@ -3,7 +3,13 @@
 import { createHash } from 'node:crypto';
 import { ByteTokenizer, createGenerator, createScorer, type Tokenizer } from '@rlhf/model';
 import type { Runtime } from '@rlhf/runtime';
-import { type ModelWeights, promptTokens, type SampledGroups, sampleGroups } from '@rlhf/stage-kit';
+import {
+  budgetedGenerator,
+  type ModelWeights,
+  promptTokens,
+  type SampledGroups,
+  sampleGroups,
+} from '@rlhf/stage-kit';
 import type { BootstrapOptions } from './bootstrap.js';
 import type { Comparison } from './bradley-terry.js';
 import { type SampleCache, sampleBatchKey } from './sample-cache.js';
@@ -62,6 +68,8 @@ export interface CompareModelsInput {
    * from (seed, batch index), so a batch is a cache entry an interrupted evaluation need not redo.
    */
   generationBatch?: number;
+  /** A stage's abort signal: generations run as budget-sized calls of rows, checked between them (StepInterrupted). */
+  signal?: AbortSignal;
 }
 
 /** One prompt and seed: both responses, their scores (score judges) and A's outcome. */
@@ -141,7 +149,9 @@ async function generateResponses(
   );
   for (const cell of cells) cell.tokens = cache === undefined ? undefined : await cache.get(cell.key);
   if (cells.some((c) => c.tokens === undefined)) {
-    const generator = await createGenerator(input.runtime, config);
+    const generator = budgetedGenerator(await createGenerator(input.runtime, config), {
+      signal: input.signal,
+    });
     try {
       for (const cell of cells) {
         if (cell.tokens !== undefined) continue;

@@ -15,6 +15,7 @@ import {
 } from '@rlhf/model';
 import type { HostTensor, Runtime, Weights } from '@rlhf/runtime';
 import {
+  budgetedGenerator,
   type CheckpointFiles,
   createBudgetedTrainer,
   type ModelWeights,
@@ -66,7 +67,7 @@ export interface PolicyOptions {
   /** With lora: the adapter to start from (default PEFT's init, B = 0) and the base's name for its config. */
   initialAdapter?: Weights;
   baseModel?: string;
-  /** Checked between the update's budget-sized calls (the stage's abort signal). */
+  /** Checked between the update's and the sampling's budget-sized calls (the stage's abort signal). */
   signal?: AbortSignal;
   log?(message: string): void;
 }
@@ -78,6 +79,9 @@ const budgeted = (options: PolicyOptions, lora?: LoraSettings) => ({
   signal: options.signal,
   log: options.log,
 });
+
+// Sampling as budget-sized calls of rows, the signal checked between them too.
+const sampling = (options: PolicyOptions) => ({ signal: options.signal, log: options.log });
 
 export async function createGrpoPolicy(options: PolicyOptions): Promise<GrpoPolicy> {
   return options.lora ? loraPolicy(options, options.lora) : fullPolicy(options);
@@ -95,7 +99,7 @@ async function fullPolicy(options: PolicyOptions): Promise<GrpoPolicy> {
     },
     budgeted(options),
   );
-  const generator = await createGenerator(runtime, model.config);
+  const generator = budgetedGenerator(await createGenerator(runtime, model.config), sampling(options));
   const scorer = await createScorer(runtime, model.config, { outputs: ['logprobs', 'entropy'] });
   const sample = generator.generate.bind(generator);
   const current = (): ModelWeights => ({ ...model, params: trainer.state.params });
@@ -143,7 +147,10 @@ async function loraPolicy(options: PolicyOptions, settings: LoraSettings): Promi
     budgeted(options, settings),
   );
   // Rollouts sample from base + adapter unmerged: the adapter's tensors are inputs beside the base's.
-  const generator = await createGenerator(runtime, start.config, { lora: settings });
+  const generator = budgetedGenerator(
+    await createGenerator(runtime, start.config, { lora: settings }),
+    sampling(options),
+  );
   const scorer = await createLoraRolloutScorer(runtime, start.config, settings, {
     reference: config.beta > 0,
   });

@@ -1,5 +1,6 @@
-// Rollouts: sample responses with the generation graph (one session.run for all decode steps), then score them
-// in one run of the rollout scoring graph (policy, reference, critic and reward model side by side).
+// Rollouts: sample responses with the generation graph (rows in budget-sized calls, each one session.run for all
+// its decode steps), then score them in one run of the rollout scoring graph (policy, reference, critic and reward
+// model side by side).
 import {
   type GptConfig,
   type Generator,
@@ -9,6 +10,7 @@ import {
   paramFeeds,
 } from '@rlhf/model';
 import { type HostTensor, int64, type Runtime, type Session, weightFeeds } from '@rlhf/runtime';
+import { budgetedGenerator } from '@rlhf/stage-kit';
 import {
   buildRolloutScoringGraph,
   type ModelRole,
@@ -51,6 +53,9 @@ export interface RolloutOptions {
   topP: number;
   eosId: number;
   padId: number;
+  /** The stage's abort signal, checked between the generation's budget-sized calls (StepInterrupted, clean). */
+  signal?: AbortSignal;
+  log?(message: string): void;
 }
 
 /** The four models' weights, by paramShapes name (LoRA: policy and critic are their adapters' tensors). */
@@ -69,7 +74,10 @@ export async function createRolloutEngine(
   lora?: PpoLora,
 ): Promise<RolloutEngine> {
   // LoRA: sample from the reference's weights + the policy's adapter, unmerged.
-  const generator: Generator = await createGenerator(runtime, models.policy, lora && { lora: lora.policy });
+  const generator: Generator = budgetedGenerator(
+    await createGenerator(runtime, models.policy, lora && { lora: lora.policy }),
+    { signal: options.signal, log: options.log },
+  );
   const scoring: Session = await runtime.createSession(
     buildRolloutScoringGraph(models, options.temperature, lora),
     {

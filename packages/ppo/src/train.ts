@@ -162,6 +162,8 @@ export async function trainPpo(options: TrainPpoOptions): Promise<PpoResult> {
           topP: config.topP,
           eosId: tokenizer.eosId,
           padId: tokenizer.padId,
+          signal: options.hooks?.signal,
+          log: (message) => options.hooks?.log?.(`ppo: ${message}`),
         },
         lora,
       ).catch(async (error: unknown) => {

@@ -24,6 +24,7 @@ import type { Runtime } from '@rlhf/runtime';
 import { sftExample, sftTensors } from '@rlhf/sft';
 import {
   batchOrder,
+  budgetedGenerator,
   loraSummary,
   type ModelWeights,
   optimizerFiles,
@@ -165,7 +166,11 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
         },
       );
       const interrupted = (clean: boolean) => throwIfInterrupted(input.hooks?.signal, clean);
-      const generator = await tuning.generator(runtime);
+      // Sampling as budget-sized calls of rows too, the signal checked between them.
+      const generator = budgetedGenerator(await tuning.generator(runtime), {
+        signal: input.hooks?.signal,
+        log: (message) => input.hooks?.log?.(`raft: ${message}`),
+      });
       const scorer = await createScorer(runtime, input.rewardModel.config, { outputs: ['scores'] });
       const reference = await createScorer(runtime, start.config, { outputs: ['logprobs'] });
       const current = (): ModelWeights => tuning.model(trainer.state.params);
