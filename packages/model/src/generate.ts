@@ -14,6 +14,9 @@
 // - Reported log-probs are those of the sampled token under softmax(logits / temperature) before top-k/top-p
 //   filtering (temperature 1 when greedy), as TRL's PPO computes them; scoring with the same temperature
 //   (score.ts) reproduces them, so the PPO ratio starts at 1.
+// - Prompt tuning (Lester et al. 2021): params holding prompt_embeddings [P, d] run the P virtual tokens once before
+//   the Loop (they see only each other), so the Loop starts from their KV cache and a mask with P ones in front:
+//   the same sequence, positions and attention as the training forward on [virtual ; prompt].
 // - Per-row stop: after a row samples EOS it emits padId with mask 0 and log-prob 0; the loop ends when every
 //   row has finished (or after N steps) and the outputs are padded back to N columns.
 import {
@@ -40,7 +43,7 @@ import {
 } from '@rlhf/graph';
 import { type HostTensor, hostTensor, type KeptFeeds, type Runtime, type Session } from '@rlhf/runtime';
 import { type GptConfig, headDimOf, kvHeadsOf, validateConfig } from './config.js';
-import { paramDtype } from './decoder.js';
+import { PROMPT_EMBEDDINGS, paramDtype } from './decoder.js';
 import { type HostParams, leftPad, type ModelDtype, toRows } from './feeds.js';
 import {
   type GptParams,
@@ -52,6 +55,7 @@ import {
   lmHeadWeight,
 } from './gpt.js';
 import type { LoraSettings } from './lora.js';
+import type { PromptTuningSettings } from './prompt-tuning.js';
 import { adaptedParams, adapterFeeds, adapterInputs } from './lora-graph.js';
 import { createRng } from './random.js';
 import { residentParams } from './resident.js';
@@ -113,16 +117,24 @@ export function generateTokens(
   const dtype = paramDtype(params);
   const batch = dimOf(promptIds, 0);
   const steps = dimOf(uniforms, 0);
-  const emptyKv = constantOfShape([batch, kvHeadsOf(config), 0, headDimOf(config)], dtype, 0);
-  const layers = Array.from({ length: config.nLayer }, () => [emptyKv, emptyKv]).flat();
   const root = promptIds.graph.root;
   const headWeight = lmHeadWeight(params); // outside the Loop: transposed once, not per step
+  const virtual = params.has(PROMPT_EMBEDDINGS) ? virtualPrefill(params, config, batch) : null;
+  const emptyKv = constantOfShape([batch, kvHeadsOf(config), 0, headDimOf(config)], dtype, 0);
+  const layers = virtual?.kv ?? Array.from({ length: config.nLayer }, () => [emptyKv, emptyKv]).flat();
+  const startMask = cast(promptMask, 'int64');
+  const bodyParams = virtual?.params ?? params;
 
   const { carried, scans } = loop({
     name: 'decode',
     trips: steps,
     cond: root.constant(1, 'bool'),
-    carried: [promptIds, cast(promptMask, 'int64'), constantOfShape([batch], 'bool', 0), ...layers],
+    carried: [
+      promptIds,
+      virtual ? concat([virtual.mask, startMask], 1) : startMask,
+      constantOfShape([batch], 'bool', 0),
+      ...layers,
+    ],
     carriedShapes: [
       ['batch', null],
       ['batch', null],
@@ -134,7 +146,7 @@ export function generateTokens(
         key: kv[2 * i],
         value: kv[2 * i + 1],
       }));
-      const { hidden, presentKv } = gptHidden(params, config, ids, { attentionMask: mask, pastKv });
+      const { hidden, presentKv } = gptHidden(bodyParams, config, ids, { attentionMask: mask, pastKv });
       const logits = lmHead(params, squeeze(slice(hidden, [-1], [2 ** 31 - 1], [1]), [1]), headWeight); // [B, V]
       const sampled = sampleTokens(logits, gather(uniforms, step), inputs, options.sampler ?? 'filtered');
       const logprob = temperedLogprobs(logits, sampled, effectiveTemperature(inputs.temperature));
@@ -182,16 +194,35 @@ export function generateTokens(
   };
 }
 
+/**
+ * Prompt tuning's virtual tokens through the decoder alone (no real token yet): their keys and values per layer
+ * [B, kvHeads, P, headDim], the mask's P ones, and the params without the prompt for the Loop's body.
+ */
+function virtualPrefill(params: GptParams, config: GptConfig, batch: Tensor) {
+  const none = constantOfShape([batch, 0], 'int64', 0);
+  const { presentKv } = gptHidden(params, config, none);
+  const prompt = params.get(PROMPT_EMBEDDINGS) as Tensor;
+  const rest: GptParams = new Map([...params].filter(([name]) => name !== PROMPT_EMBEDDINGS));
+  return {
+    kv: presentKv.flatMap((c) => [c.key, c.value]),
+    mask: constantOfShape([batch, dimOf(prompt, 0)], 'int64', 1),
+    params: rest,
+  };
+}
+
 export interface GenerationGraphOptions extends SamplerOptions {
   /** Float type of parameters, temperature, top_p, uniforms and log-probs (default float32). */
   dtype?: ModelDtype;
   /** Generate with a LoRA adapter on the base, unmerged: its tensors are inputs beside the base's (adapterInput). */
   lora?: LoraSettings;
+  /** Generate with prompt tuning's virtual tokens: an input `prompt_embeddings` [P, d] before every prompt. */
+  promptTuning?: PromptTuningSettings;
 }
 
 /**
  * The generation graph. Inputs: the parameters; `prompt_ids`, `prompt_mask` int64 [B, P] (left-padded);
- * `uniforms` [N, B]; `temperature`, `top_p` (dtype scalars); `top_k`, `eos_id`, `pad_id` (int64 scalars).
+ * `uniforms` [N, B]; `temperature`, `top_p` (dtype scalars); `top_k`, `eos_id`, `pad_id` (int64 scalars); with
+ * promptTuning `prompt_embeddings` [P, d].
  * Outputs: `tokens` int64 [B, N], `logprobs` [B, N], `mask` int64 [B, N], `finished` bool [B]; with
  * topLogprobs = K also `top_ids` int64 [B, N, K] and `top_logprobs` [B, N, K] (0 after a row's EOS).
  * sampler 'plain' (temperature / greedy only, no sort) ignores top_k and top_p; the default 'filtered' honours them.
@@ -204,9 +235,16 @@ export function buildGenerationGraph(config: GptConfig, options: GenerationGraph
     throw new Error(`generation graph: topLogprobs must be an integer in [0, ${config.vocabSize}]`);
   const g = new Graph('generate');
   const base = gptParamInputs(g, config, dtype);
+  if (options.lora && options.promptTuning)
+    throw new Error('generation graph: lora and promptTuning are two adapters, one at a time');
   const params = options.lora
     ? adaptedParams(base, adapterInputs(g, config, options.lora, dtype), options.lora)
     : base;
+  if (options.promptTuning)
+    params.set(
+      PROMPT_EMBEDDINGS,
+      g.input(PROMPT_EMBEDDINGS, dtype, [options.promptTuning.numVirtualTokens, config.nEmbd]),
+    );
   const out = generateTokens(
     params,
     config,
@@ -235,7 +273,7 @@ export function buildGenerationGraph(config: GptConfig, options: GenerationGraph
 
 export interface GenerateRequest {
   params: HostParams;
-  /** The adapter's tensors, for a generator created with `lora`. */
+  /** The adapter's tensors, for a generator created with `lora` (or `promptTuning`: prompt_embeddings [P, d]). */
   adapter?: HostParams;
   /** Prompt token ids per row (at least one token each); left-padded with padId inside. */
   prompts: readonly (readonly number[])[];
@@ -303,7 +341,9 @@ export async function createGenerator(
   const resident = residentParams(runtime, config, dtype); // params cross to the ORT thread once, not per call
   return {
     async generate(request) {
-      checkRequest(config, request);
+      const { promptTuning } = options;
+      const virtualFeeds = promptTuning && promptFeeds(config, promptTuning, adapterOf(request), dtype);
+      checkRequest(config, request, promptTuning?.numVirtualTokens ?? 0);
       const { prompts, maxNewTokens: N } = request;
       const B = prompts.length;
       const k = request.topLogprobs ?? 0;
@@ -318,6 +358,7 @@ export async function createGenerator(
       const run = (kept: KeptFeeds) => session.run(feeds, undefined, { kept: [kept] });
       const feeds = {
         ...(options.lora && adapterFeeds(config, options.lora, adapterOf(request), dtype)),
+        ...virtualFeeds,
         prompt_ids: prompt.ids,
         prompt_mask: prompt.mask,
         uniforms: hostTensor(dtype, [N, B], uniforms),
@@ -366,7 +407,22 @@ function topRows(
   return { ids: rows(ids), logprobs: rows(logprobs) };
 }
 
-function checkRequest(config: GptConfig, r: GenerateRequest): void {
+/** The prompt-tuning feed: prompt_embeddings [P, d] from the request's adapter. */
+export function promptFeeds(
+  config: GptConfig,
+  settings: PromptTuningSettings,
+  adapter: HostParams,
+  dtype: ModelDtype = 'float32',
+): Record<string, HostTensor> {
+  const shape = [settings.numVirtualTokens, config.nEmbd];
+  const data = adapter.get(PROMPT_EMBEDDINGS);
+  if (data?.length !== shape[0] * shape[1])
+    throw new Error(`generate: the adapter's ${PROMPT_EMBEDDINGS} must hold [${shape}] values`);
+  return { [PROMPT_EMBEDDINGS]: hostTensor(dtype, shape, data) };
+}
+
+/** `virtual`: prompt tuning's virtual tokens, which take positions before every prompt. */
+function checkRequest(config: GptConfig, r: GenerateRequest, virtual = 0): void {
   const V = config.vocabSize;
   const isId = (id: number) => Number.isInteger(id) && id >= 0 && id < V;
   if (r.prompts.length === 0) throw new Error('generate: no prompts');
@@ -376,9 +432,9 @@ function checkRequest(config: GptConfig, r: GenerateRequest): void {
     if (p.length === 0) throw new Error(`generate: prompt ${i} is empty (start it with a BOS token)`);
     const bad = p.find((id) => !isId(id));
     if (bad !== undefined) throw new Error(`generate: prompt ${i} has token ${bad} outside [0, ${V})`);
-    if (p.length + r.maxNewTokens > config.maxPositions)
+    if (virtual + p.length + r.maxNewTokens > config.maxPositions)
       throw new Error(
-        `generate: prompt ${i} (${p.length} tokens) + ${r.maxNewTokens} new tokens exceed maxPositions ${config.maxPositions}`,
+        `generate: prompt ${i} (${p.length} tokens${virtual ? ` after ${virtual} virtual ones` : ''}) + ${r.maxNewTokens} new tokens exceed maxPositions ${config.maxPositions}`,
       );
   }
   if (!isId(r.padId)) throw new Error(`generate: padId ${r.padId} is outside [0, ${V})`);
@@ -398,6 +454,8 @@ function checkRequest(config: GptConfig, r: GenerateRequest): void {
 
 function adapterOf(request: GenerateRequest): HostParams {
   if (!request.adapter)
-    throw new Error('generate: this generator serves a LoRA adapter; the request has none');
+    throw new Error(
+      'generate: this generator serves an adapter (LoRA or prompt tuning); the request has none',
+    );
   return request.adapter;
 }
