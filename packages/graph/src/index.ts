@@ -58,15 +58,12 @@ export { crossEntropy, maskedMean, pickLogProbs, tokenLogProbs } from './losses.
 export { type AdamWOptions, type AdamWResult, adamw, clipByGlobalNorm, globalNorm } from './optim.js';
 export {
   buildTrainStep,
-  createTrainer,
   type InputSpec,
   type LossResult,
   type OptimizerConfig,
   type ParamSpec,
-  type StepReport,
-  type Trainer,
-  type TrainerState,
   type TrainStep,
   type TrainStepNames,
   type TrainStepSpec,
 } from './train.js';
+export { createTrainer, type StepReport, type Trainer, type TrainerState } from './trainer.js';

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Tensor } from './graph.js';
 import { lrSchedule, lrsFor, rng } from './host.js';
 import { add, cast, equal, greater, logSigmoid, matmul, mul, neg, reduceMean, sub, tanh } from './index.js';
-import { buildTrainStep, createTrainer, type TrainStepSpec } from './train.js';
+import { buildTrainStep, type TrainStepSpec } from './train.js';
+import { createTrainer } from './trainer.js';
 
 let runtime: Runtime;
 beforeAll(async () => {

@@ -1,21 +1,14 @@
 // Fused training: K optimizer steps (each averaging gradients over M micro-batches) in one ONNX Loop, so
-// parameters and optimizer state stay on the device for the whole call (docs/DESIGN.md: put loops in the graph).
-import {
-  type HostTensor,
-  type Runtime,
-  type Session,
-  type Weights,
-  weightFeeds,
-  weightsOf,
-} from '@rlhf/runtime';
+// parameters and optimizer state stay on the device for the whole call (docs/DESIGN.md: put loops in the graph);
+// K = 1 is the plain graph (no Loop: no carried copies). The trainer updates params and moments in place.
 import { grad } from './autodiff.js';
-import { Graph, GraphError, scope, type Tensor } from './graph.js';
+import { Graph, GraphError, type Node, scope, type Tensor } from './graph.js';
 import { add, cast, div } from './ops/arith.js';
 import { gather } from './ops/indexing.js';
 import { loop } from './ops/loop.js';
 import { reduceMean } from './ops/reduce.js';
-import { zerosLike } from './ops/shape.js';
-import { adamw, clipByGlobalNorm, globalNorm } from './optim.js';
+import { unsqueeze, zerosLike } from './ops/shape.js';
+import { adamw, clipByGlobalNorm } from './optim.js';
 import { type DType, isFloat, type Shape } from './types.js';
 
 export interface ParamSpec {
@@ -37,7 +30,7 @@ export interface OptimizerConfig {
   beta2?: number;
   eps?: number;
   weightDecay?: number;
-  /** Clip gradients to this global norm (default: no clipping). */
+  /** Clip gradients to this global norm (default Infinity: no clipping; the factor, 1, is still applied). */
   maxGradNorm?: number;
 }
 
@@ -101,6 +94,11 @@ export interface TrainStep {
     /** float32 [K] each. */
     metrics: Record<string, string>;
   };
+  /**
+   * Inputs (params, m, v) whose output may be written into the input's own buffer: every node reading the input
+   * is an ancestor of the one writing its output (checked on the built graph).
+   */
+  inPlace: ReadonlySet<string>;
 }
 
 const record = <T>(names: readonly string[], value: (name: string) => T): Record<string, T> =>
@@ -112,10 +110,11 @@ const byName = <S extends { name: string }, T>(
 ): Record<string, T> => Object.fromEntries(items.map((item) => [item.name, value(item)]));
 
 /**
- * Builds the training graph: inputs params + AdamW state + step + lr[K] + batches [K, M, ...]; one Loop of K
- * optimizer steps, each running forward + backward on M micro-batches (an inner Loop when M > 1), averaging
- * gradients, optionally clipping them, and applying AdamW; outputs the new params and state plus per-step
- * loss, grad norm and metrics.
+ * Builds the training graph: inputs params + AdamW state + step + lr[K] + batches [K, M, ...]; K optimizer steps
+ * (a Loop when K > 1), each running forward + backward on M micro-batches (an inner Loop when M > 1), averaging
+ * gradients, clipping them (always: every update then depends on the global norm, so on every gradient, so on
+ * every other reader of the params, which makes writing the update into the params' buffers safe), and applying
+ * AdamW; outputs the new params and state plus per-step loss, grad norm and metrics.
  */
 export function buildTrainStep(spec: TrainStepSpec): TrainStep {
   const K = spec.steps ?? 1;
@@ -166,63 +165,64 @@ export function buildTrainStep(spec: TrainStepSpec): TrainStep {
     };
   };
 
-  const outer = loop({
-    name: 'steps',
-    trips: K,
-    carried: [...params, ...ms, ...vs],
-    body: (k, carried) => {
-      const ps = carried.slice(0, n);
-      const stepBatch = record(Object.keys(batches), (b) => gather(batches[b], k, 0));
-      const micro = (j: Tensor) => record(Object.keys(stepBatch), (b) => gather(stepBatch[b], j, 0));
-      let lossMean: Tensor;
-      let metricMeans: Tensor[];
-      let grads: Tensor[];
-      if (M === 1) {
-        const r = microStep(ps, micro(g.constant(0, 'int64')));
-        [lossMean, metricMeans, grads] = [r.loss, r.metrics, r.grads];
-      } else {
-        // Gradients are summed in carried accumulators; losses and metrics come out as [M] scans.
-        const inner = loop({
-          name: 'microbatches',
-          trips: M,
-          carried: ps.map((p) => zerosLike(p)),
-          body: (j, acc) => {
-            const r = microStep(ps, micro(j));
-            return { carried: r.grads.map((gr, i) => add(acc[i], gr)), scans: [r.loss, ...r.metrics] };
-          },
-        });
-        grads = inner.carried.map((sum) => div(sum, M));
-        [lossMean, ...metricMeans] = inner.scans.map((s) => reduceMean(s));
-      }
-      const cfg = spec.optimizer ?? {};
-      let gradNorm: Tensor;
-      if (cfg.maxGradNorm !== undefined) {
-        const clipped = clipByGlobalNorm(grads, cfg.maxGradNorm);
-        grads = clipped.grads;
-        gradNorm = clipped.norm;
-      } else gradNorm = globalNorm(grads);
-      const updated = scope('adamw', () =>
-        adamw(
-          ps,
-          grads,
-          { m: carried.slice(n, 2 * n), v: carried.slice(2 * n) },
-          {
-            lr: gather(lrs, k, 0),
-            step: add(step, add(k, 1)),
-            beta1: cfg.beta1,
-            beta2: cfg.beta2,
-            eps: cfg.eps,
-            weightDecay: cfg.weightDecay,
-            decay: spec.params.map((p) => p.decay ?? p.shape.length >= 2),
-          },
-        ),
-      );
-      return {
-        carried: [...updated.params, ...updated.m, ...updated.v],
-        scans: [lossMean, cast(gradNorm, 'float32'), ...metricMeans],
-      };
-    },
-  });
+  const body = (k: Tensor, carried: Tensor[]) => {
+    const ps = carried.slice(0, n);
+    const stepBatch = record(Object.keys(batches), (b) => gather(batches[b], k, 0));
+    const micro = (j: Tensor) => record(Object.keys(stepBatch), (b) => gather(stepBatch[b], j, 0));
+    let lossMean: Tensor;
+    let metricMeans: Tensor[];
+    let grads: Tensor[];
+    if (M === 1) {
+      const r = microStep(ps, micro(g.constant(0, 'int64')));
+      [lossMean, metricMeans, grads] = [r.loss, r.metrics, r.grads];
+    } else {
+      // Gradients are summed in carried accumulators; losses and metrics come out as [M] scans.
+      const inner = loop({
+        name: 'microbatches',
+        trips: M,
+        carried: ps.map((p) => zerosLike(p)),
+        body: (j, acc) => {
+          const r = microStep(ps, micro(j));
+          return { carried: r.grads.map((gr, i) => add(acc[i], gr)), scans: [r.loss, ...r.metrics] };
+        },
+      });
+      grads = inner.carried.map((sum) => div(sum, M));
+      [lossMean, ...metricMeans] = inner.scans.map((s) => reduceMean(s));
+    }
+    const cfg = spec.optimizer ?? {};
+    // Without clipping the factor is min(Infinity / norm, 1) = 1: the same numbers, and the dependency stays.
+    const clipped = clipByGlobalNorm(grads, cfg.maxGradNorm ?? Number.POSITIVE_INFINITY);
+    grads = clipped.grads;
+    const gradNorm = clipped.norm;
+    const updated = scope('adamw', () =>
+      adamw(
+        ps,
+        grads,
+        { m: carried.slice(n, 2 * n), v: carried.slice(2 * n) },
+        {
+          lr: gather(lrs, k, 0),
+          step: add(step, add(k, 1)),
+          beta1: cfg.beta1,
+          beta2: cfg.beta2,
+          eps: cfg.eps,
+          weightDecay: cfg.weightDecay,
+          decay: spec.params.map((p) => p.decay ?? p.shape.length >= 2),
+        },
+      ),
+    );
+    return {
+      carried: [...updated.params, ...updated.m, ...updated.v],
+      scans: [lossMean, cast(gradNorm, 'float32'), ...metricMeans],
+    };
+  };
+  const state = [...params, ...ms, ...vs];
+  const outer =
+    K === 1
+      ? (() => {
+          const step1 = body(g.constant(0, 'int64'), state);
+          return { carried: step1.carried, scans: step1.scans.map((t) => unsqueeze(t, [0])) };
+        })()
+      : loop({ name: 'steps', trips: K, carried: state, body });
 
   const outputs: TrainStep['outputs'] = {
     params: record(paramNames, (p) => `${p}.next`),
@@ -232,116 +232,48 @@ export function buildTrainStep(spec: TrainStepSpec): TrainStep {
     gradNorm: 'grad_norm',
     metrics: record(metricNames, (m) => `metric.${m}`),
   };
+  const written: [Tensor, Tensor][] = []; // state input -> the output holding its next value
   paramNames.forEach((p, i) => {
-    g.output(outer.carried[i], outputs.params[p]);
-    g.output(outer.carried[n + i], outputs.m[p]);
-    g.output(outer.carried[2 * n + i], outputs.v[p]);
+    written.push([params[i], g.output(outer.carried[i], outputs.params[p])]);
+    written.push([ms[i], g.output(outer.carried[n + i], outputs.m[p])]);
+    written.push([vs[i], g.output(outer.carried[2 * n + i], outputs.v[p])]);
   });
   g.output(outer.scans[0], outputs.loss);
   g.output(outer.scans[1], outputs.gradNorm);
   metricNames.forEach((m, i) => {
     g.output(outer.scans[2 + i], outputs.metrics[m]);
   });
-  return { spec, steps: K, accumulate: M, dtype, graph: g, bytes: g.toBytes(), inputs: names, outputs };
-}
-
-/** Parameters and AdamW moments by parameter name (shapes from the train step's ParamSpecs). */
-export interface TrainerState {
-  params: Weights;
-  m: Weights;
-  v: Weights;
-  /** Optimizer steps completed. */
-  step: number;
-}
-
-export interface StepReport {
-  /** Mean loss of each of the K steps. */
-  loss: number[];
-  gradNorm: number[];
-  metrics: Record<string, number[]>;
-}
-
-export interface Trainer {
-  /** Current parameters and optimizer state (host copies; save them to checkpoint). */
-  readonly state: TrainerState;
-  /** Runs K optimizer steps. batch: [K, M, ...] per batch input; lrs: K learning rates (or one for all). */
-  run(
-    batch: Record<string, HostTensor>,
-    lrs: number | ArrayLike<number>,
-    shared?: Record<string, HostTensor>,
-  ): Promise<StepReport>;
-  /** Goes on from this state (e.g. another trainer's, of a different fused length K). */
-  restore(next: TrainerState): void;
-  release(): Promise<void>;
-}
-
-/**
- * Host side of a float32 train step: holds parameters and AdamW state and feeds them through the session on each
- * call (train graphs take params + state in and return the updated ones). Missing moments start at zero.
- */
-export async function createTrainer(
-  runtime: Runtime,
-  trainStep: TrainStep,
-  init: { params: Weights; m?: Weights; v?: Weights; step?: number },
-): Promise<Trainer> {
-  const { inputs, outputs, steps: K, dtype } = trainStep;
-  const specs = trainStep.spec.params;
-  if (dtype !== 'float32') throw new Error(`createTrainer: float32 train steps only, got ${dtype}`);
-  const zeros = (): Weights => new Map(specs.map((p) => [p.name, new Float32Array(size(p.shape))]));
-  weightFeeds(specs, init.params); // checks every name and size
-  let state: TrainerState = {
-    params: new Map(init.params),
-    m: init.m ?? zeros(),
-    v: init.v ?? zeros(),
-    step: init.step ?? 0,
-  };
-  weightFeeds(specs, state.m);
-  weightFeeds(specs, state.v);
-  const feedNames = (names: Record<string, string>) => (weights: Weights) =>
-    Object.fromEntries(specs.map((p) => [names[p.name], weightFeeds([p], weights)[p.name]]));
-  const [paramFeeds, mFeeds, vFeeds] = [inputs.params, inputs.m, inputs.v].map(feedNames);
-  const session: Session = await runtime.createSession(trainStep.bytes, { name: trainStep.graph.name });
   return {
-    get state() {
-      return state;
-    },
-    restore(next) {
-      state = next;
-    },
-    async run(batch, lrs, shared = {}) {
-      const lr = typeof lrs === 'number' ? new Array(K).fill(lrs) : Array.from(lrs);
-      if (lr.length !== K) throw new Error(`trainer: ${lr.length} learning rates for ${K} steps`);
-      const feeds: Record<string, HostTensor> = {
-        [inputs.step]: { type: 'int64', dims: [], data: BigInt64Array.of(BigInt(state.step)) },
-        [inputs.lr]: { type: 'float32', dims: [K], data: Float32Array.from(lr) },
-        ...paramFeeds(state.params),
-        ...mFeeds(state.m),
-        ...vFeeds(state.v),
-      };
-      for (const [name, input] of Object.entries(inputs.batch)) {
-        if (!batch[name]) throw new Error(`trainer: missing batch input '${name}'`);
-        feeds[input] = batch[name];
-      }
-      for (const [name, input] of Object.entries(inputs.shared)) {
-        if (!shared[name]) throw new Error(`trainer: missing shared input '${name}'`);
-        feeds[input] = shared[name];
-      }
-      const out = await session.run(feeds);
-      state = {
-        params: weightsOf(out, outputs.params),
-        m: weightsOf(out, outputs.m),
-        v: weightsOf(out, outputs.v),
-        step: state.step + K,
-      };
-      const list = (name: string) => Array.from(out[name].data as Float32Array);
-      return {
-        loss: list(outputs.loss),
-        gradNorm: list(outputs.gradNorm),
-        metrics: record(Object.keys(outputs.metrics), (m) => list(outputs.metrics[m])),
-      };
-    },
-    release: () => session.release(),
+    spec,
+    steps: K,
+    accumulate: M,
+    dtype,
+    graph: g,
+    bytes: g.toBytes(),
+    inputs: names,
+    outputs,
+    inPlace: writableInPlace(g, written),
   };
 }
 
-const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+/** Names of the inputs whose every live reader is an ancestor of (or is) the node writing the paired output. */
+function writableInPlace(g: Graph, pairs: readonly (readonly [Tensor, Tensor])[]): Set<string> {
+  const ancestors = (from: readonly Tensor[]): Set<Node> => {
+    const seen = new Set<Node>();
+    const stack = from.map((t) => t.producer).filter((p): p is Node => p !== null);
+    for (let node = stack.pop(); node; node = stack.pop()) {
+      if (seen.has(node)) continue;
+      seen.add(node);
+      for (const t of node.reads) if (t.producer && t.graph === g) stack.push(t.producer);
+    }
+    return seen;
+  };
+  const live = ancestors(g.outputs);
+  const safe = new Set<string>();
+  for (const [input, output] of pairs) {
+    const before = ancestors([output]);
+    const readers = [...live].filter((node) => node.reads.includes(input));
+    if (output.producer && readers.every((node) => before.has(node))) safe.add(input.name);
+  }
+  return safe;
+}
