@@ -49,6 +49,7 @@ function summary(runs: ChildResult[]) {
   return {
     tokensPerSecond: of('tokensPerSecond'),
     secondsPerCall: of('secondsPerCall'),
+    tokensPerCpuSecond: of('tokensPerCpuSecond'),
     setupMs: of('setupMs'),
     firstCallMs: of('firstCallMs'),
     peakRssMiB: of('peakRssMiB'),
@@ -83,6 +84,7 @@ for (const preset of parseList<SuitePreset>(argv, 'presets', 'small')) {
       torch: b,
       oursOverTorch: {
         tokensPerSecond: ratio(a?.tokensPerSecond, b?.tokensPerSecond),
+        tokensPerCpuSecond: ratio(a?.tokensPerCpuSecond, b?.tokensPerCpuSecond),
         peakRss: ratio(a?.peakRssMiB, b?.peakRssMiB),
         setup: ratio(a?.setupMs, b?.setupMs),
       },

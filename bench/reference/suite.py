@@ -20,6 +20,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the script in the repository
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from models import build, random_weights  # noqa: E402
 
@@ -33,15 +34,17 @@ def token_rows(rows, length, vocab, seed):
 
 
 def timed(calls, call):
+    """The warm-up's ms, then the median wall and process CPU seconds (all threads) of `calls` calls."""
     started = time.perf_counter()
     call()
     first_ms = round(1000 * (time.perf_counter() - started))
-    seconds = []
+    seconds, cpu_seconds = [], []
     for _ in range(calls):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         call()
         seconds.append(time.perf_counter() - started)
-    return first_ms, statistics.median(seconds)
+        cpu_seconds.append(time.process_time() - cpu)
+    return first_ms, statistics.median(seconds), statistics.median(cpu_seconds)
 
 
 @torch.no_grad()
@@ -77,8 +80,14 @@ def measure_generate(cfg, a):
     setup_ms = round(1000 * (time.perf_counter() - started))
     prompts = token_rows(a.batch, a.prompt, cfg["vocabSize"], a.seed)
     gen = torch.Generator().manual_seed(0)
-    first_ms, seconds = timed(a.calls, lambda: generate(model, prompts, a.new_tokens, 1.0, gen))
-    return dict(setupMs=setup_ms, firstCallMs=first_ms, secondsPerCall=seconds, tokensPerCall=a.batch * a.new_tokens)
+    first_ms, seconds, cpu = timed(a.calls, lambda: generate(model, prompts, a.new_tokens, 1.0, gen))
+    return dict(
+        setupMs=setup_ms,
+        firstCallMs=first_ms,
+        secondsPerCall=seconds,
+        cpuSecondsPerCall=cpu,
+        tokensPerCall=a.batch * a.new_tokens,
+    )
 
 
 def measure_sft(cfg, a, steps):
@@ -104,11 +113,12 @@ def measure_sft(cfg, a, steps):
             opt.zero_grad(set_to_none=True)
             losses.append(loss.item())
 
-    first_ms, seconds = timed(a.calls, call)
+    first_ms, seconds, cpu = timed(a.calls, call)
     return dict(
         setupMs=setup_ms,
         firstCallMs=first_ms,
         secondsPerCall=seconds,
+        cpuSecondsPerCall=cpu,
         tokensPerCall=steps * B * T,
         loss=round(sum(losses) / len(losses), 4),
     )
@@ -203,11 +213,12 @@ def measure_ppo(cfg, a):
             generate=round(t1 - t0, 4), score=round(t2 - t1, 4), targets=round(t3 - t2, 4), train=round(t4 - t3, 4)
         )
 
-    first_ms, seconds = timed(a.calls, iteration)
+    first_ms, seconds, cpu = timed(a.calls, iteration)
     return dict(
         setupMs=setup_ms,
         firstCallMs=first_ms,
         secondsPerCall=seconds,
+        cpuSecondsPerCall=cpu,
         tokensPerCall=B * N,
         loss=round(sum(losses) / len(losses), 4),
         phases=dict(phases),
@@ -239,6 +250,8 @@ def main():
         mode=a.mode,
         secondsPerCall=round(seconds, 4),
         tokensPerSecond=round(result["tokensPerCall"] / seconds, 1),
+        cpuSecondsPerCall=round(result["cpuSecondsPerCall"], 4),
+        tokensPerCpuSecond=round(result["tokensPerCall"] / result["cpuSecondsPerCall"], 1),
         peakRssMiB=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         threads=torch.get_num_threads(),
         torch=torch.__version__,

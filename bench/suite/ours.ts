@@ -23,6 +23,9 @@ export interface Measurement {
   tokensPerCall: number;
   secondsPerCall: number;
   tokensPerSecond: number;
+  /** Process CPU seconds of a call (all threads) and tokens per CPU second. */
+  cpuSecondsPerCall: number;
+  tokensPerCpuSecond: number;
   /** Building the model / sessions before the first call. */
   setupMs: number;
   /** The warm-up call (ORT's first run of a session includes its own allocations). */
@@ -37,18 +40,25 @@ export interface Measurement {
 
 const round = (x: number, digits = 4) => Math.round(x * 10 ** digits) / 10 ** digits;
 
-/** Times `call` after a warm-up; returns the warm-up's ms and the median seconds of `calls` calls. */
+/**
+ * Times `call` after a warm-up; returns the warm-up's ms and the median wall and CPU seconds of `calls` calls (CPU
+ * time of the whole process, ORT's threads included: on a loaded machine it moves less than wall time).
+ */
 async function timed(calls: number, call: () => Promise<unknown>) {
   let started = performance.now();
   await call();
   const firstCallMs = Math.round(performance.now() - started);
   const seconds: number[] = [];
+  const cpuSeconds: number[] = [];
   for (let i = 0; i < calls; i++) {
+    const cpu = process.cpuUsage();
     started = performance.now();
     await call();
     seconds.push((performance.now() - started) / 1000);
+    const used = process.cpuUsage(cpu);
+    cpuSeconds.push((used.user + used.system) / 1e6);
   }
-  return { firstCallMs, secondsPerCall: median(seconds) };
+  return { firstCallMs, secondsPerCall: median(seconds), cpuSecondsPerCall: median(cpuSeconds) };
 }
 
 async function generate(runtime: Runtime, config: GptConfig, s: SuiteShapes) {
@@ -204,6 +214,8 @@ export async function measure(mode: Mode, config: GptConfig, s: SuiteShapes): Pr
     ...result,
     secondsPerCall: round(result.secondsPerCall),
     tokensPerSecond: round(result.tokensPerCall / result.secondsPerCall, 1),
+    cpuSecondsPerCall: round(result.cpuSecondsPerCall),
+    tokensPerCpuSecond: round(result.tokensPerCall / result.cpuSecondsPerCall, 1),
     peakRssMiB: peakRssMiB(),
     threads: s.threads,
   };
