@@ -64,6 +64,57 @@ describe('authentication', () => {
   });
 });
 
+describe('verified keys (keyCacheMs)', () => {
+  test('a key revoked in the database by another process is refused once keyCacheMs passed; through this API, and a limit change, at once', async () => {
+    const trusting = await api.restart({ keyCacheMs: 60_000 });
+    const quick = await api.restart({ keyCacheMs: 100 });
+    const { headers, team } = await createTestTeam(api.app);
+    const status = async (app: typeof api.app, h = headers) =>
+      (await app.inject({ method: 'GET', url: '/v1/runs', headers: h })).statusCode;
+    expect(await status(trusting)).toBe(200);
+    expect(await status(quick)).toBe(200);
+    const { prisma } = api.app.services;
+    const stored = await prisma.apiKey.findFirstOrThrow({ where: { teamId: team.id } });
+    await prisma.apiKey.update({ where: { id: stored.id }, data: { revokedAt: new Date() } });
+    // Revoked elsewhere: a process refuses it once its verification is older than keyCacheMs.
+    await waitFor(async () => (await status(quick)) === 401);
+    expect(await status(trusting)).toBe(200); // verified under a minute ago: not looked up again
+    // Revoked through this process: refused from the next request on.
+    const second = await trusting.inject({
+      method: 'POST',
+      url: `/v1/admin/teams/${team.id}/keys`,
+      headers: admin,
+      payload: { name: 'second' },
+    });
+    const secondHeaders = { authorization: `Bearer ${second.json().key}` };
+    expect(await status(trusting, secondHeaders)).toBe(200);
+    const revoked = await trusting.inject({
+      method: 'DELETE',
+      url: `/v1/admin/keys/${second.json().id}`,
+      headers: admin,
+    });
+    expect(revoked.statusCode).toBe(204);
+    expect(await status(trusting, secondHeaders)).toBe(401);
+    // A team's new limits apply to its next request too (three requests made this minute, now one allowed).
+    const third = await trusting.inject({
+      method: 'POST',
+      url: `/v1/admin/teams/${team.id}/keys`,
+      headers: admin,
+      payload: { name: 'third' },
+    });
+    const thirdHeaders = { authorization: `Bearer ${third.json().key}` };
+    expect(await status(trusting, thirdHeaders)).toBe(200);
+    const patched = await trusting.inject({
+      method: 'PATCH',
+      url: `/v1/admin/teams/${team.id}`,
+      headers: admin,
+      payload: { requestsPerMinute: 1 },
+    });
+    expect(patched.statusCode).toBe(200);
+    expect(await status(trusting, thirdHeaders)).toBe(429);
+  });
+});
+
 describe('team isolation', () => {
   let owner: TestTeam;
   let other: TestTeam;

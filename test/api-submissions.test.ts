@@ -90,6 +90,49 @@ describe('a burst of submissions', () => {
   });
 });
 
+describe('a burst with racing retries', () => {
+  test('each run created once, every retry answered with its id, a key reused with another spec a 409, the oldest admitted', async () => {
+    const url = await baseUrl(api.app);
+    const team = await createTestTeam(api.app, { requestsPerMinute: 100_000, maxActiveStages: 2 });
+    const spec = await specFor(team);
+    const other = { ...spec, name: 'another spec' };
+    const n = 60;
+    const tag = randomBytes(3).toString('hex');
+    // Each key twice at once (the same spec), and each of a few more keys with two different specs at once.
+    const [first, retries, a, b] = await Promise.all([
+      Promise.all(Array.from({ length: n }, (_, i) => post(url, team, spec, `${tag}-${i}`))),
+      Promise.all(Array.from({ length: n }, (_, i) => post(url, team, spec, `${tag}-${i}`))),
+      Promise.all(Array.from({ length: 5 }, (_, i) => post(url, team, spec, `${tag}-x${i}`))),
+      Promise.all(Array.from({ length: 5 }, (_, i) => post(url, team, other, `${tag}-x${i}`))),
+    ]);
+    first.forEach((r, i) => {
+      expect([r.status, retries[i].status].sort()).toEqual([200, 201]);
+      expect(retries[i].body.id).toBe(r.body.id);
+    });
+    a.forEach((r, i) => {
+      expect([r.status, b[i].status].sort()).toEqual([201, 409]);
+      const loser = r.status === 409 ? r : b[i];
+      expect(loser.body.error?.code).toBe('idempotency_key_reused');
+    });
+    const runs = await api.app.services.prisma.run.findMany({
+      where: { teamId: team.team.id },
+      orderBy: { id: 'asc' },
+    });
+    expect(runs).toHaveLength(n + 5);
+    expect(new Set(runs.map((r) => r.idempotencyKey)).size).toBe(n + 5);
+    // The spec stored with a contested key is the one its 201 was for.
+    for (const [i, r] of a.entries()) {
+      const winner = r.status === 201 ? r : b[i];
+      const row = runs.find((run) => run.id === winner.body.id);
+      expect(row?.name).toBe(r.status === 201 ? '' : 'another spec');
+    }
+    // Within the quota, oldest first: the two earliest runs are admitted, no other.
+    expect(runs.filter((r) => r.admittedAt !== null).map((r) => r.id)).toEqual(
+      runs.slice(0, 2).map((r) => r.id),
+    );
+  });
+});
+
 describe('waiting runs per team', () => {
   test('past maxWaitingRuns a POST is a 429 naming the limit; an idempotent retry and other teams still work', async () => {
     const app = await api.restart({ consumeEvents: false, maxWaitingRuns: 3 });

@@ -96,6 +96,7 @@ export async function buildApp(options: ApiOptions): Promise<App> {
         prisma: services.prisma,
         adminKey: services.adminKey,
         guard: services.authGuard,
+        verified: services.verifiedKeys,
         streamTokens: services.streamTokens,
       });
       await v1.register(rateLimit, {

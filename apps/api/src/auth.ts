@@ -46,21 +46,76 @@ export async function authenticate(
   adminKey: string | undefined,
   key: string,
   guard?: FailedAuthGuard,
+  verified?: KeyCache,
 ): Promise<Principal | null> {
   if (adminKey !== undefined && sameSecret(key, adminKey)) return { keyId: null, isAdmin: true, team: null };
   const prefix = KEY_PATTERN.exec(key)?.[1];
   if (prefix === undefined) return null;
   const sha256 = hashKey(key);
   if (guard?.knownBad(sha256)) return null; // refused a moment ago: no database lookup
+  const principal = await (verified
+    ? verified.lookup(sha256, () => lookUp(prisma, prefix, sha256))
+    : lookUp(prisma, prefix, sha256));
+  if (!principal) guard?.rememberBad(sha256);
+  return principal;
+}
+
+async function lookUp(prisma: PrismaClient, prefix: string, sha256: string): Promise<Principal | null> {
   const record = await prisma.apiKey.findUnique({ where: { prefix }, include: { team: true } });
-  if (!record || record.revokedAt !== null || !sameSecret(sha256, record.sha256)) {
-    guard?.rememberBad(sha256);
-    return null;
-  }
+  if (!record || record.revokedAt !== null || !sameSecret(sha256, record.sha256)) return null;
   if (record.lastUsedAt === null || Date.now() - record.lastUsedAt.getTime() > LAST_USED_EVERY_MS) {
     prisma.apiKey.update({ where: { id: record.id }, data: { lastUsedAt: new Date() } }).catch(() => {}); // a failed timestamp write must not fail the request
   }
   return { keyId: record.id, isAdmin: record.isAdmin, team: record.team };
+}
+
+/**
+ * Principals of keys verified a moment ago, by the key's sha256, bounded in memory: a client's requests
+ * within `ttlMs` cost no database lookup. Whoever revokes a key or changes a team's limits in this process
+ * clears it (the change applies at once); another API process sees it within `ttlMs`.
+ */
+export interface KeyCache {
+  /** The principal of a key verified within the TTL, else `load`'s (one load at a time per key; null is not kept). */
+  lookup(sha256: string, load: () => Promise<Principal | null>): Promise<Principal | null>;
+  /** Forgets every key, and what lookups in flight will find. */
+  clear(): void;
+}
+
+/** How long a verified key is trusted without a lookup (default of ApiOptions.keyCacheMs). */
+export const KEY_CACHE_MS = 2_000;
+
+export function createKeyCache(ttlMs: number = KEY_CACHE_MS): KeyCache {
+  const entries = new Map<string, { principal: Principal; until: number }>();
+  const loading = new Map<string, Promise<Principal | null>>();
+  let generation = 0; // a lookup started before a clear() must not put back what it read
+  return {
+    lookup(sha256, load) {
+      const entry = entries.get(sha256);
+      if (entry !== undefined && entry.until > Date.now()) return Promise.resolve(entry.principal);
+      entries.delete(sha256);
+      const inFlight = loading.get(sha256);
+      if (inFlight) return inFlight;
+      const started = generation;
+      const promise = load().finally(() => {
+        if (loading.get(sha256) === promise) loading.delete(sha256);
+      });
+      loading.set(sha256, promise);
+      promise.then(
+        (principal) => {
+          if (principal === null || ttlMs <= 0 || generation !== started) return;
+          entries.set(sha256, { principal, until: Date.now() + ttlMs });
+          while (entries.size > GUARD_ENTRIES) entries.delete(entries.keys().next().value as string);
+        },
+        () => {},
+      );
+      return promise;
+    },
+    clear() {
+      generation++;
+      entries.clear();
+      loading.clear();
+    },
+  };
 }
 
 /** Limits on failed authentication (per client address, per API process). */
@@ -184,6 +239,8 @@ export interface AuthOptions {
   adminKey: string | undefined;
   /** Failed authentications per address and refused keys (shared by every scope of the app). */
   guard: FailedAuthGuard;
+  /** Keys verified a moment ago (shared by every scope of the app); none: every request is looked up. */
+  verified?: KeyCache;
   /** Stream tokens, accepted (as `?token=`) on routes whose config sets `streamToken`. */
   streamTokens?: StreamTokens;
   /** Ask browsers for credentials on 401 (bull-board). */
@@ -225,7 +282,9 @@ export const authentication = fp<AuthOptions>(async (app: FastifyInstance, optio
       }
     }
     const principal =
-      key === undefined ? null : await authenticate(options.prisma, options.adminKey, key, guard);
+      key === undefined
+        ? null
+        : await authenticate(options.prisma, options.adminKey, key, guard, options.verified);
     if (principal) {
       request.principal = principal;
       return;

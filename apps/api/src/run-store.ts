@@ -40,12 +40,28 @@ export async function teamStageIds(
   return new Set(rows.map((row) => row.id));
 }
 
-export async function findRunByIdempotencyKey(
+/** The team's runs named by these idempotency keys. */
+export async function runsByIdempotencyKeys(
   prisma: PrismaClient,
   teamId: string,
-  idempotencyKey: string,
-): Promise<RunRow | null> {
-  return prisma.run.findUnique({ where: { teamId_idempotencyKey: { teamId, idempotencyKey } } });
+  keys: string[],
+): Promise<RunRow[]> {
+  if (keys.length === 0) return [];
+  return prisma.run.findMany({ where: { teamId, idempotencyKey: { in: keys } } });
+}
+
+/** The team's runs among `ids`, with their stages. */
+export async function findRuns(
+  prisma: PrismaClient,
+  teamId: string,
+  ids: string[],
+): Promise<RunWithStages[]> {
+  return prisma.run.findMany({ where: { teamId, id: { in: ids } }, include: { stages: true } });
+}
+
+/** Runs of the team waiting for admission. */
+export async function waitingRuns(prisma: PrismaClient, teamId: string): Promise<number> {
+  return prisma.run.count({ where: { teamId, status: 'queued', admittedAt: null } });
 }
 
 /** What a run may carry beyond its spec: the OpenAI-compatible job it is (apps/api/src/openai). */
@@ -53,40 +69,64 @@ export interface RunExtra {
   fineTuning?: Prisma.InputJsonObject;
 }
 
-/** A new run, queued, with one pending row per stage. */
-export async function insertRun(
+/** A run to insert; `id` is made by the caller (uuid v7). */
+export interface NewRun {
+  id: string;
+  spec: RunSpec;
+  model: ModelRecord;
+  idempotencyKey: string | undefined;
+  extra: RunExtra;
+}
+
+/**
+ * New runs, queued, with one pending row per stage, in one transaction. A run whose idempotency key the team
+ * already has (another request wrote it meanwhile) is left out: the runs returned are those inserted.
+ */
+export async function insertRuns(
   prisma: PrismaClient,
   teamId: string,
-  spec: RunSpec,
-  model: ModelRecord,
-  idempotencyKey: string | undefined,
-  extra: RunExtra = {},
-): Promise<RunWithStages> {
-  return prisma.run.create({
-    include: { stages: true },
-    data: {
-      teamId,
-      name: spec.name ?? '',
-      spec: spec as Prisma.InputJsonObject,
-      modelPreset: model.modelPreset,
-      modelId: model.registeredModel?.modelId ?? null,
-      baseModelKey: model.registeredModel?.key ?? null,
-      fromRunId: model.fromRun?.runId ?? null,
-      fromRunStage: model.fromRun?.stage ?? null,
-      fromRunPolicyKey: model.fromRun?.policy ?? null,
-      fromRunRewardModelKey: model.fromRun?.rewardModel ?? null,
-      idempotencyKey: idempotencyKey ?? null,
-      ...(extra.fineTuning ? { fineTuning: extra.fineTuning } : {}),
-      stages: {
-        create: spec.stages.map((stage, index) => ({
-          index,
-          kind: stage.kind,
-          config: stage.config as Prisma.InputJsonObject,
-          datasetId: stage.datasetId,
+  runs: NewRun[],
+): Promise<RunWithStages[]> {
+  if (runs.length === 0) return [];
+  const byId = new Map(runs.map((run) => [run.id, run]));
+  return prisma.$transaction(
+    async (tx) => {
+      const rows = await tx.run.createManyAndReturn({
+        skipDuplicates: true,
+        data: runs.map(({ id, spec, model, idempotencyKey, extra }) => ({
+          id,
+          teamId,
+          name: spec.name ?? '',
+          spec: spec as Prisma.InputJsonObject,
+          modelPreset: model.modelPreset,
+          modelId: model.registeredModel?.modelId ?? null,
+          baseModelKey: model.registeredModel?.key ?? null,
+          fromRunId: model.fromRun?.runId ?? null,
+          fromRunStage: model.fromRun?.stage ?? null,
+          fromRunPolicyKey: model.fromRun?.policy ?? null,
+          fromRunRewardModelKey: model.fromRun?.rewardModel ?? null,
+          idempotencyKey: idempotencyKey ?? null,
+          ...(extra.fineTuning ? { fineTuning: extra.fineTuning } : {}),
         })),
-      },
+      });
+      const stages = await tx.stage.createManyAndReturn({
+        data: rows.flatMap((row) =>
+          (byId.get(row.id) as NewRun).spec.stages.map((stage, index) => ({
+            runId: row.id,
+            index,
+            kind: stage.kind,
+            config: stage.config as Prisma.InputJsonObject,
+            datasetId: stage.datasetId,
+          })),
+        ),
+      });
+      const of = new Map<string, StageRow[]>(rows.map((row) => [row.id, []]));
+      for (const st of stages) of.get(st.runId)?.push(st);
+      return rows.map((row) => ({ ...row, stages: of.get(row.id) ?? [] }));
     },
-  });
+    // A burst's batch waits for its turn on a busy server rather than failing.
+    { maxWait: 30_000, timeout: 60_000 },
+  );
 }
 
 /** The team's datasets among `ids`, with their kinds and sizes (run spec validation). */

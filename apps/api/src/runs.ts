@@ -21,7 +21,7 @@ import { resolveEvalStage } from './eval-stage.js';
 import * as store from './run-store.js';
 import type { RunView } from './schemas.js';
 import type { Services } from './services.js';
-import { isUniqueViolation } from './teams.js';
+import { submit } from './submissions.js';
 import { runGraderErrors } from './grader-checks.js';
 import type { GptConfig } from '@rlhf/model';
 import { callLimitErrors } from './call-limits.js';
@@ -41,9 +41,10 @@ export async function findRun(s: Services, team: Team, runId: string): Promise<s
 }
 
 export async function runViews(s: Services, runs: store.RunWithStages[]): Promise<RunView[]> {
+  // A pending stage (its run not admitted yet) has no job, so no metrics: waiting runs cost no lookup.
   const latest = await store.latestMetrics(
     s.prisma,
-    runs.flatMap((r) => r.stages.map((st) => st.id)),
+    runs.flatMap((r) => r.stages.flatMap((st) => (st.status === 'pending' ? [] : [st.id]))),
   );
   return runs.map((run) => runView(run, latest));
 }
@@ -214,9 +215,6 @@ function epochStepErrors(spec: RunSpec, rows: ReadonlyMap<string, number>): Fiel
   });
 }
 
-/** Runs a team may have waiting for admission (ApiOptions.maxWaitingRuns). */
-export const DEFAULT_MAX_WAITING_RUNS = 1000;
-
 /**
  * Creates a run (queued, stages pending) and runs admission. With an idempotency key, a retry returns
  * the run created first (`created: false`); the same key with a different spec is a 409.
@@ -228,60 +226,26 @@ export async function createRun(
   idempotencyKey: string | undefined,
   extra: store.RunExtra = {},
 ): Promise<{ run: RunView; created: boolean }> {
-  // A team's burst takes a few database connections, not all of them: other teams' requests do not queue
-  // behind it.
-  return s.teamGate.run(team.id, () => createRunNow(s, team, body, idempotencyKey, extra));
-}
-
-async function createRunNow(
-  s: Services,
-  team: Team,
-  body: unknown,
-  idempotencyKey: string | undefined,
-  extra: store.RunExtra,
-): Promise<{ run: RunView; created: boolean }> {
-  const { spec, model } = await resolveSpec(s, team, body);
-  const replay = async (): Promise<{ run: RunView; created: boolean } | null> => {
-    if (idempotencyKey === undefined) return null;
-    const existing = await store.findRunByIdempotencyKey(s.prisma, team.id, idempotencyKey);
-    if (!existing) return null;
-    if (!isDeepStrictEqual(existing.spec, spec)) {
-      throw new ApiError(
-        409,
-        'idempotency_key_reused',
-        `Idempotency-Key "${idempotencyKey}" was used for run ${existing.id} with a different spec`,
-      );
-    }
-    return { run: await runDetail(s, team, existing.id), created: false };
-  };
-  const earlier = await replay();
-  if (earlier) return earlier;
-  // A bounded backlog per team (concurrent submissions may pass it by the few in flight).
-  const limit = s.options.maxWaitingRuns ?? DEFAULT_MAX_WAITING_RUNS;
-  const waiting = await s.prisma.run.count({
-    where: { teamId: team.id, status: 'queued', admittedAt: null },
-  });
-  if (waiting >= limit) {
+  // A team's burst takes a few database connections for its checks, not all of them: other teams'
+  // requests do not queue behind it. Its writes are batched (submissions.ts).
+  const { spec, model } = await s.teamGate.run(team.id, () => resolveSpec(s, team, body));
+  const outcome = await submit(s, team, { spec, model, idempotencyKey, extra });
+  if ('full' in outcome) {
+    const { waiting, limit } = outcome.full;
     throw new ApiError(
       429,
       'too_many_waiting_runs',
       `the team has ${waiting} runs waiting for admission, the limit is ${limit} (maxWaitingRuns): wait for some to start, or cancel some`,
     );
   }
-  let inserted: store.RunWithStages;
-  try {
-    inserted = await store.insertRun(s.prisma, team.id, spec, model, idempotencyKey, extra);
-  } catch (error) {
-    // Two retries raced: the other one created it.
-    const raced = isUniqueViolation(error) ? await replay() : null;
-    if (raced) return raced;
-    throw error;
+  if (!outcome.created && !isDeepStrictEqual(outcome.spec, spec)) {
+    throw new ApiError(
+      409,
+      'idempotency_key_reused',
+      `Idempotency-Key "${idempotencyKey}" was used for run ${outcome.run.id} with a different spec`,
+    );
   }
-  s.metrics.runsCreated.inc();
-  const admitted = await admitSafely(s, team);
-  // A new run has no metrics: unless admission changed it, the row just written is its view.
-  if (!admitted.includes(inserted.id)) return { run: runView(inserted), created: true };
-  return { run: await runDetail(s, team, inserted.id), created: true };
+  return { run: outcome.run, created: outcome.created };
 }
 
 /**

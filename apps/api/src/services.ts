@@ -13,7 +13,13 @@ import {
 } from '@rlhf/queue';
 import type { FlowProducer } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { createFailedAuthGuard, type FailedAuthGuard, type FailedAuthLimits } from './auth.js';
+import {
+  createFailedAuthGuard,
+  createKeyCache,
+  type FailedAuthGuard,
+  type FailedAuthLimits,
+  type KeyCache,
+} from './auth.js';
 import { recordRunEvent } from './events/history.js';
 import { createEventHub, type EventHub } from './events/hub.js';
 import { createStreamTokens, type StreamTokens } from './stream-tokens.js';
@@ -44,6 +50,8 @@ export interface ApiOptions {
   failedAuth?: FailedAuthLimits;
   /** Admin model directories on shared storage (MODEL_DIRS): registered at start-up and by POST /v1/admin/models/scan. */
   modelDirs?: string[];
+  /** How long a verified API key is trusted without a database lookup (default 2 s; 0: never). */
+  keyCacheMs?: number;
   /** How often an open SSE stream re-checks its key (a revoked key's streams close; default 5 s). */
   streamKeyCheckMs?: number;
 }
@@ -65,6 +73,8 @@ export interface Services {
   teamGate: TeamGate;
   /** Failed authentications by address, refused keys (auth.ts). */
   authGuard: FailedAuthGuard;
+  /** Keys verified a moment ago (auth.ts); cleared when a key is revoked or a team's limits change. */
+  verifiedKeys: KeyCache;
   prefix: string;
   adminKey: string | undefined;
   logger: Logger;
@@ -134,6 +144,7 @@ export async function createServices(options: ApiOptions): Promise<Services> {
     metrics,
     sampler,
     authGuard: createFailedAuthGuard(options.failedAuth),
+    verifiedKeys: createKeyCache(options.keyCacheMs),
     teamGate: createTeamGate(TEAM_CONCURRENT_SUBMISSIONS),
     prefix,
     adminKey: options.adminKey,

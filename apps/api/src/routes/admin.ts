@@ -62,7 +62,11 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
         response: { 200: TeamView, ...Errors },
       },
     },
-    async (request) => teamView(await updateTeam(s.prisma, request.params.teamId, request.body)),
+    async (request) => {
+      const team = await updateTeam(s.prisma, request.params.teamId, request.body);
+      s.verifiedKeys.clear(); // the new limits apply to the next request
+      return teamView(team);
+    },
   );
 
   app.post(
@@ -131,6 +135,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ services: Services }> = as
     async (request, reply) => {
       if (!(await revokeApiKey(s.prisma, request.params.keyId)))
         throw notFound('API key', request.params.keyId);
+      s.verifiedKeys.clear(); // refused from the next request on
       return reply.status(204).send(null);
     },
   );
