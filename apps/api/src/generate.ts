@@ -1,11 +1,22 @@
 // POST /v1/runs/:runId/generate: sample from a finished run's policy on the API's CPU. The policy is
 // the stage's final model (HF GPT-2 layout: config.json + model.safetensors [+ tokenizer.json]);
-// prompts are framed as the trainers frame them: [bos] + prompt tokens, the response ends at EOS.
+// prompts are framed as the trainers frame them: [bos] + prompt tokens, the response ends at EOS. A prompt-tuning
+// stage's model (its base, PEFT PROMPT_TUNING files under adapter/) samples with its virtual tokens in front.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '@rlhf/config';
 import type { PolicyStage } from '@rlhf/contracts';
 import {
+  ADAPTER_CONFIG,
+  ADAPTER_WEIGHTS,
   CheckpointError,
   createGenerator,
+  type GptConfig,
+  type HostParams,
+  LoraError,
+  type PromptTuningSettings,
+  promptTuningFromFiles,
   createScorer,
   type Generator,
   type LoadedCheckpoint,
@@ -44,6 +55,27 @@ interface LoadedPolicy {
   modelKey: string;
   model: LoadedCheckpoint;
   generator: Generator;
+  /** A prompt-tuning stage's virtual tokens (prompt_embeddings), fed with every request. */
+  prompt?: { settings: PromptTuningSettings; adapter: HostParams };
+}
+
+/** The PEFT PROMPT_TUNING adapter under `dir`/adapter/, if that is what it holds (a LoRA adapter is merged). */
+async function promptAdapterAt(dir: string, config: GptConfig): Promise<LoadedPolicy['prompt']> {
+  const at = join(dir, 'adapter');
+  if (!existsSync(join(at, ADAPTER_CONFIG))) return undefined;
+  const configBytes = new Uint8Array(await readFile(join(at, ADAPTER_CONFIG)));
+  if (JSON.parse(new TextDecoder().decode(configBytes)).peft_type !== 'PROMPT_TUNING') return undefined;
+  const files = {
+    [ADAPTER_CONFIG]: configBytes,
+    [ADAPTER_WEIGHTS]: new Uint8Array(await readFile(join(at, ADAPTER_WEIGHTS))),
+  };
+  try {
+    const { settings, adapter } = promptTuningFromFiles(config, files);
+    return { settings, adapter };
+  } catch (error) {
+    if (!(error instanceof LoraError)) throw error;
+    throw new ApiError(409, 'model_unavailable', `the policy's prompt-tuning adapter: ${error.message}`);
+  }
 }
 
 interface LoadedRewardModel {
@@ -80,10 +112,15 @@ export function createSampler(modelDir: (key: string) => string, logger: Logger)
   async function policy(modelKey: string): Promise<LoadedPolicy> {
     if (loaded?.modelKey === modelKey) return loaded;
     const model = await loadModel(modelKey, 'policy model');
+    const prompt = await promptAdapterAt(modelDir(modelKey), model.config);
     runtime ??= createRuntime({ device: 'cpu', logger: { warn: (message) => logger.warn(message) } });
-    const generator = await createGenerator(await runtime, model.config);
+    const generator = await createGenerator(
+      await runtime,
+      model.config,
+      prompt ? { promptTuning: prompt.settings } : {},
+    );
     await loaded?.generator.release();
-    loaded = { modelKey, model, generator };
+    loaded = { modelKey, model, generator, ...(prompt ? { prompt } : {}) };
     return loaded;
   }
 
@@ -108,21 +145,22 @@ export function createSampler(modelDir: (key: string) => string, logger: Logger)
 
   async function generate(run: RunWithStages, body: GenerateBody): Promise<Static<typeof GenerateResponse>> {
     const stage = policyStage(run, body.stage);
-    const { model, generator } = await policy(stage.modelKey);
-    const { tokenizer, config } = model;
+    const { model, generator, prompt } = await policy(stage.modelKey);
+    const { tokenizer } = model;
+    // Prompt tuning's virtual tokens take positions before every prompt.
+    const context = model.config.maxPositions - (prompt?.settings.numVirtualTokens ?? 0);
     const ppo = run.stages.find((st) => st.kind === 'ppo')?.config as { maxNewTokens?: number } | undefined;
-    const maxNewTokens =
-      body.maxNewTokens ?? Math.min(ppo?.maxNewTokens ?? DEFAULT_NEW_TOKENS, config.maxPositions - 2);
-    if (maxNewTokens > config.maxPositions - 2) {
+    const maxNewTokens = body.maxNewTokens ?? Math.min(ppo?.maxNewTokens ?? DEFAULT_NEW_TOKENS, context - 2);
+    if (maxNewTokens > context - 2) {
       throw new ApiError(
         400,
         'invalid_request',
-        `/maxNewTokens: must be <= ${config.maxPositions - 2} (the model's context is ${config.maxPositions} tokens)`,
+        `/maxNewTokens: must be <= ${context - 2} (the model's context is ${context} tokens)`,
         '/maxNewTokens',
       );
     }
     // Long prompts keep their end (where the question is), as PPO does.
-    const room = config.maxPositions - maxNewTokens - 1;
+    const room = context - maxNewTokens - 1;
     const prompts = body.prompts.map((text) => {
       const ids = tokenizer.encode(text);
       return [tokenizer.bosId, ...ids.slice(Math.max(0, ids.length - room))];
@@ -131,6 +169,7 @@ export function createSampler(modelDir: (key: string) => string, logger: Logger)
     const ranking = n > 1 ? await rewardModel(rewardModelKey(run)) : undefined;
     const result = await generator.generate({
       params: model.params,
+      ...(prompt ? { adapter: prompt.adapter } : {}),
       prompts: prompts.flatMap((p) => Array.from({ length: n }, () => p)),
       maxNewTokens,
       temperature: body.temperature ?? 1,

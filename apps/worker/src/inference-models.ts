@@ -1,12 +1,11 @@
 // Models the inference consumer serves: loaded once from the artifact store, kept in a small LRU of bases, each with
-// its generation sessions (LoRA adapters ride on their base: inference-adapters.ts). A chunk call samples a few tokens for a batch of rows, each row with its own random
+// its generation sessions (LoRA and prompt-tuning adapters ride on their base: inference-adapters.ts). A chunk call samples a few tokens for a batch of rows, each row with its own random
 // stream, so a row's tokens depend on its seed only — not on which requests shared its batch or chunk.
 import {
   buildGenerationGraph,
   type GptConfig,
   leftPad,
   loadCheckpoint,
-  type LoraSettings,
   MAX_TOP_LOGPROBS,
   paramFeeds,
   type Rng,
@@ -18,6 +17,7 @@ import {
 import { type HostTensor, hostTensor, type Runtime, type Session } from '@rlhf/runtime';
 import {
   adapterGraphKey,
+  adapterGraphOptions,
   adapterSourceOf,
   type ServedAdapter,
   servedAdapter,
@@ -27,6 +27,8 @@ import {
 export interface ServedModel {
   key: string;
   config: GptConfig;
+  /** Positions a request may fill (prompt + new tokens): maxPositions less an adapter's virtual tokens. */
+  context: number;
   tokenizer: Tokenizer;
   /** The generation session of a sampler variant (built when first asked for), and the feeds every call takes. */
   session(variant: Required<SamplerOptions>): Promise<Session>;
@@ -193,13 +195,13 @@ export function createModelCache(runtime: Runtime, artifactDir: string, capacity
   function sessionOf(
     key: string,
     base: LoadedBase,
-    settings: LoraSettings | undefined,
+    adapter: ServedAdapter | null,
     variant: Required<SamplerOptions>,
   ): Promise<Session> {
-    const graph = `${settings ? adapterGraphKey(settings) : ''}|${variant.sampler}|${variant.topLogprobs}`;
+    const graph = `${adapter ? adapterGraphKey(adapter) : ''}|${variant.sampler}|${variant.topLogprobs}`;
     let session = base.sessions.get(graph);
     if (!session) {
-      const options = { ...variant, ...(settings ? { lora: settings } : {}) };
+      const options = { ...variant, ...(adapter ? adapterGraphOptions(adapter) : {}) };
       session = runtime.createSession(buildGenerationGraph(base.config, options), {
         name: `inference ${key} ${graph}`,
       });
@@ -238,12 +240,15 @@ export function createModelCache(runtime: Runtime, artifactDir: string, capacity
       const adapter = await adapterOf(key);
       const base = await baseOf(adapter?.baseKey ?? key);
       // The plain session at once: a model that cannot be served fails here, where the caller expects it.
-      await sessionOf(key, base, adapter?.settings, { sampler: 'plain', topLogprobs: 0 });
+      await sessionOf(key, base, adapter, { sampler: 'plain', topLogprobs: 0 });
       return {
         key,
         config: base.config,
+        // Prompt tuning's virtual tokens take positions before every prompt.
+        context:
+          base.config.maxPositions - (adapter?.kind === 'prompt' ? adapter.settings.numVirtualTokens : 0),
         tokenizer: base.tokenizer,
-        session: (variant) => sessionOf(key, base, adapter?.settings, variant),
+        session: (variant) => sessionOf(key, base, adapter, variant),
         // The base's feeds are shared (the same tensors for every adapter); the adapter adds its own few.
         feeds: adapter ? { ...base.feeds, ...adapter.feeds } : base.feeds,
       };

@@ -165,7 +165,7 @@ export async function startInferenceWorker(options: InferenceWorkerOptions): Pro
       if (error instanceof PromptError) return fail(request, 400, error.message, error.param);
       throw error;
     }
-    const context = model.config.maxPositions;
+    const context = model.context;
     const param = request.kind === 'chat' ? 'messages' : 'prompt';
     const budgets = prompts.map((p) => request.maxTokens ?? Math.min(DEFAULT_MAX_TOKENS, context - p.length));
     for (const [i, prompt] of prompts.entries())
@@ -210,9 +210,7 @@ export async function startInferenceWorker(options: InferenceWorkerOptions): Pro
   async function step(batch: Sequence[]): Promise<void> {
     // From the cache, not the sequence: a model evicted since (more models active than kept) is loaded again.
     const model = await models.get(batch[0].request.modelKey);
-    const room = Math.min(
-      ...batch.map((s) => model.config.maxPositions - s.prompt.length - s.text.tokens.length),
-    );
+    const room = Math.min(...batch.map((s) => model.context - s.prompt.length - s.text.tokens.length));
     const tokens = Math.max(1, Math.min(chunkTokens, room, Math.max(...batch.map((s) => s.text.remaining))));
     stats.generationCalls++;
     stats.largestBatch = Math.max(stats.largestBatch, batch.length);

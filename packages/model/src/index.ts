@@ -110,6 +110,7 @@ export {
   generationUniforms,
   MAX_TOP_LOGPROBS,
   type SamplerOptions,
+  promptFeeds,
 } from './generate.js';
 export {
   effectiveTemperature,

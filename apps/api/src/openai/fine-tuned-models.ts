@@ -1,5 +1,5 @@
 // The fine-tuned models of a team: its succeeded fine-tuning jobs, named ft:<base>:<team>:<suffix>:<run id>
-// (jobs.ts fineTunedModel), and its succeeded runs whose last stage trained a LoRA adapter, named
+// (jobs.ts fineTunedModel), and its succeeded runs whose last stage trained an adapter (LoRA, prompt tuning), named
 // ft:<base>:<team>::<run id> (the inference worker serves their final/adapter/ on the loaded base, unmerged), as
 // OpenAI model objects; the model a chat request names is looked up here too.
 import { Prisma, type Team } from '@rlhf/db';
@@ -25,10 +25,15 @@ export interface FineTunedModelObject {
 
 type FineTunedRun = Parameters<typeof fineTunedModel>[1] & { registeredModel: { name: string } | null };
 
-/** A run not made by the fine-tuning API whose last stage has `config.lora`: its output is an adapter + base. */
-const isLoraRun = (run: FineTunedRun) => {
+/** A run not made by the fine-tuning API whose last stage has `config.lora` or `promptTuning`: an adapter + base. */
+const isAdapterRun = (run: FineTunedRun) => {
   const config = run.stages.at(-1)?.config;
-  return run.fineTuning === null && typeof config === 'object' && config !== null && 'lora' in config;
+  return (
+    run.fineTuning === null &&
+    typeof config === 'object' &&
+    config !== null &&
+    ('lora' in config || 'promptTuning' in config)
+  );
 };
 
 const idOf = (team: Team, run: FineTunedRun) =>
@@ -55,7 +60,7 @@ export async function listFineTunedModels(s: Services, team: Team): Promise<Fine
       { teamId: team.id, status: 'succeeded' as const, fineTuning: { equals: Prisma.DbNull } },
     ].map((where) => s.prisma.run.findMany({ where, include, orderBy: { id: 'desc' }, take: LISTED })),
   );
-  return [...jobs, ...others.filter(isLoraRun)]
+  return [...jobs, ...others.filter(isAdapterRun)]
     .sort((a, b) => (a.id < b.id ? 1 : -1))
     .slice(0, LISTED)
     .map((run) => objectOf(team, run));
@@ -73,6 +78,6 @@ export async function findFineTunedModel(
     where: { teamId: team.id, status: 'succeeded', id: runId },
     include,
   });
-  if (!run || (run.fineTuning === null && !isLoraRun(run)) || idOf(team, run) !== id) return null;
+  if (!run || (run.fineTuning === null && !isAdapterRun(run)) || idOf(team, run) !== id) return null;
   return { model: objectOf(team, run), key: run.stages.at(-1)?.modelKey ?? null };
 }

@@ -1,0 +1,185 @@
+// Prompt-tuning runs served (issue 14): two prompt-tuning SFT runs on one uploaded tiny Llama (real API, stage
+// worker and inference consumer) answer OpenAI text completions, through the official `openai` client, as a
+// float64 reference forward on [virtual tokens ; prompt] decodes greedily (tokens and log-probs), from one loaded
+// base; the run's POST /v1/runs/:id/generate samples with the same virtual tokens.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLogger } from '@rlhf/config';
+import { createApiClient, waitForRun } from '@rlhf/demo';
+import {
+  ADAPTER_CONFIG,
+  ADAPTER_WEIGHTS,
+  loadCheckpoint,
+  PROMPT_EMBEDDINGS,
+  promptTuningFromFiles,
+  readSafetensors,
+  tensorToFloat32,
+} from '@rlhf/model';
+import { referenceLlamaForward } from '@rlhf/model/testing/reference';
+import { framingOf, promptTokens } from '@rlhf/stage-kit';
+import { type RunningInferenceWorker, type RunningWorker, startInferenceWorker } from '@rlhf/worker';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import {
+  baseUrl,
+  createTestTeam,
+  registerModel,
+  startApi,
+  type TestApi,
+  type TestTeam,
+  tinyLlamaFiles,
+  uploadDataset,
+} from './api-helpers.js';
+import { startTestWorker } from './worker-helpers.js';
+
+const logger = createLogger('openai-prompt-tuning-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+const PROMPT = 'sort: 3 1 2';
+const NEW = 6;
+const P = 4;
+
+/** log softmax of one row, in float64. */
+function logSoftmax(row: ArrayLike<number>): number[] {
+  const max = Math.max(...Array.from(row));
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i] - max);
+  const log = Math.log(sum) + max;
+  return Array.from(row, (x) => x - log);
+}
+
+describe('prompt-tuning runs as ft: models', () => {
+  let api: TestApi;
+  let worker: RunningWorker;
+  let inference: RunningInferenceWorker;
+  let team: TestTeam;
+  let client: OpenAI;
+  beforeAll(async () => {
+    api = await startApi();
+    worker = await startTestWorker(api, 'prompt-serving-worker');
+    inference = await startInferenceWorker({
+      redisUrl: api.options.redisUrl,
+      artifactDir: api.artifactDir,
+      device: 'cpu',
+      workerId: 'prompt-serving-inference',
+      logger,
+      prefix: api.prefix,
+      models: 3,
+    });
+    team = await createTestTeam(api.app, { requestsPerMinute: 10_000 });
+    client = new OpenAI({ baseURL: `${await baseUrl(api.app)}/v1`, apiKey: team.key, maxRetries: 0 });
+  }, 120_000);
+  afterAll(async () => {
+    await inference?.close();
+    await worker?.close();
+    await api?.close();
+  });
+
+  test('two prompts of one base answer as the float64 reference with their virtual tokens, from one loaded base', async () => {
+    const baseFiles = tinyLlamaFiles();
+    const base = await registerModel(api.app, team.headers, 'prompt-base', baseFiles);
+    const runs = createApiClient(await baseUrl(api.app), team.key);
+    const hfConfig = JSON.parse(new TextDecoder().decode(baseFiles['config.json']));
+    const weights = new Map<string, Float32Array>();
+    for (const [name, t] of readSafetensors(baseFiles['model.safetensors']).tensors)
+      weights.set(name, tensorToFloat32(t, name));
+
+    const runIds: string[] = [];
+    const keys: string[] = [];
+    for (const answer of ['1 1 1 1', '9 9 9 9']) {
+      const rows = ['3 1 2', '9 7', '5 4 6', '8 2'].map((digits) => ({
+        prompt: `sort: ${digits}`,
+        response: answer,
+      }));
+      const datasetId = await uploadDataset(api.app, team.headers, 'sft', rows);
+      const submitted = await runs.createRun({
+        model: { modelId: base.id },
+        stages: [
+          {
+            kind: 'sft',
+            datasetId,
+            config: { maxSteps: 20, batchSize: 2, lr: 3e-2, promptTuning: { numVirtualTokens: P } },
+          },
+        ],
+      });
+      const run = await waitForRun(runs, submitted.id);
+      expect(run.error).toBeNull();
+      const stage = await api.app.services.prisma.stage.findUniqueOrThrow({
+        where: { id: run.stages[0].id },
+      });
+      runIds.push(run.id);
+      keys.push(stage.modelKey as string);
+    }
+
+    const dir = join(api.artifactDir, keys[0]);
+    const { config, tokenizer } = await loadCheckpoint(dir);
+    const ids = promptTokens(tokenizer, PROMPT, Number.POSITIVE_INFINITY, framingOf(tokenizer));
+    const served: number[][] = [];
+    for (const [i, key] of keys.entries()) {
+      const files = {
+        [ADAPTER_CONFIG]: new Uint8Array(readFileSync(join(api.artifactDir, key, 'adapter', ADAPTER_CONFIG))),
+        [ADAPTER_WEIGHTS]: new Uint8Array(
+          readFileSync(join(api.artifactDir, key, 'adapter', ADAPTER_WEIGHTS)),
+        ),
+      };
+      const prompt = promptTuningFromFiles(config, files).adapter.get(PROMPT_EMBEDDINGS) as Float32Array;
+      const d = config.nEmbd;
+      const prefix = Array.from({ length: P }, (_, r) => Array.from(prompt.subarray(r * d, (r + 1) * d)));
+      // The reference: greedy over full forwards of [virtual ; prompt ; generated so far] (no cache).
+      const tokens = [...ids];
+      const want: number[] = [];
+      const wantIds: number[] = [];
+      for (let t = 0; t < NEW; t++) {
+        const row = logSoftmax(referenceLlamaForward(hfConfig, weights, [tokens], prefix)[0].at(-1) ?? []);
+        const next = row.indexOf(Math.max(...row));
+        if (next === tokenizer.eosId) break;
+        tokens.push(next);
+        wantIds.push(next);
+        want.push(row[next]);
+      }
+      const model = `ft:prompt-base:${team.team.name}::${runIds[i]}`;
+      const completion = await client.completions.create({
+        model,
+        prompt: PROMPT,
+        max_tokens: NEW,
+        temperature: 0,
+        logprobs: 0,
+      });
+      const got = completion.choices[0].logprobs?.token_logprobs ?? [];
+      expect(completion.choices[0].text).toBe(tokenizer.decode(wantIds, { skipSpecialTokens: true }));
+      expect(got.length).toBe(want.length);
+      expect(got.length).toBeGreaterThan(0);
+      const diff = Math.max(...got.map((lp, t) => Math.abs((lp as number) - want[t])));
+      console.log(
+        `prompt ${i}: served ${JSON.stringify(completion.choices[0].text)}, ${got.length} tokens, log-probs within ${diff.toExponential(2)} of the float64 reference`,
+      );
+      expect(diff).toBeLessThanOrEqual(1e-4);
+      served.push(got as number[]);
+
+      // The run's own /generate samples with the same virtual tokens (its framing: bos + the prompt's tokens; a
+      // temperature of 1e-6, the least it takes, is the argmax).
+      const response = await fetch(`${await baseUrl(api.app)}/v1/runs/${runIds[i]}/generate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${team.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ prompts: [PROMPT], maxNewTokens: NEW, temperature: 1e-6, seed: 1 }),
+      });
+      expect(response.status).toBe(200);
+      const generated = (await response.json()) as { completions: { response: string }[] };
+      const framed = [tokenizer.bosId, ...tokenizer.encode(PROMPT)];
+      const own: number[] = [];
+      for (let t = 0; t < NEW; t++) {
+        const row = logSoftmax(
+          referenceLlamaForward(hfConfig, weights, [[...framed, ...own]], prefix)[0].at(-1) ?? [],
+        );
+        const next = row.indexOf(Math.max(...row));
+        if (next === tokenizer.eosId) break;
+        own.push(next);
+      }
+      expect(generated.completions[0].response).toBe(tokenizer.decode(own, { skipSpecialTokens: true }));
+    }
+    // Two prompts, one base: the base is loaded once, each prompt is its adapter.
+    const registered = await api.app.services.prisma.model.findUniqueOrThrow({ where: { id: base.id } });
+    expect(inference.loadedModels()).toEqual([registered.key]);
+    expect(inference.loadedAdapters()).toEqual(keys);
+    // The two prompts trained apart: their log-probs differ, so each was served with its own.
+    expect(Math.max(...served[0].map((lp, t) => Math.abs(lp - (served[1][t] ?? 0))))).toBeGreaterThan(1e-3);
+  }, 600_000);
+});
