@@ -21,6 +21,7 @@ import { framedPromptText, framingOf } from '@rlhf/stage-kit';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { artifactJudgmentCache, artifactSampleCache } from './evaluation-caches.js';
 import { buildJudge } from './evaluation-judges.js';
+import { startLockKeeper } from './lock-keeper.js';
 import { loadModelAt, tokenizerAt } from './model-files.js';
 import { type GroundTruth, groundTruthOf, type Tasks } from './tasks.js';
 
@@ -175,26 +176,38 @@ export async function startEvaluationWorker(
     logger: { warn: (message) => options.logger.warn(message) },
   });
   const connection = createRedis(options.redisUrl, { worker: true });
+  const lockDuration = options.lockDuration ?? 30_000;
   const worker = new Worker<EvaluationJobData, EvaluationJobResult>(
     EVALUATION_QUEUE,
-    async (job) => {
-      options.logger.info({ evaluationId: job.data.evaluationId }, 'evaluation started');
-      const result = await runEvaluation(job.data, { runtime, artifacts, tasks: options.tasks ?? {} });
-      options.logger.info(
-        { evaluationId: job.data.evaluationId, work: result.work },
-        'evaluation judged (generation batches and judge answers reused from the cache)',
-      );
-      await artifacts.put(job.data.resultKey, JSON.stringify(result));
-      return { resultKey: job.data.resultKey };
+    async (job, token) => {
+      // The lock is renewed off the main thread too: building the generation and judge graphs blocks it.
+      if (job.id && token) keeper.hold(job.id, `${worker.toKey(job.id)}:lock`, token);
+      try {
+        options.logger.info({ evaluationId: job.data.evaluationId }, 'evaluation started');
+        const result = await runEvaluation(job.data, { runtime, artifacts, tasks: options.tasks ?? {} });
+        options.logger.info(
+          { evaluationId: job.data.evaluationId, work: result.work },
+          'evaluation judged (generation batches and judge answers reused from the cache)',
+        );
+        await artifacts.put(job.data.resultKey, JSON.stringify(result));
+        return { resultKey: job.data.resultKey };
+      } finally {
+        if (job.id) keeper.release(job.id);
+      }
     },
     {
       connection,
       prefix: options.prefix ?? DEFAULT_PREFIX,
       concurrency: 1,
-      ...(options.lockDuration === undefined ? {} : { lockDuration: options.lockDuration }),
+      lockDuration,
       ...(options.stalledInterval === undefined ? {} : { stalledInterval: options.stalledInterval }),
     },
   );
+  const keeper = startLockKeeper({
+    redisUrl: options.redisUrl,
+    stalledKey: worker.keys.stalled,
+    lockDurationMs: lockDuration,
+  });
   options.logger.info({ device: runtime.device, queue: EVALUATION_QUEUE }, 'evaluation worker started');
   worker.on('failed', (job, error) =>
     options.logger.warn({ evaluationId: job?.data.evaluationId, err: error }, 'evaluation failed'),
@@ -202,6 +215,7 @@ export async function startEvaluationWorker(
   return {
     async close() {
       await worker.close();
+      await keeper.close();
       await runtime.close();
       connection.disconnect();
     },

@@ -34,6 +34,7 @@ import { createRuntime, type Device, type Runtime } from '@rlhf/runtime';
 import { PAUSE, SHUTDOWN, StageAbortedError } from '@rlhf/stage-kit';
 import { DelayedError, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { StageContext, StageRunners } from './context.js';
+import { startLockKeeper } from './lock-keeper.js';
 import { createOutbox } from './outbox.js';
 import { retryOnStoreFault, STORE_RETRY_DELAYS_MS } from './store-faults.js';
 import type { Tasks } from './tasks.js';
@@ -63,6 +64,8 @@ export interface WorkerOptions {
   stalledInterval?: number;
   /** Times a job may be re-taken after its worker died before it fails (default 1). */
   maxStalledCount?: number;
+  /** Longest synchronous block of the main thread the job's lock outlives (lock-keeper.ts; default 10 minutes). */
+  maxBlockMs?: number;
   heartbeatIntervalMs?: number;
   /** Least time between two progress reports of a stage (default 2 s). */
   progressIntervalMs?: number;
@@ -145,6 +148,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const stage = { runId: data.runId, stageId: data.stageId };
     const log = logger.child({ runId: data.runId, stageId: data.stageId, kind: data.kind });
     active = { jobId: job.id ?? data.stageId, ...stage };
+    // The lock is renewed off the main thread too: a long graph build does not let it lapse.
+    if (job.id && token) keeper.hold(job.id, `${worker.toKey(job.id)}:lock`, token);
     outbox.newStage();
     void beat();
     try {
@@ -242,11 +247,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       log.error({ err: error, willRetry }, 'stage failed');
       throw error;
     } finally {
+      if (job.id) keeper.release(job.id);
       active = null;
       void beat();
     }
   }
 
+  const lockDuration = options.lockDuration ?? 30_000;
   const worker = new Worker<StageJobData, StageJobResult>(
     STAGE_QUEUE,
     (job, token, signal) => processStage(job, token, signal ?? new AbortController().signal),
@@ -255,12 +262,18 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       prefix,
       concurrency: 1,
       name: workerId,
-      lockDuration: options.lockDuration ?? 30_000,
+      lockDuration,
       stalledInterval: options.stalledInterval ?? 30_000,
       maxStalledCount: options.maxStalledCount ?? 1,
       autorun: false,
     },
   );
+  const keeper = startLockKeeper({
+    redisUrl: options.redisUrl,
+    stalledKey: worker.keys.stalled,
+    lockDurationMs: lockDuration,
+    ...(options.maxBlockMs === undefined ? {} : { maxBlockMs: options.maxBlockMs }),
+  });
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
 
   const unsubscribe = await subscribeCancel(
@@ -293,6 +306,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         const closed = worker.close(); // takes no new job; resolves when the running one has returned
         worker.cancelAllJobs('shutdown');
         await closed;
+        await keeper.close();
         await unsubscribe();
         await unsubscribePause();
         await removeHeartbeat(redis, workerId, prefix);
