@@ -1,9 +1,11 @@
 // Prompt-tuning runs served (issue 14): two prompt-tuning SFT runs on one uploaded tiny Llama (real API, stage
 // worker and inference consumer) answer OpenAI text completions, through the official `openai` client, as a
 // float64 reference forward on [virtual tokens ; prompt] decodes greedily (tokens and log-probs), from one loaded
-// base; the run's POST /v1/runs/:id/generate samples with the same virtual tokens.
+// base; the run's POST /v1/runs/:id/generate samples with the same virtual tokens; the prompt's PEFT files uploaded
+// alone on the registered base answer as the run does, bad ones are 400 naming the field.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeTar } from '@rlhf/artifacts';
 import { createLogger } from '@rlhf/config';
 import { createApiClient, waitForRun } from '@rlhf/demo';
 import {
@@ -181,5 +183,54 @@ describe('prompt-tuning runs as ft: models', () => {
     expect(inference.loadedAdapters()).toEqual(keys);
     // The two prompts trained apart: their log-probs differ, so each was served with its own.
     expect(Math.max(...served[0].map((lp, t) => Math.abs(lp - (served[1][t] ?? 0))))).toBeGreaterThan(1e-3);
+
+    // The first run's prompt uploaded alone on the registered base (PEFT's two files): served as that run is;
+    // bad configs are 400 naming the field, nothing stored.
+    const at = join(api.artifactDir, keys[0], 'adapter');
+    const json = JSON.parse(readFileSync(join(at, ADAPTER_CONFIG), 'utf8'));
+    const weightsFile = new Uint8Array(readFileSync(join(at, ADAPTER_WEIGHTS)));
+    const upload = (name: string, edit: object) =>
+      api.app.inject({
+        method: 'POST',
+        url: `/v1/models?name=${name}`,
+        headers: { ...team.headers, 'content-type': 'application/x-tar' },
+        payload: Buffer.from(
+          writeTar({
+            [`my-prompt/${ADAPTER_CONFIG}`]: new TextEncoder().encode(
+              JSON.stringify({ ...json, base_model_name_or_path: 'prompt-base', ...edit }),
+            ),
+            [`my-prompt/${ADAPTER_WEIGHTS}`]: weightsFile,
+          }),
+        ),
+      });
+    const models = await api.app.services.prisma.model.count({ where: { teamId: team.team.id } });
+    for (const [edit, field] of [
+      [{ token_dim: 7 }, 'adapter/adapter_config.json/token_dim'],
+      [{ num_virtual_tokens: 0 }, 'adapter/adapter_config.json/num_virtual_tokens'],
+      [{ num_virtual_tokens: P + 1 }, `adapter/adapter_model.safetensors/${PROMPT_EMBEDDINGS}`],
+      [{ base_model_name_or_path: 'nowhere' }, 'adapter/adapter_config.json/base_model_name_or_path'],
+    ] as const) {
+      const refused = await upload('bad-prompt', edit);
+      expect(refused.statusCode, JSON.stringify(edit)).toBe(400);
+      expect(refused.json().error.field).toBe(field);
+    }
+    expect(await api.app.services.prisma.model.count({ where: { teamId: team.team.id } })).toBe(models);
+    expect(await api.app.services.artifacts.list('uploads/models/')).toEqual([]);
+    const alone = await upload('prompt-alone', {});
+    expect(alone.statusCode, alone.body).toBe(201);
+    const fromUpload = await client.completions.create({
+      model: 'prompt-alone',
+      prompt: PROMPT,
+      max_tokens: NEW,
+      temperature: 0,
+      logprobs: 0,
+    });
+    const uploaded = fromUpload.choices[0].logprobs?.token_logprobs ?? [];
+    expect(uploaded.length).toBe(served[0].length);
+    const uploadDiff = Math.max(...uploaded.map((lp, t) => Math.abs((lp as number) - served[0][t])));
+    console.log(
+      `the prompt uploaded alone vs its run's ft: model: log-probs within ${uploadDiff.toExponential(2)}`,
+    );
+    expect(uploadDiff).toBeLessThanOrEqual(1e-6);
   }, 600_000);
 });

@@ -1,4 +1,4 @@
-// A registered model may carry a PEFT LoRA adapter: `adapter/adapter_config.json` + `adapter/adapter_model.safetensors`
+// A registered model may carry a PEFT LoRA adapter (or a PROMPT_TUNING one, served with its virtual tokens): `adapter/adapter_config.json` + `adapter/adapter_model.safetensors`
 // beside the base's files (what `model.save_pretrained(dir + '/adapter')` writes next to the base). It is read
 // against the base at upload (peft_type, r, target modules, every tensor's shape, no unknown key), and a run's first
 // SFT stage with `lora` starts from it, so that stage's lora must describe the same adapter (r, targets, saved modules).
@@ -14,7 +14,9 @@ import {
   LoraError,
   loraSettingsFromPeft,
   loraSettingsOf,
+  PROMPT_EMBEDDINGS,
   peftAdapterFromFiles,
+  promptTuningFromFiles,
 } from '@rlhf/model';
 import type { ArtifactStore } from '@rlhf/artifacts';
 import type { PrismaClient } from '@rlhf/db';
@@ -25,9 +27,22 @@ export const ADAPTER_FILES = [`adapter/${ADAPTER_CONFIG}`, `adapter/${ADAPTER_WE
 
 /** The file of the directory a LoraError of peftAdapterFromFiles is about: a tensor key is the weights'. */
 const fileOf = (field: string): string =>
-  field !== ADAPTER_CONFIG && (field === ADAPTER_WEIGHTS || !/^[a-z_]+$/.test(field))
+  field !== ADAPTER_CONFIG &&
+  (field === ADAPTER_WEIGHTS || field === PROMPT_EMBEDDINGS || !/^[a-z_]+$/.test(field))
     ? ADAPTER_FILES[1]
     : ADAPTER_FILES[0];
+
+/** Whether PEFT's adapter_config.json is a prompt-tuning one (else it is read as LoRA). */
+export function isPromptTuningConfig(bytes: Uint8Array): boolean {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes))?.peft_type === 'PROMPT_TUNING';
+  } catch {
+    return false; // the LoRA reader names the bad JSON
+  }
+}
+
+/** Our settings' names in a LoraError of promptTuningFromFiles, as PEFT's config spells them. */
+const PEFT_FIELDS: Record<string, string> = { numVirtualTokens: 'num_virtual_tokens' };
 
 /** 400 unless the upload's adapter (when it has one, both files) reads onto this base; names file and field/tensor. */
 export function checkUploadedAdapter(files: ReadonlyMap<string, Uint8Array>, config: GptConfig): void {
@@ -41,21 +56,24 @@ export function checkUploadedAdapter(files: ReadonlyMap<string, Uint8Array>, con
       `${missing}: missing (an adapter needs both PEFT files)`,
       missing,
     );
+  const peft = {
+    [ADAPTER_CONFIG]: files.get(ADAPTER_FILES[0]) as Uint8Array,
+    [ADAPTER_WEIGHTS]: files.get(ADAPTER_FILES[1]) as Uint8Array,
+  };
   try {
-    peftAdapterFromFiles(config, {
-      [ADAPTER_CONFIG]: files.get(ADAPTER_FILES[0]) as Uint8Array,
-      [ADAPTER_WEIGHTS]: files.get(ADAPTER_FILES[1]) as Uint8Array,
-    });
+    // A PEFT PROMPT_TUNING adapter (virtual tokens) or a LoRA one.
+    if (isPromptTuningConfig(peft[ADAPTER_CONFIG])) promptTuningFromFiles(config, peft);
+    else peftAdapterFromFiles(config, peft);
   } catch (error) {
     if (!(error instanceof LoraError)) throw error;
-    const file = fileOf(error.field);
-    const field =
-      error.field === ADAPTER_CONFIG || error.field === ADAPTER_WEIGHTS ? file : `${file}/${error.field}`;
+    const named = PEFT_FIELDS[error.field] ?? error.field;
+    const file = fileOf(named);
+    const field = named === ADAPTER_CONFIG || named === ADAPTER_WEIGHTS ? file : `${file}/${named}`;
     throw new ApiError(400, 'invalid_model', `${file}: ${error.message}`, field);
   }
 }
 
-/** The stored adapter's settings of a registered model (null: it has none). */
+/** The stored LoRA adapter's settings of a registered model (null: it has none, or a prompt-tuning one). */
 export async function storedAdapterSettings(
   artifacts: ArtifactStore,
   model: { key: string; files: unknown; config: unknown },
@@ -64,6 +82,7 @@ export async function storedAdapterSettings(
   if (!names.some((f) => f.name === ADAPTER_FILES[0])) return null;
   const path = isAbsolute(model.key) ? model.key : artifacts.path(model.key);
   const json = JSON.parse(await readFile(`${path}/${ADAPTER_FILES[0]}`, 'utf8'));
+  if (json?.peft_type === 'PROMPT_TUNING') return null; // served, not continued: a run starts from the base
   return loraSettingsFromPeft(model.config as GptConfig, json);
 }
 

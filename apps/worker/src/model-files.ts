@@ -45,7 +45,7 @@ export async function tokenizerAt(artifacts: ArtifactStore, dir: string | undefi
   return new ByteTokenizer();
 }
 
-/** A registered model's PEFT adapter (`dir`/adapter/, checked at upload and again here), else undefined. */
+/** A registered model's PEFT LoRA adapter (`dir`/adapter/, checked at upload and again here), else undefined. */
 export async function adapterAt(
   artifacts: ArtifactStore,
   dir: string,
@@ -57,5 +57,8 @@ export async function adapterAt(
     [ADAPTER_CONFIG]: new Uint8Array(await readFile(join(at, ADAPTER_CONFIG))),
     [ADAPTER_WEIGHTS]: new Uint8Array(await readFile(join(at, ADAPTER_WEIGHTS))),
   };
+  // A prompt-tuning adapter is served, not continued: a LoRA stage on that model starts from its base weights.
+  if (JSON.parse(new TextDecoder().decode(files[ADAPTER_CONFIG])).peft_type === 'PROMPT_TUNING')
+    return undefined;
   return peftAdapterFromFiles(config, files).adapter;
 }
