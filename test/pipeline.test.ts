@@ -1,9 +1,6 @@
 // End to end over HTTP with real workers on the CPU: the full SFT -> RM -> PPO pipeline learns the synthetic
 // task; a worker killed with SIGKILL mid-stage is replaced and the stage resumes from its checkpoint; a cancel
 // stops a running stage within seconds.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { createLogger } from '@rlhf/config';
 import { PpoMetrics } from '@rlhf/contracts';
 import {
   type ApiClient,
@@ -14,33 +11,16 @@ import {
   summarize,
   waitForRun,
 } from '@rlhf/demo';
-import { sortDigitsFiles, tasks } from '@rlhf/examples';
+import { sortDigitsFiles } from '@rlhf/examples';
 import { createRedis, tailEvents } from '@rlhf/queue';
-import { type RunningWorker, runners, startWorker } from '@rlhf/worker';
+import type { RunningWorker } from '@rlhf/worker';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { baseUrl, createTestTeam, startApi, type TestApi } from './api-helpers.js';
+import { spawnTestWorker, startTestWorker, type WorkerLocks } from './worker-helpers.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const WORKER_MAIN = fileURLToPath(new URL('../apps/worker/src/main.ts', import.meta.url));
-const EXAMPLE_TASKS = fileURLToPath(new URL('../examples/sort-digits/index.ts', import.meta.url));
-const logger = createLogger('pipeline-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 // Crash recovery in seconds instead of a minute.
-const FAST_LOCKS = { lockDuration: 1500, stalledInterval: 1000, heartbeatIntervalMs: 200 };
-
-function inProcessWorker(api: TestApi, workerId: string): Promise<RunningWorker> {
-  return startWorker({
-    redisUrl: REDIS_URL,
-    artifactDir: api.artifactDir,
-    device: 'cpu',
-    workerId,
-    runners,
-    tasks,
-    logger,
-    prefix: api.prefix,
-    ...FAST_LOCKS,
-  });
-}
+const FAST_LOCKS: WorkerLocks = { lockDuration: 1500, stalledInterval: 1000, heartbeatIntervalMs: 200 };
 
 async function clientFor(api: TestApi): Promise<ApiClient> {
   const team = await createTestTeam(api.app);
@@ -52,7 +32,7 @@ describe('the full pipeline over HTTP', () => {
   let worker: RunningWorker;
   beforeAll(async () => {
     api = await startApi();
-    worker = await inProcessWorker(api, 'pipeline-worker');
+    worker = await startTestWorker(api, 'pipeline-worker', FAST_LOCKS);
   });
   afterAll(async () => {
     await worker?.close();
@@ -133,41 +113,6 @@ describe('the full pipeline over HTTP', () => {
   });
 });
 
-/** A worker in its own process (the default runners: the real trainers), so the test can SIGKILL it. */
-function spawnWorker(api: TestApi, workerId: string): { child: ChildProcess; exited: Promise<unknown> } {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      WORKER_MAIN,
-      '--device',
-      'cpu',
-      '--prefix',
-      api.prefix,
-      '--tasks',
-      EXAMPLE_TASKS,
-      '--lock-duration',
-      String(FAST_LOCKS.lockDuration),
-      '--stalled-interval',
-      String(FAST_LOCKS.stalledInterval),
-      '--heartbeat-interval',
-      String(FAST_LOCKS.heartbeatIntervalMs),
-    ],
-    {
-      env: {
-        ...process.env,
-        REDIS_URL,
-        ARTIFACT_DIR: api.artifactDir,
-        WORKER_ID: workerId,
-        LOG_LEVEL: 'warn',
-      },
-      stdio: 'ignore',
-    },
-  );
-  return { child, exited: new Promise((resolve) => child.once('exit', resolve)) };
-}
-
 async function sftOnlyRun(client: ApiClient, config: Record<string, unknown>) {
   const { readFile } = await import('node:fs/promises');
   const dataset = await client.uploadDataset('sft', 'sft', await readFile(sortDigitsFiles.sft, 'utf8'));
@@ -198,19 +143,19 @@ describe('workers that die or are stopped', () => {
       checkpointEvery: 40,
       evalEvery: 500,
     });
-    const doomed = spawnWorker(api, 'doomed');
+    const doomed = spawnTestWorker(api, 'doomed', { locks: FAST_LOCKS });
     // Killed once a checkpoint exists and training went on past it.
     await pollUntil(async () => ((await client.getRun(run.id)).stages[0].step >= 60 ? true : null));
     doomed.child.kill('SIGKILL');
     await doomed.exited;
 
-    workers.push(await inProcessWorker(api, 'rescuer'));
+    workers.push(await startTestWorker(api, 'rescuer', FAST_LOCKS));
     const done = await waitForRun(client, run.id, () => {}, { timeoutMs: 180_000 });
     expect(done.status).toBe('succeeded');
     expect(done.stages[0].step).toBe(1000);
 
     // The rescuer started from a checkpoint, not from step 0.
-    const redis = createRedis(REDIS_URL);
+    const redis = createRedis(api.options.redisUrl);
     try {
       const events = (await tailEvents(redis, '0', { prefix: api.prefix, count: 10_000 })).map(
         (e) => e.event,
@@ -234,7 +179,7 @@ describe('workers that die or are stopped', () => {
   test('cancel stops a running stage within 10 s and the run is cancelled', async () => {
     const client = await clientFor(api);
     const run = await sftOnlyRun(client, { maxSteps: 5000, stepsPerCall: 10, checkpointEvery: 1000 });
-    if (workers.length === 0) workers.push(await inProcessWorker(api, 'rescuer'));
+    if (workers.length === 0) workers.push(await startTestWorker(api, 'rescuer', FAST_LOCKS));
     await pollUntil(async () => ((await client.getRun(run.id)).stages[0].step > 0 ? true : null));
     const started = Date.now();
     await client.cancelRun(run.id);

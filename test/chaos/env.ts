@@ -1,24 +1,27 @@
 // The chaos suite's service: a real API (its own database, Redis namespace and artifact directory), real
 // workers (child processes running the real trainers, so they can be killed with SIGKILL, or in-process ones
 // for disk faults), the sort-digits datasets, and a log of every worker event with the time it was seen.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import type { ApiOptions } from '@rlhf/api';
 import { createLogger } from '@rlhf/config';
-import { sortDigitsFiles, tasks } from '@rlhf/examples';
+import { sortDigitsFiles } from '@rlhf/examples';
 import { createRedis, type StageEvent, tailEvents } from '@rlhf/queue';
-import { type RunningWorker, runners, startWorker, type WorkerOptions } from '@rlhf/worker';
+import type { RunningWorker, WorkerOptions } from '@rlhf/worker';
 import { createTestTeam, startApi, type TestApi, type TestTeam, waitFor } from '../api-helpers.js';
+import { spawnTestWorker, startTestWorker, type WorkerLocks, type WorkerProcess } from '../worker-helpers.js';
 
-const WORKER_MAIN = fileURLToPath(new URL('../../apps/worker/src/main.ts', import.meta.url));
-const EXAMPLE_TASKS = fileURLToPath(new URL('../../examples/sort-digits/index.ts', import.meta.url));
+export type { WorkerProcess };
+
 /**
  * Crash recovery in seconds instead of a minute (BullMQ lock, stall check, heartbeat). The lock is 10 s, not
  * less: building a stage's graphs blocks the worker's event loop for seconds on a loaded machine, and a lock
  * not renewed in time makes BullMQ take the live job for stalled (a 1.5 s lock failed a finished stage).
  */
-export const FAST_LOCKS = { lockDuration: 10_000, stalledInterval: 1000, heartbeatIntervalMs: 200 };
+export const FAST_LOCKS: WorkerLocks = {
+  lockDuration: 10_000,
+  stalledInterval: 1000,
+  heartbeatIntervalMs: 200,
+};
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -26,13 +29,6 @@ export interface SeenEvent {
   event: StageEvent;
   /** Date.now() when the collector read it from the stream. */
   at: number;
-}
-
-export interface WorkerProcess {
-  workerId: string;
-  child: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output(): string;
 }
 
 export type StageKind = 'sft' | 'reward_model' | 'dpo' | 'pro' | 'raft' | 'grpo' | 'ppo';
@@ -178,63 +174,13 @@ export async function createChaosEnv(options: ChaosEnvOptions = {}) {
     },
     /** `main.ts` in a child process with the real trainers and the sort-digits task. */
     spawnWorker(workerId: string): WorkerProcess {
-      const flags = Object.entries({
-        '--lock-duration': FAST_LOCKS.lockDuration,
-        '--stalled-interval': FAST_LOCKS.stalledInterval,
-        '--heartbeat-interval': FAST_LOCKS.heartbeatIntervalMs,
-      }).flatMap(([flag, value]) => [flag, String(value)]);
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          WORKER_MAIN,
-          '--device',
-          'cpu',
-          '--prefix',
-          api.prefix,
-          '--tasks',
-          EXAMPLE_TASKS,
-          ...flags,
-        ],
-        {
-          env: {
-            ...process.env,
-            REDIS_URL: redisUrl,
-            ARTIFACT_DIR: api.artifactDir,
-            WORKER_ID: workerId,
-            LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      let output = '';
-      const keep = (chunk: Buffer) => {
-        output = (output + chunk.toString()).slice(-20_000);
-      };
-      child.stdout?.on('data', keep);
-      child.stderr?.on('data', keep);
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-        child.once('exit', (code, signal) => resolve({ code, signal })),
-      );
-      const proc = { workerId, child, exited, output: () => output };
+      const proc = spawnTestWorker(api, workerId, { locks: FAST_LOCKS, redisUrl });
       children.push(proc);
       return proc;
     },
     /** A worker in this process (the real trainers), e.g. with a file system hook on its artifact store. */
     async startWorker(workerId: string, overrides: Partial<WorkerOptions> = {}): Promise<RunningWorker> {
-      const worker = await startWorker({
-        redisUrl,
-        artifactDir: api.artifactDir,
-        device: 'cpu',
-        workerId,
-        runners,
-        tasks,
-        logger,
-        prefix: api.prefix,
-        ...FAST_LOCKS,
-        ...overrides,
-      });
+      const worker = await startTestWorker(api, workerId, { redisUrl, logger, ...FAST_LOCKS, ...overrides });
       inProcess.push(worker);
       return worker;
     },
