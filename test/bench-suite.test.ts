@@ -30,6 +30,7 @@ test('bench/suite.ts at a tiny shape: tokens/s, set-up and peak RSS of every mod
     const tokens = { generate: 24, 'sft-unfused': 24, 'sft-fused': 72, ppo: 24 }[l.mode as string];
     expect(l.tokensPerCall, what).toBe(tokens);
     expect(l.tokensPerSecond, what).toBeCloseTo(l.tokensPerCall / l.secondsPerCall, -1);
+    expect(l.cpuSecondsPerCall, what).toBeGreaterThan(0);
     expect(l.setupMs, what).toBeGreaterThan(0);
     expect(l.peakRssMiB, what).toBeGreaterThan(50);
     expect(l.machine.loadavg, what).toHaveLength(3);
