@@ -4,11 +4,11 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '@rlhf/config';
-import { type RunningInferenceWorker, startInferenceWorker } from '@rlhf/worker';
+import type { RunningInferenceWorker } from '@rlhf/worker';
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ADMIN_KEY, baseUrl, createTestTeam, startApi, type TestApi, tinyLlamaFiles } from './api-helpers.js';
+import { startTestInferenceWorker } from './worker-helpers.js';
 
 describe('admin models through the OpenAI-compatible API', () => {
   let api: TestApi;
@@ -27,14 +27,7 @@ describe('admin models through the OpenAI-compatible API', () => {
       headers: { authorization: `Bearer ${ADMIN_KEY}` },
     });
     expect(scan.statusCode, scan.body).toBe(200);
-    inference = await startInferenceWorker({
-      redisUrl: api.options.redisUrl,
-      artifactDir: api.artifactDir,
-      device: 'cpu',
-      workerId: 'admin-models-inference',
-      logger: createLogger('admin-models-inference', process.env.TEST_LOG_LEVEL ?? 'silent'),
-      prefix: api.prefix,
-    });
+    inference = await startTestInferenceWorker(api, 'admin-models-inference');
   });
   afterAll(async () => {
     await inference?.close();

@@ -2,24 +2,16 @@
 // inference consumer (the worker pool's, in this process) on tiny uploaded Llamas and a model fine-tuned through
 // the fine-tuning API: usage, streaming (first chunk before the last token), n, stop, seed, logprobs, model
 // access, bad parameters, the team's concurrency limit, batching of 50 concurrent requests, client disconnects.
-import { createLogger } from '@rlhf/config';
 import { ByteTokenizer, hfModelFiles, initParams, presetConfig } from '@rlhf/model';
 import { inferenceKeys } from '@rlhf/queue';
-import { type RunningInferenceWorker, type RunningWorker, startInferenceWorker } from '@rlhf/worker';
+import type { RunningInferenceWorker } from '@rlhf/worker';
 import { Redis } from 'ioredis';
-import OpenAI, { BadRequestError, NotFoundError, RateLimitError, toFile } from 'openai';
+import type OpenAI from 'openai';
+import { BadRequestError, NotFoundError, RateLimitError, toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  baseUrl,
-  createTestTeam,
-  registerModel,
-  startApi,
-  type TestApi,
-  type TestTeam,
-} from './api-helpers.js';
-import { startTestWorker } from './worker-helpers.js';
+import { createTestTeam, registerModel, type TestApi, type TestTeam } from './api-helpers.js';
+import { openAiClient, type Serving, startServing } from './serving-helpers.js';
 
-const logger = createLogger('openai-chat-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 const ASK = [{ role: 'user' as const, content: 'sort: 3 1 2' }];
 const PROMPT_TOKENS = 1 + Buffer.byteLength('<|user|>\nsort: 3 1 2\n<|assistant|>\n'); // bos + the template's bytes
 
@@ -37,42 +29,27 @@ const idOf = (completionId: string) => completionId.replace(/^(chatcmpl|cmpl)-/,
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('chat and text completions with the official client', () => {
+  let serving: Serving;
   let api: TestApi;
-  let worker: RunningWorker;
   let inference: RunningInferenceWorker;
   let team: TestTeam;
   let client: OpenAI;
   let other: OpenAI;
   let redis: Redis;
   beforeAll(async () => {
-    api = await startApi();
-    worker = await startTestWorker(api, 'chat-stage-worker');
-    inference = await startInferenceWorker({
-      redisUrl: api.options.redisUrl,
-      artifactDir: api.artifactDir,
-      device: 'cpu',
-      workerId: 'chat-inference',
-      logger,
-      prefix: api.prefix,
-      chunkTokens: 4,
-      maxBatch: 32,
-      models: 2, // three models in use below: the LRU evicts and reloads
-    });
-    const url = `${await baseUrl(api.app)}/v1`;
-    team = await createTestTeam(api.app, { requestsPerMinute: 10_000 });
+    // Three models in use below with two kept: the LRU evicts and reloads.
+    serving = await startServing('chat', { chunkTokens: 4, maxBatch: 32, models: 2 });
+    ({ api, inference, team, client } = serving);
     await registerModel(api.app, team.headers, 'tiny-llama');
     await registerModel(api.app, team.headers, 'long-llama', longLlamaFiles());
-    client = new OpenAI({ baseURL: url, apiKey: team.key, maxRetries: 0 });
     const otherTeam = await createTestTeam(api.app);
     await registerModel(api.app, otherTeam.headers, 'their-llama');
-    other = new OpenAI({ baseURL: url, apiKey: otherTeam.key, maxRetries: 0 });
+    other = await openAiClient(api.app, otherTeam.key);
     redis = new Redis(api.options.redisUrl);
   });
   afterAll(async () => {
     redis?.disconnect();
-    await inference?.close();
-    await worker?.close();
-    await api?.close();
+    await serving?.close();
   });
 
   test('a chat completion in OpenAI shape with usage', async () => {

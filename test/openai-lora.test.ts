@@ -5,53 +5,28 @@
 // stage's model.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLogger } from '@rlhf/config';
 import { createApiClient, waitForRun } from '@rlhf/demo';
 import { generatePromptRows } from '@rlhf/examples';
-import { type RunningInferenceWorker, type RunningWorker, startInferenceWorker } from '@rlhf/worker';
-import OpenAI from 'openai';
+import type { RunningInferenceWorker } from '@rlhf/worker';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  baseUrl,
-  createTestTeam,
-  registerModel,
-  startApi,
-  type TestApi,
-  type TestTeam,
-  uploadDataset,
-} from './api-helpers.js';
-import { startTestWorker } from './worker-helpers.js';
+import { baseUrl, registerModel, type TestApi, type TestTeam, uploadDataset } from './api-helpers.js';
+import { type Serving, startServing } from './serving-helpers.js';
 
-const logger = createLogger('openai-lora-test', process.env.TEST_LOG_LEVEL ?? 'silent');
 const ASK = [{ role: 'user' as const, content: 'sort: 3 1 2' }];
 const ALL_LINEARS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
 
 describe('LoRA runs as ft: models', () => {
+  let serving: Serving;
   let api: TestApi;
-  let worker: RunningWorker;
   let inference: RunningInferenceWorker;
   let team: TestTeam;
   let client: OpenAI;
   beforeAll(async () => {
-    api = await startApi();
-    worker = await startTestWorker(api, 'lora-stage-worker');
-    inference = await startInferenceWorker({
-      redisUrl: api.options.redisUrl,
-      artifactDir: api.artifactDir,
-      device: 'cpu',
-      workerId: 'lora-inference',
-      logger,
-      prefix: api.prefix,
-      models: 3,
-    });
-    team = await createTestTeam(api.app, { requestsPerMinute: 10_000 });
-    client = new OpenAI({ baseURL: `${await baseUrl(api.app)}/v1`, apiKey: team.key, maxRetries: 0 });
+    serving = await startServing('lora', { models: 3 });
+    ({ api, inference, team, client } = serving);
   }, 120_000);
-  afterAll(async () => {
-    await inference?.close();
-    await worker?.close();
-    await api?.close();
-  });
+  afterAll(() => serving?.close());
 
   const ask = (model: string) =>
     client.chat.completions.create({ model, messages: ASK, max_tokens: 8, temperature: 0, logprobs: true });

@@ -1,13 +1,10 @@
-// top_logprobs over the official client, against an independent reference: a full forward of the same weights
-// (no KV cache, no Loop, no sampler) in float64, its log-softmax over each position, greedy decoding followed
-// step by step. Chat (`top_logprobs: k`) and text completions (`logprobs: k`).
-import { createLogger } from '@rlhf/config';
 import { ByteTokenizer, createForward, hfModelFiles, initParams, presetConfig } from '@rlhf/model';
 import { createRuntime, type Runtime } from '@rlhf/runtime';
-import { type RunningInferenceWorker, startInferenceWorker } from '@rlhf/worker';
+import type { RunningInferenceWorker } from '@rlhf/worker';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { baseUrl, createTestTeam, registerModel, startApi, type TestApi } from './api-helpers.js';
+import { startTestInferenceWorker } from './worker-helpers.js';
 
 const config = presetConfig('tiny'); // GPT-2 layout, byte vocabulary
 const params = initParams(config, 5);
@@ -26,14 +23,7 @@ describe('top_logprobs', () => {
   let client: OpenAI;
   beforeAll(async () => {
     api = await startApi();
-    inference = await startInferenceWorker({
-      redisUrl: api.options.redisUrl,
-      artifactDir: api.artifactDir,
-      device: 'cpu',
-      workerId: 'top-logprobs',
-      logger: createLogger('top-logprobs-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
-      prefix: api.prefix,
-    });
+    inference = await startTestInferenceWorker(api, 'top-logprobs');
     const team = await createTestTeam(api.app);
     const { 'README.md': _readme, ...files } = hfModelFiles({ config, params }, { tokenizer });
     await registerModel(api.app, team.headers, 'sharp-gpt', files);
