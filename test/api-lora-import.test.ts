@@ -389,6 +389,9 @@ describe('a PEFT adapter as a registered model', () => {
     console.log(`adapter uploaded alone vs with its base: log-probs within ${aloneDiff.toExponential(2)}`);
     expect(aloneDiff).toBeLessThanOrEqual(1e-6);
     expect(inference.loadedAdapters()).toContain(aloneRow.key);
+    // Its base files are the registered base's (hard links): served on that loaded base, not a second copy.
+    expect(inference.loadedModels()).toContain(baseRow.key);
+    expect(inference.loadedModels()).not.toContain(aloneRow.key);
 
     // A run whose lora is not the adapter's: 400 naming the field, no run stored.
     const runs = await api.app.services.prisma.run.count({ where: { teamId: team.team.id } });

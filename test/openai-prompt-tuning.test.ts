@@ -232,5 +232,7 @@ describe('prompt-tuning runs as ft: models', () => {
       `the prompt uploaded alone vs its run's ft: model: log-probs within ${uploadDiff.toExponential(2)}`,
     );
     expect(uploadDiff).toBeLessThanOrEqual(1e-6);
+    // Its base files are hard links of the registered base's: still the one loaded base.
+    expect(inference.loadedModels()).toEqual([registered.key]);
   }, 600_000);
 });

@@ -1,6 +1,8 @@
 // Models the inference consumer serves: loaded once from the artifact store, kept in a small LRU of bases, each with
 // its generation sessions (LoRA and prompt-tuning adapters ride on their base: inference-adapters.ts). A chunk call samples a few tokens for a batch of rows, each row with its own random
 // stream, so a row's tokens depend on its seed only — not on which requests shared its batch or chunk.
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   buildGenerationGraph,
   type GptConfig,
@@ -133,6 +135,20 @@ export interface ModelCache {
   close(): Promise<void>;
 }
 
+/**
+ * What a model directory's weights are: its files' (device, inode). The store writes by rename, so one inode is one
+ * content: an adapter's directory whose base files are hard links of a registered model's shares that loaded base.
+ */
+async function baseIdentity(dir: string): Promise<string> {
+  const files = (await readdir(dir, { withFileTypes: true }))
+    .filter((e) => e.isFile() && !e.name.startsWith('.')) // not adapter/, nor the store's .sha256 sidecars
+    .map((e) => e.name)
+    .sort();
+  if (files.length === 0) return dir;
+  const stats = await Promise.all(files.map((name) => stat(join(dir, name))));
+  return files.map((name, i) => `${name}:${stats[i].dev}:${stats[i].ino}`).join('|');
+}
+
 /** A loaded base: its weights converted once, and a generation session per adapter shape (none: plain). */
 interface LoadedBase {
   config: GptConfig;
@@ -150,7 +166,10 @@ const ADAPTERS_KEPT = 64;
  * unmerged: several adapters of one base share one loaded base and one session per adapter shape.
  */
 export function createModelCache(runtime: Runtime, artifactDir: string, capacity: number): ModelCache {
+  // By identity (baseIdentity): directories of hard-linked files (an adapter uploaded alone) are one base.
   const bases = new Map<string, Promise<LoadedBase>>();
+  const names = new Map<string, string>(); // identity -> the key it was loaded from
+  const identities = new Map<string, Promise<string>>(); // key -> identity (model directories never change)
   // null: the directory is a plain model (or its adapter's base is not servable: its merged model is).
   const adapters = new Map<string, Promise<ServedAdapter | null>>();
   const adapterKeys = new Set<string>(); // the keys in `adapters` that are adapters
@@ -175,19 +194,34 @@ export function createModelCache(runtime: Runtime, artifactDir: string, capacity
       },
       () => {},
     );
+  function identityOf(key: string): Promise<string> {
+    let identity = identities.get(key);
+    if (!identity) {
+      identity = baseIdentity(storedDir(artifactDir, key)).catch(() => key); // missing: the load says why
+      if (identities.size > 4 * ADAPTERS_KEPT) identities.clear();
+      identities.set(key, identity);
+    }
+    return identity;
+  }
   /** The base from the LRU (loaded when missing), most recently used now. */
   async function baseOf(key: string): Promise<LoadedBase> {
-    let base = bases.get(key);
+    const id = await identityOf(key);
+    let base = bases.get(id);
     if (base) {
-      bases.delete(key); // re-inserted below: Map order is the recency order
+      bases.delete(id); // re-inserted below: Map order is the recency order
     } else {
       base = loadBase(key);
-      base.catch(() => bases.delete(key)); // a failed load is retried by the next request
+      names.set(id, key);
+      base.catch(() => {
+        bases.delete(id); // a failed load is retried by the next request
+        identities.delete(key);
+      });
     }
-    bases.set(key, base);
+    bases.set(id, base);
     while (bases.size > capacity) {
       const [oldest, evicted] = bases.entries().next().value as [string, Promise<LoadedBase>];
       bases.delete(oldest);
+      names.delete(oldest);
       await releaseBase(evicted);
     }
     return base;
@@ -253,11 +287,13 @@ export function createModelCache(runtime: Runtime, artifactDir: string, capacity
         feeds: adapter ? { ...base.feeds, ...adapter.feeds } : base.feeds,
       };
     },
-    loaded: () => [...bases.keys()],
+    loaded: () => [...bases.keys()].map((id) => names.get(id) ?? id),
     adapters: () => [...adapters.keys()].filter((key) => adapterKeys.has(key)),
     async close() {
       for (const base of bases.values()) await releaseBase(base);
       bases.clear();
+      names.clear();
+      identities.clear();
       adapters.clear();
       adapterKeys.clear();
     },
