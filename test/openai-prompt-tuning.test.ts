@@ -2,7 +2,8 @@
 // worker and inference consumer) answer OpenAI text completions, through the official `openai` client, as a
 // float64 reference forward on [virtual tokens ; prompt] decodes greedily (tokens and log-probs), from one loaded
 // base; the run's POST /v1/runs/:id/generate samples with the same virtual tokens; the prompt's PEFT files uploaded
-// alone on the registered base answer as the run does, bad ones are 400 naming the field.
+// alone on the registered base, and the stage's model.tar re-imported, answer as the run does; bad ones are 400
+// naming the field.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeTar } from '@rlhf/artifacts';
@@ -234,5 +235,36 @@ describe('prompt-tuning runs as ft: models', () => {
     expect(uploadDiff).toBeLessThanOrEqual(1e-6);
     // Its base files are hard links of the registered base's: still the one loaded base.
     expect(inference.loadedModels()).toEqual([registered.key]);
+
+    // The prompt stage's model.tar (its base unchanged + adapter/) re-imports as base + prompt: it answers the same.
+    const stageId = (await runs.getRun(runIds[0])).stages[0].id;
+    const download = await api.app.inject({
+      method: 'GET',
+      url: `/v1/runs/${runIds[0]}/stages/${stageId}/model.tar`,
+      headers: team.headers,
+    });
+    expect(download.statusCode).toBe(200);
+    const reimport = await api.app.inject({
+      method: 'POST',
+      url: '/v1/models?name=prompt-stage-tar',
+      headers: { ...team.headers, 'content-type': 'application/x-tar' },
+      payload: download.rawPayload,
+    });
+    expect(reimport.statusCode, reimport.body).toBe(201);
+    const fromTar = await client.completions.create({
+      model: 'prompt-stage-tar',
+      prompt: PROMPT,
+      max_tokens: NEW,
+      temperature: 0,
+      logprobs: 0,
+    });
+    const tarLogprobs = fromTar.choices[0].logprobs?.token_logprobs ?? [];
+    expect(fromTar.choices[0].text).toBe(fromUpload.choices[0].text);
+    expect(tarLogprobs.length).toBe(served[0].length);
+    const tarDiff = Math.max(...tarLogprobs.map((lp, t) => Math.abs((lp as number) - served[0][t])));
+    console.log(
+      `the prompt stage's model.tar re-imported vs its ft: model: log-probs within ${tarDiff.toExponential(2)}`,
+    );
+    expect(tarDiff).toBeLessThanOrEqual(1e-5);
   }, 600_000);
 });
