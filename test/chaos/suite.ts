@@ -5,7 +5,7 @@
 import { createTestDatabase, type TestDatabase } from '@rlhf/db';
 import { describe, expect, inject, test } from 'vitest';
 import { diskFault, injectedControl, tmpfsControl, type DiskMode } from './disk.js';
-import { createChaosEnv, type StageKind } from './env.js';
+import { type ChaosEnv, type ChaosEnvOptions, createChaosEnv, type StageKind } from './env.js';
 import { apiRestart, postgresOutage, redisRestart, workerKills } from './faults.js';
 import { type FaultReport, writeReport } from './measure.js';
 import {
@@ -41,25 +41,45 @@ function expectClean(report: FaultReport): void {
   expect(report.recoverMs.each.length, 'recoveries measured').toBe(report.trials);
 }
 
+/** One fault's trials on a fresh env: the report is written and must be clean; the hooks release what a test made. */
+interface FaultTest<R extends FaultReport> {
+  env?: ChaosEnvOptions;
+  run(env: ChaosEnv): Promise<R>;
+  beforeClose?(env: ChaosEnv): Promise<void> | void;
+  afterClose?(): Promise<void> | void;
+}
+
+async function cleanReport<R extends FaultReport>(s: ChaosSettings, t: FaultTest<R>): Promise<R> {
+  const env = await createChaosEnv({ configs: s.configs, ...t.env });
+  try {
+    const report = await t.run(env);
+    await writeReport(s.reportPath, report);
+    expectClean(report);
+    return report;
+  } finally {
+    await t.beforeClose?.(env);
+    await env.close();
+    await t.afterClose?.();
+  }
+}
+
 export function chaosSuite(s: ChaosSettings): void {
+  const outage = {
+    trials: s.outageTrials,
+    kinds: s.outageKinds,
+    downMs: s.downMs,
+    runTimeoutMs: s.runTimeoutMs,
+  };
   describe('chaos', () => {
     test(
       `kill -9 of a worker in every stage kind (${s.killTrials} trials)`,
       async () => {
-        const env = await createChaosEnv({ configs: s.configs });
-        try {
-          const report = await workerKills(env, {
-            trials: s.killTrials,
-            kinds: s.killKinds,
-            runTimeoutMs: s.runTimeoutMs,
-          });
-          await writeReport(s.reportPath, report);
-          expectClean(report);
-          expect(report.trials).toBe(s.killTrials);
-          expect(report.stepsRedone).toBeGreaterThan(0); // killed past a checkpoint: work was redone
-        } finally {
-          await env.close();
-        }
+        const report = await cleanReport(s, {
+          run: (env) =>
+            workerKills(env, { trials: s.killTrials, kinds: s.killKinds, runTimeoutMs: s.runTimeoutMs }),
+        });
+        expect(report.trials).toBe(s.killTrials);
+        expect(report.stepsRedone).toBeGreaterThan(0); // killed past a checkpoint: work was redone
       },
       s.testTimeoutMs,
     );
@@ -67,19 +87,7 @@ export function chaosSuite(s: ChaosSettings): void {
     test(
       'API restart mid-run',
       async () => {
-        const env = await createChaosEnv({ configs: s.configs });
-        try {
-          const report = await apiRestart(env, {
-            trials: s.outageTrials,
-            kinds: s.outageKinds,
-            downMs: s.downMs,
-            runTimeoutMs: s.runTimeoutMs,
-          });
-          await writeReport(s.reportPath, report);
-          expectClean(report);
-        } finally {
-          await env.close();
-        }
+        await cleanReport(s, { run: (env) => apiRestart(env, outage) });
       },
       s.testTimeoutMs,
     );
@@ -88,24 +96,11 @@ export function chaosSuite(s: ChaosSettings): void {
       'Redis restart mid-run (stream, groups and queue wiped)',
       async () => {
         const redis = await privateRedis();
-        const env = await createChaosEnv({
-          api: { redisUrl: redis.url },
-          redisUrl: redis.url,
-          configs: s.configs,
+        await cleanReport(s, {
+          env: { api: { redisUrl: redis.url }, redisUrl: redis.url },
+          run: (env) => redisRestart(env, redis, outage),
+          afterClose: () => redis.close(),
         });
-        try {
-          const report = await redisRestart(env, redis, {
-            trials: s.outageTrials,
-            kinds: s.outageKinds,
-            downMs: s.downMs,
-            runTimeoutMs: s.runTimeoutMs,
-          });
-          await writeReport(s.reportPath, report);
-          expectClean(report);
-        } finally {
-          await env.close();
-          await redis.close();
-        }
       },
       s.testTimeoutMs,
     );
@@ -117,47 +112,40 @@ export function chaosSuite(s: ChaosSettings): void {
         const database: TestDatabase = await createTestDatabase({
           serverUrl: cluster?.serverUrl ?? inject('databaseUrl'),
         });
-        const env = await createChaosEnv({ api: { databaseUrl: database.url }, configs: s.configs });
         let cutting: NodeJS.Timeout | undefined;
-        try {
-          const name = new URL(database.url).pathname.slice(1);
-          // Without a cluster of its own the suite cuts every connection to its database for the outage.
-          const cut = async () => {
-            const { createPrisma } = await import('@rlhf/db');
-            const admin = createPrisma(inject('databaseUrl'));
-            await admin.$executeRaw`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${name}`;
-            await admin.$disconnect();
-          };
-          const pg = cluster
-            ? {
-                how: `pg_ctl stop -m immediate (a crash: every connection cut, recovery on start) of the suite's own Postgres cluster mid-stage, pg_ctl start ${s.downMs} ms later`,
-                fault: async () => cluster.crash(),
-                repair: async () => {
-                  cluster.start();
-                },
-              }
-            : {
-                how: `pg_terminate_backend of every connection to the suite's database every 100 ms for ${s.downMs} ms (no private cluster could be made)`,
-                fault: async () => {
-                  await cut();
-                  cutting = setInterval(() => void cut().catch(() => {}), 100);
-                },
-                repair: async () => clearInterval(cutting),
-              };
-          const report = await postgresOutage(env, pg.how, pg, {
-            trials: s.outageTrials,
-            kinds: s.outageKinds,
-            downMs: s.downMs,
-            runTimeoutMs: s.runTimeoutMs,
-          });
-          await writeReport(s.reportPath, report);
-          expectClean(report);
-        } finally {
-          clearInterval(cutting);
-          await env.close();
-          await database.drop().catch(() => {});
-          cluster?.close();
-        }
+        const name = new URL(database.url).pathname.slice(1);
+        // Without a cluster of its own the suite cuts every connection to its database for the outage.
+        const cut = async () => {
+          const { createPrisma } = await import('@rlhf/db');
+          const admin = createPrisma(inject('databaseUrl'));
+          await admin.$executeRaw`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${name}`;
+          await admin.$disconnect();
+        };
+        const pg = cluster
+          ? {
+              how: `pg_ctl stop -m immediate (a crash: every connection cut, recovery on start) of the suite's own Postgres cluster mid-stage, pg_ctl start ${s.downMs} ms later`,
+              fault: async () => cluster.crash(),
+              repair: async () => {
+                cluster.start();
+              },
+            }
+          : {
+              how: `pg_terminate_backend of every connection to the suite's database every 100 ms for ${s.downMs} ms (no private cluster could be made)`,
+              fault: async () => {
+                await cut();
+                cutting = setInterval(() => void cut().catch(() => {}), 100);
+              },
+              repair: async () => clearInterval(cutting),
+            };
+        await cleanReport(s, {
+          env: { api: { databaseUrl: database.url } },
+          run: (env) => postgresOutage(env, pg.how, pg, outage),
+          beforeClose: () => clearInterval(cutting),
+          afterClose: async () => {
+            await database.drop().catch(() => {});
+            cluster?.close();
+          },
+        });
       },
       s.testTimeoutMs,
     );
@@ -168,30 +156,27 @@ export function chaosSuite(s: ChaosSettings): void {
         async () => {
           const tmpfs = canMountTmpfs();
           let disk: ReturnType<typeof tmpfsDisk> | undefined;
-          const env = await createChaosEnv({
-            configs: s.configs,
-            prepareArtifactDir: (dir) => {
-              if (tmpfs) disk = tmpfsDisk(dir, '32m');
+          const report = await cleanReport(s, {
+            env: {
+              prepareArtifactDir: (dir) => {
+                if (tmpfs) disk = tmpfsDisk(dir, '32m');
+              },
+            },
+            run: (env) =>
+              diskFault(env, mode, disk ? tmpfsControl(disk, mode) : injectedControl(mode), {
+                trials: s.diskTrials,
+                downMs: s.downMs,
+                runTimeoutMs: s.runTimeoutMs,
+                retryDelaysMs: [250, 500, 1000, 2000, 4000, 4000, 4000, 4000],
+              }),
+            beforeClose: async (env) => {
+              await env.closeWorkers();
+              disk?.unmount(); // before the API removes its artifact directory
             },
           });
-          try {
-            const control = disk ? tmpfsControl(disk, mode) : injectedControl(mode);
-            const report = await diskFault(env, mode, control, {
-              trials: s.diskTrials,
-              downMs: s.downMs,
-              runTimeoutMs: s.runTimeoutMs,
-              retryDelaysMs: [250, 500, 1000, 2000, 4000, 4000, 4000, 4000],
-            });
-            await writeReport(s.reportPath, report);
-            expectClean(report);
-            expect(report.tmpFilesLeft, '.tmp-* files left').toBe(0);
-            expect(report.incompleteCheckpointsLeft, 'incomplete checkpoints left').toBe(0);
-            expect(report.notes ?? []).toEqual([]);
-          } finally {
-            await env.closeWorkers();
-            disk?.unmount(); // before the API removes its artifact directory
-            await env.close();
-          }
+          expect(report.tmpFilesLeft, '.tmp-* files left').toBe(0);
+          expect(report.incompleteCheckpointsLeft, 'incomplete checkpoints left').toBe(0);
+          expect(report.notes ?? []).toEqual([]);
         },
         s.testTimeoutMs,
       );
