@@ -236,6 +236,28 @@ describe('prompt-tuning runs as ft: models', () => {
     // Its base files are hard links of the registered base's: still the one loaded base.
     expect(inference.loadedModels()).toEqual([registered.key]);
 
+    // A LoRA run on the model with the prompt starts from its base weights (a prompt is served, not continued).
+    const aloneId = (alone.json() as { id: string }).id;
+    const loraRun = await waitForRun(
+      runs,
+      (
+        await runs.createRun({
+          model: { modelId: aloneId },
+          stages: [
+            {
+              kind: 'sft',
+              datasetId: await uploadDataset(api.app, team.headers, 'sft', [
+                { prompt: PROMPT, response: '1 2 3' },
+              ]),
+              config: { maxSteps: 2, batchSize: 1, lora: { r: 2 } },
+            },
+          ],
+        })
+      ).id,
+    );
+    expect(loraRun.error).toBeNull();
+    expect(loraRun.status).toBe('succeeded');
+
     // The prompt stage's model.tar (its base unchanged + adapter/) re-imports as base + prompt: it answers the same.
     const stageId = (await runs.getRun(runIds[0])).stages[0].id;
     const download = await api.app.inject({
