@@ -135,6 +135,7 @@ async function measure(mode: Mode, dir: string) {
     const trainStep = buildTrainStep({ name: `scale_${mode}`, params: specs, ...graph, steps: 1 });
     const trainer = await createTrainer(runtime, trainStep, {
       params: lora ? initLora(config, settings, params, 0) : params,
+      adopt: !lora, // full: the loaded weights are the trainer's (one copy, updated in place)
     });
     const shared = lora ? weightFeeds(paramShapes(config), params, 'float32', 'base.') : {};
     const feeds = {

@@ -43,28 +43,29 @@ export interface Trainer {
   release(): Promise<void>;
 }
 
-// Arrays a trainer owns (its copies and the arrays its runs hand back): another trainer may take them over
-// without a copy; any other array is copied first, so the caller's own weights are never detached or changed.
-const owned = new WeakSet<Float32Array>();
-const adopt = (weights: Weights): Weights => {
-  for (const data of weights.values()) owned.add(data);
-  return weights;
+// The trainer holding each array (its copies and what its runs hand back). restore() takes over the arrays of a
+// live trainer without a copy (a stage's trainers of different fused lengths passing the state on); any other
+// array (the caller's weights, a released trainer's final model) is copied first, never detached or changed.
+const holders = new WeakMap<Float32Array, object>();
+const live = new WeakSet<object>();
+type Taking = 'copy' | 'adopt' | 'restore';
+const hold = (self: object, weights: Weights, taking: Taking = 'adopt'): Weights => {
+  const taken = new Map<string, Float32Array>();
+  for (const [name, data] of weights) {
+    const holder = holders.get(data);
+    const keep =
+      taking === 'adopt' || (taking === 'restore' && holder && live.has(holder) && data.length > 0);
+    taken.set(name, keep ? data : data.slice());
+    holders.set(taken.get(name) as Float32Array, self);
+  }
+  return taken;
 };
-const own = (weights: Weights, copy = true): Weights =>
-  adopt(
-    new Map(
-      [...weights].map(([name, data]) => [
-        name,
-        !copy || (owned.has(data) && data.length > 0) ? data : data.slice(),
-      ]),
-    ),
-  );
 
 /**
  * Host side of a float32 train step: holds parameters and AdamW state and lends them to the session on each
  * call, which writes the new values into the same buffers where the graph allows it (TrainStep.inPlace; the
- * other outputs come back as new arrays). Missing moments start at zero; the state passed in is copied unless a
- * trainer owns it.
+ * other outputs come back as new arrays). Missing moments start at zero. The state passed to init is copied
+ * (unless `adopt`); restore() takes over a live trainer's arrays and copies any other.
  */
 export async function createTrainer(
   runtime: Runtime,
@@ -82,18 +83,25 @@ export async function createTrainer(
   const specs = trainStep.spec.params;
   if (dtype !== 'float32') throw new Error(`createTrainer: float32 train steps only, got ${dtype}`);
   const zeros = (): Weights => new Map(specs.map((p) => [p.name, new Float32Array(size(p.shape))]));
-  const checked = (next: TrainerState, copy = true): TrainerState => {
+  const self = {};
+  live.add(self);
+  const checked = (
+    next: TrainerState,
+    taking: Taking,
+    fresh: { m?: boolean; v?: boolean } = {},
+  ): TrainerState => {
     for (const weights of [next.params, next.m, next.v]) weightFeeds(specs, weights); // every name and size
-    return { params: own(next.params, copy), m: own(next.m, copy), v: own(next.v, copy), step: next.step };
+    return {
+      params: hold(self, next.params, taking),
+      m: hold(self, next.m, fresh.m ? 'adopt' : taking), // fresh zeros are not copied again
+      v: hold(self, next.v, fresh.v ? 'adopt' : taking),
+      step: next.step,
+    };
   };
   let state = checked(
-    {
-      params: init.params,
-      m: init.m ?? zeros(),
-      v: init.v ?? zeros(),
-      step: init.step ?? 0,
-    },
-    !init.adopt,
+    { params: init.params, m: init.m ?? zeros(), v: init.v ?? zeros(), step: init.step ?? 0 },
+    init.adopt ? 'adopt' : 'copy',
+    { m: !init.m, v: !init.v },
   );
   const groups = [
     [inputs.params, outputs.params],
@@ -111,7 +119,7 @@ export async function createTrainer(
       return state;
     },
     restore(next) {
-      state = checked(next);
+      state = checked(next, 'restore');
     },
     async run(batch, lrs, shared = {}) {
       const lr = typeof lrs === 'number' ? new Array(K).fill(lrs) : Array.from(lrs);
@@ -135,7 +143,7 @@ export async function createTrainer(
       });
       // What came back to the lent feeds: the old values (a failed run) or the new (an in-place output).
       const back = (lent: Record<string, HostTensor>) =>
-        adopt(new Map(specs.map((p) => [p.name, lent[p.name].data as Float32Array])));
+        hold(self, new Map(specs.map((p) => [p.name, lent[p.name].data as Float32Array])));
       let out: Record<string, HostTensor>;
       try {
         out = await session.run(feeds, undefined, { move, into });
@@ -144,9 +152,9 @@ export async function createTrainer(
         throw error;
       }
       state = {
-        params: adopt(weightsOf(out, outputs.params)),
-        m: adopt(weightsOf(out, outputs.m)),
-        v: adopt(weightsOf(out, outputs.v)),
+        params: hold(self, weightsOf(out, outputs.params)),
+        m: hold(self, weightsOf(out, outputs.m)),
+        v: hold(self, weightsOf(out, outputs.v)),
         step: state.step + K,
       };
       const list = (name: string) => Array.from(out[name].data as Float32Array);
@@ -156,7 +164,10 @@ export async function createTrainer(
         metrics: Object.fromEntries(Object.keys(outputs.metrics).map((k) => [k, list(outputs.metrics[k])])),
       };
     },
-    release: () => session.release(),
+    release() {
+      live.delete(self); // its arrays are the caller's now: the next trainer copies them
+      return session.release();
+    },
   };
 }
 

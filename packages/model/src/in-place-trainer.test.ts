@@ -123,4 +123,21 @@ describe('in-place trainer', () => {
     expect(b.state.params.get(name)).toEqual(foreign.get(name));
     await Promise.all([a.release(), b.release()]);
   });
+
+  test("a released trainer's final model (the next stage's start and reference) is copied, never detached", async () => {
+    const first = await createTrainer(runtime, buildTrainStep(spec(1, 1)), { params: initParams(config, 9) });
+    const batch = { input_ids: ids(1, 1, 0, 0), targets: ids(1, 1, 0, 1) };
+    await first.run(batch, 1e-2);
+    const model = first.state.params; // a stage's output
+    const kept = new Map([...model].map(([n, d]) => [n, d.slice()]));
+    const live = await createTrainer(runtime, buildTrainStep(spec(1, 1)), { params: model });
+    await live.run(batch, 1e-2); // init copies even from a live trainer
+    same(model, kept);
+    await first.release();
+    const next = await createTrainer(runtime, buildTrainStep(spec(2, 1)), { params: model });
+    next.restore({ ...next.state, params: model }); // released: restore copies too
+    await next.run({ input_ids: ids(2, 1, 1, 0), targets: ids(2, 1, 1, 1) }, 1e-2);
+    same(model, kept);
+    await Promise.all([live.release(), next.release()]);
+  });
 });
