@@ -1,9 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type SftConfigInput, SftMetrics, type SftRow, validateJsonl } from '@rlhf/contracts';
-import { sortDigitsFiles } from '@rlhf/examples';
+import { type SftConfigInput, SftMetrics } from '@rlhf/contracts';
 import {
   ADAPTER_CONFIG,
   ADAPTER_WEIGHTS,
@@ -16,26 +12,13 @@ import {
   presetConfig,
   readSafetensors,
 } from '@rlhf/model';
-import { createRuntime, type Runtime } from '@rlhf/runtime';
 import { type CheckpointStore, directoryCheckpointStore, type ModelWeights, SHUTDOWN } from '@rlhf/stage-kit';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { trainSft } from './index.js';
+import { sortDigitsSft } from './testing/sort-digits-run.js';
 import { loraSettingsOf } from './lora.js';
 
 const tiny = presetConfig('tiny');
-let runtime: Runtime;
-let rows: SftRow[];
-let dir: string;
-beforeAll(async () => {
-  runtime = await createRuntime({ device: 'cpu' });
-  rows = (await validateJsonl('sft', readFileSync(sortDigitsFiles.sft, 'utf8'))).rows;
-  dir = await mkdtemp(join(tmpdir(), 'sft-lora-'));
-});
-afterAll(async () => {
-  await runtime.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
 const common: SftConfigInput = {
   batchSize: 32,
   schedule: 'constant',
@@ -46,22 +29,8 @@ const common: SftConfigInput = {
 };
 const lora = { r: 8, alpha: 16, targetModules: ['c_attn', 'c_proj', 'c_fc'] };
 
-async function run(config: SftConfigInput, model: ModelWeights, checkpoints?: CheckpointStore) {
-  let first = Number.NaN;
-  const result = await trainSft({
-    config: { ...common, ...config },
-    model,
-    rows,
-    runtime,
-    hooks: {
-      checkpoints,
-      onMetrics: (step, values) => {
-        if (step === 0) first = values[SftMetrics.evalLoss];
-      },
-    },
-  });
-  return { result, before: first, after: result.summary[SftMetrics.evalLoss] };
-}
+const sft = sortDigitsSft(common);
+const { run } = sft;
 
 const bytesOf = async (store: CheckpointStore, name: string) =>
   ((await store.latest())?.files[name] as Uint8Array | undefined)?.length ?? 0;
@@ -76,13 +45,13 @@ describe('LoRA SFT on sort-digits (tiny preset)', () => {
     const base = warm.result.model;
     const baseCopy = new Map([...base.params].map(([k, v]) => [k, v.slice()]));
     const steps = 200;
-    const fullStore = directoryCheckpointStore(join(dir, 'full'));
+    const fullStore = directoryCheckpointStore(join(sft.dir, 'full'));
     const full = await run(
       { maxSteps: steps, lr: 3e-3, evalEvery: 1000, checkpointEvery: steps },
       base,
       fullStore,
     );
-    const loraStore = directoryCheckpointStore(join(dir, 'lora'));
+    const loraStore = directoryCheckpointStore(join(sft.dir, 'lora'));
     const adapted = await run(
       { maxSteps: steps, lr: 3e-3, evalEvery: 1000, checkpointEvery: steps, lora },
       base,
@@ -113,8 +82,8 @@ describe('LoRA SFT on sort-digits (tiny preset)', () => {
     await trainSft({
       config: { ...common, maxSteps: 1, lr: 1e-3, lora },
       model: base,
-      rows,
-      runtime,
+      rows: sft.rows,
+      runtime: sft.runtime,
       adapter: imported.adapter,
       hooks: {
         onMetrics: (step, values) => {
@@ -151,7 +120,7 @@ describe('LoRA SFT on sort-digits (tiny preset)', () => {
     expect(Math.abs(loraMoments - 8 * values)).toBeLessThan(8192);
     expect(loraMoments / fullMoments).toBeLessThan((1.1 * values) / countParams(tiny));
     // Twice the rank: twice the adapter and optimizer bytes.
-    const wideStore = directoryCheckpointStore(join(dir, 'wide'));
+    const wideStore = directoryCheckpointStore(join(sft.dir, 'wide'));
     await run(
       { maxSteps: 1, lr: 1e-3, evalEvery: 1000, validationFraction: 0, lora: { ...lora, r: 16 } },
       base,
@@ -175,14 +144,14 @@ describe('LoRA SFT on sort-digits (tiny preset)', () => {
       lora: { ...lora, dropout: 0.1 },
     };
     const straight = await run({ ...config, lora: { ...lora } }, base);
-    const store = directoryCheckpointStore(join(dir, 'resume'));
+    const store = directoryCheckpointStore(join(sft.dir, 'resume'));
     const controller = new AbortController();
     await expect(
       trainSft({
         config: { ...common, ...config, lora: { ...lora }, checkpointEvery: 4 },
         model: base,
-        rows,
-        runtime,
+        rows: sft.rows,
+        runtime: sft.runtime,
         hooks: {
           checkpoints: store,
           signal: controller.signal,
@@ -202,8 +171,8 @@ describe('LoRA SFT on sort-digits (tiny preset)', () => {
       trainSft({
         config: { ...common, maxSteps: 1, lora: { ...lora, ...patch } },
         model: base,
-        rows,
-        runtime,
+        rows: sft.rows,
+        runtime: sft.runtime,
       }).then(
         () => 'no error',
         (e) => (e instanceof LoraError ? e.field : String(e)),

@@ -1,9 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type SftConfigInput, SftMetrics, type SftRow, validateJsonl } from '@rlhf/contracts';
-import { sortDigitsFiles } from '@rlhf/examples';
+import type { SftConfigInput, SftRow } from '@rlhf/contracts';
 import {
   ADAPTER_CONFIG,
   ADAPTER_WEIGHTS,
@@ -13,25 +9,12 @@ import {
   promptTuningFromFiles,
   readSafetensors,
 } from '@rlhf/model';
-import { createRuntime, type Runtime } from '@rlhf/runtime';
-import { type CheckpointStore, directoryCheckpointStore, type ModelWeights } from '@rlhf/stage-kit';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { directoryCheckpointStore, type ModelWeights } from '@rlhf/stage-kit';
+import { describe, expect, test } from 'vitest';
 import { trainSft } from './index.js';
+import { sortDigitsSft } from './testing/sort-digits-run.js';
 
 const tiny = presetConfig('tiny');
-let runtime: Runtime;
-let rows: SftRow[];
-let dir: string;
-beforeAll(async () => {
-  runtime = await createRuntime({ device: 'cpu' });
-  rows = (await validateJsonl('sft', readFileSync(sortDigitsFiles.sft, 'utf8'))).rows;
-  dir = await mkdtemp(join(tmpdir(), 'sft-prompt-'));
-});
-afterAll(async () => {
-  await runtime.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
 const common: SftConfigInput = {
   batchSize: 32,
   schedule: 'constant',
@@ -42,29 +25,14 @@ const common: SftConfigInput = {
   evalEvery: 1000,
 };
 
-async function run(config: SftConfigInput, model: ModelWeights, checkpoints?: CheckpointStore) {
-  let first = Number.NaN;
-  const result = await trainSft({
-    config: { ...common, ...config },
-    model,
-    rows,
-    runtime,
-    baseModel: 'models/base',
-    hooks: {
-      checkpoints,
-      onMetrics: (step, values) => {
-        if (step === 0) first = values[SftMetrics.evalLoss];
-      },
-    },
-  });
-  return { result, before: first, after: result.summary[SftMetrics.evalLoss] };
-}
+const sft = sortDigitsSft(common, { baseModel: 'models/base' });
+const { run } = sft;
 
 describe('prompt-tuning SFT on sort-digits (tiny preset)', () => {
   test('only prompt_embeddings trains and lowers the held-out loss; AdamW state is 2 × P × d; PEFT files re-import', async () => {
     // The base: full SFT from scratch on a neighbouring task, the same prompts answered in reverse order
     // (" 8 6 1" for "sort 8 6 1:"); prompt tuning then steers it to the sort-digits answers.
-    const reversed: SftRow[] = rows.map((r) => {
+    const reversed: SftRow[] = sft.rows.map((r) => {
       const { prompt, response } = r as { prompt: string; response: string };
       return { prompt, response: ` ${response.trim().split(' ').reverse().join(' ')}` };
     });
@@ -72,7 +40,7 @@ describe('prompt-tuning SFT on sort-digits (tiny preset)', () => {
       config: { ...common, maxSteps: 100, lr: 3e-3 },
       model: { config: tiny, params: initParams(tiny, 0) },
       rows: reversed,
-      runtime,
+      runtime: sft.runtime,
     });
     const base = warm.model;
     const baseCopy = new Map([...base.params].map(([k, v]) => [k, v.slice()]));
@@ -80,7 +48,7 @@ describe('prompt-tuning SFT on sort-digits (tiny preset)', () => {
     const baseLoss = (await run({ maxSteps: 1, lr: 1e-9 }, base)).before;
     const P = 8;
     const steps = 150;
-    const store = directoryCheckpointStore(join(dir, 'prompt'));
+    const store = directoryCheckpointStore(join(sft.dir, 'prompt'));
     const tuned = await run(
       { maxSteps: steps, lr: 3e-2, checkpointEvery: steps, promptTuning: { numVirtualTokens: P } },
       base,
@@ -128,7 +96,7 @@ describe('prompt-tuning SFT on sort-digits (tiny preset)', () => {
       promptTuning: { numVirtualTokens: 4 },
     };
     const straight = await run(config, base);
-    const store = directoryCheckpointStore(join(dir, 'resume'));
+    const store = directoryCheckpointStore(join(sft.dir, 'resume'));
     await run({ ...config, maxSteps: 4, checkpointEvery: 2 }, base, store);
     const resumed = await run(config, base, store);
     expect(resumed.result.hyperparameters.resumedFrom).toBe(4);
