@@ -8,7 +8,10 @@ import { buildTrainStep, createTrainer } from '@rlhf/graph';
 import { initParams, paramShapes, presetConfig } from '@rlhf/model';
 import { createRuntime, int64 } from '@rlhf/runtime';
 import { sftLossGraph } from '@rlhf/sft';
-import { buildCopyingTrainStep, createCopyingTrainer } from '../packages/model/src/testing/copying-trainer.js';
+import {
+  buildCopyingTrainStep,
+  createCopyingTrainer,
+} from '../packages/model/src/testing/copying-trainer.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -30,13 +33,14 @@ const { batch: B, seq: T, steps: K } = options;
 const tokens = (n: number, seed: number) =>
   Array.from({ length: n }, (_, i) => (i * 7919 + seed * 104729) % config.vocabSize);
 
-const runtime = await createRuntime({ enableCpuMemArena: options.arena, enableMemPattern: options.memPattern });
+const runtime = await createRuntime();
+const session = { enableCpuMemArena: options.arena, enableMemPattern: options.memPattern };
 const spec = { name: 'train_memory', params: paramShapes(config), ...sftLossGraph(config, B), steps: K };
 const init = { params: initParams(config, 0), adopt: true };
 const trainer =
   options.trainer === 'copying'
-    ? await createCopyingTrainer(runtime, buildCopyingTrainStep(spec), init)
-    : await createTrainer(runtime, buildTrainStep(spec), init);
+    ? await createCopyingTrainer(runtime, buildCopyingTrainStep(spec), init, session)
+    : await createTrainer(runtime, buildTrainStep(spec), init, session);
 const rows = K * B * T;
 const feeds = {
   input_ids: int64([K, 1, B, T], tokens(rows, 1)),

@@ -24,6 +24,7 @@ import {
   type HostTensor,
   type Runtime,
   type Session,
+  type SessionOptions,
   type Weights,
   weightFeeds,
   weightsOf,
@@ -245,6 +246,7 @@ export async function createCopyingTrainer(
   runtime: Runtime,
   trainStep: TrainStep,
   init: { params: Weights; m?: Weights; v?: Weights; step?: number },
+  sessionOptions: SessionOptions = {}, // for bench/train-memory.ts (the old trainer used the runtime's)
 ): Promise<Trainer> {
   const { inputs, outputs, steps: K, dtype } = trainStep;
   const specs = trainStep.spec.params;
@@ -262,7 +264,10 @@ export async function createCopyingTrainer(
   const feedNames = (names: Record<string, string>) => (weights: Weights) =>
     Object.fromEntries(specs.map((p) => [names[p.name], weightFeeds([p], weights)[p.name]]));
   const [paramFeeds, mFeeds, vFeeds] = [inputs.params, inputs.m, inputs.v].map(feedNames);
-  const session: Session = await runtime.createSession(trainStep.bytes, { name: trainStep.graph.name });
+  const session: Session = await runtime.createSession(trainStep.bytes, {
+    name: trainStep.graph.name,
+    ...sessionOptions,
+  });
   return {
     get state() {
       return state;
