@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp, createApiKey, createTeam } from '@rlhf/api';
+import { buildApp, createApiKey, createTeam, LISTEN_BACKLOG } from '@rlhf/api';
 import { createLogger } from '@rlhf/config';
 import { createTestDatabase } from '@rlhf/db';
 import { Redis } from 'ioredis';
@@ -20,6 +20,14 @@ const arg = (name: string, fallback: number) => {
 const SUBMISSIONS = arg('submissions', 500);
 const RATE = arg('rate', 200);
 const SECONDS = arg('seconds', 10);
+
+// CPU time of this process (API and client) per request: what the shared machine's load moves least.
+const cpuMs = (since: NodeJS.CpuUsage, requests: number) => {
+  const { user, system } = process.cpuUsage(since);
+  return Math.round(((user + system) / 1000 / requests) * 100) / 100;
+};
+const loadavg = () => os.loadavg().map((l) => Math.round(l * 100) / 100);
+const loadBefore = loadavg();
 
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -55,7 +63,7 @@ const app = await buildApp({
 });
 
 try {
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  await app.listen({ port: 0, host: '127.0.0.1', backlog: LISTEN_BACKLOG });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('not listening on TCP');
   const url = `http://127.0.0.1:${address.port}`;
@@ -122,14 +130,18 @@ try {
     }
     return { posts, gets };
   })();
+  during.catch(() => {}); // awaited below; a failed burst reports its own error
   const burstStarted = performance.now();
+  const burstCpu = process.cpuUsage();
   const [first, retries] = await Promise.all([
     Promise.all(Array.from({ length: SUBMISSIONS }, (_, i) => post(busy, `${tag}-${i}`))),
     Promise.all(Array.from({ length: SUBMISSIONS }, (_, i) => post(busy, `${tag}-${i}`))),
-  ]);
+  ]).finally(() => {
+    bursting = false; // also on a failed burst, so that its error is the one reported
+  });
   const burstSeconds = (performance.now() - burstStarted) / 1000;
-  bursting = false;
   const quietDuring = await during;
+  const burstCpuMs = cpuMs(burstCpu, 2 * SUBMISSIONS + 2 * quietDuring.posts.length);
   const all = [...first, ...retries];
   const runs = await app.services.prisma.run.count({ where: { teamId: busy.id } });
   const ids = new Set(all.map((r) => r.id));
@@ -142,6 +154,7 @@ try {
   const runIds = [...ids].filter((id): id is string => id !== undefined);
   const polls: Promise<{ status: number; ms: number }>[] = [];
   const pollStarted = performance.now();
+  const pollCpu = process.cpuUsage();
   const total = RATE * SECONDS;
   for (let i = 0; i < total; i++) {
     const due = pollStarted + (i * 1000) / RATE;
@@ -151,6 +164,7 @@ try {
   }
   const polled = await Promise.all(polls);
   const pollSeconds = (performance.now() - pollStarted) / 1000;
+  const pollCpuMs = cpuMs(pollCpu, polls.length);
 
   const result = {
     bench: 'load',
@@ -160,7 +174,8 @@ try {
       cpu: os.cpus()[0]?.model,
       memGiB: Math.round(os.totalmem() / 2 ** 30),
       node: process.version,
-      loadavg: os.loadavg().map((l) => Math.round(l * 100) / 100),
+      loadavgBefore: loadBefore,
+      loadavg: loadavg(),
     },
     submissions: {
       concurrent: SUBMISSIONS,
@@ -170,6 +185,7 @@ try {
       distinctIds: ids.size,
       exactlyOnce,
       seconds: Math.round(burstSeconds * 100) / 100,
+      cpuMsPerRequest: burstCpuMs,
       firstPost: summary(first.map((r) => r.ms)),
       all: summary(all.map((r) => r.ms)),
     },
@@ -184,6 +200,7 @@ try {
       achievedRate: Math.round(polled.length / pollSeconds),
       seconds: Math.round(pollSeconds * 100) / 100,
       statuses: tally(polled.map((r) => r.status)),
+      cpuMsPerRequest: pollCpuMs,
       latency: summary(polled.map((r) => r.ms)),
     },
   };

@@ -40,6 +40,12 @@ const ADMISSION_INTERVAL_MS = 15_000;
 
 export type App = FastifyInstance & { services: Services };
 
+/**
+ * Connections the kernel queues until the API accepts them (listen's backlog; Node's default is 511).
+ * A burst of clients past it has its connections dropped and retried a second or more later.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 export async function buildApp(options: ApiOptions): Promise<App> {
   const services = await createServices(options);
   const app = Fastify({

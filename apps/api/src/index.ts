@@ -1,5 +1,5 @@
 // @rlhf/api: the REST service (buildApp) and its building blocks other workspaces and tests use.
-export { type App, buildApp } from './app.js';
+export { type App, buildApp, LISTEN_BACKLOG } from './app.js';
 export {
   authenticate,
   createFailedAuthGuard,

@@ -8,7 +8,7 @@ import {
   loadApiConfig,
   runMain,
 } from '@rlhf/config';
-import { buildApp } from './app.js';
+import { buildApp, LISTEN_BACKLOG } from './app.js';
 import { registerModelDirs } from './model-dirs.js';
 import { removeStaleUploads } from './model-upload.js';
 
@@ -39,5 +39,5 @@ runMain(async () => {
       );
     });
   }
-  await app.listen({ host: config.host, port: config.port });
+  await app.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
 });
