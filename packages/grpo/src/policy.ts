@@ -9,6 +9,7 @@ import {
   type Generator,
   initLora,
   type LoraSettings,
+  longest,
   mergeLora,
   peftAdapterFiles,
   peftAdapterFromFiles,
@@ -17,6 +18,8 @@ import type { HostTensor, Runtime, Weights } from '@rlhf/runtime';
 import {
   budgetedGenerator,
   type CheckpointFiles,
+  joinRows,
+  rowSplitter,
   createBudgetedTrainer,
   type ModelWeights,
   modelFiles,
@@ -80,11 +83,31 @@ const budgeted = (options: PolicyOptions, lora?: LoraSettings) => ({
   log: options.log,
 });
 
-// Sampling as budget-sized calls of rows, the signal checked between them too.
+// Sampling and scoring as budget-sized calls of rows, the signal checked between them too.
 const sampling = (options: PolicyOptions) => ({ signal: options.signal, log: options.log });
 
 export async function createGrpoPolicy(options: PolicyOptions): Promise<GrpoPolicy> {
-  return options.lora ? loraPolicy(options, options.lora) : fullPolicy(options);
+  const policy = options.lora ? await loraPolicy(options, options.lora) : await fullPolicy(options);
+  // Scoring's rows in budget-sized calls too: every output is per row.
+  const split = rowSplitter('score', sampling(options));
+  return {
+    ...policy,
+    async score(rows, temperature, reference) {
+      const width = longest(rows.prompts) + (rows.responses[0]?.length ?? 0);
+      const parts = await split(rows.responses.length, width, (from, count) => {
+        const slice = <T>(of: readonly T[]) => of.slice(from, from + count);
+        const part = { ...rows, prompts: slice(rows.prompts), responses: slice(rows.responses) };
+        return policy.score({ ...part, responseMask: slice(rows.responseMask) }, temperature, reference);
+      });
+      if (parts.length === 1) return parts[0];
+      const ref = parts[0].ref ? { ref: joinRows(parts.map((p) => p.ref!)) } : {};
+      return {
+        old: joinRows(parts.map((p) => p.old)),
+        entropy: joinRows(parts.map((p) => p.entropy)),
+        ...ref,
+      };
+    },
+  };
 }
 
 async function fullPolicy(options: PolicyOptions): Promise<GrpoPolicy> {

@@ -1,16 +1,17 @@
 // Rollouts: sample responses with the generation graph (rows in budget-sized calls, each one session.run for all
-// its decode steps), then score them in one run of the rollout scoring graph (policy, reference, critic and reward
-// model side by side).
+// its decode steps), then score them with the rollout scoring graph (policy, reference, critic and reward model
+// side by side; rows in budget-sized calls too).
 import {
   type GptConfig,
   type Generator,
   createGenerator,
   type HostParams,
   leftPad,
+  longest,
   paramFeeds,
 } from '@rlhf/model';
 import { type HostTensor, int64, type Runtime, type Session, weightFeeds } from '@rlhf/runtime';
-import { budgetedGenerator } from '@rlhf/stage-kit';
+import { budgetedGenerator, rowSplitter } from '@rlhf/stage-kit';
 import {
   buildRolloutScoringGraph,
   type ModelRole,
@@ -53,7 +54,7 @@ export interface RolloutOptions {
   topP: number;
   eosId: number;
   padId: number;
-  /** The stage's abort signal, checked between the generation's budget-sized calls (StepInterrupted, clean). */
+  /** The stage's abort signal, checked between the generation's and scoring's budget-sized calls (StepInterrupted, clean). */
   signal?: AbortSignal;
   log?(message: string): void;
 }
@@ -84,6 +85,7 @@ export async function createRolloutEngine(
       name: 'ppo_rollout_score',
     },
   );
+  const scoreRows = rowSplitter('score', { signal: options.signal, log: options.log });
   const configs: Record<ModelRole, GptConfig> = {
     policy: models.policy,
     ref: models.policy,
@@ -107,22 +109,34 @@ export async function createRolloutEngine(
       const generatedAt = performance.now();
       const B = prompts.length;
       const N = options.maxNewTokens;
-      const prompt = leftPad(prompts, options.padId);
-      const feeds: Record<string, HostTensor> = {
-        prompt_ids: prompt.ids,
-        prompt_mask: prompt.mask,
-        response_ids: int64([B, N], generated.tokens.flat()),
-        response_mask: int64([B, N], generated.mask.flat()),
-      };
+      const weights: Record<string, HostTensor> = {};
       for (const role of Object.keys(configs) as ModelRole[]) {
         const adapter = lora && (role === 'policy' || role === 'critic');
         const roleFeeds = adapter
           ? weightFeeds(trainedShapes(models, role, lora), params[role])
           : paramFeeds(configs[role], params[role]);
-        for (const [name, tensor] of Object.entries(roleFeeds)) feeds[paramName(role, name)] = tensor;
+        for (const [name, tensor] of Object.entries(roleFeeds)) weights[paramName(role, name)] = tensor;
       }
-      const out = await scoring.run(feeds);
-      const floats = (name: string) => Float32Array.from(out[name].data as Float32Array);
+      // Rows in budget-sized calls too: every output is per row.
+      const parts = await scoreRows(B, longest(prompts) + N, async (from, rows) => {
+        const prompt = leftPad(prompts.slice(from, from + rows), options.padId);
+        return scoring.run({
+          ...weights,
+          prompt_ids: prompt.ids,
+          prompt_mask: prompt.mask,
+          response_ids: int64([rows, N], generated.tokens.slice(from, from + rows).flat()),
+          response_mask: int64([rows, N], generated.mask.slice(from, from + rows).flat()),
+        });
+      });
+      const floats = (name: string) => {
+        const joined = new Float32Array(parts.reduce((n, out) => n + out[name].data.length, 0));
+        let at = 0;
+        for (const out of parts) {
+          joined.set(out[name].data as Float32Array, at);
+          at += out[name].data.length;
+        }
+        return joined;
+      };
       return {
         shape: [B, N],
         prompts,

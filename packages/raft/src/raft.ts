@@ -25,6 +25,7 @@ import { sftExample, sftTensors } from '@rlhf/sft';
 import {
   batchOrder,
   budgetedGenerator,
+  budgetedScorer,
   loraSummary,
   type ModelWeights,
   optimizerFiles,
@@ -166,13 +167,20 @@ export async function trainRaft(input: RaftInput): Promise<StageResult> {
         },
       );
       const interrupted = (clean: boolean) => throwIfInterrupted(input.hooks?.signal, clean);
-      // Sampling as budget-sized calls of rows too, the signal checked between them.
-      const generator = budgetedGenerator(await tuning.generator(runtime), {
+      // Sampling and scoring as budget-sized calls of rows too, the signal checked between them.
+      const calls = {
         signal: input.hooks?.signal,
-        log: (message) => input.hooks?.log?.(`raft: ${message}`),
-      });
-      const scorer = await createScorer(runtime, input.rewardModel.config, { outputs: ['scores'] });
-      const reference = await createScorer(runtime, start.config, { outputs: ['logprobs'] });
+        log: (message: string) => input.hooks?.log?.(`raft: ${message}`),
+      };
+      const generator = budgetedGenerator(await tuning.generator(runtime), calls);
+      const scorer = budgetedScorer(
+        await createScorer(runtime, input.rewardModel.config, { outputs: ['scores'] }),
+        calls,
+      );
+      const reference = budgetedScorer(
+        await createScorer(runtime, start.config, { outputs: ['logprobs'] }),
+        calls,
+      );
       const current = (): ModelWeights => tuning.model(trainer.state.params);
       let last: Record<string, number> = {};
 

@@ -44,6 +44,8 @@ export {
 } from './ranked.js';
 export { type BatchReward, taskReward } from './reward.js';
 export { type BudgetedGeneratorOptions, budgetedGenerator } from './generation.js';
+export { type BudgetedRowsOptions, type RowSplitter, rowSplitter, joinRows } from './rows.js';
+export { budgetedScorer } from './scoring.js';
 export { type SampledGroups, type SampleGroupsRequest, sampleGroups } from './sampling.js';
 export {
   type ResumePoint,
@@ -92,6 +94,8 @@ export {
   stageAdapter,
 } from './lora.js';
 export {
+  microBatchFeeds,
+  microBatchSize,
   optimizerOf,
   runSupervisedLoop,
   type SupervisedConfig,
