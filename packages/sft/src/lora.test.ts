@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type SftConfigInput, SftMetrics } from '@rlhf/contracts';
+import { SftMetrics } from '@rlhf/contracts';
 import {
   ADAPTER_CONFIG,
   ADAPTER_WEIGHTS,
@@ -15,18 +15,11 @@ import {
 import { type CheckpointStore, directoryCheckpointStore, type ModelWeights, SHUTDOWN } from '@rlhf/stage-kit';
 import { describe, expect, test } from 'vitest';
 import { trainSft } from './index.js';
-import { sortDigitsSft } from './testing/sort-digits-run.js';
+import { SORT_DIGITS_SFT, sortDigitsSft } from './testing/sort-digits-run.js';
 import { loraSettingsOf } from './lora.js';
 
 const tiny = presetConfig('tiny');
-const common: SftConfigInput = {
-  batchSize: 32,
-  schedule: 'constant',
-  stepsPerCall: 20,
-  validationFraction: 0.05,
-  maxSeqLen: 32,
-  seed: 3,
-};
+const common = SORT_DIGITS_SFT;
 const lora = { r: 8, alpha: 16, targetModules: ['c_attn', 'c_proj', 'c_fc'] };
 
 const sft = sortDigitsSft(common);

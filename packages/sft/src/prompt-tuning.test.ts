@@ -12,18 +12,10 @@ import {
 import { directoryCheckpointStore, type ModelWeights } from '@rlhf/stage-kit';
 import { describe, expect, test } from 'vitest';
 import { trainSft } from './index.js';
-import { sortDigitsSft } from './testing/sort-digits-run.js';
+import { SORT_DIGITS_SFT, sortDigitsSft } from './testing/sort-digits-run.js';
 
 const tiny = presetConfig('tiny');
-const common: SftConfigInput = {
-  batchSize: 32,
-  schedule: 'constant',
-  stepsPerCall: 20,
-  validationFraction: 0.05,
-  maxSeqLen: 32,
-  seed: 3,
-  evalEvery: 1000,
-};
+const common: SftConfigInput = { ...SORT_DIGITS_SFT, evalEvery: 1000 };
 
 const sft = sortDigitsSft(common, { baseModel: 'models/base' });
 const { run } = sft;

@@ -11,6 +11,16 @@ import type { CheckpointStore, ModelWeights } from '@rlhf/stage-kit';
 import { afterAll, beforeAll } from 'vitest';
 import { type SftInput, trainSft } from '../sft.js';
 
+/** The settings both tests train with: short constant-lr runs on 32-token rows, 5 % held out. */
+export const SORT_DIGITS_SFT: SftConfigInput = {
+  batchSize: 32,
+  schedule: 'constant',
+  stepsPerCall: 20,
+  validationFraction: 0.05,
+  maxSeqLen: 32,
+  seed: 3,
+};
+
 export interface SortDigitsSft {
   readonly runtime: Runtime;
   readonly rows: SftRow[];
