@@ -52,3 +52,21 @@ test('refuses a step the worker cannot hold, naming the field; default configs p
   ]);
   expect(stepMemoryErrors(ppo, 'gpt2').map((e) => e.path)).toEqual(['/stages/2/config/minibatches']);
 });
+
+test('gradient accumulation holds one micro-batch at a time: the step the worker cannot hold fits in 64 parts', () => {
+  const at = (gradientAccumulation: number) =>
+    stepMemoryErrors(
+      spec('gpt2', [
+        {
+          kind: 'sft',
+          datasetId: 'demos',
+          config: { batchSize: 256, maxSeqLen: 1024, gradientAccumulation },
+        },
+      ]),
+      'gpt2',
+    );
+  expect(at(1).map((e) => e.path)).toEqual(['/stages/0/config/batchSize']);
+  expect(at(1)[0].message).toMatch(/raise gradientAccumulation/);
+  // 4 × 1024 tokens per micro-batch: 2.4 GiB of logits.
+  expect(at(64)).toEqual([]);
+});

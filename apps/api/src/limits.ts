@@ -15,13 +15,17 @@ export function stepBytes(tokensPerStep: number, vocabSize: number): number {
   return tokensPerStep * vocabSize * 4 * 3;
 }
 
+// One micro-batch is in memory at a time: a step's batch over its gradientAccumulation.
+const microBatch = (config: { batchSize: number; gradientAccumulation: number }) =>
+  config.batchSize / config.gradientAccumulation;
+
 /** The field that sets a stage's rows per step and its tokens per step (sequence length capped at the context). */
 function stepShape(stage: RunSpec['stages'][number], context: number): { field: string; tokens: number } {
   switch (stage.kind) {
     case 'sft':
       return {
         field: 'batchSize',
-        tokens: stage.config.batchSize * Math.min(stage.config.maxSeqLen, context),
+        tokens: microBatch(stage.config) * Math.min(stage.config.maxSeqLen, context),
       };
     case 'reward_model':
     case 'dpo':
@@ -29,7 +33,7 @@ function stepShape(stage: RunSpec['stages'][number], context: number): { field: 
       // A ranking brings at least two responses, each a whole sequence.
       return {
         field: 'batchSize',
-        tokens: 2 * stage.config.batchSize * Math.min(stage.config.maxSeqLen, context),
+        tokens: 2 * microBatch(stage.config) * Math.min(stage.config.maxSeqLen, context),
       };
     case 'raft':
       return {
@@ -75,7 +79,7 @@ export function stepMemoryErrors(
     return [
       {
         path: `/stages/${i}/config/${field}`,
-        message: `one step of ${tokens} tokens over the ${model.vocabSize}-token vocabulary needs about ${gib(bytes)}, more than a worker's ${gib(maxStepBytes)}: lower batchSize or maxSeqLen (or raise minibatches)`,
+        message: `one step of ${tokens} tokens over the ${model.vocabSize}-token vocabulary needs about ${gib(bytes)}, more than a worker's ${gib(maxStepBytes)}: lower batchSize or maxSeqLen (or raise gradientAccumulation / minibatches)`,
       },
     ];
   });

@@ -47,6 +47,8 @@ describe('resolve*Config', () => {
       checkpointEvery: 200,
       seed: 42,
       stepsPerCall: 8,
+      gradientAccumulation: 1,
+      recompute: false,
       completionOnlyLoss: true,
     });
     const rm = resolveRewardModelConfig({ margin: 0.5 });

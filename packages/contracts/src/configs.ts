@@ -135,6 +135,17 @@ const supervisedFields = (lr: number) => ({
   checkpointEvery: int(1, 1_000_000, 200, 'save a resumable checkpoint every N optimizer steps (save_steps)'),
   seed: int(0, 2 ** 32 - 1, 42, 'seed for initialisation, shuffling and the validation split'),
   stepsPerCall: int(1, 1024, 8, 'optimizer steps fused into one ONNX Loop (one session.run)'),
+  gradientAccumulation: int(
+    1,
+    1024,
+    1,
+    'micro-batches per optimizer step, run one after another with their gradients averaged: memory of batchSize / N examples (gradient_accumulation_steps); must divide batchSize',
+  ),
+  recompute: Type.Boolean({
+    default: false,
+    description:
+      "recompute each layer's activations in the backward pass instead of keeping them: memory of one layer's activations for about one more forward (gradient_checkpointing)",
+  }),
   ...framingField,
 });
 

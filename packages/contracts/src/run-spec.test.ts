@@ -66,6 +66,18 @@ describe('validateRunSpec', () => {
     );
   });
 
+  test('memory options: gradientAccumulation divides batchSize; recompute does not redraw LoRA dropout', () => {
+    const one = (config: unknown) => errorsOf({ model: { preset: 'tiny' }, stages: [{ ...sft, config }] });
+    expect(one({ batchSize: 8, gradientAccumulation: 4, recompute: true })).toEqual([]);
+    expect(one({ batchSize: 8, gradientAccumulation: 3 })).toEqual([
+      '/stages/0/config/gradientAccumulation: must divide batchSize (8) into equal micro-batches',
+    ]);
+    expect(one({ recompute: true, lora: { dropout: 0.1 } })).toEqual([
+      '/stages/0/config/recompute: cannot be combined with lora.dropout > 0',
+    ]);
+    expect(one({ recompute: true, lora: { dropout: 0 } })).toEqual([]);
+  });
+
   test('enforces the order sft -> reward_model -> dpo -> pro -> raft -> grpo -> ppo, each kind at most once', () => {
     expect(errorsOf({ model: { preset: 'tiny' }, stages: [rm, sft] })).toEqual([
       '/stages/1/kind: stages must be in the order sft -> reward_model -> dpo -> pro -> raft -> grpo -> ppo -> eval',

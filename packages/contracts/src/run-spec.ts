@@ -30,10 +30,26 @@ export const MAX_STEPS = 2 ** 31 - 1;
 
 // The step counts of a config that the configs leave unbounded above.
 function stepErrors(config: object, at: string): FieldError[] {
-  const maxSteps = (config as { maxSteps?: unknown }).maxSteps;
-  return typeof maxSteps === 'number' && maxSteps > MAX_STEPS
-    ? [{ path: `${at}/maxSteps`, message: `must be <= ${MAX_STEPS}` }]
-    : [];
+  const { maxSteps, batchSize, gradientAccumulation, recompute, lora } = config as {
+    maxSteps?: unknown;
+    batchSize?: number;
+    gradientAccumulation?: number;
+    recompute?: boolean;
+    lora?: { dropout: number };
+  };
+  const errors: FieldError[] = [];
+  if (typeof maxSteps === 'number' && maxSteps > MAX_STEPS)
+    errors.push({ path: `${at}/maxSteps`, message: `must be <= ${MAX_STEPS}` });
+  // Micro-batches of one step are equal parts of it.
+  if (gradientAccumulation !== undefined && batchSize !== undefined && batchSize % gradientAccumulation !== 0)
+    errors.push({
+      path: `${at}/gradientAccumulation`,
+      message: `must divide batchSize (${batchSize}) into equal micro-batches`,
+    });
+  // A recomputed layer would draw a different dropout mask than its forward did.
+  if (recompute && lora && lora.dropout > 0)
+    errors.push({ path: `${at}/recompute`, message: 'cannot be combined with lora.dropout > 0' });
+  return errors;
 }
 
 /** Database ids and names: short, printable, no path tricks. */

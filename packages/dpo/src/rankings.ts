@@ -32,6 +32,7 @@ import {
   type RankingRow,
   rankedBatch,
   rankedPairs,
+  microBatchSize,
   runSupervisedLoop,
   type StageHooks,
   type StageResult,
@@ -197,7 +198,7 @@ export async function trainOnRankings<Config>(
     config,
   );
   const [train, validation] = [split.train, split.validation];
-  const B = config.batchSize;
+  const B = microBatchSize(config);
   const K = maxResponses(train);
   const P = B * rankedPairs(K).length;
   const totalSteps = totalStepsOf(config, train.length);
@@ -324,7 +325,7 @@ export async function trainOnRankings<Config>(
           responseMask: batch.response_mask,
         };
         const mask = cast(batch.response_mask, 'float32');
-        const { logprobs } = scoreResponses(params, modelConfig, sequences);
+        const { logprobs } = scoreResponses(params, modelConfig, sequences, { recompute: config.recompute });
         const sums = reduceSum(mul(logprobs, mask), -1); // [B·K] log π(response)
         const tokens = max(reduceSum(mask, -1), 1);
         const w = batch.pair_weight;

@@ -115,6 +115,8 @@ export function sequenceScores(values: Tensor, mask: Tensor): Tensor {
 export interface ScoreOptions {
   /** Logits are divided by it before log-probs and entropy (default 1; use the sampling temperature). */
   temperature?: number | Tensor;
+  /** Recompute every layer in the backward pass (GptForwardOptions.recompute). */
+  recompute?: boolean;
 }
 
 export interface ScoreOutputs {
@@ -136,7 +138,7 @@ export function scoreResponses(
   options: ScoreOptions = {},
 ): ScoreOutputs {
   const { ids, mask } = sequenceOf(batch);
-  const { hidden } = gptHidden(params, config, ids, { attentionMask: mask });
+  const { hidden } = gptHidden(params, config, ids, { attentionMask: mask, recompute: options.recompute });
   // The LM head only at the columns that predict response tokens: the prompt columns' logits are never used.
   const responseHidden = responseColumns(hidden, dimOf(batch.responseIds, 1));
   const logp = logProbs(lmHead(params, responseHidden), options.temperature);

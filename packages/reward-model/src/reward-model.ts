@@ -50,6 +50,7 @@ import {
   type RankingRow,
   rankedBatch,
   rankedPairs,
+  microBatchSize,
   runSupervisedLoop,
   scoreRankings,
   type StageHooks,
@@ -212,7 +213,7 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
   // The reference set for the reward normalisation PPO applies: held-out responses (training ones if none).
   const reference = validation.length > 0 ? validation : train.slice(0, 256);
 
-  const B = config.batchSize;
+  const B = microBatchSize(config);
   const K = maxResponses(train);
   const pairs = rankedPairs(K);
   const P = B * pairs.length;
@@ -303,7 +304,7 @@ export async function trainRewardModel(input: RewardModelInput): Promise<StageRe
           ? loraTrainParams(model.config, lora, trained, shared, { dropout: true })
           : trained;
         // Right padding: causal attention keeps real tokens from seeing it, so the trunk needs no mask.
-        const { hidden } = gptHidden(params, model.config, batch.input_ids);
+        const { hidden } = gptHidden(params, model.config, batch.input_ids, { recompute: config.recompute });
         const scores = sequenceScores(scalarHead(params, hidden), batch.attention_mask); // [B·K]
         const gap = sub(gather(scores, batch.better, 0), gather(scores, batch.worse, 0)); // [P]
         const w = batch.pair_weight;

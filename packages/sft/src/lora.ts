@@ -12,7 +12,7 @@ import {
   loraTrainParams,
   type SupervisedLoop,
 } from '@rlhf/stage-kit';
-import { sftBatch, sftLoss } from './loss.js';
+import { sftBatch, sftLoss, type TrainForward } from './loss.js';
 
 // The LoRA section's reading moved to @rlhf/model (every stage and the API's submission checks share it).
 export { defaultTargetModules, loraSettingsOf } from '@rlhf/model';
@@ -22,12 +22,13 @@ export function loraSftLossGraph(
   config: GptConfig,
   settings: LoraSettings,
   B: number,
+  forward: TrainForward = {},
 ): Pick<TrainStepSpec, 'batch' | 'loss' | 'shared'> {
   return {
     batch: sftBatch(B),
     shared: loraSharedInputs(config, settings),
     loss: (adapter, batch, shared) =>
-      sftLoss(config, loraTrainParams(config, settings, adapter, shared, { dropout: true }), batch),
+      sftLoss(config, loraTrainParams(config, settings, adapter, shared, { dropout: true }), batch, forward),
   };
 }
 

@@ -16,7 +16,7 @@ import {
 } from '@rlhf/model';
 import { float32, type HostTensor, weightFeeds, type Weights } from '@rlhf/runtime';
 import { loraBaseInput, type ModelWeights, type SupervisedLoop } from '@rlhf/stage-kit';
-import { sftBatch, sftLoss } from './loss.js';
+import { sftBatch, sftLoss, type TrainForward } from './loss.js';
 
 /** A prompt-tuning stage's adapter: its settings, prompt_embeddings, PEFT files and the base it applies to. */
 export interface SftPromptAdapter {
@@ -35,6 +35,7 @@ const sharedBase = (config: GptConfig): InputSpec[] =>
 export function promptTuningSftLossGraph(
   config: GptConfig,
   B: number,
+  forward: TrainForward = {},
 ): Pick<TrainStepSpec, 'batch' | 'loss' | 'shared'> {
   return {
     batch: sftBatch(B),
@@ -46,7 +47,7 @@ export function promptTuningSftLossGraph(
       const prompt = adapter.get(PROMPT_EMBEDDINGS);
       if (!prompt) throw new Error(`prompt tuning: the train step has no ${PROMPT_EMBEDDINGS}`);
       params.set(PROMPT_EMBEDDINGS, prompt);
-      return sftLoss(config, params, batch);
+      return sftLoss(config, params, batch, forward);
     },
   };
 }

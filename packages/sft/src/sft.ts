@@ -41,6 +41,7 @@ import {
   type TokenizedExample,
   tokenizeConversation,
   tokenizeExample,
+  microBatchSize,
   totalStepsOf,
 } from '@rlhf/stage-kit';
 import { sftLossGraph } from './loss.js';
@@ -229,7 +230,8 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
   const usable = source.map((i) => all[i]);
   if (usable.length === 0) throw new Error('sft: no example has a response token within maxSeqLen');
   const { train, validation } = splitHeldOut(usable, source, all.length, config);
-  const B = config.batchSize;
+  const B = microBatchSize(config);
+  const forward = { recompute: config.recompute };
   const totalSteps = totalStepsOf(config, train.length);
   const hyperparameters = {
     stage: 'sft',
@@ -238,6 +240,7 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
     effective: {
       maxSeqLen,
       totalSteps,
+      microBatchSize: B,
       trainExamples: train.length,
       validationExamples: validation.length,
       truncatedExamples: tokenized.filter((t) => t.truncated).length,
@@ -284,10 +287,10 @@ export async function trainSft(input: SftInput): Promise<SftResult> {
     hooks: input.hooks,
     trainSize: train.length,
     graph: lora
-      ? loraSftLossGraph(modelConfig, lora, B)
+      ? loraSftLossGraph(modelConfig, lora, B, forward)
       : prompt
-        ? promptTuningSftLossGraph(modelConfig, B)
-        : sftLossGraph(modelConfig, B),
+        ? promptTuningSftLossGraph(modelConfig, B, forward)
+        : sftLossGraph(modelConfig, B, forward),
     adapter: loopAdapter,
     feeds(batches) {
       let tokens = 0;

@@ -49,6 +49,8 @@ const base: SupervisedConfig = {
   checkpointEvery: 8,
   seed: 3,
   stepsPerCall: 4,
+  gradientAccumulation: 1,
+  recompute: false,
 };
 
 let runtime: Runtime;

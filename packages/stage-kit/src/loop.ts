@@ -47,6 +47,8 @@ export type SupervisedConfig = Pick<
   | 'checkpointEvery'
   | 'seed'
   | 'stepsPerCall'
+  | 'gradientAccumulation'
+  | 'recompute'
 >;
 
 export interface SupervisedLoop {
@@ -124,6 +126,37 @@ export function totalStepsOf(
   return config.maxSteps ?? config.epochs * Math.ceil(trainSize / config.batchSize);
 }
 
+/**
+ * Feeds of K steps of M micro-batches each: every step's units cut into M equal parts, stacked by `feeds` as
+ * K·M lists ([K·M, 1, ...]) and relabelled [K, M, ...]: the same row-major data.
+ */
+export function microBatchFeeds(
+  feeds: SupervisedLoop['feeds'],
+  steps: readonly number[][],
+  M: number,
+): ReturnType<SupervisedLoop['feeds']> {
+  if (M === 1) return feeds([...steps]);
+  const parts = steps.flatMap((units) => {
+    if (units.length % M !== 0)
+      throw new RangeError(`${units.length} units do not split into ${M} micro-batches`);
+    const size = units.length / M;
+    return Array.from({ length: M }, (_, j) => units.slice(j * size, (j + 1) * size));
+  });
+  const stacked = feeds(parts);
+  const relabelled = Object.fromEntries(
+    Object.entries(stacked.feeds).map(([name, t]) => {
+      if (t.dims[0] !== parts.length || t.dims[1] !== 1)
+        throw new RangeError(`feed ${name} is [${t.dims}], not [${parts.length}, 1, ...]`);
+      return [name, { ...t, dims: [steps.length, M, ...t.dims.slice(2)] } as HostTensor];
+    }),
+  );
+  return { feeds: relabelled, tokens: stacked.tokens };
+}
+
+/** Training units in one micro-batch: a step's batchSize cut into gradientAccumulation equal parts. */
+export const microBatchSize = (config: Pick<SupervisedConfig, 'batchSize' | 'gradientAccumulation'>) =>
+  config.batchSize / config.gradientAccumulation;
+
 /** Checkpoint files of the best weights so far (config.keepBest) carry this prefix. */
 export const BEST_PREFIX = 'best.';
 
@@ -200,6 +233,7 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
           ...loop.graph,
           optimizer: optimizerOf(config),
           steps: k,
+          accumulate: config.gradientAccumulation,
         });
         const hasMoments = (from.m?.size ?? 0) > 0;
         return createTrainer(runtime, trainStep, {
@@ -218,7 +252,11 @@ export async function runSupervisedLoop(loop: SupervisedLoop): Promise<Supervise
           const nextEval = (Math.floor(first / config.evalEvery) + 1) * config.evalEvery;
           const k = Math.min(callSteps, totalSteps - first, nextEval - first);
           const active = await trainerFor(k);
-          const { feeds, tokens } = loop.feeds(Array.from({ length: k }, (_, i) => stepBatches(first + i)));
+          const { feeds, tokens } = microBatchFeeds(
+            loop.feeds,
+            Array.from({ length: k }, (_, i) => stepBatches(first + i)),
+            config.gradientAccumulation,
+          );
           const lrs = lrsFor(lrAt, first, k);
           const started = performance.now();
           const report: StepReport = await active.run(feeds, lrs, adapter?.shared);
