@@ -151,6 +151,7 @@ export async function trainGrpo(input: GrpoInput): Promise<StageResult> {
             maxPromptLen,
             maxResponseLen: config.maxNewTokens,
             framing,
+            calls: { signal: input.hooks?.signal, log: (message) => input.hooks?.log?.(`grpo: ${message}`) },
           })
         : undefined;
       const reward: BatchReward =

@@ -2,7 +2,14 @@
 // programmatic task (taskReward, @rlhf/stage-kit); declarative graders produce the same shape.
 import { createScorer, type Tokenizer } from '@rlhf/model';
 import type { Runtime } from '@rlhf/runtime';
-import { type BatchReward, type Framing, type ModelWeights, promptTokens } from '@rlhf/stage-kit';
+import {
+  type BatchReward,
+  type BudgetedRowsOptions,
+  budgetedScorer,
+  type Framing,
+  type ModelWeights,
+  promptTokens,
+} from '@rlhf/stage-kit';
 
 /** The part name a reward model's scores carry in metrics (`reward/reward_model`) and sample tables. */
 export const REWARD_MODEL_PART = 'reward_model';
@@ -15,6 +22,8 @@ export interface RewardModelRewardOptions {
   maxResponseLen: number;
   /** The stage's framing: `messages` prompts rendered as the policy saw them (default: the tokenizer's text framing). */
   framing?: Framing;
+  /** The stage's signal and log: the rows are scored in budget-sized calls, the signal checked between them. */
+  calls?: BudgetedRowsOptions;
 }
 
 export interface RewardModelReward {
@@ -34,7 +43,10 @@ export async function createRewardModelReward(
 ): Promise<RewardModelReward> {
   if (!model.config.scalarHead) throw new Error('createRewardModelReward: the model has no scalar head');
   const { tokenizer, maxPromptLen, maxResponseLen } = options;
-  const scorer = await createScorer(runtime, model.config, { outputs: ['scores'] });
+  const scorer = budgetedScorer(
+    await createScorer(runtime, model.config, { outputs: ['scores'] }),
+    options.calls,
+  );
   return {
     async reward(rows, responses) {
       if (rows.length !== responses.length)
