@@ -155,10 +155,10 @@ def init_weights(model, seed):
     residual = INIT_STD / math.sqrt(2 * max(1, model.cfg["nLayer"]))
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith("norm.weight") or ".ln_" in name or name == "norm.weight":
-                p.fill_(1.0)
-            elif name.endswith("bias"):
+            if name.endswith("bias"):
                 p.zero_()
+            elif name.endswith("norm.weight") or ".ln_" in name:
+                p.fill_(1.0)
             else:
                 std = residual if (not model.llama and name.endswith("proj.weight")) else INIT_STD
                 p.normal_(0.0, std, generator=gen)

@@ -1,6 +1,7 @@
 """Parity of the PyTorch reference with the engine: loads the weights and logits bench/reference/parity.ts wrote
 (engine names and layouts: GPT-2 Conv1D [in, out], Llama nn.Linear [out, in]), runs models.py on the same rows and
 prints the largest logit difference. Run: python3 bench/reference/parity.py /tmp/parity.json"""
+import base64
 import json
 import re
 import sys
@@ -27,7 +28,8 @@ LLAMA = [
 ]
 
 
-def main(path):
+def load(path):
+    """The dump's config, its weights as a state dict of models.py, its rows and the engine's logits."""
     dump = json.load(open(path))
     cfg = dump["config"]
     llama = cfg.get("architecture") == "llama"
@@ -36,14 +38,19 @@ def main(path):
         name = w["name"]
         for pattern, repl in LLAMA if llama else GPT2:
             name = re.sub(pattern, repl, name)
-        tensor = torch.tensor(w["data"], dtype=torch.float32).view(w["shape"])
+        raw = bytearray(base64.b64decode(w["base64"]))  # little-endian float32, as the engine holds them
+        tensor = torch.frombuffer(raw, dtype=torch.float32).view(w["shape"])
         conv1d = not llama and tensor.dim() == 2 and not name.startswith(("wte", "wpe"))  # [in, out] -> [out, in]
         state[name] = tensor.t().contiguous() if conv1d else tensor
+    return cfg, state, torch.tensor(dump["rows"]), torch.tensor(dump["logits"])
+
+
+def main(path):
+    cfg, state, rows, expected = load(path)
     model = build(cfg, state)
     with torch.no_grad():
-        logits = model.logits(model.hidden(torch.tensor(dump["rows"]))[0])
-    expected = torch.tensor(dump["logits"]).view(logits.shape)
-    diff = (logits - expected).abs().max().item()
+        logits = model.logits(model.hidden(rows)[0])
+    diff = (logits - expected.view(logits.shape)).abs().max().item()
     print(json.dumps({"architecture": cfg.get("architecture", "gpt2"), "maxAbsDiff": diff,
                       "maxAbsLogit": expected.abs().max().item()}))
 

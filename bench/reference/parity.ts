@@ -15,6 +15,13 @@ const forward = await createForward(runtime, config);
 const out = await forward.run(params, rows);
 await forward.release();
 await runtime.close();
-const weights = paramShapes(config).map(({ name, shape }) => ({ name, shape, data: [...params.get(name)!] }));
+const weights = paramShapes(config).map(({ name, shape }) => {
+  const data = params.get(name)!;
+  return {
+    name,
+    shape,
+    base64: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64'),
+  };
+});
 const logits = out.map((row) => [...row.logits]);
 await writeFile(argOf(argv, 'out', '/tmp/parity.json'), JSON.stringify({ config, rows, weights, logits }));
