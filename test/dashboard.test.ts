@@ -1,5 +1,6 @@
 // GET /dashboard: a static page anyone may load, locked down by its Content-Security-Policy; its data
 // comes from /v1 with the key the user enters, so the page itself carries no secret.
+import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { ADMIN_KEY, createTestTeam, startApi, type TestApi } from './api-helpers.js';
 
@@ -16,7 +17,11 @@ const directive = (csp: string, name: string): string[] =>
     .find(([first]) => first === name)
     ?.slice(1) ?? [];
 
-const FILES = ['/dashboard/static/app.js', '/dashboard/static/chart.js', '/dashboard/static/app.css'];
+// Every script of the page (the entry app.js and the modules it imports) and the styles.
+const SCRIPTS = readdirSync(new URL('../apps/api/src/dashboard/', import.meta.url)).filter((name) =>
+  name.endsWith('.js'),
+);
+const FILES = [...SCRIPTS.map((name) => `/dashboard/static/${name}`), '/dashboard/static/app.css'];
 
 test('every dashboard route is the one HTML shell, which runs only scripts of its own origin', async () => {
   const shells = new Set<string>();
@@ -55,8 +60,18 @@ test('every dashboard route is the one HTML shell, which runs only scripts of it
     expect(file.headers['x-content-type-options']).toBe('nosniff');
     expect(file.body).not.toMatch(/https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
   }
-  const script = (await api.app.inject({ method: 'GET', url: '/dashboard/static/app.js' })).body;
-  for (const route of ['/v1/runs', '/v1/evaluations', '/v1/leaderboard']) expect(script).toContain(route);
+  expect(SCRIPTS).toContain('app.js');
+  const scripts = await Promise.all(
+    SCRIPTS.map(
+      async (name) => (await api.app.inject({ method: 'GET', url: `/dashboard/static/${name}` })).body,
+    ),
+  );
+  for (const route of ['/v1/runs', '/v1/evaluations', '/v1/leaderboard'])
+    expect(scripts.join('\n')).toContain(route);
+  // Every module a script imports is one of the served files.
+  for (const script of scripts)
+    for (const [, name] of script.matchAll(/^import [^;]+ from '\.\/([\w-]+\.js)';$/gm))
+      expect(SCRIPTS).toContain(name);
   // The navigation links every page.
   for (const page of [
     '/dashboard',

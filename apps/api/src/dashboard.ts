@@ -7,10 +7,26 @@ import { readFile } from 'node:fs/promises';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
 const DIRECTORY = new URL('./dashboard/', import.meta.url);
+/** The page's ES modules (app.js the entry, one module per page and what pages share). */
+const DASHBOARD_SCRIPTS = [
+  'app.js',
+  'chart.js',
+  'dom.js',
+  'session.js',
+  'runs.js',
+  'workers.js',
+  'run.js',
+  'run-views.js',
+  'run-metrics.js',
+  'run-samples.js',
+  'evaluation-views.js',
+  'evaluation-results.js',
+  'evaluations.js',
+  'leaderboard.js',
+];
 /** The static files: name -> content type. Nothing else under the directory is served. */
 const ASSETS: Record<string, string> = {
-  'app.js': 'text/javascript; charset=utf-8',
-  'chart.js': 'text/javascript; charset=utf-8',
+  ...Object.fromEntries(DASHBOARD_SCRIPTS.map((name) => [name, 'text/javascript; charset=utf-8'])),
   'app.css': 'text/css; charset=utf-8',
 };
 /** The client-side routes, each answered with the same shell (the script reads location.pathname). */
