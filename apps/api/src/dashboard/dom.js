@@ -68,6 +68,16 @@ export function el(tag, props, ...children) {
   );
   return node;
 }
+// A page's card: its heading (in a row with a control beside it, when there is one), then the children.
+export function card(title, control, ...children) {
+  const heading = el('h2', {}, title);
+  return el(
+    'section',
+    { className: 'card' },
+    control ? el('div', { className: 'row' }, heading, control) : heading,
+    ...children,
+  );
+}
 export const badge = (status, id) =>
   el('span', { className: `badge ${status}`, ...(id ? { id } : {}) }, status);
 // A table in a box of its own that scrolls sideways on a narrow screen, so the page itself never does.

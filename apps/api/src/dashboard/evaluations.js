@@ -1,5 +1,5 @@
 // /dashboard/evaluations[/:id]: the evaluations list and one evaluation's page.
-import { $, badge, duration, el, notFound, POLL_MS, table, when } from './dom.js';
+import { $, badge, card, duration, el, notFound, POLL_MS, table, when } from './dom.js';
 import {
   positionBiasText,
   renderMeanScores,
@@ -25,15 +25,9 @@ export async function evaluationsPage() {
   const list = el('div', { id: 'evaluations' }, el('p', { className: 'muted' }, 'Loading…'));
   const more = el('button', { type: 'button', hidden: true }, 'Load more');
   $('page').replaceChildren(
-    el(
-      'section',
-      { className: 'card' },
-      el(
-        'div',
-        { className: 'row' },
-        el('h2', {}, 'Evaluations'),
-        el('a', { href: '/dashboard/leaderboard', dataset: { route: '' } }, 'leaderboard →'),
-      ),
+    card(
+      'Evaluations',
+      el('a', { href: '/dashboard/leaderboard', dataset: { route: '' } }, 'leaderboard →'),
       list,
       more,
     ),
@@ -159,10 +153,9 @@ function buildEvaluationLayout(v) {
   pair.onchange = () => renderVerdicts(v);
   $('page').replaceChildren(
     el('section', { className: 'card', id: 'evaluation-head' }),
-    el(
-      'section',
-      { className: 'card' },
-      el('h2', {}, 'Win rates'),
+    card(
+      'Win rates',
+      null,
       el(
         'p',
         { className: 'muted' },
@@ -171,22 +164,16 @@ function buildEvaluationLayout(v) {
       ),
       el('div', { id: 'pairs' }),
     ),
-    el('section', { className: 'card' }, el('h2', {}, 'Mean scores'), el('div', { id: 'mean-scores' })),
-    el(
-      'section',
-      { className: 'card' },
+    card('Mean scores', null, el('div', { id: 'mean-scores' })),
+    card(
+      'Verdicts',
       el(
         'div',
-        { className: 'row' },
-        el('h2', {}, 'Verdicts'),
-        el(
-          'div',
-          { className: 'controls' },
-          pair,
-          filter,
-          outcome,
-          el('span', { id: 'verdict-count', className: 'muted' }),
-        ),
+        { className: 'controls' },
+        pair,
+        filter,
+        outcome,
+        el('span', { id: 'verdict-count', className: 'muted' }),
       ),
       el('div', { id: 'verdicts' }),
     ),

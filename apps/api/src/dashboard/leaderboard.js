@@ -1,5 +1,5 @@
 // /dashboard/leaderboard: the team's models ranked by their evaluations.
-import { $, el, table } from './dom.js';
+import { $, card, el, table } from './dom.js';
 import { intervalBar, modelCell, runNames } from './evaluation-views.js';
 import { every, getJson, isCurrent, newPage, showError } from './session.js';
 
@@ -14,15 +14,9 @@ export async function leaderboardPage() {
   );
   const body = el('div', { id: 'leaderboard' }, el('p', { className: 'muted' }, 'Loading…'));
   $('page').replaceChildren(
-    el(
-      'section',
-      { className: 'card' },
-      el(
-        'div',
-        { className: 'row' },
-        el('h2', {}, 'Leaderboard'),
-        el('label', { className: 'controls' }, 'comparisons by ', judge),
-      ),
+    card(
+      'Leaderboard',
+      el('label', { className: 'controls' }, 'comparisons by ', judge),
       el(
         'p',
         { className: 'muted' },

@@ -1,5 +1,5 @@
 // /dashboard/runs/:id: one run's page, kept current by its event stream (REST when the stream is down).
-import { $, el, label, notFound, POLL_MS, settled, sleep } from './dom.js';
+import { $, card, el, label, notFound, POLL_MS, settled, sleep } from './dom.js';
 import { addPoint, chooseCompare, loadCompareChoices, loadMetrics, renderCharts } from './run-metrics.js';
 import { loadArtifacts, loadSamples, reloadSamples, renderArtifacts, renderSamples } from './run-samples.js';
 import { renderHead, renderHyperparameters, renderStages, renderTimeline } from './run-views.js';
@@ -79,68 +79,39 @@ function buildRunLayout(v) {
   moreSamples.onclick = () => loadSamples(v, true).catch(showError);
   $('page').replaceChildren(
     el('section', { className: 'card', id: 'run-head' }),
-    el(
-      'section',
-      { className: 'card' },
-      el('h2', {}, 'Stages'),
-      el('div', { id: 'timeline' }),
-      el('div', { id: 'stages' }),
-    ),
-    el(
-      'section',
-      { className: 'card' },
+    card('Stages', null, el('div', { id: 'timeline' }), el('div', { id: 'stages' })),
+    card(
+      'Metrics',
       el(
         'div',
-        { className: 'row' },
-        el('h2', {}, 'Metrics'),
-        el(
-          'div',
-          { className: 'controls' },
-          el('label', {}, 'smoothing ', smoothing, ' ', smoothingValue),
-          el('label', {}, 'compare with ', compare),
-          el('span', { className: 'muted' }, 'drag to zoom, double-click to reset'),
-        ),
+        { className: 'controls' },
+        el('label', {}, 'smoothing ', smoothing, ' ', smoothingValue),
+        el('label', {}, 'compare with ', compare),
+        el('span', { className: 'muted' }, 'drag to zoom, double-click to reset'),
       ),
       el('div', { id: 'legend', className: 'legend', hidden: true }),
       el('div', { id: 'charts' }),
     ),
-    el(
-      'section',
-      { className: 'card' },
+    card(
+      'Samples (newest first)',
       el(
         'div',
-        { className: 'row' },
-        el('h2', {}, 'Samples (newest first)'),
-        el(
-          'div',
-          { className: 'controls' },
-          filter,
-          stageFilter,
-          el('span', { id: 'sample-count', className: 'muted' }),
-        ),
+        { className: 'controls' },
+        filter,
+        stageFilter,
+        el('span', { id: 'sample-count', className: 'muted' }),
       ),
       el('div', { id: 'samples' }),
       moreSamples,
     ),
-    el(
-      'section',
-      { className: 'card' },
-      el('h2', {}, 'Resolved hyperparameters'),
-      el('div', { id: 'hyperparameters' }),
-    ),
-    el(
-      'section',
-      { className: 'card' },
+    card('Resolved hyperparameters', null, el('div', { id: 'hyperparameters' })),
+    card(
+      'Artifacts',
       el(
-        'div',
-        { className: 'row' },
-        el('h2', {}, 'Artifacts'),
-        el(
-          'label',
-          { className: 'controls' },
-          checkpoints,
-          el('span', { id: 'checkpoint-count' }, 'show checkpoints'),
-        ),
+        'label',
+        { className: 'controls' },
+        checkpoints,
+        el('span', { id: 'checkpoint-count' }, 'show checkpoints'),
       ),
       el('div', { id: 'artifacts' }),
     ),

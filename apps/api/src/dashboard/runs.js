@@ -1,5 +1,5 @@
 // /dashboard: the team's runs, filtered by status, with their stages' progress.
-import { $, badge, duration, el, runLink, stageBar, table, when } from './dom.js';
+import { $, badge, card, duration, el, runLink, stageBar, table, when } from './dom.js';
 import { every, getJson, isCurrent, newPage, showError } from './session.js';
 
 const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
@@ -16,18 +16,7 @@ export async function runsPage() {
   const list = el('div', { id: 'runs' });
   const more = el('button', { type: 'button', hidden: true }, 'Load more');
   $('page').replaceChildren(
-    el(
-      'section',
-      { className: 'card' },
-      el(
-        'div',
-        { className: 'row' },
-        el('h2', {}, 'Runs'),
-        el('label', { className: 'controls' }, 'Show ', status),
-      ),
-      list,
-      more,
-    ),
+    card('Runs', el('label', { className: 'controls' }, 'Show ', status), list, more),
   );
   const query = (cursor) =>
     new URLSearchParams({

@@ -1,15 +1,14 @@
 // /dashboard/workers: the workers seen and what each runs.
-import { $, badge, duration, el, label, runLink, table } from './dom.js';
+import { $, badge, card, duration, el, label, runLink, table } from './dom.js';
 import { every, getJson, isCurrent, newPage } from './session.js';
 
 export async function workersPage() {
   const p = newPage();
   const body = el('div', { id: 'workers' }, el('p', { className: 'muted' }, 'Loading…'));
   $('page').replaceChildren(
-    el(
-      'section',
-      { className: 'card' },
-      el('h2', {}, 'Workers'),
+    card(
+      'Workers',
+      null,
       el(
         'p',
         { className: 'muted' },
