@@ -1,10 +1,10 @@
 // Activation recomputation and gradient accumulation (issue 11: options when memory is the limit): one SFT-shaped
 // train step (forward + backward + AdamW, token-mean cross-entropy, K = 1) with every layer's activations kept,
 // recomputed (`recompute`), or the batch run as micro-batches (`--accumulate M`). Each mode in its own child
-// process, so peak RSS (ORT's CPU arena included) is its own; the step time is the median of --calls after a
-// warm-up call. Prints JSON lines.
+// process, so peak RSS is its own (train sessions run without ORT's CPU arena: packages/graph trainer.ts); the
+// step time is the median of --calls after a warm-up call. Prints JSON lines.
 // Run: npx tsx bench/recompute.ts [--preset small|gpt2|tiny] [--layers N] [--batch 8] [--seq 256] [--calls 3] [--accumulate 4]
-//   [--modes kept,recompute,accumulate,recompute+accumulate] [--arena on|off] [--mem-pattern on|off] [--max-rss-mb 16500]
+//   [--modes kept,recompute,accumulate,recompute+accumulate] [--max-rss-mb 16500]
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { buildTrainStep, createTrainer, crossEntropy, slice, type Tensor } from '@rlhf/graph';
@@ -24,8 +24,6 @@ const options = {
   accumulate: Number(arg('accumulate', '4')),
   modes: arg('modes', 'kept,recompute,accumulate,recompute+accumulate').split(','),
   maxRssMb: Number(arg('max-rss-mb', '16500')),
-  arena: arg('arena', 'on') === 'on',
-  memPattern: arg('mem-pattern', 'on') === 'on',
   layers: arg('layers', ''),
 };
 const MODES = ['kept', 'recompute', 'accumulate', 'recompute+accumulate'];
@@ -43,11 +41,7 @@ async function measure(mode: string) {
   const T = options.seq;
   const micro = options.batch / M;
   if (!Number.isInteger(micro)) throw new Error(`--accumulate ${M} must divide --batch ${options.batch}`);
-  const runtime = await createRuntime({
-    device: 'cpu',
-    enableCpuMemArena: options.arena,
-    enableMemPattern: options.memPattern,
-  });
+  const runtime = await createRuntime({ device: 'cpu' });
   const built = performance.now();
   const step = buildTrainStep({
     name: `recompute_${mode}`,
@@ -82,8 +76,6 @@ async function measure(mode: string) {
     batch: options.batch,
     seq: T,
     microBatches: M,
-    arena: options.arena,
-    memPattern: options.memPattern,
     setupSeconds: Math.round(setupSeconds * 10) / 10,
     secondsPerStep: Math.round(median(seconds) * 100) / 100,
     tokensPerSecond: Math.round((options.batch * T) / median(seconds)),
