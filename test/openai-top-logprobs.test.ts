@@ -1,3 +1,6 @@
+// top_logprobs over the official client, against an independent reference: a full forward of the same weights
+// (no KV cache, no Loop, no sampler) in float64, its log-softmax over each position, greedy decoding followed
+// step by step. Chat (`top_logprobs: k`) and text completions (`logprobs: k`).
 import { ByteTokenizer, createForward, hfModelFiles, initParams, presetConfig } from '@rlhf/model';
 import { createRuntime, type Runtime } from '@rlhf/runtime';
 import type { RunningInferenceWorker } from '@rlhf/worker';
