@@ -3,29 +3,18 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SftMetrics } from '@rlhf/contracts';
-import { createApiClient, waitForRun } from '@rlhf/demo';
+import { waitForRun } from '@rlhf/demo';
 import { sortDigitsFiles } from '@rlhf/examples';
 import { loadCheckpoint } from '@rlhf/model';
-import type { RunningWorker } from '@rlhf/worker';
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { baseUrl, createTestTeam, startApi, type TestApi } from './api-helpers.js';
-import { startTestWorker } from './worker-helpers.js';
+import { expect, test } from 'vitest';
+import { sortDigitsTeam, useTrainingApi } from './worker-helpers.js';
 
-let api: TestApi;
-let worker: RunningWorker;
-beforeAll(async () => {
-  api = await startApi();
-  worker = await startTestWorker(api, 'keep-best-worker');
-});
-afterAll(async () => {
-  await worker?.close();
-  await api?.close();
-});
+const service = useTrainingApi('keep-best-worker');
 
 test('evalEvery is exact; keepBest keeps the best held-out loss as the output and the last weights beside it', async () => {
-  const team = await createTestTeam(api.app);
-  const client = createApiClient(await baseUrl(api.app), team.key);
-  const sft = (await client.uploadDataset('sft', 'sft', await readFile(sortDigitsFiles.sft, 'utf8'))).id;
+  const { api } = service;
+  const { client, upload } = await sortDigitsTeam(api);
+  const sft = await upload('sft');
   // A high constant lr over-shoots now and then: the best evaluation is often not the last.
   const config = {
     maxSteps: 30,

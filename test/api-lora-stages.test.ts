@@ -4,36 +4,21 @@
 // naming the field, before anything is stored.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createApiClient, stageOf, waitForRun } from '@rlhf/demo';
-import { sortDigitsFiles } from '@rlhf/examples';
+import { stageOf, waitForRun } from '@rlhf/demo';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loadHfModel } from '@rlhf/model';
-import type { RunningWorker } from '@rlhf/worker';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { baseUrl, createTestTeam, startApi, type TestApi } from './api-helpers.js';
-import { startTestWorker } from './worker-helpers.js';
+import { describe, expect, test } from 'vitest';
+import { sortDigitsTeam, useTrainingApi } from './worker-helpers.js';
 
 type ListedArtifact = { stageId: string; key: string; sizeBytes: number };
 
 describe('LoRA reward model and DPO over HTTP', () => {
-  let api: TestApi;
-  let worker: RunningWorker;
-  beforeAll(async () => {
-    api = await startApi();
-    worker = await startTestWorker(api, 'lora-worker');
-  });
-  afterAll(async () => {
-    await worker?.close();
-    await api?.close();
-  });
+  const service = useTrainingApi('lora-worker');
 
   test('both stages keep a PEFT adapter, listed as adapter artifacts; a bad target module is a 400', async () => {
-    const team = await createTestTeam(api.app);
-    const url = await baseUrl(api.app);
-    const client = createApiClient(url, team.key);
-    const upload = async (kind: 'sft' | 'ranked', file: string) =>
-      (await client.uploadDataset(`sort-digits-${kind}`, kind, await readFile(file, 'utf8'))).id;
-    const sft = await upload('sft', sortDigitsFiles.sft);
-    const ranked = await upload('ranked', sortDigitsFiles.ranked);
+    const { api } = service;
+    const { team, url, client, upload } = await sortDigitsTeam(api);
+    const sft = await upload('sft');
+    const ranked = await upload('ranked');
     const short = { maxSteps: 4, batchSize: 4, stepsPerCall: 2, evalEvery: 4 };
     const spec = (rmLora: object) => ({
       model: { preset: 'tiny' },

@@ -3,8 +3,7 @@
 // listed as the run's adapter artifacts; `promptTuning` beside `lora` is a 400 naming the field, nothing stored.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createApiClient, stageOf, waitForRun } from '@rlhf/demo';
-import { sortDigitsFiles } from '@rlhf/examples';
+import { stageOf, waitForRun } from '@rlhf/demo';
 import {
   ADAPTER_CONFIG,
   ADAPTER_WEIGHTS,
@@ -12,32 +11,18 @@ import {
   presetConfig,
   promptTuningFromFiles,
 } from '@rlhf/model';
-import type { RunningWorker } from '@rlhf/worker';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { baseUrl, createTestTeam, startApi, type TestApi } from './api-helpers.js';
-import { startTestWorker } from './worker-helpers.js';
+import { describe, expect, test } from 'vitest';
+import { sortDigitsTeam, useTrainingApi } from './worker-helpers.js';
 
 type ListedArtifact = { stageId: string; key: string; sizeBytes: number };
 
 describe('prompt-tuning SFT over HTTP', () => {
-  let api: TestApi;
-  let worker: RunningWorker;
-  beforeAll(async () => {
-    api = await startApi();
-    worker = await startTestWorker(api, 'prompt-tuning-worker');
-  });
-  afterAll(async () => {
-    await worker?.close();
-    await api?.close();
-  });
+  const service = useTrainingApi('prompt-tuning-worker');
 
   test('final/adapter/ holds the PEFT prompt-tuning files; promptTuning with lora is a 400', async () => {
-    const team = await createTestTeam(api.app);
-    const url = await baseUrl(api.app);
-    const client = createApiClient(url, team.key);
-    const sft = (
-      await client.uploadDataset('sort-digits-sft', 'sft', await readFile(sortDigitsFiles.sft, 'utf8'))
-    ).id;
+    const { api } = service;
+    const { team, url, client, upload } = await sortDigitsTeam(api);
+    const sft = await upload('sft');
     const spec = (config: object) => ({
       model: { preset: 'tiny' },
       stages: [

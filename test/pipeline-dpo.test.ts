@@ -1,38 +1,22 @@
 // A DPO stage and a GRPO stage after it through the whole service: submitted over HTTP after SFT, run by a real worker on the ranked
 // sort-digits lists, its metrics, exported policy and held-out implicit-reward accuracy recorded; /generate
 // samples from it by default; a bad β is refused with 400 naming the field before anything is stored.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DpoMetrics } from '@rlhf/contracts';
-import { createApiClient, stageOf, waitForRun } from '@rlhf/demo';
-import { sortDigitsFiles } from '@rlhf/examples';
+import { stageOf, waitForRun } from '@rlhf/demo';
 import { loadCheckpoint, loadHfModel } from '@rlhf/model';
-import type { RunningWorker } from '@rlhf/worker';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { baseUrl, createTestTeam, startApi, type TestApi } from './api-helpers.js';
-import { startTestWorker } from './worker-helpers.js';
+import { describe, expect, test } from 'vitest';
+import { sortDigitsTeam, useTrainingApi } from './worker-helpers.js';
 
 describe('sft -> dpo over HTTP', () => {
-  let api: TestApi;
-  let worker: RunningWorker;
-  beforeAll(async () => {
-    api = await startApi();
-    worker = await startTestWorker(api, 'dpo-worker');
-  });
-  afterAll(async () => {
-    await worker?.close();
-    await api?.close();
-  });
+  const service = useTrainingApi('dpo-worker');
 
   test('a DPO stage runs after SFT, learns to rank held-out pairs, and its policy serves /generate', async () => {
-    const team = await createTestTeam(api.app);
-    const url = await baseUrl(api.app);
-    const client = createApiClient(url, team.key);
-    const upload = async (kind: 'sft' | 'ranked' | 'prompt', file: string) =>
-      (await client.uploadDataset(`sort-digits-${kind}`, kind, await readFile(file, 'utf8'))).id;
-    const sft = await upload('sft', sortDigitsFiles.sft);
-    const ranked = await upload('ranked', sortDigitsFiles.ranked);
-    const prompts = await upload('prompt', sortDigitsFiles.prompt);
+    const { api } = service;
+    const { team, url, client, upload } = await sortDigitsTeam(api);
+    const sft = await upload('sft');
+    const ranked = await upload('ranked');
+    const prompts = await upload('prompt');
     const spec = (dpoConfig: object) => ({
       model: { preset: 'tiny' },
       stages: [

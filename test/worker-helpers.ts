@@ -2,8 +2,10 @@
 // process, or `main.ts` in a child process a test can SIGKILL.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
 import { createLogger } from '@rlhf/config';
-import { tasks } from '@rlhf/examples';
+import { type ApiClient, createApiClient } from '@rlhf/demo';
+import { sortDigitsFiles, tasks } from '@rlhf/examples';
 import {
   type InferenceWorkerOptions,
   type RunningEvaluationWorker,
@@ -15,7 +17,8 @@ import {
   startWorker,
   type WorkerOptions,
 } from '@rlhf/worker';
-import type { TestApi } from './api-helpers.js';
+import { afterAll, beforeAll } from 'vitest';
+import { baseUrl, createTestTeam, startApi, type TestApi, type TestTeam } from './api-helpers.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('../apps/worker/src/main.ts', import.meta.url));
 const EXAMPLE_TASKS = fileURLToPath(new URL('../examples/sort-digits/index.ts', import.meta.url));
@@ -57,6 +60,48 @@ export function startTestInferenceWorker(
     prefix: api.prefix,
     ...overrides,
   });
+}
+
+/** An API and a stage worker for a test file (its beforeAll / afterAll); read them once beforeAll has run. */
+export function useTrainingApi(workerId: string): { readonly api: TestApi; readonly worker: RunningWorker } {
+  let api: TestApi | undefined;
+  let worker: RunningWorker | undefined;
+  beforeAll(async () => {
+    api = await startApi();
+    worker = await startTestWorker(api, workerId);
+  });
+  afterAll(async () => {
+    await worker?.close();
+    await api?.close();
+  });
+  const ready = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('useTrainingApi: read before beforeAll ran');
+    return value;
+  };
+  return {
+    get api() {
+      return ready(api);
+    },
+    get worker() {
+      return ready(worker);
+    },
+  };
+}
+
+/** A new team on the API with its demo client; `upload(kind)` stores that sort-digits file as a dataset. */
+export async function sortDigitsTeam(api: TestApi): Promise<{
+  team: TestTeam;
+  url: string;
+  client: ApiClient;
+  upload(kind: keyof typeof sortDigitsFiles): Promise<string>;
+}> {
+  const team = await createTestTeam(api.app);
+  const url = await baseUrl(api.app);
+  const client = createApiClient(url, team.key);
+  const upload = async (kind: keyof typeof sortDigitsFiles) =>
+    (await client.uploadDataset(`sort-digits-${kind}`, kind, await readFile(sortDigitsFiles[kind], 'utf8')))
+      .id;
+  return { team, url, client, upload };
 }
 
 export interface WorkerProcess {
