@@ -1,5 +1,5 @@
 // Issue 18: a cancel or pause reaches a sampling stage inside its rollout, a generation of 4,096 rows × 192 new tokens
-// on tiny random models (over a minute in one call): the rows run as budget-sized calls, the signal checked between.
+// on tiny random models (longer than the 15 s bound in one call): the rows run as budget-sized calls, the signal checked between.
 import { generatePromptRows, groundTruthScore } from '@rlhf/examples';
 import { trainGrpo } from '@rlhf/grpo';
 import { trainPpo } from '@rlhf/ppo';
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 
 const ROWS = 4096; // the most rows a PPO rollout may have
 const NEW_TOKENS = 192;
+const BOUND_SECONDS = 15;
 // tiny with a longer context, so that a row's generation is long.
 const config: GptConfig = { ...presetConfig('tiny'), maxPositions: 256 };
 const rmConfig: GptConfig = { ...config, scalarHead: true };
@@ -26,7 +27,7 @@ afterAll(() => runtime.close());
 
 /**
  * Aborts the stage 2 s after its generator's first measured call and asserts it stopped within 15 s, inside the
- * first iteration, while the rollout's rows at the pace of its largest measured call would take over a minute.
+ * first iteration, while the rollout's rows at the pace of its largest measured call would take longer than that.
  */
 async function expectStopInRollout(
   stage: string,
@@ -67,8 +68,10 @@ async function expectStopInRollout(
   expect((result as StageAbortedError).checkpointed).toBe(false);
   expect(metrics).toEqual([]); // stopped inside the first iteration
   expect(logs.some((line) => line.includes('steps took'))).toBe(false); // in the rollout, before any update
-  expect(latencySeconds).toBeLessThan(15);
-  expect(uninterruptedSeconds).toBeGreaterThan(60);
+  expect(latencySeconds).toBeLessThan(BOUND_SECONDS);
+  // One call of the whole rollout would itself outlast the bound (its pace measured here: 36-48 s in CI, more
+  // under load), so only the split into calls explains the stop.
+  expect(uninterruptedSeconds).toBeGreaterThan(BOUND_SECONDS);
 }
 
 test('GRPO: a pause 2 s into a 4,096-row sampling stops the stage within 15 s', async () => {
