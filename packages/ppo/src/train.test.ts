@@ -114,8 +114,25 @@ describe('trainPpo hooks', () => {
   });
 });
 
+/** The largest |a - b| over every tensor of two weight maps with the same names and sizes. */
+function maxWeightDifference(
+  a: ReadonlyMap<string, Float32Array>,
+  b: ReadonlyMap<string, Float32Array>,
+): number {
+  expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+  let worst = 0;
+  for (const [name, values] of a) {
+    const other = b.get(name)!;
+    expect(other.length).toBe(values.length);
+    for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs(values[i] - other[i]));
+  }
+  return worst;
+}
+
 describe('trainPpo checkpoints', () => {
-  test('a shutdown checkpoints and a resumed run ends exactly where an uninterrupted one does', async () => {
+  // Generation and scoring run as calls sized to the measured pace (stage-kit rows.ts): a resumed run's first
+  // calls are cut differently from an uninterrupted run's, which moves results by float rounding (~1e-7) only.
+  test('a shutdown checkpoints and a resumed run ends where an uninterrupted one does (to float rounding)', async () => {
     const straight = await run({ hooks: { checkpoints: store('straight') } });
     const expected = await straight.result;
 
@@ -129,9 +146,16 @@ describe('trainPpo checkpoints', () => {
     const second = await run({ hooks: { checkpoints } });
     const resumed = await second.result;
     expect([...second.metrics.keys()]).toEqual([3]);
-    expect(second.metrics.get(3)).toEqual(straight.metrics.get(3));
-    expect(resumed.model.params).toEqual(expected.model.params);
-    expect(resumed.critic.params).toEqual(expected.critic.params);
+    const metrics = second.metrics.get(3)!;
+    const uninterrupted = straight.metrics.get(3)!;
+    expect(Object.keys(metrics).sort()).toEqual(Object.keys(uninterrupted).sort());
+    for (const [name, value] of Object.entries(uninterrupted))
+      if (!/^(timing|perf)\//.test(name))
+        expect(Math.abs(metrics[name] - value), name).toBeLessThanOrEqual(
+          1e-5 * Math.max(1, Math.abs(value)),
+        );
+    expect(maxWeightDifference(resumed.model.params, expected.model.params)).toBeLessThanOrEqual(1e-5);
+    expect(maxWeightDifference(resumed.critic.params, expected.critic.params)).toBeLessThanOrEqual(1e-5);
     const saved = (await checkpoints.latest())!;
     expect(saved.step).toBe(3);
     expect(Object.keys(saved.files).sort()).toEqual([
