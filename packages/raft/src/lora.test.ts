@@ -51,8 +51,9 @@ test('LoRA RAFT raises the ground truth; the base is the KL reference; only the 
       keepPerPrompt: 1,
       stepsPerIteration: 4,
       batchSize: 16,
-      // An adapter learns with a larger step than the full policy (full RAFT: lr 1e-4, raft.test.ts).
-      lr: 2e-3,
+      // An adapter learns with a larger step than the full policy (full RAFT: lr 1e-4, raft.test.ts); from the
+      // 0.697 SFT fixture lr 2e-3 gained only +0.014, 4e-3 gains +0.058.
+      lr: 4e-3,
       maxNewTokens: 12,
       checkpointEvery: 8,
       sampleEvery: 4,
@@ -67,7 +68,7 @@ test('LoRA RAFT raises the ground truth; the base is the KL reference; only the 
   });
   const after = await meanGroundTruth(runtime, result.model, held, [1, 2]);
   console.log(JSON.stringify({ lora: true, before, after, first: metrics[0], last: metrics.at(-1) }));
-  // Full RAFT's threshold (raft.test.ts) is +0.05; LoRA's is stated lower, +0.03 (0.662 -> 0.721 measured).
+  // Full RAFT's threshold (raft.test.ts) is +0.05; LoRA's is stated lower, +0.03 (0.697 -> 0.755 measured).
   expect(after).toBeGreaterThan(before + 0.03);
   for (const m of metrics) expect(m[RaftMetrics.rewardKept]).toBeGreaterThan(m[RaftMetrics.rewardAll]);
   // B = 0 at the start: the first samples come from the base itself, so their KL to the reference (the base) is 0.
