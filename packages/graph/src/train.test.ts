@@ -194,3 +194,38 @@ test('shared inputs reach the loss; with zero gradients AdamW only decays matric
   expect(Array.from(after.get('b1')!)).toEqual(Array.from(init.get('b1')!));
   await trainer.release();
 });
+
+test('shared inputs stay in the ORT thread while the same arrays are passed; new arrays are used at once', async () => {
+  const spec = mlpSpec({
+    shared: [{ name: 'scale', dtype: 'float32', shape: [] }],
+    loss: (p, b, shared) => ({ loss: mul(mlpLoss(p, b).loss, shared.scale) }),
+  });
+  const batch = { x: stack(1, 1, XOR_X, 2), y: stack(1, 1, XOR_Y, 1) };
+  const scaleOf = (s: number) => ({ scale: float32([], [s]) });
+  // Reference: a fresh trainer per run, each sending its shared input anew.
+  const fresh = async (state: { params: Weights; m?: Weights; v?: Weights; step?: number }, s: number) => {
+    const t = await createTrainer(runtime, buildTrainStep(spec), state);
+    const report = await t.run(batch, 0.05, scaleOf(s));
+    const next = t.state;
+    await t.release();
+    return { report, next };
+  };
+  const trainer = await createTrainer(runtime, buildTrainStep(spec), { params: initParams(3) });
+  const one = scaleOf(1);
+  let expected = { params: initParams(3) } as { params: Weights; m?: Weights; v?: Weights; step?: number };
+  for (const [shared, s] of [
+    [one, 1],
+    [one, 1],
+    [scaleOf(3), 3],
+    [one, 1],
+  ] as const) {
+    const report = await trainer.run(batch, 0.05, shared);
+    const reference = await fresh(expected, s);
+    expect(report).toEqual(reference.report);
+    expect(trainer.state.params).toEqual(reference.next.params);
+    expected = reference.next;
+  }
+  // The shared array itself is untouched (kept as a copy in the ORT thread).
+  expect(Array.from(one.scale.data as Float32Array)).toEqual([1]);
+  await trainer.release();
+});

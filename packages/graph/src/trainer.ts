@@ -2,6 +2,7 @@
 // their own buffers (docs/DESIGN.md, "Compute: buffer facts"), so a step holds one copy of the state, not three.
 import {
   type HostTensor,
+  type KeptFeeds,
   type Runtime,
   type Session,
   type SessionOptions,
@@ -124,6 +125,7 @@ export async function createTrainer(
     enableMemPattern: false,
     ...sessionOptions,
   });
+  const keptShared = keptSharedFeeds(runtime);
   return {
     get state() {
       return state;
@@ -142,10 +144,12 @@ export async function createTrainer(
         if (!batch[name]) throw new Error(`trainer: missing batch input '${name}'`);
         feeds[input] = batch[name];
       }
+      const sharedFeeds: Record<string, HostTensor> = {};
       for (const [name, input] of Object.entries(inputs.shared)) {
         if (!shared[name]) throw new Error(`trainer: missing shared input '${name}'`);
-        feeds[input] = shared[name];
+        sharedFeeds[input] = shared[name];
       }
+      const kept = await keptShared.with(sharedFeeds);
       const [params, m, v] = [state.params, state.m, state.v].map((weights, i) => {
         const lent = weightFeeds(specs, weights); // the state's own arrays, not copies
         for (const p of specs) feeds[groups[i][0][p.name]] = lent[p.name];
@@ -156,7 +160,7 @@ export async function createTrainer(
         hold(self, new Map(specs.map((p) => [p.name, lent[p.name].data as Float32Array])));
       let out: Record<string, HostTensor>;
       try {
-        out = await session.run(feeds, undefined, { move, into });
+        out = await session.run(feeds, undefined, { move, into, kept });
       } catch (error) {
         state = { params: back(params), m: back(m), v: back(v), step: state.step };
         throw error;
@@ -174,11 +178,41 @@ export async function createTrainer(
         metrics: Object.fromEntries(Object.keys(outputs.metrics).map((k) => [k, list(outputs.metrics[k])])),
       };
     },
-    release() {
+    async release() {
       live.delete(self); // its arrays are the caller's now: the next trainer copies them
+      await keptShared.release();
       return session.release();
     },
   };
 }
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * Shared inputs (a LoRA or prompt-tuning stage's frozen base) kept in the ORT thread while runs pass the same
+ * arrays: a step then sends only its batch and the trained tensors; new arrays are kept anew (values are not
+ * watched: write new arrays, not into passed ones).
+ */
+function keptSharedFeeds(runtime: Runtime) {
+  let current: { arrays: HostTensor['data'][]; kept: KeptFeeds } | undefined;
+  return {
+    async with(feeds: Record<string, HostTensor>): Promise<KeptFeeds[]> {
+      const arrays = Object.values(feeds).map((t) => t.data);
+      if (arrays.length === 0) return [];
+      const same =
+        current &&
+        current.arrays.length === arrays.length &&
+        arrays.every((a, i) => a === current!.arrays[i]);
+      if (!same) {
+        await current?.kept.release();
+        current = undefined;
+        current = { arrays, kept: await runtime.keep(feeds) };
+      }
+      return [current!.kept];
+    },
+    async release() {
+      await current?.kept.release().catch(() => undefined); // nothing to free once the runtime is closed
+      current = undefined;
+    },
+  };
+}
