@@ -2,17 +2,7 @@
 // A child past maxRssMb is killed and reported: the machine is shared, and the kernel's OOM killer would pick
 // someone else's process.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-
-/** VmRSS of /proc/<pid>/status in MiB, or 0 once the process is gone. */
-const rssMiB = (pid: number) => {
-  try {
-    const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb ? Math.round(Number(kb) / 1024) : 0;
-  } catch {
-    return 0;
-  }
-};
+import { rssMiB } from '../child.js';
 
 export type ChildResult = Record<string, unknown> & { failed?: true; reason?: string };
 

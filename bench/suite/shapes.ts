@@ -2,38 +2,13 @@
 // compares with the PyTorch reference (the model config and these shapes are handed to it as JSON).
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { type GptConfig, gptConfigFromHf, type PresetName, presetConfig } from '@rlhf/model';
+import { QWEN3_0_6B, QWEN3_TINY } from '../shapes.js';
 
 export const MODES = ['generate', 'sft-unfused', 'sft-fused', 'ppo'] as const;
 export type Mode = (typeof MODES)[number];
 
-/** Qwen/Qwen3-0.6B's architecture (as bench/scale.ts): the 0.6 B Llama-family shape. */
-const QWEN3_0_6B = {
-  model_type: 'qwen3',
-  vocab_size: 151936,
-  hidden_size: 1024,
-  intermediate_size: 3072,
-  num_hidden_layers: 28,
-  num_attention_heads: 16,
-  num_key_value_heads: 8,
-  head_dim: 128,
-  max_position_embeddings: 40960,
-  rms_norm_eps: 1e-6,
-  rope_theta: 1000000,
-  tie_word_embeddings: true,
-  attention_bias: false,
-};
-/** The same family at a size a test runs in seconds. */
-const TINY_QWEN3 = {
-  ...QWEN3_0_6B,
-  vocab_size: 512,
-  hidden_size: 64,
-  intermediate_size: 96,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  head_dim: 32,
-  max_position_embeddings: 512,
-};
+/** The same family at a size a test runs in seconds, with room for a 32-token prompt and 64 new tokens. */
+const TINY_QWEN3 = { ...QWEN3_TINY, max_position_embeddings: 512 };
 
 export const SUITE_PRESETS = ['tiny', 'small', 'gpt2', 'qwen3-0.6b', 'tiny-qwen3'] as const;
 export type SuitePreset = (typeof SUITE_PRESETS)[number];
