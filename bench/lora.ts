@@ -98,7 +98,8 @@ async function measure(mode: Mode) {
   const params = lora ? loraParamShapes(config, settings) : paramShapes(config);
   const trainStep = buildTrainStep({ name: `bench_${mode}`, params, ...graph, steps: K });
   const initial: Weights = lora ? initLora(config, settings, base, 0) : new Map(base);
-  const trainer = await createTrainer(runtime, trainStep, { params: initial });
+  // Full: the trainer takes the initial weights as its own (one copy, updated in place), as bench/scale.ts does.
+  const trainer = await createTrainer(runtime, trainStep, { params: initial, adopt: !lora });
   const shared = lora ? weightFeeds(paramShapes(config), base, 'float32', 'base.') : {};
   const rows = K * B * T;
   const feeds = {
